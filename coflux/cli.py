@@ -1,0 +1,322 @@
+"""The `coflux` command line: server, worker, submit, runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from . import config
+from .connection import RemoteError, ServerUnavailable
+from .serialization import to_display
+
+
+def _tags(values: list[str] | None) -> dict[str, list[str]]:
+    tags: dict[str, list[str]] = {}
+    for item in values or []:
+        key, _, value = item.partition(":")
+        if not key:
+            raise SystemExit(f"coflux: invalid tag {item!r} (expected key:value)")
+        tags.setdefault(key, []).append(value or "true")
+    return tags
+
+
+def _connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="server URL (env COFLUX_SERVER; default http://127.0.0.1:7777/)")
+    parser.add_argument("--token", help="access token (env COFLUX_TOKEN)")
+    parser.add_argument("--workspace", help="workspace name (env COFLUX_WORKSPACE; default 'default')")
+
+
+def _client(args: argparse.Namespace):
+    from .client import Client
+
+    return Client(config.server_url(args.server), config.token(args.token),
+                  workspace=config.workspace(args.workspace))
+
+
+# ------------------------------------------------------------------ server
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from server.app import serve
+    from server.state import ServerState
+
+    auth = not args.no_auth
+    token = config.setting(args.token, "COFLUX_TOKEN", "token", None, section="server") if auth else None
+    generated = auth and not token
+    data_dir = config.setting(args.data_dir, "COFLUX_DATA_DIR", "data_dir", ".coflux", section="server")
+    db_url = config.setting(args.db_url, "COFLUX_DB_URL", "db_url", None, section="server")
+    port = int(config.setting(args.port, "COFLUX_PORT", "port", 7777, section="server"))
+    host = config.setting(args.host, "COFLUX_HOST", "host", "127.0.0.1", section="server")
+    try:
+        if db_url:
+            state = ServerState(db_url, token=token, auth=auth)
+        else:
+            os.makedirs(data_dir, exist_ok=True)
+            state = ServerState.for_data_dir(data_dir, token=token, auth=auth)
+    except Exception as exc:
+        print(f"coflux server: cannot open the database: {exc}", file=sys.stderr)
+        return 1
+
+    def ready(url: str) -> None:
+        print(f"coflux server ready at {url}", flush=True)
+        if generated:
+            print(f"token: {state.token}  (set COFLUX_TOKEN={state.token} for workers and the CLI)", flush=True)
+        elif not auth:
+            print("authentication is disabled (--no-auth)", flush=True)
+
+    try:
+        asyncio.run(serve(state, host=host, port=port, ready=ready))
+    except OSError as exc:
+        print(f"coflux server: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ------------------------------------------------------------------ worker
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker.headless import HeadlessWorker
+
+    modules = args.modules or config.load_file().get("modules") or []
+    if not modules:
+        print("coflux worker: name at least one module (or set `modules` in coflux.toml)", file=sys.stderr)
+        return 2
+    concurrency = args.concurrency or config.setting(None, "COFLUX_WORKER_CONCURRENCY", "concurrency", None,
+                                                     section="worker")
+    try:
+        worker = HeadlessWorker(
+            modules, config.server_url(args.server), config.token(args.token),
+            concurrency=int(concurrency) if concurrency else None, workspace=config.workspace(args.workspace),
+            provides=_tags(args.provides), accepts=_tags(args.accepts))
+    except ImportError as exc:
+        print(f"coflux worker: cannot import {exc.name or ''}: {exc}", file=sys.stderr)
+        return 1
+    print(f"coflux worker: {', '.join(modules)} -> {worker.connection.url} "
+          f"(concurrency {worker.concurrency})", flush=True)
+    return worker.run_forever()
+
+
+# ------------------------------------------------------------------ submit / runs
+
+def _parse_target(value: str) -> tuple[str, str]:
+    module, sep, name = value.rpartition("/")
+    if not sep or not module or not name:
+        raise SystemExit(f"coflux: target must be MODULE/WORKFLOW, got {value!r}")
+    return module, name
+
+
+def _parse_args(values: list[str]) -> list[Any]:
+    parsed = []
+    for i, text in enumerate(values, 1):
+        try:
+            parsed.append(json.loads(text))
+        except ValueError as exc:
+            raise SystemExit(f"coflux: argument {i} is not JSON ({exc}): {text!r}\n"
+                             f"  hint: strings need JSON quotes, e.g. '\"hello\"'") from None
+    return parsed
+
+
+class _Progress:
+    """Live step counts on stderr while a run is in progress."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.steps: dict[str, str] = {}
+        self.tty = sys.stderr.isatty()
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def load(self, snapshot: dict) -> None:
+        with self._lock:
+            for step in snapshot.get("steps", []):
+                executions = step.get("executions") or []
+                last = executions[-1] if executions else {}
+                result = last.get("result")
+                self.steps.setdefault(last.get("id", step["id"]), result["kind"] if result else "pending")
+        self.draw()
+
+    def event(self, event: dict) -> None:
+        with self._lock:
+            if event["type"] == "step":
+                self.steps.setdefault(event["execution"], "pending")
+            elif event["type"] in ("assigned", "started"):
+                if self.steps.get(event["execution"]) == "pending":
+                    self.steps[event["execution"]] = "running"
+            elif event["type"] == "result":
+                self.steps[event["execution"]] = event["kind"]
+        self.draw()
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for status in self.steps.values():
+            counts[status] = counts.get(status, 0) + 1
+        parts = [f"{n} {status}" for status, n in sorted(counts.items())]
+        return f"{self.run_id}: {len(self.steps)} step(s): " + ", ".join(parts)
+
+    def draw(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.tty or (not final and now - self._last < 0.1):
+            return
+        self._last = now
+        sys.stderr.write("\r\033[K" + self.summary() + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
+def _print_value(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str) if not isinstance(value, str) else json.dumps(value))
+
+
+def _outcome_exit(outcome: dict) -> int:
+    status = outcome.get("status")
+    if status == "value":
+        _print_value(to_display(outcome["value"]))
+        return 0
+    if status == "error":
+        error = outcome.get("error") or {}
+        print(f"{error.get('type', 'Error')}: {error.get('message', '')}", file=sys.stderr)
+        frames = error.get("frames") or []
+        if frames:
+            print("Traceback (remote, most recent call last):", file=sys.stderr)
+            for file, line, name, code in frames:
+                print(f'  File "{file}", line {line}, in {name}' + (f"\n    {code}" if code else ""),
+                      file=sys.stderr)
+        return 1
+    if status == "pending":
+        print("run has not finished", file=sys.stderr)
+        return 3
+    print(f"run ended: {status} ({outcome.get('execution')})", file=sys.stderr)
+    return 1
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    module, workflow = _parse_target(args.target)
+    values = _parse_args(args.arguments)
+    with _client(args) as client:
+        run = client.submit_json(module, workflow, values, idempotency_key=args.idempotency_key)
+        if args.no_wait:
+            print(run.id)
+            return 0
+        progress = _Progress(run.id)
+        print(f"run {run.id} submitted", file=sys.stderr)
+        snapshot = client.subscribe(f"run:{run.id}", progress.event)
+        progress.load(snapshot)
+        outcome = client.wait(run.execution_id, None)
+        progress.draw(final=True)
+        if not progress.tty:
+            print(progress.summary(), file=sys.stderr)
+        return _outcome_exit(outcome)
+
+
+def cmd_runs_result(args: argparse.Namespace) -> int:
+    code = 0
+    with _client(args) as client:
+        for run_id in args.runs:
+            outcome = client.wait(f"{run_id}:1:1", args.timeout)
+            code = max(code, _outcome_exit(outcome))
+    return code
+
+
+def _describe_result(result: dict | None) -> str:
+    if result is None:
+        return "pending"
+    kind = result["kind"]
+    if kind == "value":
+        return "value " + json.dumps(to_display(result["value"]), default=str)[:120]
+    if kind == "error":
+        return f"error {result['error']['type']}: {result['error']['message'][:120]}"
+    if result.get("successor"):
+        return f"{kind} -> {result['successor']}"
+    return kind
+
+
+def cmd_runs_inspect(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        snapshots = [client.get_run(run_id) for run_id in args.runs]
+    if args.output == "json":
+        print(json.dumps(snapshots if len(snapshots) > 1 else snapshots[0], indent=2, default=str))
+        return 0
+    for run in snapshots:
+        print(f"run {run['id']}  {run['module']}/{run['target']}  workspace {run['workspace']}  "
+              f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}")
+        for child in run["child_runs"]:
+            print(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
+        for step in run["steps"]:
+            print(f"  step {step['id']}  {step['module']}/{step['target']} ({step['type']})"
+                  + (f"  parent {step['parent']}" if step["parent"] else ""))
+            for e in step["executions"]:
+                timing = ""
+                result = e.get("result")
+                if e.get("started_at") and result:
+                    timing = f"  {1000 * (result['at'] - e['started_at']):.1f} ms"
+                print(f"    {e['id']}  {_describe_result(result)}{timing}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coflux", description="Durable workflows for Python, in Jupyter.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("server", help="run the orchestration server (headless)")
+    p.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 7777; 0 picks a free one)")
+    p.add_argument("--data-dir", help="where the SQLite database lives (default ./.coflux)")
+    p.add_argument("--db-url", help="any SQLAlchemy database URL (overrides --data-dir)")
+    p.add_argument("--token", help="access token clients must present (default: generated)")
+    p.add_argument("--no-auth", action="store_true", help="accept requests without a token (local only!)")
+    p.set_defaults(fn=cmd_server)
+
+    p = sub.add_parser("worker", help="run a worker for one or more modules")
+    _connection_flags(p)
+    p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count)")
+    p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
+    p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
+    p.add_argument("modules", nargs="*", help="modules to host (default: `modules` in coflux.toml)")
+    p.set_defaults(fn=cmd_worker)
+
+    p = sub.add_parser("submit", help="submit a run of MODULE/WORKFLOW with JSON arguments")
+    _connection_flags(p)
+    p.add_argument("--no-wait", action="store_true", help="print the run id and exit")
+    p.add_argument("--idempotency-key", help="submit at most once per key")
+    p.add_argument("target", metavar="MODULE/WORKFLOW")
+    p.add_argument("arguments", nargs="*", metavar="JSON")
+    p.set_defaults(fn=cmd_submit)
+
+    runs = sub.add_parser("runs", help="inspect runs").add_subparsers(dest="runs_command", required=True)
+    p = runs.add_parser("result", help="print the result of runs (waiting for them)")
+    _connection_flags(p)
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait (default: until done)")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.set_defaults(fn=cmd_runs_result)
+    p = runs.add_parser("inspect", help="show steps, attempts and results of runs")
+    _connection_flags(p)
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.set_defaults(fn=cmd_runs_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return args.fn(args) or 0
+    except ServerUnavailable as exc:
+        print(f"coflux: {exc}", file=sys.stderr)
+        return 2
+    except RemoteError as exc:
+        print(f"coflux: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

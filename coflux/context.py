@@ -1,0 +1,134 @@
+"""The execution context: what `submit`, `.result()` and friends talk to while a target runs."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import serialization
+from .errors import (
+    ExecutionAbandoned,
+    ExecutionCancelled,
+    ExecutionCrashed,
+    ExecutionTimeout,
+    make_execution_error,
+)
+from .models import Execution
+
+if TYPE_CHECKING:
+    from .target import Target
+
+
+class Transport(Protocol):
+    def request(self, op: str, params: dict) -> Future: ...
+    def notify(self, op: str, params: dict) -> None: ...
+
+
+_current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar("coflux_context", default=None)
+_group: contextvars.ContextVar[int | None] = contextvars.ContextVar("coflux_group", default=None)
+
+
+def current_context() -> ExecutionContext | None:
+    return _current.get()
+
+
+class ExecutionContext:
+    """The state of one running execution (thread-safe: user code may submit from threads)."""
+
+    def __init__(self, execution_id: str, run_id: str, module: str, target: str, transport: Transport) -> None:
+        self.execution_id = execution_id
+        self.run_id = run_id
+        self.module = module
+        self.target = target
+        self.transport = transport
+        self._resolved: dict[str, dict] = {}
+        self._groups = itertools.count()
+        self._lock = threading.Lock()
+        self.aborted: str | None = None  # set when the server aborts us (kernel threads stop at the next call)
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[ExecutionContext]:
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
+
+    def check_aborted(self) -> None:
+        if self.aborted == "cancelled":
+            raise ExecutionCancelled(f"execution {self.execution_id} was cancelled",
+                                     execution_id=self.execution_id)
+        if self.aborted == "timeout":
+            raise ExecutionTimeout(f"execution {self.execution_id} timed out", execution_id=self.execution_id)
+
+    def submit(self, target: Target, args: list[dict], options: dict) -> Execution:
+        self.check_aborted()
+        params: dict[str, Any] = {
+            "parent": self.execution_id, "module": target.module, "target": target.name,
+            "type": target.kind, "args": args, "options": options, "key": uuid.uuid4().hex}
+        group = _group.get()
+        if group is not None:
+            params["group"] = group
+        future = self.transport.request("submit", params)
+        return Execution(future, target.module, target.name, self)
+
+    def wait(self, execution_id: str, timeout: float | None) -> dict:
+        self.check_aborted()
+        with self._lock:
+            cached = self._resolved.get(execution_id)
+        if cached is not None:
+            return cached
+        outcome = self.transport.request("wait", {
+            "execution": execution_id, "from": self.execution_id, "timeout": timeout}).result()
+        self.check_aborted()
+        if outcome.get("status") != "pending":
+            with self._lock:
+                self._resolved[execution_id] = outcome
+        return outcome
+
+    def cancel(self, execution_id: str) -> None:
+        self.check_aborted()
+        self.transport.request("cancel", {"execution": execution_id}).result()
+
+    @contextlib.contextmanager
+    def group(self, name: str | None) -> Iterator[None]:
+        group_id = next(self._groups)
+        self.transport.notify("group", {"execution": self.execution_id, "group": group_id, "name": name})
+        token = _group.set(group_id)
+        try:
+            yield
+        finally:
+            _group.reset(token)
+
+
+def decode_value(wire: dict, resolver: Any) -> Any:
+    return serialization.decode(wire, lambda ref: Execution(ref["id"], ref.get("module", ""),
+                                                            ref.get("target", ""), resolver))
+
+
+def outcome_value(outcome: dict, resolver: Any) -> Any:
+    """Turn a wait outcome from the server into the value, or raise what the caller should see."""
+    status = outcome.get("status")
+    execution_id = outcome.get("execution")
+    if status == "value":
+        return decode_value(outcome["value"], resolver)
+    if status == "error":
+        error = outcome.get("error") or {}
+        raise make_execution_error(error.get("type", "builtins.Exception"), error.get("message", ""),
+                                   error.get("frames"), execution_id)
+    if status == "cancelled":
+        raise ExecutionCancelled(f"execution {execution_id} was cancelled", execution_id=execution_id)
+    if status == "timeout":
+        raise ExecutionTimeout(f"execution {execution_id} timed out", execution_id=execution_id)
+    if status == "abandoned":
+        raise ExecutionAbandoned(f"execution {execution_id} was abandoned (its worker went away)",
+                                 execution_id=execution_id)
+    if status == "crashed":
+        raise ExecutionCrashed(f"execution {execution_id} crashed", execution_id=execution_id)
+    raise RuntimeError(f"unexpected outcome {status!r} for execution {execution_id}")

@@ -1,0 +1,1 @@
+"""Workers: headless process pools (`coflux worker`) and notebook kernels (`cf.attach()`)."""

@@ -1,0 +1,60 @@
+"""Running one execution: decode arguments, call the target, encode what happened."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any
+
+from .. import serialization
+from ..context import ExecutionContext, Transport, decode_value
+from ..errors import ExecutionTerminated, error_type_name
+from ..target import Target, lookup
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def resolve(module: str, name: str, main_alias: str | None = None) -> Target | None:
+    target = lookup(module, name)
+    if target is None and main_alias is not None and module == main_alias:
+        target = lookup("__main__", name)
+    return target
+
+
+def _frames(exc: BaseException) -> list[list[Any]]:
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(frame.filename).startswith(_PACKAGE_DIR + os.sep):
+            continue  # coflux's own frames say nothing about the user's failure
+        frames.append([frame.filename, frame.lineno, frame.name, frame.line or ""])
+    return frames
+
+
+def error_payload(exc: BaseException, target: Target | None) -> dict:
+    retryable = None
+    if target is not None and target.retries is not None and not isinstance(exc, ExecutionTerminated):
+        try:
+            retryable = target.retries.should_retry(exc)
+        except Exception as when_error:  # a failing `when` predicate is the error to report
+            exc, retryable = when_error, False
+    return {"type": error_type_name(exc), "message": str(exc), "frames": _frames(exc), "retryable": retryable}
+
+
+def run_execution(message: dict, transport: Transport, *, main_alias: str | None = None) -> dict:
+    """Run the execution described by an `execute` message; return the `result` request params."""
+    execution_id = message["execution"]
+    target = resolve(message["module"], message["target"], main_alias)
+    if target is None:
+        return {"execution": execution_id, "kind": "error", "error": {
+            "type": "builtins.LookupError",
+            "message": f"{message['module']}/{message['target']} is not defined in this worker",
+            "frames": [], "retryable": False}}
+    context = ExecutionContext(execution_id, message["run"], message["module"], message["target"], transport)
+    with context.activate():
+        try:
+            transport.notify("started", {"execution": execution_id})
+            values = [decode_value(arg, context) for arg in message["args"]]
+            result = target.call_with(values)
+            return {"execution": execution_id, "kind": "value", "value": serialization.encode(result)}
+        except Exception as exc:
+            return {"execution": execution_id, "kind": "error", "error": error_payload(exc, target)}

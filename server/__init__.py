@@ -1,0 +1,1 @@
+"""The coflux orchestration server: a plain Tornado application with no Jupyter imports."""

@@ -1,0 +1,76 @@
+"""Everything one server instance holds: store engine, orchestrator, live hub, read pool."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tornado.ioloop import IOLoop
+
+from .hub import Hub
+from .orchestrator import Orchestrator
+from .store import create_store_engine
+
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+
+
+class ServerState:
+    def __init__(self, db_url: str, *, token: str | None = None, auth: bool = True,
+                 reconnect_grace: float = 30.0) -> None:
+        self.db_url = db_url
+        self.token = token or secrets.token_urlsafe(24)
+        self.auth = auth
+        self.engine = create_store_engine(db_url)
+        self.hub = Hub()
+        self.orchestrator = Orchestrator(self.engine, self._deliver_from_thread,
+                                         reconnect_grace=reconnect_grace)
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coflux-read")
+        self._loop: IOLoop | None = None
+        self.started = False
+
+    @classmethod
+    def for_data_dir(cls, data_dir: str, **kwargs: Any) -> ServerState:
+        path = os.path.abspath(os.path.join(data_dir, "coflux.db"))
+        return cls(f"sqlite:///{path}", **kwargs)
+
+    def start(self) -> None:
+        """Start the orchestrator; must be called on the I/O loop that serves the handlers."""
+        self._loop = IOLoop.current()
+        self.orchestrator.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if self.started:
+            await asyncio.get_running_loop().run_in_executor(None, self.orchestrator.stop)
+            self.started = False
+        self._readers.shutdown(wait=False)
+        self.engine.dispose()
+
+    async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a read-only query function `fn(engine, *args)` off the I/O loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, self.engine, *args)
+
+    # Called by the orchestrator thread after each committed batch.
+    def _deliver_from_thread(self, out: list[tuple[Any, dict]], events: list[tuple[str, dict]]) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.add_callback(self._deliver, out, events)
+
+    def _deliver(self, out: list[tuple[Any, dict]], events: list[tuple[str, dict]]) -> None:
+        per_peer: dict[Any, list[dict]] = {}
+        for peer, message in out:
+            per_peer.setdefault(peer, []).append(message)
+        if events:
+            for peer, items in self.hub.route(events).items():
+                per_peer.setdefault(peer, []).append({"op": "events", "events": items})
+        for peer, messages in per_peer.items():
+            peer.send_many(messages)
+
+
+def encode_frame(messages: list[dict]) -> str:
+    return json.dumps(messages[0] if len(messages) == 1 else messages, separators=(",", ":"))

@@ -1,0 +1,112 @@
+"""Read-only queries behind the HTTP API, the CLI and live views (run on the read pool)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from ..errors import NotFound
+from . import schema as t
+
+FINAL_KINDS = {"value", "error", "cancelled", "abandoned", "crashed", "timeout"}
+
+
+def _result_dict(row: Any) -> dict | None:
+    if row.kind is None:
+        return None
+    return {"kind": row.kind, "value": row.value, "error": row.error, "successor": row.successor_id,
+            "at": row.result_at}
+
+
+def get_run(engine: Engine, run_id: str) -> dict:
+    with engine.connect() as db:
+        run = db.execute(select(t.runs, t.workspaces.c.name.label("workspace"))
+                         .join(t.workspaces, t.workspaces.c.id == t.runs.c.workspace_id)
+                         .where(t.runs.c.id == run_id)).first()
+        if run is None:
+            raise NotFound(f"no run {run_id!r}")
+        steps = db.execute(select(t.steps).where(t.steps.c.run_id == run_id).order_by(t.steps.c.number)).all()
+        executions = db.execute(
+            select(t.executions, t.results.c.kind, t.results.c.value, t.results.c.error,
+                   t.results.c.successor_id, t.results.c.created_at.label("result_at"))
+            .outerjoin(t.results, t.results.c.execution_id == t.executions.c.id)
+            .where(t.executions.c.run_id == run_id)
+            .order_by(t.executions.c.step_id, t.executions.c.attempt)).all()
+        ids = [e.id for e in executions]
+        children = db.execute(select(t.children).where(t.children.c.parent_id.in_(ids))).all() if ids else []
+        dependencies = db.execute(select(t.dependencies).where(
+            t.dependencies.c.execution_id.in_(ids))).all() if ids else []
+        child_runs = db.execute(select(t.runs.c.id, t.runs.c.parent_execution_id, t.runs.c.module,
+                                       t.runs.c.target).where(t.runs.c.parent_execution_id.in_(ids))).all() \
+            if ids else []
+    by_step: dict[str, list[dict]] = {}
+    for e in executions:
+        by_step.setdefault(e.step_id, []).append({
+            "id": e.id, "attempt": e.attempt, "created_at": e.created_at, "execute_after": e.execute_after,
+            "assigned_at": e.assigned_at, "started_at": e.started_at, "session": e.session_id,
+            "result": _result_dict(e)})
+    return {
+        "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
+        "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
+        "memo": run.memo,
+        "steps": [{
+            "id": s.id, "number": s.number, "module": s.module, "target": s.target, "type": s.type,
+            "parent": s.parent_execution_id, "created_at": s.created_at, "arguments": s.arguments,
+            "options": s.options, "cache_key": s.cache_key, "memo_key": s.memo_key,
+            "executions": by_step.get(s.id, [])} for s in steps],
+        "children": [{"parent": c.parent_id, "child": c.child_id, "group": c.group_id, "memo": c.memo}
+                     for c in children],
+        "dependencies": [{"execution": d.execution_id, "dependency": d.dependency_id} for d in dependencies],
+        "child_runs": [{"id": r.id, "parent": r.parent_execution_id, "module": r.module, "target": r.target}
+                       for r in child_runs],
+    }
+
+
+def list_runs(engine: Engine, module: str | None = None, target: str | None = None,
+              limit: int = 50) -> list[dict]:
+    query = (select(t.runs.c.id, t.runs.c.module, t.runs.c.target, t.runs.c.created_at,
+                    t.runs.c.parent_execution_id, t.workspaces.c.name.label("workspace"))
+             .join(t.workspaces, t.workspaces.c.id == t.runs.c.workspace_id)
+             .order_by(t.runs.c.created_at.desc()).limit(max(1, min(limit, 1000))))
+    if module:
+        query = query.where(t.runs.c.module == module)
+    if target:
+        query = query.where(t.runs.c.target == target)
+    with engine.connect() as db:
+        rows = db.execute(query).all()
+        out = []
+        for r in rows:
+            out.append({"id": r.id, "module": r.module, "target": r.target, "created_at": r.created_at,
+                        "parent": r.parent_execution_id, "workspace": r.workspace,
+                        "status": _run_status(db, r.id)})
+    return out
+
+
+def _run_status(db: Any, run_id: str) -> str:
+    current = f"{run_id}:1:1"
+    for _ in range(10000):
+        row = db.execute(select(t.results.c.kind, t.results.c.successor_id)
+                         .where(t.results.c.execution_id == current)).first()
+        if row is None:
+            return "running"
+        if row.successor_id is None:
+            return row.kind
+        current = row.successor_id
+    return "running"
+
+
+def list_workflows(engine: Engine, workspace: str = "default") -> list[dict]:
+    with engine.connect() as db:
+        rows = db.execute(select(t.workflows).join(t.workspaces, t.workspaces.c.id == t.workflows.c.workspace_id)
+                          .where(t.workspaces.c.name == workspace)
+                          .order_by(t.workflows.c.module, t.workflows.c.name)).all()
+    return [{"module": r.module, "name": r.name, "parameters": r.parameters, "options": r.options,
+             "instruction": r.instruction, "updated_at": r.updated_at} for r in rows]
+
+
+def list_workspaces(engine: Engine) -> list[dict]:
+    with engine.connect() as db:
+        rows = db.execute(select(t.workspaces).order_by(t.workspaces.c.id)).all()
+    names = {r.id: r.name for r in rows}
+    return [{"name": r.name, "base": names.get(r.base_id), "created_at": r.created_at} for r in rows]

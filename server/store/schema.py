@@ -1,0 +1,170 @@
+"""Tables of the orchestration store (SQLAlchemy Core).
+
+Runs, steps and executions use their external ids as primary keys ("Rxxxxxx", "Rxxxxxx:3",
+"Rxxxxxx:3:1") so that every API, log line and wire message can name them without a lookup.
+"""
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", Float, nullable=False),
+)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("base_id", Integer, ForeignKey("workspaces.id"), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("archived_at", Float, nullable=True),
+)
+
+# A worker connection (headless worker process or notebook kernel); survives reconnects.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # "headless" | "kernel"
+    Column("name", String(200), nullable=False),
+    Column("provides", JSON, nullable=False),
+    Column("accepts", JSON, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+)
+
+# Registered workflows (the manifest Studio lists and `submit` validates against).
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("module", String(300), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("instruction", Text, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("workspace_id", "module", "name"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("module", String(300), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("parent_execution_id", String(60), nullable=True),
+    Column("idempotency_key", String(200), nullable=True),
+    Column("requires", JSON, nullable=True),
+    Column("memo", Boolean, nullable=False, default=False),
+    Column("origin_session_id", String(40), nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("workspace_id", "idempotency_key"),
+)
+Index("ix_runs_target", runs.c.module, runs.c.target, runs.c.created_at)
+Index("ix_runs_parent", runs.c.parent_execution_id)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", String(60), primary_key=True),
+    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("parent_execution_id", String(60), nullable=True),
+    Column("module", String(300), nullable=False),
+    Column("target", String(300), nullable=False),
+    Column("type", String(10), nullable=False),  # "workflow" | "task"
+    Column("arguments", JSON, nullable=False),  # list of wire values, bound to the signature
+    Column("options", JSON, nullable=False),  # the caller's options for this call
+    Column("cache_key", String(64), nullable=True),
+    Column("memo_key", String(64), nullable=True),
+    Column("defer_key", String(64), nullable=True),
+    Column("request_key", String(64), nullable=True, unique=True),  # de-duplicates re-sent submits
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("run_id", "number"),
+)
+Index("ix_steps_cache_key", steps.c.cache_key)
+Index("ix_steps_memo_key", steps.c.run_id, steps.c.memo_key)
+Index("ix_steps_parent", steps.c.parent_execution_id)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", String(70), primary_key=True),
+    Column("step_id", String(60), ForeignKey("steps.id"), nullable=False),
+    Column("run_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("execute_after", Float, nullable=True),
+    Column("session_id", String(40), nullable=True),
+    Column("assigned_at", Float, nullable=True),
+    Column("started_at", Float, nullable=True),
+    UniqueConstraint("step_id", "attempt"),
+)
+Index("ix_executions_run", executions.c.run_id)
+
+# The outcome of an execution. Kinds that hand over to another execution carry successor_id.
+results = Table(
+    "results",
+    metadata,
+    Column("execution_id", String(70), primary_key=True),
+    Column("kind", String(12), nullable=False),
+    Column("value", JSON, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("successor_id", String(70), nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_results_successor", results.c.successor_id)
+
+# Parent -> child edges between executions (memo hits add an edge without a new step).
+children = Table(
+    "children",
+    metadata,
+    Column("parent_id", String(70), primary_key=True),
+    Column("child_id", String(70), primary_key=True),
+    Column("group_id", Integer, nullable=True),
+    Column("memo", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("execution_id", String(70), primary_key=True),
+    Column("group_id", Integer, primary_key=True),
+    Column("name", String(300), nullable=True),
+)
+
+# Recorded when an execution waits on another's result (drawn as dependency edges).
+dependencies = Table(
+    "dependencies",
+    metadata,
+    Column("execution_id", String(70), primary_key=True),
+    Column("dependency_id", String(70), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_dependencies_dependency", dependencies.c.dependency_id)
