@@ -111,20 +111,41 @@ class Connection:
     def wait_connected(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
 
+    def on_loop_thread(self) -> bool:
+        return threading.get_ident() == self._thread.ident
+
     def request(self, op: str, params: dict, *, resend: bool = True) -> Future:
         request = _Request(next(self._ids), op, params, resend)
         if self._closing:
             request.future.set_exception(ServerUnavailable("connection closed"))
             return request.future
-        self._loop.call_soon_threadsafe(self._submit, request)
+        if self.on_loop_thread():
+            self._submit(request)
+        else:
+            self._loop.call_soon_threadsafe(self._submit, request)
         return request.future
 
     def call(self, op: str, params: dict, timeout: float | None = None) -> Any:
         return self.request(op, params).result(timeout)
 
     def notify(self, op: str, params: dict) -> None:
-        if not self._closing:
+        if self._closing:
+            return
+        if self.on_loop_thread():
+            self._queue_frame({"op": op, "params": params})
+        else:
             self._loop.call_soon_threadsafe(self._queue_frame, {"op": op, "params": params})
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        """Schedule `fn(*args)` on the connection's loop (call on the loop thread)."""
+        return self._loop.call_later(delay, fn, *args)
+
+    def add_reader(self, fd: int, callback: Callable[[], None]) -> None:
+        """Watch a file descriptor from the connection's loop (call on the loop thread)."""
+        self._loop.add_reader(fd, callback)
+
+    def remove_reader(self, fd: int) -> None:
+        self._loop.remove_reader(fd)
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` on the connection's loop thread."""

@@ -48,6 +48,7 @@ class ExecutionContext:
         self.target = target
         self.transport = transport
         self._resolved: dict[str, dict] = {}
+        self._pushed: set[str] = set()  # outcomes the server pushed that we have not read yet
         self._groups = itertools.count()
         self._lock = threading.Lock()
         self.aborted: str | None = None  # set when the server aborts us (kernel threads stop at the next call)
@@ -78,11 +79,37 @@ class ExecutionContext:
         future = self.transport.request("submit", params)
         return Execution(future, target.module, target.name, self)
 
+    def call(self, target: Target, args: list[dict], options: dict) -> Any:
+        """Submit and wait in one round trip: what calling a target inside an execution does."""
+        self.check_aborted()
+        params: dict[str, Any] = {
+            "parent": self.execution_id, "module": target.module, "target": target.name,
+            "type": target.kind, "args": args, "options": options, "key": uuid.uuid4().hex}
+        group = _group.get()
+        if group is not None:
+            params["group"] = group
+        outcome = self.transport.request("call", params).result()
+        self.check_aborted()
+        with self._lock:
+            self._resolved[outcome["execution"]] = outcome
+        return outcome_value(outcome, self)
+
+    def deliver(self, child_id: str, outcome: dict) -> None:
+        """The server pushed the outcome of a child we submitted (no request needed to read it)."""
+        with self._lock:
+            if child_id not in self._resolved:
+                self._resolved[child_id] = outcome
+                self._pushed.add(child_id)
+
     def wait(self, execution_id: str, timeout: float | None) -> dict:
         self.check_aborted()
         with self._lock:
             cached = self._resolved.get(execution_id)
+            first_read = execution_id in self._pushed
+            self._pushed.discard(execution_id)
         if cached is not None:
+            if first_read:  # reading a result is what makes it a dependency (drawn in the graph)
+                self.transport.notify("depend", {"from": self.execution_id, "execution": execution_id})
             return cached
         outcome = self.transport.request("wait", {
             "execution": execution_id, "from": self.execution_id, "timeout": timeout}).result()

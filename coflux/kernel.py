@@ -47,6 +47,7 @@ class KernelWorker:
                                      on_push=self._on_push)
         self.client = Client(connection=self.connection, workspace=workspace)
         self._running: set[str] = set()
+        self._contexts: dict[str, Any] = {}
         self._running_lock = threading.Lock()
         target_module.main_module_alias = module
         target_module.on_register(self._target_defined)
@@ -76,11 +77,15 @@ class KernelWorker:
             with self._running_lock:
                 self._running.add(message["execution"])
             self._pool.submit(self._execute, message)
+        elif op == "resolved":
+            context = self._contexts.get(message["parent"])
+            if context is not None:
+                context.deliver(message["child"], message)
         elif op == "events":
             self.client._on_push(message)
 
     def _execute(self, message: dict) -> None:
-        result = run_execution(message, self.connection, main_alias=self.module)
+        result = run_execution(message, self.connection, main_alias=self.module, contexts=self._contexts)
         future = self.connection.request("result", result)
 
         def acked(_: Any) -> None:

@@ -106,9 +106,11 @@ class Target(Generic[P, T]):
         return result
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
-        if current_context() is None:
+        context = current_context()
+        if context is None:
             return self.fn(*args, **kwargs)  # outside coflux: a plain call (a stub runs its body)
-        return self.submit(*args, **kwargs).result()
+        values = self.bind(*args, **kwargs)
+        return context.call(self, [serialization.encode(v) for v in values], self.options)
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> Execution[T]:
         """Submit for execution and return an `Execution` handle at once."""

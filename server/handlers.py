@@ -22,7 +22,7 @@ from .store import queries
 log = logging.getLogger("coflux.server")
 
 # Operations the orchestrator thread handles; the rest are answered on the loop.
-ORCHESTRATOR_OPS = {"register", "declare", "submit", "started", "result", "wait", "group"}
+ORCHESTRATOR_OPS = {"register", "declare", "submit", "started", "result", "wait", "call", "group", "depend", "release"}
 
 
 class _AuthRequired:

@@ -1,5 +1,9 @@
 """`coflux worker`: connects to the server, declares the modules' targets, and runs executions
-in a pool of warm processes (killed and replaced when an execution is aborted or the process dies)."""
+in a pool of warm processes (killed and replaced when an execution is aborted or the process dies).
+
+All bookkeeping runs on the connection's event loop thread: the processes' pipes are watched
+with `add_reader`, so relaying a request from user code to the server crosses no thread.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -20,64 +25,36 @@ from .pool import child_main, encode_reply
 
 log = logging.getLogger("coflux.worker")
 
+_spawn = multiprocessing.get_context("spawn")
+
+RELEASE_AFTER = 0.25  # seconds a prefetched execution may wait for a process before it is handed back
+
 
 class WorkerProcess:
-    def __init__(self, worker: HeadlessWorker) -> None:
-        self.worker = worker
-        self.lock = threading.Lock()
-        parent_end, child_end = multiprocessing.get_context("spawn").Pipe()
+    """One warm process and the parent's end of its pipe."""
+
+    def __init__(self, modules: list[str]) -> None:
+        parent_end, child_end = _spawn.Pipe()
         self.pipe = parent_end
-        self.process = multiprocessing.get_context("spawn").Process(
-            target=child_main, args=(worker.modules, child_end, list(sys.path)), daemon=True,
-            name="coflux-worker-process")
+        self.process = _spawn.Process(target=child_main, args=(modules, child_end, list(sys.path)),
+                                      daemon=True, name="coflux-worker-process")
         self.process.start()
         child_end.close()
         self.execution: str | None = None
-        self.ready = threading.Event()
-        self.dead = False
-        threading.Thread(target=self._read, name="coflux-relay", daemon=True).start()
+        self.ready = False
 
-    def send(self, message: tuple) -> None:
-        with self.lock:
+    def send(self, message: tuple) -> bool:
+        try:
             self.pipe.send(message)
+            return True
+        except (OSError, ValueError):
+            return False
 
     def kill(self) -> None:
-        self.dead = True
         try:
             self.process.kill()
         except Exception:
             pass
-
-    def _read(self) -> None:
-        connection = self.worker.connection
-        while True:
-            try:
-                message = self.pipe.recv()
-            except (EOFError, OSError):
-                self.dead = True
-                self.worker.process_exited(self)
-                return
-            kind = message[0]
-            if kind == "req":
-                _, rid, op, params = message
-                future = connection.request(op, params)
-                future.add_done_callback(lambda f, rid=rid: self._reply(rid, f))
-            elif kind == "note":
-                connection.notify(message[1], message[2])
-            elif kind == "done":
-                self.worker.finished(self, message[1])
-            elif kind == "ready":
-                self.ready.set()
-                self.worker.process_ready(self)
-            elif kind == "import_error":
-                self.worker.import_failed(message[1])
-
-    def _reply(self, rid: int, future: Any) -> None:
-        ok, payload = encode_reply(future)
-        try:
-            self.send(("rep", rid, ok, payload))
-        except (OSError, ValueError):
-            pass  # the process was killed meanwhile
 
 
 class HeadlessWorker:
@@ -86,14 +63,16 @@ class HeadlessWorker:
                  accepts: dict[str, list[str]] | None = None, name: str | None = None) -> None:
         self.modules = modules
         self.concurrency = concurrency or os.cpu_count() or 1
+        # Hold one queued execution per process, so the next one is here when a process frees up.
+        self.prefetch = self.concurrency
         self.workspace = workspace
         self.provides = provides or {}
         self.accepts = accepts or {}
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.session_id: str | None = None
-        self._lock = threading.Lock()
         self._idle: deque[WorkerProcess] = deque()
-        self._queue: deque[dict] = deque()
+        self._queue: deque[tuple[dict, float]] = deque()  # prefetched executions, with arrival time
+        self._release_timer: Any = None
         self._running: dict[str, WorkerProcess] = {}
         self._unacked: set[str] = set()
         self._processes: list[WorkerProcess] = []
@@ -118,107 +97,133 @@ class HeadlessWorker:
         return targets
 
     async def _register(self, connection: Connection) -> None:
-        with self._lock:
-            running = sorted(set(self._running) | self._unacked)
+        running = sorted(set(self._running) | self._unacked | {m["execution"] for m, _ in self._queue})
         reply = await connection.request_async("register", {
             "session": self.session_id, "kind": "headless", "name": self.name, "workspace": self.workspace,
-            "targets": self.targets, "concurrency": self.concurrency, "provides": self.provides,
+            "targets": self.targets, "concurrency": self.concurrency, "prefetch": self.prefetch,
+            "provides": self.provides,
             "accepts": self.accepts, "running": running})
         self.session_id = reply["session"]
         log.info("registered as session %s with %d module(s)", self.session_id, len(self.targets))
 
-    # ---------------------------------------------------------------- processes
+    # ---------------------------------------------------------------- processes (loop thread)
 
-    def start(self, wait: float | None = None) -> None:
-        for _ in range(self.concurrency):
-            self._processes.append(WorkerProcess(self))
-        self.connection.start(wait=wait, fail_fast=False)
+    def _spawn(self) -> None:
+        process = WorkerProcess(self.modules)
+        self._processes.append(process)
+        self.connection.add_reader(process.pipe.fileno(), lambda: self._readable(process))
 
-    def process_ready(self, process: WorkerProcess) -> None:
-        with self._lock:
-            self._idle.append(process)
-        self._dispatch()
+    def _readable(self, process: WorkerProcess) -> None:
+        try:
+            while process.pipe.poll():
+                self._handle(process, process.pipe.recv())
+        except (EOFError, OSError):
+            self._exited(process)
 
-    def import_failed(self, text: str) -> None:
-        self.fatal = f"a worker process could not import the modules:\n{text}"
-        self._stopping.set()
-
-    def process_exited(self, process: WorkerProcess) -> None:
-        with self._lock:
-            if process in self._idle:
-                self._idle.remove(process)
-            if process in self._processes:
-                self._processes.remove(process)
-            execution = process.execution
-            process.execution = None
-            if execution is not None:
-                self._running.pop(execution, None)
-        if execution is not None:  # died on its own while running (an abort clears `execution` first)
-            self._report({"execution": execution, "kind": "crashed"})
-        if not self._stopping.is_set():
-            replacement = WorkerProcess(self)
-            with self._lock:
-                self._processes.append(replacement)
-
-    def finished(self, process: WorkerProcess, result: dict) -> None:
-        with self._lock:
+    def _handle(self, process: WorkerProcess, message: tuple) -> None:
+        kind = message[0]
+        if kind == "req":
+            _, rid, op, params = message
+            future = self.connection.request(op, params)
+            future.add_done_callback(lambda f: process.send(("rep", rid, *encode_reply(f))))
+        elif kind == "note":
+            self.connection.notify(message[1], message[2])
+        elif kind == "done":
+            result = message[1]
             self._running.pop(result["execution"], None)
             process.execution = None
             self._idle.append(process)
-        self._report(result)
-        self._dispatch()
+            self._report(result)
+            self._dispatch()
+        elif kind == "ready":
+            process.ready = True
+            self._idle.append(process)
+            self._dispatch()
+        elif kind == "import_error":
+            self.fatal = f"a worker process could not import the modules:\n{message[1]}"
+            self._stopping.set()
+
+    def _exited(self, process: WorkerProcess) -> None:
+        self.connection.remove_reader(process.pipe.fileno())
+        process.pipe.close()
+        if process in self._idle:
+            self._idle.remove(process)
+        if process in self._processes:
+            self._processes.remove(process)
+        execution, process.execution = process.execution, None
+        if execution is not None:  # died on its own while running (an abort clears `execution` first)
+            self._running.pop(execution, None)
+            self._report({"execution": execution, "kind": "crashed"})
+        if not self._stopping.is_set():
+            self._spawn()
 
     def _report(self, result: dict) -> None:
         execution = result["execution"]
-        with self._lock:
-            self._unacked.add(execution)
+        self._unacked.add(execution)
         future = self.connection.request("result", result)
+        future.add_done_callback(lambda _: self._unacked.discard(execution))
 
-        def acked(_: Any) -> None:
-            with self._lock:
-                self._unacked.discard(execution)
-        future.add_done_callback(acked)
-
-    # ---------------------------------------------------------------- server pushes
+    # ---------------------------------------------------------------- server pushes (loop thread)
 
     def _on_push(self, message: dict) -> None:
         op = message.get("op")
         if op == "execute":
-            with self._lock:
-                self._queue.append(message)
+            self._queue.append((message, time.monotonic()))
             self._dispatch()
+        elif op == "resolved":
+            process = self._running.get(message["parent"])
+            if process is not None:
+                process.send(("resolved", message))
         elif op == "abort":
             self._abort(message["execution"])
         elif op == "replaced":
             log.warning("another connection took over this worker's session")
 
     def _dispatch(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queue or not self._idle:
-                    return
-                process = self._idle.popleft()
-                message = self._queue.popleft()
-                process.execution = message["execution"]
-                self._running[message["execution"]] = process
-            try:
-                process.send(("execute", message))
-            except (OSError, ValueError):
-                with self._lock:
-                    self._queue.appendleft(message)
-                    self._running.pop(message["execution"], None)
-                    process.execution = None
+        while self._queue and self._idle:
+            process = self._idle.popleft()
+            message, queued_at = self._queue.popleft()
+            process.execution = message["execution"]
+            self._running[message["execution"]] = process
+            if not process.send(("execute", message)):
+                self._queue.appendleft((message, queued_at))
+                self._running.pop(message["execution"], None)
+                process.execution = None
+        if self._queue and self._release_timer is None:
+            self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
+
+    def _release_stale(self) -> None:
+        """Hand back prefetched executions that waited too long for a free process, so an idle
+        worker elsewhere can run them instead of them queueing behind long executions here."""
+        self._release_timer = None
+        cutoff = time.monotonic() - RELEASE_AFTER
+        stale = [m["execution"] for m, queued_at in self._queue if queued_at <= cutoff]
+        if stale:
+            self._queue = deque((m, q) for m, q in self._queue if m["execution"] not in stale)
+            self.connection.request("release", {"executions": stale})
+        if self._queue:
+            self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
 
     def _abort(self, execution_id: str) -> None:
-        with self._lock:
-            process = self._running.pop(execution_id, None)
-            if process is None:
-                self._queue = deque(m for m in self._queue if m["execution"] != execution_id)
-                return
-            process.execution = None
+        process = self._running.pop(execution_id, None)
+        if process is None:
+            self._queue = deque((m, q) for m, q in self._queue if m["execution"] != execution_id)
+            return
+        process.execution = None
         process.kill()
 
-    # ---------------------------------------------------------------- running
+    # ---------------------------------------------------------------- running (main thread)
+
+    def start(self, wait: float | None = None) -> None:
+        self.connection.start(wait=wait, fail_fast=False)
+        started = threading.Event()
+
+        def spawn_all() -> None:
+            for _ in range(self.concurrency):
+                self._spawn()
+            started.set()
+        self.connection.call_soon(spawn_all)
+        started.wait(60)
 
     def run_forever(self) -> int:
         def stop(*_: Any) -> None:

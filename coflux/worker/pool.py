@@ -30,6 +30,7 @@ class PipeTransport:
         self._ids = itertools.count(1)
         self._pending: dict[int, Future] = {}
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
+        self.contexts: dict[str, Any] = {}
         threading.Thread(target=self._read, name="coflux-pipe", daemon=True).start()
 
     def send(self, message: tuple) -> None:
@@ -52,7 +53,12 @@ class PipeTransport:
                 message = self.pipe.recv()
             except (EOFError, OSError):
                 os._exit(0)  # the parent is gone: nothing left to report to
-            if message[0] == "rep":
+            if message[0] == "resolved":
+                pushed = message[1]
+                context = self.contexts.get(pushed["parent"])
+                if context is not None:
+                    context.deliver(pushed["child"], pushed)
+            elif message[0] == "rep":
                 _, rid, ok, payload = message
                 future = self._pending.pop(rid, None)
                 if future is not None:
@@ -80,7 +86,7 @@ def child_main(modules: list[str], pipe: Pipe, sys_path: list[str]) -> None:
     while True:
         command = transport.commands.get()
         if command[0] == "execute":
-            result = run_execution(command[1], transport)
+            result = run_execution(command[1], transport, contexts=transport.contexts)
             transport.send(("done", result))
         elif command[0] == "stop":
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from typing import Any
 
@@ -40,8 +41,11 @@ def error_payload(exc: BaseException, target: Target | None) -> dict:
     return {"type": error_type_name(exc), "message": str(exc), "frames": _frames(exc), "retryable": retryable}
 
 
-def run_execution(message: dict, transport: Transport, *, main_alias: str | None = None) -> dict:
-    """Run the execution described by an `execute` message; return the `result` request params."""
+def run_execution(message: dict, transport: Transport, *, main_alias: str | None = None,
+                  contexts: dict[str, ExecutionContext] | None = None) -> dict:
+    """Run the execution described by an `execute` message; return the `result` request params.
+
+    `contexts` (execution id -> context) lets the caller route server pushes to the running context."""
     execution_id = message["execution"]
     target = resolve(message["module"], message["target"], main_alias)
     if target is None:
@@ -50,11 +54,18 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
             "message": f"{message['module']}/{message['target']} is not defined in this worker",
             "frames": [], "retryable": False}}
     context = ExecutionContext(execution_id, message["run"], message["module"], message["target"], transport)
+    started_at = time.time()  # reported with the result: one message per execution, not two
+    if contexts is not None:
+        contexts[execution_id] = context
     with context.activate():
         try:
-            transport.notify("started", {"execution": execution_id})
             values = [decode_value(arg, context) for arg in message["args"]]
             result = target.call_with(values)
-            return {"execution": execution_id, "kind": "value", "value": serialization.encode(result)}
+            return {"execution": execution_id, "kind": "value", "value": serialization.encode(result),
+                    "started_at": started_at}
         except Exception as exc:
-            return {"execution": execution_id, "kind": "error", "error": error_payload(exc, target)}
+            return {"execution": execution_id, "kind": "error", "error": error_payload(exc, target),
+                    "started_at": started_at}
+        finally:
+            if contexts is not None:
+                contexts.pop(execution_id, None)

@@ -66,6 +66,9 @@ class Orchestrator:
             "started": self._on_started,
             "result": self._on_result,
             "wait": self._on_wait,
+            "call": self._on_call,
+            "depend": self._on_depend,
+            "release": self._on_release,
             "group": self._on_group,
         }
         self._reset_memory()
@@ -78,9 +81,10 @@ class Orchestrator:
         self.ready: dict[tuple[str, str], deque[Pending]] = {}
         self.delayed: dict[str, Pending] = {}
         self.active: dict[str, str] = {}  # execution id -> session id
+        self.assigned: dict[str, Pending] = {}  # what an active execution was assigned as
         self.pending_by_id: dict[str, Pending] = {}
         self.waiters: dict[str, list[Waiter]] = {}
-        self.peer_waiters: dict[Any, list[Waiter]] = {}
+        self.peer_waiters: dict[Any, set[Waiter]] = {}
         self.timers: list[tuple[float, int, str, Any]] = []
         self.runs: dict[str, _RunInfo] = {}
         self.results: dict[str, tuple[str, Any, Any, str | None]] = {}
@@ -90,6 +94,9 @@ class Orchestrator:
         self._needs_schedule = True
 
     def start(self) -> None:
+        # One long-lived connection: the orchestrator is the only writer, and a pool checkout
+        # per batch would cost more than the batch itself on the hot path.
+        self._connection = self.engine.connect()
         with self.engine.begin() as db:
             self.db = db
             self.w = WriteBuffer(db)
@@ -104,6 +111,8 @@ class Orchestrator:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
+        if getattr(self, "_connection", None) is not None:
+            self._connection.close()
 
     def post(self, op: str, peer: Peer | None = None, request_id: Any = None, params: dict | None = None) -> None:
         """Queue a command from any thread."""
@@ -159,7 +168,8 @@ class Orchestrator:
     def _transaction(self, batch: list) -> None:
         self._out, self._events = [], []
         calls: list[tuple[Future, Any]] = []
-        with self.engine.begin() as db:
+        db = self._connection
+        with db.begin():
             self.db = db
             self.w = WriteBuffer(db)
             for command in batch:
@@ -204,6 +214,11 @@ class Orchestrator:
 
     def _recover(self) -> None:
         """Rebuild the in-memory working set from the database after a rolled-back batch."""
+        try:
+            self._connection.close()
+        except Exception:
+            pass
+        self._connection = self.engine.connect()
         peers = {sid: s.peer for sid, s in self.sessions.items()}
         peer_waiters = self.peer_waiters
         self._reset_memory()
@@ -220,7 +235,7 @@ class Orchestrator:
         # Waiters cannot be rebuilt; tell their clients to ask again.
         for peer, waiters in peer_waiters.items():
             for waiter in waiters:
-                if not waiter.done:
+                if not waiter.done and waiter.request_id is not None:
                     self._out.append((peer, {"re": waiter.request_id,
                                              "err": {"code": "retry", "message": "server recovered; retry"}}))
 
@@ -291,20 +306,22 @@ class Orchestrator:
             .order_by(t.executions.c.created_at)
         )
         for row in self.db.execute(query).all():
+            options = row.options or {}
+            pending = Pending(
+                id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
+                type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
+                arguments=row.arguments, requires=merge_requires(row.requires, options.get("requires")),
+                timeout=options.get("timeout") or 0, origin_session_id=row.origin_session_id)
             if row.session_id is not None:
                 session = self.sessions.get(row.session_id)
                 if session is not None:
                     session.running.add(row.id)
                     self.active[row.id] = session.id
+                    self.assigned[row.id] = pending
                 else:
                     self._record_result(row.id, "abandoned")
                 continue
-            options = row.options or {}
-            self._enqueue(Pending(
-                id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
-                type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
-                arguments=row.arguments, requires=merge_requires(row.requires, options.get("requires")),
-                timeout=options.get("timeout") or 0, origin_session_id=row.origin_session_id))
+            self._enqueue(pending)
 
     @staticmethod
     def _session_from_row(row: Any) -> Session:
@@ -420,6 +437,7 @@ class Orchestrator:
         workspace_id = self.workspace_id(params.get("workspace") or "default", create=True)
         declared, manifest = self._parse_targets(params.get("targets", {}))
         concurrency = int(params.get("concurrency") or 0)
+        prefetch = max(0, min(int(params.get("prefetch") or 0), 1000))
         provides = _tags(params.get("provides"))
         accepts = _tags(params.get("accepts"))
         # Results buffered by the worker while it was away come first, so reconciliation below
@@ -433,7 +451,7 @@ class Orchestrator:
                 self.peer_sessions.pop(session.peer, None)
                 self._send(session.peer, {"op": "replaced"})
             session.peer, session.expires_at = peer, None
-            session.targets, session.concurrency = declared, concurrency
+            session.targets, session.concurrency, session.prefetch = declared, concurrency, prefetch
             session.provides, session.accepts = provides, accepts
             reported = set(params.get("running", []))
             for execution_id in list(session.running):
@@ -448,7 +466,7 @@ class Orchestrator:
             session = Session(
                 id=random_id("S", 12), workspace_id=workspace_id, kind=params.get("kind", "headless"),
                 name=str(params.get("name") or "worker")[:200], targets=declared, concurrency=concurrency,
-                provides=provides, accepts=accepts, peer=peer)
+                provides=provides, accepts=accepts, peer=peer, prefetch=prefetch)
             self.db.execute(t.sessions.insert().values(
                 id=session.id, workspace_id=workspace_id, kind=session.kind, name=session.name,
                 provides=provides, accepts=accepts, concurrency=concurrency,
@@ -477,7 +495,7 @@ class Orchestrator:
         return self.sessions[session_id]
 
     def _on_closed(self, peer: Peer) -> None:
-        for waiter in self.peer_waiters.pop(peer, []):
+        for waiter in self.peer_waiters.pop(peer, set()):
             waiter.done = True
         session_id = self.peer_sessions.pop(peer, None)
         session = self.sessions.get(session_id) if session_id else None
@@ -496,6 +514,7 @@ class Orchestrator:
 
     def _abandon(self, execution_id: str) -> None:
         session_id = self.active.pop(execution_id, None)
+        self.assigned.pop(execution_id, None)
         if session_id in self.sessions:
             self.sessions[session_id].running.discard(execution_id)
         if self.result_of(execution_id) is None:
@@ -520,6 +539,14 @@ class Orchestrator:
         else:
             result = self._submit_child(peer, params, parent_id, module, target, kind, args, options)
         self._reply(peer, request_id, result)
+
+    def _on_call(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """Submit a child and wait for its outcome in one round trip (what `target(...)` does)."""
+        submitted = self._submit_child(peer, params, params["parent"], str(params["module"]),
+                                       str(params["target"]), params.get("type", "task"), params.get("args", []),
+                                       params.get("options") or {}, watch=False)
+        self._wait(peer, request_id, submitted["execution"], params["parent"], None,
+                   extra={"execution": submitted["execution"]})
 
     def _submit_run(self, peer: Peer | None, params: dict, module: str, target: str, args: list,
                     options: dict) -> dict:
@@ -553,7 +580,7 @@ class Orchestrator:
         return {"run": run_id, "execution": execution_id, "module": module, "target": target}
 
     def _submit_child(self, peer: Peer | None, params: dict, parent_id: str, module: str, target: str,
-                      kind: str, args: list, options: dict) -> dict:
+                      kind: str, args: list, options: dict, *, watch: bool = True) -> dict:
         if parent_id not in self.active:
             raise BadRequest(f"execution {parent_id} is not running; it cannot submit work")
         key = params.get("key")
@@ -574,7 +601,19 @@ class Orchestrator:
         else:
             execution_id = self._create_step(run, parent_id, module, target, "task", args, options,
                                              group_id=group_id, request_key=key)
+        if watch and peer is not None:
+            self._watch(peer, parent_id, execution_id)
         return {"execution": execution_id, "module": module, "target": target}
+
+    def _watch(self, peer: Peer, parent_id: str, execution_id: str) -> None:
+        """Push the child's outcome to its parent when it resolves, so `.result()` is local."""
+        waiter = Waiter(peer=peer, request_id=None, push=(parent_id, execution_id))
+        status, tail, result = self.follow(execution_id)
+        if status == "final":
+            self._answer(waiter, self._wire_outcome(tail, result))
+            return
+        self.waiters.setdefault(tail, []).append(waiter)
+        self.peer_waiters.setdefault(peer, set()).add(waiter)
 
     def create_run(self, workspace_id: int, module: str, target: str, args: list, options: dict, *,
                    parent_execution_id: str | None, idempotency_key: str | None,
@@ -672,7 +711,10 @@ class Orchestrator:
 
     @staticmethod
     def _choose(pending: Pending, candidates: list[Session]) -> Session | None:
+        """A matching worker: one with an idle slot before one that would only queue it, then
+        the session the run came from (a notebook runs its own cells), then the least busy."""
         best: Session | None = None
+        best_key: tuple | None = None
         for session in candidates:
             if session.workspace_id != pending.workspace_id:
                 continue
@@ -680,16 +722,17 @@ class Orchestrator:
                 continue
             if not worker_matches(pending.requires, session.provides, session.accepts):
                 continue
-            if session.id == pending.origin_session_id:
-                return session
-            if best is None or len(session.running) < len(best.running):
-                best = session
+            idle = session.concurrency <= 0 or len(session.running) < session.concurrency
+            key = (not idle, session.id != pending.origin_session_id, len(session.running))
+            if best_key is None or key < best_key:
+                best, best_key = session, key
         return best
 
     def _assign(self, pending: Pending, session: Session, now: float) -> None:
         self.pending_by_id.pop(pending.id, None)
         session.running.add(pending.id)
         self.active[pending.id] = session.id
+        self.assigned[pending.id] = pending
         self.w.update_execution(pending.id, session_id=session.id, assigned_at=now)
         self._send(session.peer, {
             "op": "execute", "execution": pending.id, "run": pending.run_id, "module": pending.module,
@@ -722,9 +765,15 @@ class Orchestrator:
             if not self._execution_exists(execution_id):
                 raise NotFound(f"no execution {execution_id!r}")
         session_id = self.active.pop(execution_id, None)
+        self.assigned.pop(execution_id, None)
         if session_id in self.sessions:
-            self.sessions[session_id].running.discard(execution_id)
+            session = self.sessions[session_id]
+            session.running.discard(execution_id)
+            session.prefetch_paused = False
             self._needs_schedule = True
+        started_at = params.get("started_at")
+        if isinstance(started_at, int | float):
+            self.w.update_execution(execution_id, started_at=float(started_at))
         if kind == "value":
             self._record_result(execution_id, "value", value=params.get("value"))
         elif kind == "crashed":
@@ -757,6 +806,31 @@ class Orchestrator:
                                        "kind": final[0], "at": now})
         self._resolve_waiters(execution_id)
 
+    def _on_release(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """A worker hands back executions it queued but could not start soon (all its slots
+        stayed busy), so another worker can take them."""
+        session = self._peer_session(peer)
+        released = []
+        for execution_id in params.get("executions", []):
+            pending = self.assigned.get(execution_id)
+            if self.active.get(execution_id) != session.id or pending is None:
+                continue
+            del self.active[execution_id], self.assigned[execution_id]
+            session.running.discard(execution_id)
+            self.w.update_execution(execution_id, session_id=None, assigned_at=None)
+            self.pending_by_id[execution_id] = pending
+            self.ready.setdefault((pending.module, pending.target), deque()).appendleft(pending)
+            released.append(execution_id)
+        if released:
+            session.prefetch_paused = True  # until one of its slots frees up
+            self._needs_schedule = True
+        self._reply(peer, request_id, {"released": released})
+
+    def _on_depend(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """A parent read a child's pushed outcome: record the dependency edge it implies."""
+        self.w.insert_ignore(t.dependencies, dict(execution_id=str(params["from"]),
+                                                  dependency_id=str(params["execution"]), created_at=time.time()))
+
     def _on_group(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         self.w.insert_ignore(t.groups, dict(execution_id=str(params["execution"]), group_id=int(params["group"]),
                                             name=None if params.get("name") is None else str(params["name"])[:300]))
@@ -768,24 +842,26 @@ class Orchestrator:
         execution_id = str(params["execution"])
         if not self._execution_exists(execution_id):
             raise NotFound(f"no execution {execution_id!r}")
-        from_id = params.get("from")
+        self._wait(peer, request_id, execution_id, params.get("from"), params.get("timeout"))
+
+    def _wait(self, peer: Peer | None, request_id: Any, execution_id: str, from_id: str | None,
+              timeout: float | None, extra: dict | None = None) -> None:
         if from_id:
             self.w.insert_ignore(t.dependencies, dict(execution_id=from_id, dependency_id=execution_id,
                                                       created_at=time.time()))
         status, tail, result = self.follow(execution_id)
         if status == "final":
-            self._reply(peer, request_id, self._wire_outcome(tail, result))
+            self._reply(peer, request_id, {**self._wire_outcome(tail, result), **(extra or {})})
             return
-        timeout = params.get("timeout")
         if timeout is not None and float(timeout) <= 0:
-            self._reply(peer, request_id, {"status": "pending"})
+            self._reply(peer, request_id, {"status": "pending", **(extra or {})})
             return
-        waiter = Waiter(peer=peer, request_id=request_id)
+        waiter = Waiter(peer=peer, request_id=request_id, extra=extra)
         if timeout is not None:
             waiter.expires_at = time.time() + float(timeout)
             self._add_timer(waiter.expires_at, "wait", waiter)
         self.waiters.setdefault(tail, []).append(waiter)
-        self.peer_waiters.setdefault(peer, []).append(waiter)
+        self.peer_waiters.setdefault(peer, set()).add(waiter)
 
     def _resolve_waiters(self, execution_id: str) -> None:
         waiters = self.waiters.pop(execution_id, None)
@@ -799,13 +875,18 @@ class Orchestrator:
         for waiter in waiters:
             if not waiter.done:
                 waiter.done = True
-                self._reply(waiter.peer, waiter.request_id, outcome)
-                peer_list = self.peer_waiters.get(waiter.peer)
-                if peer_list is not None:
-                    try:
-                        peer_list.remove(waiter)
-                    except ValueError:
-                        pass
+                self._answer(waiter, outcome)
+                peer_set = self.peer_waiters.get(waiter.peer)
+                if peer_set is not None:
+                    peer_set.discard(waiter)
+
+    def _answer(self, waiter: Waiter, outcome: dict) -> None:
+        if waiter.push is not None:
+            parent, child = waiter.push
+            if parent in self.active:  # the parent may read it with no round trip
+                self._send(waiter.peer, {"op": "resolved", "parent": parent, "child": child, **outcome})
+        else:
+            self._reply(waiter.peer, waiter.request_id, {**outcome, **waiter.extra} if waiter.extra else outcome)
 
     @staticmethod
     def _wire_outcome(execution_id: str, result: tuple) -> dict:

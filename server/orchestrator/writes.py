@@ -1,20 +1,49 @@
 """Buffered writes of one orchestrator batch, flushed as executemany statements.
 
 Rows are appended during a batch and written at its end (or before a read that needs them), so
-a fan-out of a thousand submits costs a handful of statements rather than thousands.
+a fan-out of a thousand submits costs a handful of statements rather than thousands. The
+statements are compiled once per dialect and run through the driver directly: on the hot path
+SQLAlchemy's per-execution statement caching cost more than the SQLite work itself.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy import JSON, Connection, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..store import schema as t
 
 # Parents before children, so a database with foreign keys enforced accepts every flush.
 _ORDER = [t.runs, t.steps, t.executions, t.children, t.results, t.dependencies, t.groups]
+
+
+class _Statement:
+    __slots__ = ("sql", "names", "positional", "json_columns")
+
+    def __init__(self, statement: Any, db: Connection, json_columns: set[str]) -> None:
+        compiled = statement.compile(dialect=db.dialect)
+        self.sql = compiled.string
+        self.positional = bool(compiled.positional)
+        self.names = list(compiled.positiontup or []) if self.positional else None
+        self.json_columns = json_columns
+
+    def params(self, rows: list[dict]) -> list:
+        json_columns = self.json_columns
+        out = []
+        for row in rows:
+            values = {k: (json.dumps(v) if k in json_columns and v is not None else v) for k, v in row.items()}
+            out.append(tuple(values[n] for n in self.names) if self.positional else values)
+        return out
+
+
+_cache: dict[tuple, _Statement] = {}
+
+
+def _json_columns(table: Table, prefix: str = "") -> set[str]:
+    return {prefix + c.name for c in table.columns if isinstance(c.type, JSON)}
 
 
 class WriteBuffer:
@@ -35,15 +64,13 @@ class WriteBuffer:
         self._execution_updates.setdefault(execution_id, {}).update(values)
 
     def flush(self) -> None:
-        for table in _ORDER:
+        for table in _ORDER + [tb for tb in list(self._inserts) + list(self._ignores) if tb not in _ORDER]:
             rows = self._inserts.pop(table, None)
             if rows:
-                self.db.execute(table.insert(), rows)
+                self._run("insert", table, rows)
             rows = self._ignores.pop(table, None)
             if rows:
-                self.db.execute(self._insert_ignore(table), _unique(table, rows))
-        for table in list(self._inserts):
-            self.db.execute(table.insert(), self._inserts.pop(table))
+                self._run("ignore", table, _unique(table, rows))
         if self._execution_updates:
             by_columns: dict[tuple[str, ...], list[dict]] = {}
             for execution_id, values in self._execution_updates.items():
@@ -51,17 +78,38 @@ class WriteBuffer:
                     {"_id": execution_id, **{"v_" + k: v for k, v in values.items()}})
             self._execution_updates = {}
             for columns, rows in by_columns.items():
-                statement = (update(t.executions).where(t.executions.c.id == bindparam("_id"))
-                             .values({c: bindparam("v_" + c) for c in columns}))
-                self.db.execute(statement, rows)
+                self._run("update", t.executions, rows, columns)
 
-    def _insert_ignore(self, table: Table):
-        dialect = self.db.dialect.name
-        if dialect == "sqlite":
-            return sqlite.insert(table).on_conflict_do_nothing()
-        if dialect == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return table.insert().prefix_with("IGNORE")
+    def _run(self, kind: str, table: Table, rows: list[dict], columns: tuple[str, ...] | None = None) -> None:
+        names = columns or tuple(rows[0])
+        key = (self.db.dialect.name, kind, table.name, names)
+        statement = _cache.get(key)
+        if statement is None:
+            statement = _cache[key] = self._compile(kind, table, names)
+        if kind != "update" and any(tuple(r) != names for r in rows):
+            raise ValueError(f"rows for {table.name} must all have the same columns")
+        # The DB-API cursor directly, inside the same transaction as everything else.
+        cursor = self.db.connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(statement.sql, statement.params(rows))
+        finally:
+            cursor.close()
+
+    def _compile(self, kind: str, table: Table, names: tuple[str, ...]) -> _Statement:
+        if kind == "update":
+            stmt = (update(table).where(table.c.id == bindparam("_id"))
+                    .values({c: bindparam("v_" + c) for c in names}))
+            return _Statement(stmt, self.db, _json_columns(table, "v_"))
+        values = {c: bindparam(c) for c in names}
+        if kind == "insert":
+            stmt = table.insert().values(values)
+        elif self.db.dialect.name == "sqlite":
+            stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
+        elif self.db.dialect.name == "postgresql":
+            stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
+        else:
+            stmt = table.insert().values(values).prefix_with("IGNORE")
+        return _Statement(stmt, self.db, _json_columns(table))
 
 
 def _unique(table: Table, rows: list[dict]) -> list[dict]:

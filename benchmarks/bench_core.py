@@ -1,0 +1,168 @@
+"""Core engine benchmark: chain, fan-out and cold CLI submit, next to same-run baselines.
+
+    python benchmarks/bench_core.py [--chain 200] [--fan-out 1000] [--concurrency N] [--repeat 3]
+
+Starts a real `coflux server` (SQLite in a temp dir) and a real `coflux worker` for
+benchmarks/bench_app.py, then measures through the Python client. Every run's steps are
+checked in the database to be committed (with results) when the run reports its result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+from coflux.client import Client  # noqa: E402
+
+TOKEN = "bench-token"
+
+
+def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coflux", "server", "--port", "0", "--token", TOKEN, "--data-dir", data_dir],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if "ready at" in line:
+            return process, line.split("ready at", 1)[1].strip()
+    raise RuntimeError("server did not start")
+
+
+def start_worker(url: str, concurrency: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": HERE + os.pathsep + ROOT}
+    return subprocess.Popen(
+        [sys.executable, "-m", "coflux", "worker", "--server", url, "--token", TOKEN,
+         "--concurrency", str(concurrency), "bench_app"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, cwd=HERE)
+
+
+def wait_for_worker(client: Client, deadline: float = 30) -> None:
+    end = time.time() + deadline
+    while time.time() < end:
+        try:
+            run = client.submit("bench_app", "one_task", 1)
+            if run.result(timeout=30) == 2:
+                return
+        except Exception:
+            time.sleep(0.2)
+    raise RuntimeError("worker did not come up")
+
+
+def durable_steps(db_path: str, run_id: str) -> tuple[int, int]:
+    """(steps, steps whose execution has a committed result), read straight from the database."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        steps = db.execute("select count(*) from steps where run_id = ?", (run_id,)).fetchone()[0]
+        done = db.execute(
+            "select count(*) from executions e join results r on r.execution_id = e.id where e.run_id = ?",
+            (run_id,)).fetchone()[0]
+        return steps, done
+    finally:
+        db.close()
+
+
+def timed_run(client: Client, workflow: str, n: int, db_path: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    run = client.submit("bench_app", workflow, n)
+    run.result(timeout=300)
+    elapsed = time.perf_counter() - start
+    steps, done = durable_steps(db_path, run.id)
+    if steps != n + 1 or done != steps:
+        raise AssertionError(f"{workflow}: {steps} steps, {done} with committed results (expected {n + 1})")
+    return elapsed, run.id
+
+
+def baseline_function_chain(n: int) -> float:
+    def inc(x: int) -> int:
+        return x + 1
+
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        value = 0
+        for _ in range(n):
+            value = inc(value)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def baseline_ws_round_trip(client: Client, count: int = 500) -> float:
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        client.connection.call("ping", {})
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chain", type=int, default=200)
+    parser.add_argument("--fan-out", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="coflux-bench-") as data_dir:
+        server, url = start_server(data_dir)
+        worker = start_worker(url, args.concurrency)
+        try:
+            client = Client(url, TOKEN)
+            wait_for_worker(client)
+            db_path = os.path.join(data_dir, "coflux.db")
+
+            ws_rtt = baseline_ws_round_trip(client)
+            fn_chain = baseline_function_chain(args.chain)
+
+            chains = [timed_run(client, "chain", args.chain, db_path)[0] for _ in range(args.repeat)]
+            fans = [timed_run(client, "fan_out", args.fan_out, db_path)[0] for _ in range(args.repeat)]
+
+            env = {**os.environ, "COFLUX_SERVER": url, "COFLUX_TOKEN": TOKEN}
+            colds = []
+            for i in range(args.repeat):
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "coflux", "submit", "bench_app/one_task", str(i)],
+                               check=True, env=env, capture_output=True, cwd=data_dir)
+                colds.append(time.perf_counter() - start)
+            interpreter = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-c", "import coflux.cli"], check=True, capture_output=True)
+                interpreter.append(time.perf_counter() - start)
+            client.close()
+        finally:
+            worker.terminate()
+            server.terminate()
+            worker.wait(10)
+            server.wait(10)
+
+    chain_best = min(chains)
+    fan_best = min(fans)
+    print(f"coflux core benchmark (worker concurrency {args.concurrency}, best of {args.repeat})")
+    print(f"  baseline: plain function call chain   {1e6 * fn_chain / args.chain:10.3f} us per call")
+    print(f"  baseline: localhost WebSocket RTT     {1e3 * ws_rtt:10.3f} ms (ping through the client stack)")
+    print(f"  (a) chain of {args.chain} tasks          {1e3 * chain_best / args.chain:10.3f} ms per step"
+          f"   ({args.chain / chain_best:.0f} steps/s; target <= 2 ms)")
+    print(f"  (b) fan-out of {args.fan_out} tasks        {args.fan_out / fan_best:10.0f} steps/s"
+          f"   ({1e3 * fan_best / args.fan_out:.3f} ms per step; target >= 1000 steps/s)")
+    print(f"  (c) cold `coflux submit` one task     {min(colds):10.3f} s"
+          f"   (interpreter + `import coflux.cli` alone: {min(interpreter):.3f} s)")
+    print("  durability: every step of every run had a committed result when the run returned")
+    ok = 1e3 * chain_best / args.chain <= 2.0 and args.fan_out / fan_best >= 1000
+    print("  targets:", "met" if ok else "NOT met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
