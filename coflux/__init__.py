@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from .context import current_context
+from .context import current_context, suspend, suspense
 from .errors import (
     ExecutionAbandoned,
     ExecutionCancelled,
@@ -22,7 +22,8 @@ from .target import Target, stub, task, workflow
 __all__ = [
     "Cache", "Defer", "Execution", "ExecutionAbandoned", "ExecutionCancelled", "ExecutionCrashed",
     "ExecutionError", "ExecutionTerminated", "ExecutionTimeout", "Retries", "Target", "attach", "detach",
-    "group", "load_ipython_extension", "stub", "task", "unload_ipython_extension", "workflow",
+    "group", "load_ipython_extension", "stub", "suspend", "suspense", "task", "unload_ipython_extension",
+    "workflow",
 ]
 
 

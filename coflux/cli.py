@@ -138,18 +138,19 @@ class _Progress:
                 executions = step.get("executions") or []
                 last = executions[-1] if executions else {}
                 result = last.get("result")
-                self.steps.setdefault(last.get("id", step["id"]), result["kind"] if result else "pending")
+                self.steps.setdefault(step["id"], result["kind"] if result else "pending")
         self.draw()
 
     def event(self, event: dict) -> None:
+        step = event.get("execution", "").rpartition(":")[0]
         with self._lock:
-            if event["type"] == "step":
-                self.steps.setdefault(event["execution"], "pending")
-            elif event["type"] in ("assigned", "started"):
-                if self.steps.get(event["execution"]) == "pending":
-                    self.steps[event["execution"]] = "running"
+            if event["type"] in ("step", "attempt"):
+                self.steps[step] = "pending"
+            elif event["type"] == "assigned":
+                if self.steps.get(step) == "pending":
+                    self.steps[step] = "running"
             elif event["type"] == "result":
-                self.steps[event["execution"]] = event["kind"]
+                self.steps[step] = event["kind"]
         self.draw()
 
     def summary(self) -> str:
@@ -246,15 +247,54 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
               f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}")
         for child in run["child_runs"]:
             print(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
+        memo_links = [c for c in run["children"] if c["memo"]]
         for step in run["steps"]:
             print(f"  step {step['id']}  {step['module']}/{step['target']} ({step['type']})"
-                  + (f"  parent {step['parent']}" if step["parent"] else ""))
+                  + (f"  parent {step['parent']}" if step["parent"] else "")
+                  + ("  [stale: a step it used was re-run]" if step.get("stale") else ""))
             for e in step["executions"]:
-                timing = ""
                 result = e.get("result")
+                timing = ""
                 if e.get("started_at") and result:
-                    timing = f"  {1000 * (result['at'] - e['started_at']):.1f} ms"
-                print(f"    {e['id']}  {_describe_result(result)}{timing}")
+                    timing = f"  ran {1000 * (result['at'] - e['started_at']):.1f} ms"
+                elif result:
+                    timing = f"  after {1000 * (result['at'] - e['created_at']):.1f} ms"
+                waiting = f"  ({e['waiting']})" if e.get("waiting") else ""
+                print(f"    {e['id']}  attempt {e['attempt']}  {_describe_result(result)}{timing}{waiting}")
+        for link in memo_links:
+            print(f"  memoised: {link['parent']} reused {link['child']}")
+    return 0
+
+
+def cmd_runs_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for target in args.executions:
+            cancelled = client.cancel(target)
+            print(f"{target}: cancelled {len(cancelled)} execution(s)" + (f": {', '.join(cancelled)}" if cancelled
+                                                                          else " (nothing was running)"))
+    return 0
+
+
+def cmd_runs_rerun(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for step in args.steps:
+            if step.count(":") != 1:
+                raise SystemExit(f"coflux: a step is RUN:STEP, got {step!r}")
+            print(client.rerun(step, workspace=args.workspace))
+    return 0
+
+
+def cmd_workspaces_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for ws in client.workspaces():
+            print(ws["name"] + (f"  (base: {ws['base']})" if ws.get("base") else ""))
+    return 0
+
+
+def cmd_workspaces_create(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        created = client.create_workspace(args.name, args.base)
+    print(f"created workspace {created['name']}" + (f" based on {created['base']}" if created.get("base") else ""))
     return 0
 
 
@@ -299,6 +339,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.set_defaults(fn=cmd_runs_inspect)
+    p = runs.add_parser("cancel", help="cancel executions (RUN:STEP:ATTEMPT, or RUN) and their descendants")
+    _connection_flags(p)
+    p.add_argument("executions", nargs="+", metavar="EXECUTION")
+    p.set_defaults(fn=cmd_runs_cancel)
+    p = runs.add_parser("rerun", help="run steps (RUN:STEP) again, ignoring cache and memo")
+    _connection_flags(p)
+    p.add_argument("steps", nargs="+", metavar="STEP")
+    p.set_defaults(fn=cmd_runs_rerun)
+
+    spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
+        dest="workspaces_command", required=True)
+    p = spaces.add_parser("list", help="list workspaces")
+    _connection_flags(p)
+    p.set_defaults(fn=cmd_workspaces_list)
+    p = spaces.add_parser("create", help="create a workspace (optionally based on another)")
+    _connection_flags(p)
+    p.add_argument("name")
+    p.add_argument("--base", help="base workspace: its cache and memo results are visible in the new one")
+    p.set_defaults(fn=cmd_workspaces_create)
     return parser
 
 

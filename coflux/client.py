@@ -42,6 +42,10 @@ class Run:
         """The run's steps, executions and results, as the server has them now."""
         return self.client.get_run(self.id)
 
+    def cancel(self) -> list[str]:
+        """Cancel the run's unfinished executions."""
+        return self.client.cancel(self.execution_id)
+
     def widget(self):
         from .widgets import RunWidget
 
@@ -120,8 +124,21 @@ class Client:
     def wait(self, execution_id: str, timeout: float | None) -> dict:
         return self.connection.call("wait", {"execution": execution_id, "timeout": timeout})
 
-    def cancel(self, execution_id: str) -> None:
-        self.connection.call("cancel", {"execution": execution_id})
+    def cancel(self, execution_id: str) -> list[str]:
+        """Cancel an execution (or a run, by its id) and its unfinished descendants."""
+        if ":" not in execution_id:
+            execution_id = f"{execution_id}:1:1"
+        return self.connection.call("cancel", {"execution": execution_id})["cancelled"]
+
+    def rerun(self, step_id: str, *, workspace: str | None = None) -> str:
+        """Run a step again (ignoring cache and memo); returns the new execution's id."""
+        return self.connection.call("rerun", {"step": step_id, "workspace": workspace})["execution"]
+
+    def workspaces(self) -> list[dict]:
+        return self.connection.call("workspaces", {})
+
+    def create_workspace(self, name: str, base: str | None = None) -> dict:
+        return self.connection.call("create_workspace", {"name": name, "base": base})
 
     # -------------------------------------------------------------- live updates
 

@@ -17,6 +17,7 @@ from .errors import (
     ExecutionCancelled,
     ExecutionCrashed,
     ExecutionTimeout,
+    Suspending,
     make_execution_error,
 )
 from .models import Execution
@@ -32,6 +33,8 @@ class Transport(Protocol):
 
 _current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar("coflux_context", default=None)
 _group: contextvars.ContextVar[int | None] = contextvars.ContextVar("coflux_group", default=None)
+# Inside `cf.suspense(t)`: how long `.result()` may wait before the execution suspends.
+_suspense: contextvars.ContextVar[float | None] = contextvars.ContextVar("coflux_suspense", default=None)
 
 
 def current_context() -> ExecutionContext | None:
@@ -81,6 +84,8 @@ class ExecutionContext:
 
     def call(self, target: Target, args: list[dict], options: dict) -> Any:
         """Submit and wait in one round trip: what calling a target inside an execution does."""
+        if _suspense.get() is not None:
+            return outcome_value(self.wait(self.submit(target, args, options).id, None), self)
         self.check_aborted()
         params: dict[str, Any] = {
             "parent": self.execution_id, "module": target.module, "target": target.name,
@@ -111,9 +116,13 @@ class ExecutionContext:
             if first_read:  # reading a result is what makes it a dependency (drawn in the graph)
                 self.transport.notify("depend", {"from": self.execution_id, "execution": execution_id})
             return cached
+        suspense = _suspense.get() if timeout is None else None
         outcome = self.transport.request("wait", {
-            "execution": execution_id, "from": self.execution_id, "timeout": timeout}).result()
+            "execution": execution_id, "from": self.execution_id,
+            "timeout": suspense if suspense is not None else timeout}).result()
         self.check_aborted()
+        if suspense is not None and outcome.get("status") == "pending":
+            raise Suspending(None, [execution_id])  # start again once it has resolved
         if outcome.get("status") != "pending":
             with self._lock:
                 self._resolved[execution_id] = outcome
@@ -132,6 +141,40 @@ class ExecutionContext:
             yield
         finally:
             _group.reset(token)
+
+
+@contextlib.contextmanager
+def suspense(timeout: float | None = None) -> Iterator[None]:
+    """Within this block, `.result()` calls not ready within `timeout` seconds (None: at once)
+    suspend the execution; it starts again from the top when the awaited result is ready."""
+    from .options import seconds
+
+    limit = 0.0 if timeout is None else seconds(timeout, "suspense timeout")
+    token = _suspense.set(limit)
+    try:
+        yield
+    finally:
+        _suspense.reset(token)
+
+
+def suspend(delay: Any = None) -> None:
+    """Stop this execution now and run it again (from the top) after `delay`: seconds, a
+    timedelta, or a datetime to resume at. Its worker slot is freed meanwhile."""
+    import datetime as dt
+
+    from .options import seconds
+
+    if current_context() is None:
+        raise RuntimeError("cf.suspend() can only be called inside a running workflow or task")
+    if delay is None:
+        execute_after = None
+    elif isinstance(delay, dt.datetime):
+        execute_after = (delay if delay.tzinfo else delay.astimezone()).timestamp()
+    else:
+        import time
+
+        execute_after = time.time() + seconds(delay, "suspend delay")
+    raise Suspending(execute_after)
 
 
 def decode_value(wire: dict, resolver: Any) -> Any:

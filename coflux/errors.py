@@ -62,11 +62,13 @@ class ExecutionCrashed(ExecutionTerminated):
 
 
 class Suspending(BaseException):
-    """Unwinds the current execution for `cf.suspend` (not catchable by ``except Exception``)."""
+    """Unwinds the current execution for `cf.suspend` / `cf.suspense` (a BaseException, so
+    ``except Exception`` in user code cannot swallow it; ``finally`` blocks still run)."""
 
-    def __init__(self, execute_after: float | None) -> None:
-        super().__init__(execute_after)
+    def __init__(self, execute_after: float | None = None, after: list[str] | None = None) -> None:
+        super().__init__(execute_after, after)
         self.execute_after = execute_after
+        self.after = after
 
 
 _classes: dict[str, type] = {}

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
@@ -17,6 +18,7 @@ from . import config
 from . import target as target_module
 from .client import Client
 from .connection import Connection
+from .errors import ExecutionCancelled, ExecutionTerminated, ExecutionTimeout
 from .worker.runtime import run_execution
 
 log = logging.getLogger("coflux.kernel")
@@ -48,6 +50,8 @@ class KernelWorker:
         self.client = Client(connection=self.connection, workspace=workspace)
         self._running: set[str] = set()
         self._contexts: dict[str, Any] = {}
+        self._threads: dict[str, int] = {}  # execution id -> id of the thread running it
+        self._stopped: dict[str, str] = {}  # execution id -> "cancelled" | "timeout"
         self._running_lock = threading.Lock()
         target_module.main_module_alias = module
         target_module.on_register(self._target_defined)
@@ -77,6 +81,8 @@ class KernelWorker:
             with self._running_lock:
                 self._running.add(message["execution"])
             self._pool.submit(self._execute, message)
+        elif op == "abort":
+            self._stop(message["execution"], "cancelled")
         elif op == "resolved":
             context = self._contexts.get(message["parent"])
             if context is not None:
@@ -85,13 +91,55 @@ class KernelWorker:
             self.client._on_push(message)
 
     def _execute(self, message: dict) -> None:
-        result = run_execution(message, self.connection, main_alias=self.module, contexts=self._contexts)
+        execution_id = message["execution"]
+        timer = None
+        if message.get("timeout"):
+            timer = threading.Timer(float(message["timeout"]), self._stop, (execution_id, "timeout"))
+            timer.daemon = True
+            timer.start()
+        with self._running_lock:
+            self._threads[execution_id] = threading.get_ident()
+        result = None
+        try:
+            try:
+                result = run_execution(message, self.connection, main_alias=self.module, contexts=self._contexts)
+            finally:
+                with self._running_lock:
+                    self._threads.pop(execution_id, None)
+                if timer is not None:
+                    timer.cancel()
+        except ExecutionTerminated:
+            result = None  # stopped by a cancel or timeout, which the server already knows
+        if result is None or self._stopped_reason(execution_id):
+            with self._running_lock:
+                self._running.discard(execution_id)
+            return
         future = self.connection.request("result", result)
 
         def acked(_: Any) -> None:
             with self._running_lock:
-                self._running.discard(message["execution"])
+                self._running.discard(execution_id)
         future.add_done_callback(acked)
+
+    def _stopped_reason(self, execution_id: str) -> str | None:
+        return self._stopped.get(execution_id)
+
+    def _stop(self, execution_id: str, reason: str) -> None:
+        """Threads cannot be killed: raise in the execution's thread at its next Python line
+        (and at its next coflux call), and report a timeout at once."""
+        with self._running_lock:
+            if execution_id not in self._running or execution_id in self._stopped:
+                return
+            self._stopped[execution_id] = reason
+            context = self._contexts.get(execution_id)
+            if context is not None:
+                context.aborted = reason
+            thread_id = self._threads.get(execution_id)
+            if thread_id is not None:
+                error = ExecutionTimeout if reason == "timeout" else ExecutionCancelled
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(error))
+        if reason == "timeout":
+            self.connection.request("result", {"execution": execution_id, "kind": "timeout"})
 
     def close(self) -> None:
         self.connection.close()

@@ -15,6 +15,20 @@ from typing import Any
 Seconds = float | dt.timedelta
 
 
+class _Unset:
+    """The default of `memo`: false, but distinguishable from an explicit `memo=False`, which
+    opts a task out of its workflow's `memo=True`."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "False"
+
+
+UNSET: Any = _Unset()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Cache:
     """Advanced caching configuration."""
@@ -188,13 +202,12 @@ def parse_options(raw: dict[str, Any], parameters: list[str], *, kind: str) -> t
     if delay is not None and seconds(delay, "delay"):
         out["delay"] = seconds(delay, "delay")
 
-    memo = raw.get("memo", False)
+    memo = raw.get("memo", UNSET)
     if memo is True:
         out["memo"] = True
     elif memo is False:
-        if raw.get("memo_explicit"):
-            out["memo"] = False
-    elif memo is None:
+        out["memo"] = False  # explicit: opt out of the run's default
+    elif memo is None or memo is UNSET:
         pass
     elif kind == "workflow":
         raise TypeError(f"memo on a workflow must be a bool, not {memo!r}")

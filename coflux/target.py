@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 from . import serialization
 from .context import current_context
 from .models import Execution, LocalExecution
-from .options import Cache, Defer, Retries, parse_options, parse_requires
+from .options import UNSET, Cache, Defer, Retries, parse_options, parse_requires
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -151,7 +151,7 @@ class Target(Generic[P, T]):
         return self._with(defer=defer)
 
     def with_memo(self, memo: bool | Iterable[str]) -> Target[P, T]:
-        return self._with(memo=memo, memo_explicit=memo is False)
+        return self._with(memo=memo)
 
     def with_delay(self, delay: float | dt.timedelta) -> Target[P, T]:
         return self._with(delay=delay)
@@ -188,9 +188,6 @@ class Target(Generic[P, T]):
 
 
 def _decorator(kind: Kind, name: str | None, module: str | None, stub: bool, options: dict[str, Any]):
-    if "memo" in options and options["memo"] is False:
-        options["memo_explicit"] = True
-
     def decorate(fn: Callable[P, T]) -> Target[P, T]:
         if not callable(fn):
             raise TypeError(f"@cf.{kind} decorates a function, not {fn!r}")
@@ -208,7 +205,7 @@ def workflow(*, name: str | None = None, **options: Any) -> Callable[[Callable[P
 def workflow(fn: Any = None, *, name: str | None = None, wait: bool | Iterable[str] | str = False,
              cache: bool | float | dt.timedelta | Cache = False, retries: int | bool | Retries = 0,
              recurrent: bool = False, defer: bool | Defer = False, delay: float | dt.timedelta = 0,
-             memo: bool = False, requires: dict[str, str | bool | list[str]] | None = None,
+             memo: bool = UNSET, requires: dict[str, str | bool | list[str]] | None = None,
              timeout: float | dt.timedelta = 0) -> Any:
     """Define a workflow: the entry point for a run."""
     decorate = _decorator("workflow", name, None, False, dict(
@@ -220,7 +217,7 @@ def workflow(fn: Any = None, *, name: str | None = None, wait: bool | Iterable[s
 def task(fn: Any = None, *, name: str | None = None, wait: bool | Iterable[str] | str = False,
          cache: bool | float | dt.timedelta | Cache = False, retries: int | bool | Retries = 0,
          recurrent: bool = False, defer: bool | Defer = False, delay: float | dt.timedelta = 0,
-         memo: bool | Iterable[str] = False, requires: dict[str, str | bool | list[str]] | None = None,
+         memo: bool | Iterable[str] = UNSET, requires: dict[str, str | bool | list[str]] | None = None,
          timeout: float | dt.timedelta = 0) -> Any:
     """Define a task: an operation called from a workflow or another task (each call is a step)."""
     decorate = _decorator("task", name, None, False, dict(
@@ -232,7 +229,7 @@ def task(fn: Any = None, *, name: str | None = None, wait: bool | Iterable[str] 
 def stub(module: str, *, name: str | None = None, type: Kind = "task", wait: bool | Iterable[str] | str = False,
          cache: bool | float | dt.timedelta | Cache = False, retries: int | bool | Retries = 0,
          recurrent: bool = False, defer: bool | Defer = False, delay: float | dt.timedelta = 0,
-         memo: bool | Iterable[str] = False) -> Callable[[Callable[P, T]], Target[P, T]]:
+         memo: bool | Iterable[str] = UNSET) -> Callable[[Callable[P, T]], Target[P, T]]:
     """Reference a target in another module without importing it; the body runs only outside coflux."""
     if not isinstance(module, str) or not module:
         raise TypeError("@cf.stub needs the module name of the target it references")

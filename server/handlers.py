@@ -22,7 +22,8 @@ from .store import queries
 log = logging.getLogger("coflux.server")
 
 # Operations the orchestrator thread handles; the rest are answered on the loop.
-ORCHESTRATOR_OPS = {"register", "declare", "submit", "started", "result", "wait", "call", "group", "depend", "release"}
+ORCHESTRATOR_OPS = {"register", "declare", "release", "submit", "call", "group", "result", "wait", "depend",
+                    "cancel", "rerun"}
 
 
 class _AuthRequired:
@@ -127,9 +128,38 @@ class RunsHandler(ApiHandler):
         self.write_json(result, 201)
 
 
+async def run_snapshot(state: ServerState, run_id: str) -> dict:
+    """The run as stored, plus why each unstarted execution is still waiting."""
+    snapshot = await state.read(queries.get_run, run_id)
+    waiting = [e["id"] for step in snapshot["steps"] for e in step["executions"]
+               if e["result"] is None and e["assigned_at"] is None]
+    if waiting:
+        def reasons(orchestrator: Any) -> dict[str, str]:
+            return {eid: orchestrator.waiting_reason(orchestrator.pending_by_id[eid])
+                    for eid in waiting if eid in orchestrator.pending_by_id}
+        found = await asyncio.wrap_future(state.orchestrator.call(reasons))
+        for step in snapshot["steps"]:
+            for execution in step["executions"]:
+                if execution["id"] in found:
+                    execution["waiting"] = found[execution["id"]]
+    return snapshot
+
+
 class RunHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
-        self.write_json(await self.state.read(queries.get_run, run_id))
+        self.write_json(await run_snapshot(self.state, run_id))
+
+
+class CancelHandler(ApiHandler):
+    async def post(self, execution_id: str) -> None:
+        self.write_json(await orchestrate(self.state, "cancel", {"execution": execution_id}))
+
+
+class RerunHandler(ApiHandler):
+    async def post(self, step_id: str) -> None:
+        body = self.body_json()
+        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id,
+                                                                 "workspace": body.get("workspace")}), 201)
 
 
 class RunResultHandler(ApiHandler):
@@ -149,6 +179,15 @@ class WorkflowsHandler(ApiHandler):
 class WorkspacesHandler(ApiHandler):
     async def get(self) -> None:
         self.write_json({"workspaces": await self.state.read(queries.list_workspaces)})
+
+    async def post(self) -> None:
+        body = self.body_json()
+        name, base = body.get("name"), body.get("base")
+        if not isinstance(name, str) or (base is not None and not isinstance(base, str)):
+            raise BadRequest("'name' (and optional 'base') must be strings")
+        created = await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda orchestrator: orchestrator.create_workspace(name, base)))
+        self.write_json(created, 201)
 
 
 def _sessions(orchestrator: Any) -> list[dict]:
@@ -229,7 +268,11 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
             self.state.hub.unsubscribe(self, str(params.get("topic")))
             self._ok(request_id, {"ok": True})
         elif op == "get_run":
-            asyncio.ensure_future(self._read(request_id, queries.get_run, str(params.get("run"))))
+            asyncio.ensure_future(self._snapshot(request_id, str(params.get("run"))))
+        elif op == "workspaces":
+            asyncio.ensure_future(self._read(request_id, queries.list_workspaces))
+        elif op == "create_workspace":
+            asyncio.ensure_future(self._create_workspace(request_id, params))
         elif op == "ping":
             self._ok(request_id, {"pong": True})
         else:
@@ -240,9 +283,27 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
         self.state.hub.subscribe(self, topic)
         snapshot = None
         if topic.startswith("run:"):
-            await self._read(request_id, queries.get_run, topic[4:])
+            await self._snapshot(request_id, topic[4:])
             return
         self._ok(request_id, {"snapshot": snapshot})
+
+    async def _snapshot(self, request_id: Any, run_id: str) -> None:
+        try:
+            self._ok(request_id, await run_snapshot(self.state, run_id))
+        except BadRequest as exc:
+            self._error(request_id, exc.code, str(exc))
+
+    async def _create_workspace(self, request_id: Any, params: dict) -> None:
+        name, base = params.get("name"), params.get("base")
+        if not isinstance(name, str) or (base is not None and not isinstance(base, str)):
+            self._error(request_id, "bad_request", "'name' (and optional 'base') must be strings")
+            return
+        try:
+            created = await asyncio.wrap_future(self.state.orchestrator.call(
+                lambda orchestrator: orchestrator.create_workspace(name, base)))
+            self._ok(request_id, created)
+        except BadRequest as exc:
+            self._error(request_id, exc.code, str(exc))
 
     async def _read(self, request_id: Any, fn: Any, *args: Any) -> None:
         try:
@@ -267,6 +328,8 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         ("api/runs", RunsHandler, kw),
         (r"api/runs/(R[A-Za-z0-9]+)", RunHandler, kw),
         (r"api/runs/(R[A-Za-z0-9]+)/result", RunResultHandler, kw),
+        (r"api/executions/(R[A-Za-z0-9]+:\d+:\d+)/cancel", CancelHandler, kw),
+        (r"api/steps/(R[A-Za-z0-9]+:\d+)/rerun", RerunHandler, kw),
         ("api/workflows", WorkflowsHandler, kw),
         ("api/workspaces", WorkspacesHandler, kw),
         ("api/workers", WorkersHandler, kw),

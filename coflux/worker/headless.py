@@ -73,6 +73,7 @@ class HeadlessWorker:
         self._idle: deque[WorkerProcess] = deque()
         self._queue: deque[tuple[dict, float]] = deque()  # prefetched executions, with arrival time
         self._release_timer: Any = None
+        self._deadlines: dict[str, Any] = {}  # execution id -> timer that kills it at its timeout
         self._running: dict[str, WorkerProcess] = {}
         self._unacked: set[str] = set()
         self._processes: list[WorkerProcess] = []
@@ -130,6 +131,7 @@ class HeadlessWorker:
             self.connection.notify(message[1], message[2])
         elif kind == "done":
             result = message[1]
+            self._clear_deadline(result["execution"])
             self._running.pop(result["execution"], None)
             process.execution = None
             self._idle.append(process)
@@ -189,6 +191,9 @@ class HeadlessWorker:
                 self._queue.appendleft((message, queued_at))
                 self._running.pop(message["execution"], None)
                 process.execution = None
+            elif message.get("timeout"):
+                self._deadlines[message["execution"]] = self.connection.call_later(
+                    float(message["timeout"]), self._timed_out, message["execution"])
         if self._queue and self._release_timer is None:
             self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
 
@@ -204,7 +209,23 @@ class HeadlessWorker:
         if self._queue:
             self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
 
+    def _clear_deadline(self, execution_id: str) -> None:
+        timer = self._deadlines.pop(execution_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _timed_out(self, execution_id: str) -> None:
+        """Past its timeout: kill the process running it (a fresh one replaces it) and say so."""
+        self._deadlines.pop(execution_id, None)
+        process = self._running.pop(execution_id, None)
+        if process is None:
+            return
+        process.execution = None
+        process.kill()
+        self._report({"execution": execution_id, "kind": "timeout"})
+
     def _abort(self, execution_id: str) -> None:
+        self._clear_deadline(execution_id)
         process = self._running.pop(execution_id, None)
         if process is None:
             self._queue = deque((m, q) for m, q in self._queue if m["execution"] != execution_id)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import serialization
 from ..context import ExecutionContext, Transport, decode_value
-from ..errors import ExecutionTerminated, error_type_name
+from ..errors import ExecutionTerminated, Suspending, error_type_name
 from ..target import Target, lookup
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,6 +63,9 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
             result = target.call_with(values)
             return {"execution": execution_id, "kind": "value", "value": serialization.encode(result),
                     "started_at": started_at}
+        except Suspending as suspension:
+            return {"execution": execution_id, "kind": "suspended", "execute_after": suspension.execute_after,
+                    "after": suspension.after, "started_at": started_at}
         except Exception as exc:
             return {"execution": execution_id, "kind": "error", "error": error_payload(exc, target),
                     "started_at": started_at}

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# Result kinds that end a chain (anything else hands over to `successor_id`).
+# Result kinds that end a chain when they carry no successor.
 FINAL_KINDS = {"value", "error", "cancelled", "abandoned", "crashed", "timeout"}
+# Kinds a retry policy may turn into a new attempt.
+FAILURE_KINDS = {"error", "abandoned", "crashed", "timeout"}
 
 
 class Peer(Protocol):
     """A loop-side connection (WebSocket or HTTP long-poll) that can receive messages."""
 
-    def send(self, message: dict) -> None: ...
+    def send_many(self, messages: list[dict]) -> None: ...
 
 
-@dataclass
+@dataclass(eq=False)
 class Session:
     id: str
     workspace_id: int
@@ -37,9 +40,9 @@ class Session:
             self.concurrency <= 0 or len(self.running) < self.concurrency + extra)
 
 
-@dataclass
+@dataclass(eq=False)
 class Pending:
-    """An execution that has not been assigned to a worker yet."""
+    """An execution without a result: waiting for its time, its dependencies or a worker."""
 
     id: str
     step_id: str
@@ -50,19 +53,45 @@ class Pending:
     workspace_id: int
     execute_after: float
     arguments: list[Any]
+    options: dict[str, Any]
     requires: dict[str, list[str]]
-    timeout: float
     origin_session_id: str | None
+    attempt: int = 1
+    cache_key: str | None = None
+    defer_key: str | None = None
+    force: bool = False  # a re-run: never a cache hit
+    after: list[str] | None = None  # start once any of these executions resolves (suspense)
+    blocked: bool = False
+
+    @property
+    def timeout(self) -> float:
+        return float(self.options.get("timeout") or 0)
 
 
 @dataclass(eq=False)
 class Waiter:
-    """Someone waiting on an execution's outcome: a request to answer, or (with `push`) a
-    running parent to which the outcome of a child it submitted is pushed unasked."""
+    """Someone waiting on an execution's outcome: a request to answer, a running parent to
+    which a child's outcome is pushed unasked (`push`), or an internal `callback`."""
 
-    peer: Peer
+    peer: Peer | None
     request_id: Any
     expires_at: float | None = None
     done: bool = False
     extra: dict | None = None  # merged into the reply (the `call` op adds the execution id)
     push: tuple[str, str] | None = None  # (parent execution, child execution)
+    callback: Callable[[dict], None] | None = None
+
+
+class RunInfo:
+    __slots__ = ("id", "workspace_id", "requires", "memo", "origin_session_id", "next_number", "module",
+                 "target")
+
+    def __init__(self, row: Any, next_number: int) -> None:
+        self.id = row.id
+        self.workspace_id = row.workspace_id
+        self.requires = row.requires or {}
+        self.memo = bool(row.memo)
+        self.origin_session_id = row.origin_session_id
+        self.module = row.module
+        self.target = row.target
+        self.next_number = next_number

@@ -46,6 +46,7 @@ def get_run(engine: Engine, run_id: str) -> dict:
             "id": e.id, "attempt": e.attempt, "created_at": e.created_at, "execute_after": e.execute_after,
             "assigned_at": e.assigned_at, "started_at": e.started_at, "session": e.session_id,
             "result": _result_dict(e)})
+    stale = _stale_steps(executions, dependencies)
     return {
         "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
         "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
@@ -53,7 +54,7 @@ def get_run(engine: Engine, run_id: str) -> dict:
         "steps": [{
             "id": s.id, "number": s.number, "module": s.module, "target": s.target, "type": s.type,
             "parent": s.parent_execution_id, "created_at": s.created_at, "arguments": s.arguments,
-            "options": s.options, "cache_key": s.cache_key, "memo_key": s.memo_key,
+            "options": s.options, "cache_key": s.cache_key, "memo_key": s.memo_key, "stale": s.id in stale,
             "executions": by_step.get(s.id, [])} for s in steps],
         "children": [{"parent": c.parent_id, "child": c.child_id, "group": c.group_id, "memo": c.memo}
                      for c in children],
@@ -61,6 +62,27 @@ def get_run(engine: Engine, run_id: str) -> dict:
         "child_runs": [{"id": r.id, "parent": r.parent_execution_id, "module": r.module, "target": r.target}
                        for r in child_runs],
     }
+
+
+def _stale_steps(executions: list, dependencies: list) -> set[str]:
+    """Steps that consumed a result which a re-run has since replaced: the dependency's chain
+    ended at an attempt older than the newest attempt of its step."""
+    by_id = {e.id: e for e in executions}
+    latest: dict[str, int] = {}
+    for e in executions:
+        latest[e.step_id] = max(latest.get(e.step_id, 0), e.attempt)
+    stale: set[str] = set()
+    for d in dependencies:
+        current = by_id.get(d.dependency_id)
+        for _ in range(10000):
+            if current is None or current.successor_id is None:
+                break
+            current = by_id.get(current.successor_id)
+        if current is not None and current.attempt < latest.get(current.step_id, 0):
+            consumer = by_id.get(d.execution_id)
+            if consumer is not None:
+                stale.add(consumer.step_id)
+    return stale
 
 
 def list_runs(engine: Engine, module: str | None = None, target: str | None = None,

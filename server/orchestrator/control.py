@@ -1,0 +1,125 @@
+"""Changing the course of a run: cancel, suspend, re-run a step; workspaces."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from ..errors import BadRequest, NotFound
+from ..store import schema as t
+from .model import Peer
+
+
+class ControlMixin:
+    # ----------------------------------------------------------------- cancel
+
+    def _on_cancel(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        execution_id = str(params["execution"])
+        if not self._execution_exists(execution_id):
+            raise NotFound(f"no execution {execution_id!r}")
+        cancelled = self.cancel(execution_id)
+        self._reply(peer, request_id, {"cancelled": cancelled})
+
+    def cancel(self, execution_id: str) -> list[str]:
+        """Cancel the execution (following its chain to the attempt that is live) and every
+        unfinished descendant, child runs included. Returns what was cancelled."""
+        cancelled: list[str] = []
+        todo = [execution_id]
+        seen: set[str] = set()
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            chain = self._chain(current)
+            tail = chain[-1]
+            if self.result_of(tail) is None:
+                self._stop(tail, "cancelled")
+                cancelled.append(tail)
+            todo.extend(self._descendants(chain))
+        return cancelled
+
+    def _chain(self, execution_id: str) -> list[str]:
+        chain = [execution_id]
+        while True:
+            result = self.result_of(chain[-1])
+            if result is None or result[3] is None or len(chain) > 10000:
+                return chain
+            chain.append(result[3])
+
+    def _descendants(self, chain: list[str]) -> list[str]:
+        """Children (not memo links, which belong to another parent) and child runs' roots."""
+        self.w.flush()
+        children = self.db.execute(select(t.children.c.child_id).where(and_(
+            t.children.c.parent_id.in_(chain), t.children.c.memo.is_(False)))).scalars().all()
+        runs = self.db.execute(select(t.runs.c.id).where(t.runs.c.parent_execution_id.in_(chain))).scalars().all()
+        return list(children) + [f"{run_id}:1:1" for run_id in runs]
+
+    def _cancel_descendants(self, execution_id: str) -> None:
+        for child in self._descendants([execution_id]):
+            self.cancel(child)
+
+    def _stop(self, execution_id: str, kind: str, successor: str | None = None) -> None:
+        """End an unfinished execution now: unqueue it, or abort it on its worker."""
+        pending = self.pending_by_id.get(execution_id)
+        if pending is not None:
+            self._unqueue(pending)
+        session = self._release_slot(execution_id)
+        if session is not None and session.peer is not None:
+            self._send(session.peer, {"op": "abort", "execution": execution_id, "reason": kind})
+        self._record_result(execution_id, kind, successor=successor)
+
+    # ----------------------------------------------------------------- suspend
+
+    def _suspend(self, pending: Any, execute_after: float | None, after: list[str] | None) -> None:
+        """The execution asked to stop and start again later (from the top), after a delay or once
+        one of the executions it was waiting on resolves. Its worker slot is free meanwhile."""
+        successor = self._new_attempt(pending, execute_after=execute_after, after=after)
+        self._record_result(pending.id, "suspended", successor=successor)
+
+    # ----------------------------------------------------------------- re-run
+
+    def _on_rerun(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        step_id = str(params["step"])
+        workspace = params.get("workspace")
+        self._reply(peer, request_id, self.rerun(step_id, workspace))
+
+    def rerun(self, step_id: str, workspace: str | None = None) -> dict:
+        """A new attempt of the step that ignores cache and memo; active attempts are cancelled
+        (and point at the new one), the rest of the run is left as it was."""
+        self.w.flush()
+        rows = self.db.execute(select(t.executions.c.id, t.executions.c.workspace_id)
+                               .where(t.executions.c.step_id == step_id)
+                               .order_by(t.executions.c.attempt)).all()
+        if not rows:
+            raise NotFound(f"no step {step_id!r} (expected RUN:STEP)")
+        base_workspace = rows[0].workspace_id
+        workspace_id = base_workspace if workspace is None else self.workspace_id(workspace)
+        if base_workspace not in self.workspace_lineage(workspace_id):
+            raise BadRequest(f"workspace {workspace!r} is not the step's workspace or one derived from it")
+        latest = self.pending_of(rows[-1].id)
+        live = [r.id for r in rows if self.result_of(r.id) is None]
+        new_id = self._new_attempt(latest, execute_after=None, force=True, workspace_id=workspace_id)
+        for execution_id in live:
+            self._stop(execution_id, "cancelled", successor=new_id)
+            self._cancel_descendants(execution_id)
+        self._publish(f"run:{latest.run_id}", {"type": "rerun", "step": step_id, "execution": new_id})
+        return {"execution": new_id, "step": step_id}
+
+    # ----------------------------------------------------------------- workspaces
+
+    def create_workspace(self, name: str, base: str | None = None) -> dict:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise BadRequest("a workspace name must be 1 to 200 characters")
+        if name in self.workspace_ids or self.db.execute(
+                select(t.workspaces.c.id).where(t.workspaces.c.name == name)).first() is not None:
+            raise BadRequest(f"workspace {name!r} already exists")
+        base_id = self.workspace_id(base) if base else None
+        ws_id = self.db.execute(t.workspaces.insert().values(
+            name=name, base_id=base_id, created_at=time.time())).inserted_primary_key[0]
+        self.workspace_ids[name] = ws_id
+        self.workspace_bases[ws_id] = base_id
+        return {"name": name, "base": base}

@@ -1,0 +1,180 @@
+"""Results: recording them, turning failures into retries and `None` into recurrences, and
+answering everyone who waits."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from ..errors import BadRequest, NotFound
+from ..ids import run_of
+from ..store import schema as t
+from .model import FAILURE_KINDS, Peer, Waiter
+from .rules.retries import is_retryable, retry_delay
+
+WORKER_KINDS = {"value", "error", "crashed", "timeout", "suspended"}
+
+
+class OutcomesMixin:
+    def _on_result(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        self._apply_result(params)
+        self._reply(peer, request_id, {"ok": True})
+
+    def _apply_result(self, params: dict) -> None:
+        execution_id = str(params["execution"])
+        kind = params["kind"]
+        if kind not in WORKER_KINDS:
+            raise BadRequest(f"result kind must be one of {', '.join(sorted(WORKER_KINDS))}, not {kind!r}")
+        if self.result_of(execution_id) is not None:
+            return  # a re-sent result, or one for an execution cancelled meanwhile
+        if execution_id not in self.active and not self._execution_exists(execution_id):
+            raise NotFound(f"no execution {execution_id!r}")
+        pending = self.pending_of(execution_id)
+        self._release_slot(execution_id)
+        started_at = params.get("started_at")
+        if isinstance(started_at, int | float):
+            self.w.update_execution(execution_id, started_at=float(started_at))
+        if kind == "value":
+            value = params.get("value")
+            if not isinstance(value, dict) or "v" not in value:
+                raise BadRequest("a value result needs 'value': {'v': ...}")
+            self._conclude(pending, "value", value=value)
+        elif kind == "error":
+            error = params.get("error") or {}
+            if not isinstance(error, dict):
+                raise BadRequest("error must be an object")
+            self._conclude(pending, "error", error={
+                "type": str(error.get("type", "builtins.Exception"))[:500],
+                "message": str(error.get("message", ""))[:100000],
+                "frames": error.get("frames") or [],
+                "retryable": error.get("retryable")})
+        elif kind == "suspended":
+            after = params.get("after")
+            execute_after = params.get("execute_after")
+            self._suspend(pending, float(execute_after) if execute_after is not None else None,
+                          [str(a) for a in after] if after else None)
+        else:
+            self._conclude(pending, kind)
+
+    def _conclude(self, pending: Any, kind: str, *, value: Any = None, error: Any = None) -> None:
+        """Record how an attempt ended; a retry or recurrence becomes its successor."""
+        options = pending.options
+        successor = None
+        if kind in FAILURE_KINDS and is_retryable(kind, error):
+            delay = retry_delay(options.get("retries"), self._failures_before(pending))
+            if delay is not None:
+                successor = self._new_attempt(pending, execute_after=time.time() + delay if delay > 0 else None)
+        elif kind == "value" and options.get("recurrent") and value == {"v": None}:
+            delay = float(options.get("delay") or 0)
+            successor = self._new_attempt(pending, execute_after=time.time() + delay if delay > 0 else None)
+            kind, value = "recurred", None
+        if kind == "timeout" or (kind in FAILURE_KINDS and kind != "error"):
+            self._cancel_descendants(pending.id)
+        self._record_result(pending.id, kind, value=value, error=error, successor=successor)
+
+    def _failures_before(self, pending: Any) -> int:
+        """Consecutive failed attempts of the step before this one (re-runs and suspensions reset it)."""
+        if pending.attempt <= 1:
+            return 0
+        self.w.flush()
+        rows = self.db.execute(
+            select(t.results.c.kind)
+            .join(t.executions, t.executions.c.id == t.results.c.execution_id)
+            .where(t.executions.c.step_id == pending.step_id, t.executions.c.attempt < pending.attempt)
+            .order_by(t.executions.c.attempt.desc())).all()
+        count = 0
+        for row in rows:
+            if row.kind not in FAILURE_KINDS:
+                break
+            count += 1
+        return count
+
+    def _record_result(self, execution_id: str, kind: str, *, value: Any = None, error: Any = None,
+                       successor: str | None = None) -> None:
+        now = time.time()
+        self.pending_by_id.pop(execution_id, None)
+        self.w.insert(t.results, dict(execution_id=execution_id, kind=kind, value=value, error=error,
+                                      successor_id=successor, created_at=now))
+        self._cache_result(execution_id, (kind, value, error, successor))
+        event: dict[str, Any] = {"type": "result", "execution": execution_id, "kind": kind, "at": now,
+                                 "successor": successor}
+        if kind == "error":
+            event["error"] = {"type": error["type"], "message": error["message"][:1000]}
+        self._publish(f"run:{run_of(execution_id)}", event)
+        if execution_id.split(":")[1] == "1":  # the run's own (first) step
+            status, _, final = self.follow(execution_id)
+            if status == "final":
+                self._publish("runs", {"type": "run_result", "run": run_of(execution_id), "kind": final[0],
+                                       "at": now})
+        self._resolve_waiters(execution_id)
+
+    # ----------------------------------------------------------------- waiting
+
+    def _on_wait(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        execution_id = str(params["execution"])
+        if not self._execution_exists(execution_id):
+            raise NotFound(f"no execution {execution_id!r}")
+        self._wait(peer, request_id, execution_id, params.get("from"), params.get("timeout"))
+
+    def _on_depend(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """A parent read a child's pushed outcome: record the dependency edge it implies."""
+        self.w.insert_ignore(t.dependencies, dict(execution_id=str(params["from"]),
+                                                  dependency_id=str(params["execution"]), created_at=time.time()))
+
+    def _wait(self, peer: Peer | None, request_id: Any, execution_id: str, from_id: str | None,
+              timeout: float | None, extra: dict | None = None) -> None:
+        if from_id:
+            self.w.insert_ignore(t.dependencies, dict(execution_id=str(from_id), dependency_id=execution_id,
+                                                      created_at=time.time()))
+        status, tail, result = self.follow(execution_id)
+        if status == "final":
+            self._reply(peer, request_id, {**self._wire_outcome(tail, result), **(extra or {})})
+            return
+        if timeout is not None and float(timeout) <= 0:
+            self._reply(peer, request_id, {"status": "pending", **(extra or {})})
+            return
+        waiter = Waiter(peer=peer, request_id=request_id, extra=extra)
+        if timeout is not None:
+            waiter.expires_at = time.time() + float(timeout)
+            self._add_timer(waiter.expires_at, "wait", waiter)
+        self.waiters.setdefault(tail, []).append(waiter)
+        self.peer_waiters.setdefault(peer, set()).add(waiter)
+
+    def _resolve_waiters(self, execution_id: str) -> None:
+        waiters = self.waiters.pop(execution_id, None)
+        if not waiters:
+            return
+        status, tail, result = self.follow(execution_id)
+        if status == "pending":
+            self.waiters.setdefault(tail, []).extend(waiters)
+            return
+        outcome = self._wire_outcome(tail, result)
+        for waiter in waiters:
+            if not waiter.done:
+                waiter.done = True
+                self._answer(waiter, outcome)
+                peer_set = self.peer_waiters.get(waiter.peer)
+                if peer_set is not None:
+                    peer_set.discard(waiter)
+
+    def _answer(self, waiter: Waiter, outcome: dict) -> None:
+        if waiter.callback is not None:
+            waiter.callback(outcome)
+        elif waiter.push is not None:
+            parent, child = waiter.push
+            if parent in self.active:  # the parent may read it with no round trip
+                self._send(waiter.peer, {"op": "resolved", "parent": parent, "child": child, **outcome})
+        else:
+            self._reply(waiter.peer, waiter.request_id, {**outcome, **waiter.extra} if waiter.extra else outcome)
+
+    @staticmethod
+    def _wire_outcome(execution_id: str, result: tuple) -> dict:
+        kind, value, error, _ = result
+        outcome: dict[str, Any] = {"status": kind, "execution": execution_id}
+        if kind == "value":
+            outcome["value"] = value
+        elif kind == "error":
+            outcome["error"] = error
+        return outcome

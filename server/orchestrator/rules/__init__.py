@@ -1,0 +1,1 @@
+"""Orchestration rules, one small module per option: keys, cache hits, retries, waiting."""

@@ -1,0 +1,221 @@
+"""From pending to running: due time, waiting on dependencies, cache hits, deferral, and the
+choice of a worker."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from sqlalchemy import and_, select
+
+from ..store import schema as t
+from .matching import worker_matches
+from .model import Pending, Session, Waiter
+from .rules.refs import execution_refs
+
+
+class SchedulingMixin:
+    def _enqueue(self, pending: Pending) -> None:
+        """Track a new execution: deferral is decided now, everything else once it is due."""
+        self.pending_by_id[pending.id] = pending
+        if pending.defer_key is not None and self._defer(pending):
+            return
+        if pending.execute_after and pending.execute_after > time.time():
+            self.delayed[pending.id] = pending
+            self._add_timer(pending.execute_after, "due", pending.id)
+        else:
+            self._due(pending)
+
+    def _defer(self, pending: Pending) -> bool:
+        """Among unassigned executions with the same target and defer key, only the latest is kept;
+        the earlier one resolves as `deferred` and its waiters follow to the latest."""
+        slot = (pending.module, pending.target, pending.workspace_id, pending.defer_key)
+        earlier = self.deferrable.get(slot)
+        self.deferrable[slot] = pending
+        if earlier is not None and earlier.id in self.pending_by_id and earlier.id not in self.active:
+            self._unqueue(earlier)
+            self._record_result(earlier.id, "deferred", successor=pending.id)
+        return False
+
+    def _unqueue(self, pending: Pending) -> None:
+        """Take a not-yet-assigned execution out of every queue."""
+        self.pending_by_id.pop(pending.id, None)
+        self.delayed.pop(pending.id, None)
+        queue = self.ready.get((pending.module, pending.target))
+        if queue is not None:
+            try:
+                queue.remove(pending)
+            except ValueError:
+                pass
+        if pending.defer_key is not None:
+            slot = (pending.module, pending.target, pending.workspace_id, pending.defer_key)
+            if self.deferrable.get(slot) is pending:
+                del self.deferrable[slot]
+
+    def _due(self, pending: Pending) -> None:
+        """The execution's time has come: wait for what it depends on, try the cache, queue it."""
+        if pending.id not in self.pending_by_id:
+            return
+        blockers = self._blockers(pending)
+        if blockers:
+            pending.blocked = True
+            for execution_id in blockers:
+                self._on_resolved(execution_id, lambda _outcome, p=pending: self._unblock(p))
+            return
+        pending.blocked = False
+        if pending.cache_key is not None and not pending.force:
+            hit = self._cache_hit(pending)
+            if hit is not None:
+                self._unqueue(pending)
+                self._record_result(pending.id, "cached", successor=hit)
+                return
+        self.ready.setdefault((pending.module, pending.target), deque()).append(pending)
+        self._needs_schedule = True
+
+    def _unblock(self, pending: Pending) -> None:
+        if pending.blocked and pending.id in self.pending_by_id:
+            if pending.after is not None:
+                pending.after = None  # a suspension resumes once any awaited execution resolves
+            self._due(pending)
+
+    def _on_resolved(self, execution_id: str, callback) -> None:
+        """Call `callback(outcome)` once the execution's chain has a final result."""
+        status, tail, result = self.follow(execution_id)
+        if status == "final":
+            callback(self._wire_outcome(tail, result))
+            return
+        self.waiters.setdefault(tail, []).append(Waiter(peer=None, request_id=None, callback=callback))
+
+    def _blockers(self, pending: Pending) -> list[str]:
+        """Unresolved executions this one must wait for: any of `after` (a suspension), or all
+        references in its `wait` arguments, searched inside resolved values too."""
+        if pending.after:
+            unresolved = [e for e in pending.after if self.follow(e)[0] == "pending"]
+            return unresolved if len(unresolved) == len(pending.after) else []
+        wait = pending.options.get("wait")
+        if not wait:
+            return []
+        unresolved: list[str] = []
+        seen: set[str] = set()
+        todo = execution_refs(pending.arguments, wait)
+        while todo:
+            execution_id = todo.pop()
+            if execution_id in seen:
+                continue
+            seen.add(execution_id)
+            status, _, result = self.follow(execution_id)
+            if status == "pending":
+                unresolved.append(execution_id)
+            elif result[0] == "value" and isinstance(result[1], dict):
+                todo.extend(execution_refs([result[1]]))
+        return unresolved
+
+    def _cache_hit(self, pending: Pending) -> str | None:
+        """Another step's execution with the same cache key, in this workspace or a base, whose
+        result is a value within max age or is still pending (then this one waits on it)."""
+        self.w.flush()
+        config = pending.options.get("cache") or {}
+        max_age = config.get("max_age")
+        now = time.time()
+        rows = self.db.execute(
+            select(t.executions.c.id, t.results.c.kind, t.results.c.created_at, t.results.c.successor_id)
+            .join(t.steps, t.steps.c.id == t.executions.c.step_id)
+            .outerjoin(t.results, t.results.c.execution_id == t.executions.c.id)
+            .where(and_(t.steps.c.cache_key == pending.cache_key, t.steps.c.id != pending.step_id,
+                        t.executions.c.workspace_id.in_(self.workspace_lineage(pending.workspace_id))))
+            .order_by(t.executions.c.created_at.desc())).all()
+        for row in rows:
+            if row.kind is None:
+                if row.id in self.pending_by_id or row.id in self.active:
+                    return row.id  # in flight: link to it
+                continue
+            if row.kind == "value" and (max_age is None or now - row.created_at <= max_age):
+                return row.id
+        return None
+
+    # ----------------------------------------------------------------- assignment
+
+    def _schedule(self, now: float) -> None:
+        self._needs_schedule = False
+        by_target: dict[tuple[str, str], list[Session]] = {}
+        for session in self.sessions.values():
+            if session.has_capacity():
+                for key in session.targets:
+                    by_target.setdefault(key, []).append(session)
+        if not by_target:
+            return
+        for key, waiting in self.ready.items():
+            if not waiting:
+                continue
+            candidates = by_target.get(key)
+            if not candidates:
+                continue
+            skipped: list[Pending] = []
+            while waiting and candidates:
+                pending = waiting.popleft()
+                if pending.id not in self.pending_by_id:
+                    continue  # resolved meanwhile (cancelled, deferred)
+                session = self._choose(pending, candidates)
+                if session is None:
+                    skipped.append(pending)
+                    continue
+                self._assign(pending, session, now)
+                if not session.has_capacity():
+                    for sessions in by_target.values():
+                        if session in sessions:
+                            sessions.remove(session)
+            waiting.extendleft(reversed(skipped))
+
+    @staticmethod
+    def _choose(pending: Pending, candidates: list[Session]) -> Session | None:
+        """A matching worker: one with an idle slot before one that would only queue it, then
+        the session the run came from (a notebook runs its own cells), then the least busy."""
+        best: Session | None = None
+        best_key: tuple | None = None
+        for session in candidates:
+            if session.workspace_id != pending.workspace_id:
+                continue
+            if session.targets.get((pending.module, pending.target)) != pending.type:
+                continue
+            if not worker_matches(pending.requires, session.provides, session.accepts):
+                continue
+            idle = session.concurrency <= 0 or len(session.running) < session.concurrency
+            key = (not idle, session.id != pending.origin_session_id, len(session.running))
+            if best_key is None or key < best_key:
+                best, best_key = session, key
+        return best
+
+    def _assign(self, pending: Pending, session: Session, now: float) -> None:
+        self.pending_by_id.pop(pending.id, None)
+        if pending.defer_key is not None:
+            slot = (pending.module, pending.target, pending.workspace_id, pending.defer_key)
+            if self.deferrable.get(slot) is pending:
+                del self.deferrable[slot]
+        session.running.add(pending.id)
+        self.active[pending.id] = session.id
+        self.assigned[pending.id] = pending
+        self.w.update_execution(pending.id, session_id=session.id, assigned_at=now)
+        self._send(session.peer, {
+            "op": "execute", "execution": pending.id, "run": pending.run_id, "module": pending.module,
+            "target": pending.target, "type": pending.type, "args": pending.arguments,
+            "timeout": pending.timeout, "attempt": pending.attempt})
+        self._publish(f"run:{pending.run_id}", {"type": "assigned", "execution": pending.id,
+                                                "session": session.id, "at": now})
+
+    def waiting_reason(self, pending: Pending) -> str:
+        """Why an execution has not started (shown by `coflux runs inspect` and Studio)."""
+        if pending.execute_after and pending.execute_after > time.time():
+            return f"delayed until {time.strftime('%H:%M:%S', time.localtime(pending.execute_after))}"
+        if pending.blocked:
+            return "waiting for " + ", ".join(self._blockers(pending) or ["dependencies"])
+        hosts = [s for s in self.sessions.values()
+                 if s.targets.get((pending.module, pending.target)) == pending.type
+                 and s.workspace_id == pending.workspace_id]
+        if not hosts:
+            return f"no connected worker hosts {pending.module}/{pending.target}"
+        if not any(worker_matches(pending.requires, s.provides, s.accepts) for s in hosts):
+            wanted = ", ".join(f"{k}:{'|'.join(v)}" for k, v in pending.requires.items()) or "nothing"
+            return f"no worker matches requires {wanted}"
+        if not any(s.peer is not None for s in hosts):
+            return "the workers hosting it are disconnected"
+        return "waiting for a free worker slot"

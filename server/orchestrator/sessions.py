@@ -1,0 +1,181 @@
+"""Workers: registration, re-declared targets, disconnects, reconnects and expiry."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from sqlalchemy import and_, select, update
+
+from ..errors import BadRequest
+from ..ids import random_id
+from ..store import schema as t
+from .model import Peer, Session
+
+
+def _tags(value: Any) -> dict[str, list[str]]:
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("tags must be an object of key -> [values]")
+    return {str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in value.items()}
+
+
+def _parse_targets(targets: Any) -> tuple[dict[tuple[str, str], str], list[dict]]:
+    declared: dict[tuple[str, str], str] = {}
+    manifest: list[dict] = []
+    if not isinstance(targets, dict):
+        raise BadRequest("targets must be an object of module -> {name: definition}")
+    for module, defs in targets.items():
+        if not isinstance(defs, dict):
+            raise BadRequest(f"targets of module {module!r} must be an object of name -> definition")
+        for name, definition in defs.items():
+            kind = definition.get("type") if isinstance(definition, dict) else None
+            if kind not in ("workflow", "task"):
+                raise BadRequest(f"target {module}/{name} has invalid type {kind!r}")
+            declared[(module, name)] = kind
+            if kind == "workflow":
+                manifest.append({"module": module, "name": name,
+                                 "parameters": definition.get("parameters", []),
+                                 "options": definition.get("options", {}),
+                                 "instruction": definition.get("instruction")})
+    return declared, manifest
+
+
+class SessionsMixin:
+    def _session_from_row(self, row: Any) -> Session:
+        return Session(
+            id=row.id, workspace_id=row.workspace_id, kind=row.kind, name=row.name,
+            targets={(m, n): ty for m, n, ty in row.targets}, concurrency=row.concurrency,
+            provides=row.provides, accepts=row.accepts)
+
+    def _register_workflows(self, workspace_id: int, manifest: list[dict]) -> None:
+        now = time.time()
+        for wf in manifest:
+            existing = self.db.execute(select(t.workflows.c.id).where(and_(
+                t.workflows.c.workspace_id == workspace_id, t.workflows.c.module == wf["module"],
+                t.workflows.c.name == wf["name"]))).scalar()
+            values = dict(parameters=wf["parameters"], options=wf["options"], instruction=wf["instruction"],
+                          updated_at=now)
+            if existing is None:
+                self.db.execute(t.workflows.insert().values(
+                    workspace_id=workspace_id, module=wf["module"], name=wf["name"], **values))
+            else:
+                self.db.execute(update(t.workflows).where(t.workflows.c.id == existing).values(**values))
+
+    def _on_register(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        workspace_id = self.workspace_id(params.get("workspace") or "default", create=True)
+        declared, manifest = _parse_targets(params.get("targets", {}))
+        concurrency = int(params.get("concurrency") or 0)
+        prefetch = max(0, min(int(params.get("prefetch") or 0), 1000))
+        provides = _tags(params.get("provides"))
+        accepts = _tags(params.get("accepts"))
+        # Results buffered by the worker while it was away come first, so reconciliation below
+        # does not mistake a finished execution for an abandoned one.
+        for buffered in params.get("results", []):
+            self._apply_result(buffered)
+        session_id = params.get("session")
+        session = self.sessions.get(session_id) if session_id else None
+        targets_column = [[m, n, ty] for (m, n), ty in declared.items()]
+        if session is not None and session.workspace_id == workspace_id:
+            if session.peer is not None and session.peer is not peer:
+                self.peer_sessions.pop(session.peer, None)
+                self._send(session.peer, {"op": "replaced"})
+            session.peer, session.expires_at = peer, None
+            session.targets, session.concurrency, session.prefetch = declared, concurrency, prefetch
+            session.provides, session.accepts = provides, accepts
+            reported = set(params.get("running", []))
+            for execution_id in list(session.running):
+                if execution_id not in reported:
+                    self._abandon(execution_id)
+            for execution_id in reported - session.running:
+                self._send(peer, {"op": "abort", "execution": execution_id})
+            self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(
+                targets=targets_column, concurrency=concurrency, provides=provides, accepts=accepts))
+        else:
+            session = Session(
+                id=random_id("S", 12), workspace_id=workspace_id, kind=str(params.get("kind", "headless"))[:20],
+                name=str(params.get("name") or "worker")[:200], targets=declared, concurrency=concurrency,
+                provides=provides, accepts=accepts, peer=peer, prefetch=prefetch)
+            self.db.execute(t.sessions.insert().values(
+                id=session.id, workspace_id=workspace_id, kind=session.kind, name=session.name,
+                provides=provides, accepts=accepts, concurrency=concurrency, targets=targets_column,
+                created_at=time.time()))
+            self.sessions[session.id] = session
+        self.peer_sessions[peer] = session.id
+        self._register_workflows(workspace_id, manifest)
+        self._needs_schedule = True
+        self._reply(peer, request_id, {"session": session.id})
+        self._publish("workers", {"type": "session", "session": session.id, "connected": True})
+
+    def _on_declare(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        session = self._peer_session(peer)
+        declared, manifest = _parse_targets(params.get("targets", {}))
+        session.targets = declared
+        self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(
+            targets=[[m, n, ty] for (m, n), ty in declared.items()]))
+        self._register_workflows(session.workspace_id, manifest)
+        self._needs_schedule = True
+        self._reply(peer, request_id, {"ok": True})
+
+    def _peer_session(self, peer: Peer | None) -> Session:
+        session_id = self.peer_sessions.get(peer)
+        if session_id is None or session_id not in self.sessions:
+            raise BadRequest("this connection has not registered as a worker")
+        return self.sessions[session_id]
+
+    def _on_release(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """A worker hands back executions it queued but could not start soon (all its slots
+        stayed busy), so another worker can take them."""
+        session = self._peer_session(peer)
+        released = []
+        for execution_id in params.get("executions", []):
+            pending = self.assigned.get(execution_id)
+            if self.active.get(execution_id) != session.id or pending is None:
+                continue
+            del self.active[execution_id], self.assigned[execution_id]
+            session.running.discard(execution_id)
+            self.w.update_execution(execution_id, session_id=None, assigned_at=None)
+            self.pending_by_id[execution_id] = pending
+            self.ready.setdefault((pending.module, pending.target), deque()).appendleft(pending)
+            released.append(execution_id)
+        if released:
+            session.prefetch_paused = True  # until one of its slots frees up
+            self._needs_schedule = True
+        self._reply(peer, request_id, {"released": released})
+
+    def _on_closed(self, peer: Peer) -> None:
+        for waiter in self.peer_waiters.pop(peer, set()):
+            waiter.done = True
+        session_id = self.peer_sessions.pop(peer, None)
+        session = self.sessions.get(session_id) if session_id else None
+        if session is not None and session.peer is peer:
+            session.peer = None
+            session.expires_at = time.time() + self.reconnect_grace
+            self._add_timer(session.expires_at, "session", session.id)
+            self._publish("workers", {"type": "session", "session": session.id, "connected": False})
+
+    def _expire_session(self, session: Session) -> None:
+        for execution_id in list(session.running):
+            self._abandon(execution_id)
+        self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(ended_at=time.time()))
+        del self.sessions[session.id]
+        self._publish("workers", {"type": "session", "session": session.id, "ended": True})
+
+    def _abandon(self, execution_id: str) -> None:
+        pending = self.assigned.get(execution_id)
+        self._release_slot(execution_id)
+        if self.result_of(execution_id) is None:
+            self._conclude(pending or self.pending_of(execution_id), "abandoned")
+
+    def _release_slot(self, execution_id: str) -> Session | None:
+        """Forget that a worker runs this execution; returns that worker's session."""
+        session_id = self.active.pop(execution_id, None)
+        self.assigned.pop(execution_id, None)
+        session = self.sessions.get(session_id) if session_id else None
+        if session is not None:
+            session.running.discard(execution_id)
+            session.prefetch_paused = False
+            self._needs_schedule = True
+        return session

@@ -1,0 +1,273 @@
+"""Submitting work: new runs, child steps (tasks and spawned workflows) and memo hits."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from ..errors import BadRequest, NotFound
+from ..ids import random_id, run_of
+from ..store import schema as t
+from .binding import bind_arguments
+from .matching import merge_requires
+from .model import Peer, Pending, RunInfo, Waiter
+from .rules import keys
+
+
+class _Row:
+    """Attribute access over a dict, to build a RunInfo from a row we just inserted."""
+
+    def __init__(self, values: dict) -> None:
+        self.__dict__.update(values)
+
+
+def _effective_memo(options: dict, run: RunInfo, kind: str) -> Any:
+    """The step's memo setting: its own, else the run's default (`@cf.workflow(memo=True)`)."""
+    memo = options.get("memo")
+    if memo is None and run.memo and kind == "task":
+        return True
+    return memo or None
+
+
+class SubmissionMixin:
+    def _on_submit(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        module, target = str(params["module"]), str(params["target"])
+        kind = params.get("type", "task")
+        if kind not in ("workflow", "task"):
+            raise BadRequest(f"type must be 'workflow' or 'task', not {kind!r}")
+        args = params.get("args", [])
+        if not isinstance(args, list):
+            raise BadRequest("args must be a list of values")
+        options = params.get("options") or {}
+        if not isinstance(options, dict):
+            raise BadRequest("options must be an object")
+        parent_id = params.get("parent")
+        if parent_id is None:
+            result = self._submit_run(peer, params, module, target, args, options)
+        else:
+            result = self._submit_child(peer, params, str(parent_id), module, target, kind, args, options)
+        self._reply(peer, request_id, result)
+
+    def _on_call(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """Submit a child and wait for its outcome in one round trip (what `target(...)` does)."""
+        submitted = self._submit_child(peer, params, str(params["parent"]), str(params["module"]),
+                                       str(params["target"]), params.get("type", "task"), params.get("args", []),
+                                       params.get("options") or {}, watch=False)
+        self._wait(peer, request_id, submitted["execution"], str(params["parent"]), None,
+                   extra={"execution": submitted["execution"]})
+
+    def _on_group(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        self.w.insert_ignore(t.groups, dict(execution_id=str(params["execution"]), group_id=int(params["group"]),
+                                            name=None if params.get("name") is None else str(params["name"])[:300]))
+        self._reply(peer, request_id, {"ok": True})
+
+    # ----------------------------------------------------------------- runs
+
+    def _submit_run(self, peer: Peer | None, params: dict, module: str, target: str, args: list,
+                    options: dict) -> dict:
+        workspace_id = self.workspace_id(params.get("workspace") or "default")
+        workflow = self.db.execute(select(t.workflows).where(and_(
+            t.workflows.c.workspace_id.in_(self.workspace_lineage(workspace_id)), t.workflows.c.module == module,
+            t.workflows.c.name == target))).first()
+        if workflow is None:
+            known = self.db.execute(select(t.workflows.c.module, t.workflows.c.name).where(
+                t.workflows.c.workspace_id == workspace_id).order_by(t.workflows.c.module,
+                                                                     t.workflows.c.name)).all()
+            listing = ", ".join(f"{m}/{n}" for m, n in known[:30]) or "none (start a worker for the module)"
+            raise NotFound(f"unknown workflow {module}/{target}; registered workflows: {listing}")
+        kwargs = params.get("kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise BadRequest("kwargs must be an object")
+        bound = bind_arguments(target, workflow.parameters, args, kwargs)
+        merged = {**(workflow.options or {}), **options}
+        key = params.get("idempotency_key")
+        if key:
+            self.w.flush()
+            existing = self.db.execute(select(t.runs.c.id).where(and_(
+                t.runs.c.workspace_id == workspace_id, t.runs.c.idempotency_key == str(key)))).scalar()
+            if existing:
+                return {"run": existing, "execution": f"{existing}:1:1", "module": module, "target": target,
+                        "existing": True}
+        origin = self.peer_sessions.get(peer) if peer is not None else None
+        run_id, execution_id = self.create_run(workspace_id, module, target, bound, merged,
+                                               parent_execution_id=None, idempotency_key=key,
+                                               origin_session_id=origin)
+        return {"run": run_id, "execution": execution_id, "module": module, "target": target}
+
+    def create_run(self, workspace_id: int, module: str, target: str, args: list, options: dict, *,
+                   parent_execution_id: str | None, idempotency_key: str | None,
+                   origin_session_id: str | None) -> tuple[str, str]:
+        now = time.time()
+        run_id = random_id("R")
+        while run_id in self.runs:
+            run_id = random_id("R")
+        requires = options.get("requires") or None
+        row = dict(id=run_id, workspace_id=workspace_id, module=module, target=target,
+                   parent_execution_id=parent_execution_id, idempotency_key=idempotency_key,
+                   requires=requires, memo=bool(options.get("memo")), origin_session_id=origin_session_id,
+                   created_at=now)
+        self.w.insert(t.runs, row)
+        info = self.runs[run_id] = RunInfo(_Row(row), 1)
+        execution_id = self._create_step(info, parent_execution_id, module, target, "workflow", args, options)
+        self._publish("runs", {"type": "run", "run": run_id, "module": module, "target": target,
+                               "workspace_id": workspace_id, "parent": parent_execution_id, "created_at": now})
+        return run_id, execution_id
+
+    # ----------------------------------------------------------------- child steps
+
+    def _submit_child(self, peer: Peer | None, params: dict, parent_id: str, module: str, target: str,
+                      kind: str, args: list, options: dict, *, watch: bool = True) -> dict:
+        if parent_id not in self.active:
+            raise BadRequest(f"execution {parent_id} is not running; it cannot submit work")
+        key = params.get("key")
+        if key and params.get("resent"):
+            self.w.flush()
+            existing = self.db.execute(select(t.steps.c.id).where(t.steps.c.request_key == key)).scalar()
+            if existing:
+                return {"execution": f"{existing}:1", "module": module, "target": target}
+        run = self._run_info(run_of(parent_id))
+        group_id = params.get("group")
+        parent_workspace = self.assigned[parent_id].workspace_id if parent_id in self.assigned else run.workspace_id
+        memo = _effective_memo(options, run, kind)
+        memo_key = keys.memo_key(module, target, memo, args) if memo else None
+        if memo_key is not None:
+            hit = self._memo_hit(run.id, memo_key, parent_workspace)
+            if hit is not None:
+                self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=hit, group_id=group_id,
+                                                      memo=True, created_at=time.time()))
+                self._publish(f"run:{run.id}", {"type": "memo", "parent": parent_id, "execution": hit})
+                if watch and peer is not None:
+                    self._watch(peer, parent_id, hit)
+                return {"execution": hit, "module": module, "target": target, "memoised": True}
+        if kind == "workflow":
+            execution_id = self._create_step(run, parent_id, module, target, "workflow", args, options,
+                                             group_id=group_id, request_key=key, memo_key=memo_key, pend=False,
+                                             workspace_id=parent_workspace)
+            _, child_execution = self.create_run(
+                parent_workspace, module, target, args, options, parent_execution_id=parent_id,
+                idempotency_key=None, origin_session_id=run.origin_session_id)
+            self._record_result(execution_id, "spawned", successor=child_execution)
+        else:
+            execution_id = self._create_step(run, parent_id, module, target, "task", args, options,
+                                             group_id=group_id, request_key=key, memo_key=memo_key,
+                                             workspace_id=parent_workspace)
+        if watch and peer is not None:
+            self._watch(peer, parent_id, execution_id)
+        return {"execution": execution_id, "module": module, "target": target}
+
+    def _memo_hit(self, run_id: str, memo_key: str, workspace_id: int) -> str | None:
+        """The latest execution in the run with this memo key that is pending or succeeded."""
+        self.w.flush()
+        rows = self.db.execute(
+            select(t.executions.c.id, t.executions.c.workspace_id)
+            .join(t.steps, t.steps.c.id == t.executions.c.step_id)
+            .where(and_(t.steps.c.run_id == run_id, t.steps.c.memo_key == memo_key))
+            .order_by(t.executions.c.created_at.desc(), t.executions.c.attempt.desc())).all()
+        lineage = self.workspace_lineage(workspace_id)
+        for row in rows:
+            if row.workspace_id not in lineage:
+                continue
+            status, _, result = self.follow(row.id)
+            if status == "pending" or result[0] == "value":
+                return row.id
+        return None
+
+    def _watch(self, peer: Peer, parent_id: str, execution_id: str) -> None:
+        """Push the child's outcome to its parent when it resolves, so `.result()` is local."""
+        waiter = Waiter(peer=peer, request_id=None, push=(parent_id, execution_id))
+        status, tail, result = self.follow(execution_id)
+        if status == "final":
+            self._answer(waiter, self._wire_outcome(tail, result))
+            return
+        self.waiters.setdefault(tail, []).append(waiter)
+        self.peer_waiters.setdefault(peer, set()).add(waiter)
+
+    def _create_step(self, run: RunInfo, parent_id: str | None, module: str, target: str, kind: str,
+                     args: list, options: dict, *, group_id: int | None = None, request_key: str | None = None,
+                     memo_key: str | None = None, pend: bool = True, workspace_id: int | None = None) -> str:
+        now = time.time()
+        number = run.next_number
+        run.next_number += 1
+        step_id = f"{run.id}:{number}"
+        execution_id = f"{step_id}:1"
+        cache = options.get("cache")
+        cache_key = keys.cache_key(module, target, cache, args) if cache else None
+        defer = options.get("defer")
+        defer_key = keys.defer_key(module, target, defer, args) if defer else None
+        delay = float(options.get("delay") or 0)
+        execute_after = now + delay if delay > 0 else None
+        workspace_id = run.workspace_id if workspace_id is None else workspace_id
+        self.w.insert(t.steps, dict(
+            id=step_id, run_id=run.id, number=number, parent_execution_id=parent_id, module=module,
+            target=target, type=kind, arguments=args, options=options, cache_key=cache_key, memo_key=memo_key,
+            defer_key=defer_key, request_key=request_key, created_at=now))
+        self.w.insert(t.executions, dict(
+            id=execution_id, step_id=step_id, run_id=run.id, attempt=1, workspace_id=workspace_id,
+            created_at=now, execute_after=execute_after, session_id=None, assigned_at=None, started_at=None))
+        if parent_id is not None:
+            self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=execution_id, group_id=group_id,
+                                                  memo=False, created_at=now))
+        self._publish(f"run:{run.id}", {
+            "type": "step", "step": step_id, "number": number, "execution": execution_id,
+            "parent": parent_id, "module": module, "target": target, "kind": kind, "created_at": now,
+            "execute_after": execute_after, "group": group_id})
+        if pend:
+            self._enqueue(Pending(
+                id=execution_id, step_id=step_id, run_id=run.id, module=module, target=target, type=kind,
+                workspace_id=workspace_id, execute_after=execute_after or 0.0, arguments=args, options=options,
+                requires=merge_requires(run.requires, options.get("requires")),
+                origin_session_id=run.origin_session_id, cache_key=cache_key, defer_key=defer_key))
+        return execution_id
+
+    def _new_attempt(self, previous: Pending, *, execute_after: float | None, force: bool = False,
+                     after: list[str] | None = None, workspace_id: int | None = None) -> str:
+        """A further attempt of a step (retry, recurrence, suspension, re-run)."""
+        now = time.time()
+        attempt = self._next_attempt(previous.step_id)
+        execution_id = f"{previous.step_id}:{attempt}"
+        workspace_id = previous.workspace_id if workspace_id is None else workspace_id
+        self.w.insert(t.executions, dict(
+            id=execution_id, step_id=previous.step_id, run_id=previous.run_id, attempt=attempt,
+            workspace_id=workspace_id, created_at=now, execute_after=execute_after, session_id=None,
+            assigned_at=None, started_at=None))
+        self._publish(f"run:{previous.run_id}", {
+            "type": "attempt", "step": previous.step_id, "execution": execution_id, "attempt": attempt,
+            "created_at": now, "execute_after": execute_after})
+        self._enqueue(Pending(
+            id=execution_id, step_id=previous.step_id, run_id=previous.run_id, module=previous.module,
+            target=previous.target, type=previous.type, workspace_id=workspace_id,
+            execute_after=execute_after or 0.0, arguments=previous.arguments, options=previous.options,
+            requires=previous.requires, origin_session_id=previous.origin_session_id, attempt=attempt,
+            cache_key=None, defer_key=None, force=force, after=after))
+        return execution_id
+
+    def _next_attempt(self, step_id: str) -> int:
+        self.w.flush()
+        top = self.db.execute(select(t.executions.c.attempt).where(t.executions.c.step_id == step_id)
+                              .order_by(t.executions.c.attempt.desc()).limit(1)).scalar()
+        return (top or 0) + 1
+
+    def pending_of(self, execution_id: str) -> Pending:
+        """The Pending description of an execution (from memory, else rebuilt from the database)."""
+        pending = self.pending_by_id.get(execution_id) or self.assigned.get(execution_id)
+        if pending is not None:
+            return pending
+        self.w.flush()
+        row = self.db.execute(
+            select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
+                   t.executions.c.workspace_id, t.executions.c.execute_after, t.steps.c.module,
+                   t.steps.c.target, t.steps.c.type, t.steps.c.arguments, t.steps.c.options,
+                   t.runs.c.requires, t.runs.c.origin_session_id)
+            .select_from(t.executions.join(t.steps, t.steps.c.id == t.executions.c.step_id)
+                         .join(t.runs, t.runs.c.id == t.executions.c.run_id))
+            .where(t.executions.c.id == execution_id)).first()
+        if row is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        options = row.options or {}
+        return Pending(
+            id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
+            type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
+            arguments=row.arguments, options=options, requires=merge_requires(row.requires, options.get("requires")),
+            origin_session_id=row.origin_session_id, attempt=row.attempt)
