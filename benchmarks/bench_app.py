@@ -25,3 +25,18 @@ def fan_out(n: int) -> int:
 @cf.workflow()
 def one_task(x: int) -> int:
     return inc(x)
+
+
+@cf.task(cache=True)
+def expensive(x: int, salt: str) -> int:
+    """Stands in for real work worth caching (2 ms, as a small query or file read would take)."""
+    import time
+
+    time.sleep(0.002)
+    return x * 2
+
+
+@cf.workflow()
+def cached_fan_out(n: int, salt: str) -> int:
+    executions = [expensive.submit(i, salt) for i in range(n)]
+    return sum(e.result() for e in executions)

@@ -1,9 +1,10 @@
 """Notebook widgets: a live view of a run that keeps updating while you work in other cells.
 
 `RunWidget(run)` subscribes to the run's events (`run:<id>`) on the run's client. Events arrive on
-the client's connection thread; state changes are merged under a lock and pushed to the front end
-by re-assigning traits (in-place mutation would not sync), coalesced into one update per ~50 ms so
-a large fan-out does not flood the comm channel.
+the client's connection thread; they are merged under a lock and pushed to the front end by
+re-assigning traits (in-place mutation would not sync), once per WebSocket frame (a flush queued
+on the connection's loop runs after the whole frame is dispatched), so a large fan-out costs one
+update per server batch rather than one per event.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 # Within one attempt a status only moves forward (events may arrive after the snapshot has them).
 _RANK = {"pending": 0, "assigned": 1, "running": 2}
 FINAL = 3
-FLUSH_DELAY = 0.05
+FLUSH_DELAY = 0.05  # coalescing window when there is no connection loop to queue the flush on
 
 
 def _rank(status: str) -> int:
@@ -68,6 +69,7 @@ class RunWidget(anywidget.AnyWidget):
         self._loaded = False
         self._buffer: list[dict] = []
         self._timer: threading.Timer | None = None
+        self._flush_queued = False
         self._run = run
         self._subscribed = False
         if run is None:
@@ -125,7 +127,14 @@ class RunWidget(anywidget.AnyWidget):
                 self._buffer.append(event)
                 return
             self._apply(event)
-            if self._timer is None:
+            if self._flush_queued:
+                return
+            self._flush_queued = True
+        connection = getattr(getattr(self._run, "client", None), "connection", None)
+        if connection is not None and hasattr(connection, "call_soon"):
+            connection.call_soon(self.flush)  # after the rest of this frame's events
+        else:
+            with self._lock:
                 self._timer = threading.Timer(FLUSH_DELAY, self.flush)
                 self._timer.daemon = True
                 self._timer.start()
@@ -172,6 +181,7 @@ class RunWidget(anywidget.AnyWidget):
         """Push the merged state to the front end (re-assigning the traits)."""
         with self._lock:
             self._timer = None
+            self._flush_queued = False
             steps = [dict(s) for s in sorted(self._steps.values(), key=lambda s: s["number"] or 0)]
             status = self._run_status()
         with self.hold_sync():

@@ -66,6 +66,9 @@ class ControlMixin:
         pending = self.pending_by_id.get(execution_id)
         if pending is not None:
             self._unqueue(pending)
+        pending = pending or self.assigned.get(execution_id)
+        if pending is not None and pending.cache_key is not None:
+            self._track_cached_result(pending, kind)
         session = self._release_slot(execution_id)
         if session is not None and session.peer is not None:
             self._send(session.peer, {"op": "abort", "execution": execution_id, "reason": kind})

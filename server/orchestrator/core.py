@@ -77,6 +77,8 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
         self.assigned: dict[str, Pending] = {}  # what an active execution was assigned as
         self.pending_by_id: dict[str, Pending] = {}
         self.deferrable: dict[tuple, Pending] = {}  # (module, target, workspace, defer key) -> latest
+        self.cache_inflight: dict[str, set[str]] = {}  # cache key -> executions due and unfinished
+        self.cache_values: dict[str, list[tuple]] = {}  # cache key -> [(execution, step, workspace, at)]
         self.waiters: dict[str, list[Waiter]] = {}
         self.peer_waiters: dict[Any, set[Waiter]] = {}
         self.timers: list[tuple[float, int, str, Any]] = []
@@ -312,7 +314,7 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
                 arguments=row.arguments, options=options,
                 requires=merge_requires(row.requires, options.get("requires")),
                 origin_session_id=row.origin_session_id, attempt=row.attempt,
-                cache_key=row.cache_key if row.attempt == 1 else None, defer_key=row.defer_key)
+                cache_key=row.cache_key, defer_key=row.defer_key if row.attempt == 1 else None)
             if row.session_id is not None:
                 session = self.sessions.get(row.session_id)
                 if session is not None:

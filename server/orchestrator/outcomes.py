@@ -72,6 +72,8 @@ class OutcomesMixin:
             kind, value = "recurred", None
         if kind == "timeout" or (kind in FAILURE_KINDS and kind != "error"):
             self._cancel_descendants(pending.id)
+        if pending.cache_key is not None:
+            self._track_cached_result(pending, kind)
         self._record_result(pending.id, kind, value=value, error=error, successor=successor)
 
     def _failures_before(self, pending: Any) -> int:

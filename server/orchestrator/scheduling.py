@@ -63,12 +63,13 @@ class SchedulingMixin:
                 self._on_resolved(execution_id, lambda _outcome, p=pending: self._unblock(p))
             return
         pending.blocked = False
-        if pending.cache_key is not None and not pending.force:
-            hit = self._cache_hit(pending)
+        if pending.cache_key is not None:
+            hit = self._cache_hit(pending) if pending.attempt == 1 and not pending.force else None
             if hit is not None:
                 self._unqueue(pending)
                 self._record_result(pending.id, "cached", successor=hit)
                 return
+            self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
         self.ready.setdefault((pending.module, pending.target), deque()).append(pending)
         self._needs_schedule = True
 
@@ -112,26 +113,46 @@ class SchedulingMixin:
 
     def _cache_hit(self, pending: Pending) -> str | None:
         """Another step's execution with the same cache key, in this workspace or a base, whose
-        result is a value within max age or is still pending (then this one waits on it)."""
-        self.w.flush()
-        config = pending.options.get("cache") or {}
-        max_age = config.get("max_age")
+        result is a value within max age or is still pending (then this one waits on it).
+
+        In-flight executions and recent values are indexed in memory (which also covers rows
+        not flushed yet); the database is asked once per key the index has not seen."""
+        key = pending.cache_key
+        lineage = self.workspace_lineage(pending.workspace_id)
+        for other in self.cache_inflight.get(key, ()):
+            candidate = self.pending_by_id.get(other) or self.assigned.get(other)
+            if candidate is not None and candidate.step_id != pending.step_id and candidate.workspace_id in lineage:
+                return other
+        if key not in self.cache_values:
+            self._load_cache_values(key)
+        max_age = (pending.options.get("cache") or {}).get("max_age")
         now = time.time()
-        rows = self.db.execute(
-            select(t.executions.c.id, t.results.c.kind, t.results.c.created_at, t.results.c.successor_id)
-            .join(t.steps, t.steps.c.id == t.executions.c.step_id)
-            .outerjoin(t.results, t.results.c.execution_id == t.executions.c.id)
-            .where(and_(t.steps.c.cache_key == pending.cache_key, t.steps.c.id != pending.step_id,
-                        t.executions.c.workspace_id.in_(self.workspace_lineage(pending.workspace_id))))
-            .order_by(t.executions.c.created_at.desc())).all()
-        for row in rows:
-            if row.kind is None:
-                if row.id in self.pending_by_id or row.id in self.active:
-                    return row.id  # in flight: link to it
-                continue
-            if row.kind == "value" and (max_age is None or now - row.created_at <= max_age):
-                return row.id
+        for execution_id, step_id, workspace_id, at in reversed(self.cache_values.get(key, [])):
+            if step_id != pending.step_id and workspace_id in lineage and (max_age is None or now - at <= max_age):
+                return execution_id
         return None
+
+    def _load_cache_values(self, key: str) -> None:
+        if len(self.cache_values) > 200000:
+            self.cache_values.clear()
+        rows = self.db.execute(
+            select(t.executions.c.id, t.executions.c.step_id, t.executions.c.workspace_id, t.results.c.created_at)
+            .join(t.steps, t.steps.c.id == t.executions.c.step_id)
+            .join(t.results, t.results.c.execution_id == t.executions.c.id)
+            .where(and_(t.steps.c.cache_key == key, t.results.c.kind == "value"))
+            .order_by(t.results.c.created_at)).all()
+        self.cache_values[key] = [(r.id, r.step_id, r.workspace_id, r.created_at) for r in rows]
+
+    def _track_cached_result(self, pending: Pending, kind: str) -> None:
+        """Keep the in-memory cache index in step with an execution that just got a result."""
+        key = pending.cache_key
+        inflight = self.cache_inflight.get(key)
+        if inflight is not None:
+            inflight.discard(pending.id)
+            if not inflight:
+                del self.cache_inflight[key]
+        if kind == "value" and key in self.cache_values:
+            self.cache_values[key].append((pending.id, pending.step_id, pending.workspace_id, time.time()))
 
     # ----------------------------------------------------------------- assignment
 

@@ -240,7 +240,7 @@ class SubmissionMixin:
             target=previous.target, type=previous.type, workspace_id=workspace_id,
             execute_after=execute_after or 0.0, arguments=previous.arguments, options=previous.options,
             requires=previous.requires, origin_session_id=previous.origin_session_id, attempt=attempt,
-            cache_key=None, defer_key=None, force=force, after=after))
+            cache_key=previous.cache_key, defer_key=None, force=force, after=after))
         return execution_id
 
     def _next_attempt(self, step_id: str) -> int:
@@ -259,7 +259,7 @@ class SubmissionMixin:
             select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
                    t.executions.c.workspace_id, t.executions.c.execute_after, t.steps.c.module,
                    t.steps.c.target, t.steps.c.type, t.steps.c.arguments, t.steps.c.options,
-                   t.runs.c.requires, t.runs.c.origin_session_id)
+                   t.steps.c.cache_key, t.runs.c.requires, t.runs.c.origin_session_id)
             .select_from(t.executions.join(t.steps, t.steps.c.id == t.executions.c.step_id)
                          .join(t.runs, t.runs.c.id == t.executions.c.run_id))
             .where(t.executions.c.id == execution_id)).first()
@@ -270,4 +270,4 @@ class SubmissionMixin:
             id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
             type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
             arguments=row.arguments, options=options, requires=merge_requires(row.requires, options.get("requires")),
-            origin_session_id=row.origin_session_id, attempt=row.attempt)
+            origin_session_id=row.origin_session_id, attempt=row.attempt, cache_key=row.cache_key)
