@@ -241,7 +241,7 @@ class Connection:
                 await self.handshake(self)
             for request in sorted(self._pending.values(), key=lambda r: r.id):
                 if request.generation != self._generation and request.resend:
-                    if request.generation >= 0 and request.op == "submit":
+                    if request.generation >= 0:  # the server may have done it: let it de-duplicate
                         request.params["resent"] = True
                     self._transmit(request)
                 elif request.generation != self._generation:

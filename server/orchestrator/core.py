@@ -99,7 +99,6 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             self.w = WriteBuffer(db)
             self._load()
             self.w.flush()
-        self._out, self._events = [], []
         self._thread = threading.Thread(target=self._run, name="coflux-orchestrator", daemon=True)
         self._thread.start()
 
@@ -145,16 +144,20 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             self._process(batch)
 
     def _process(self, batch: list) -> None:
+        self._out, self._events = [], []
         try:
             self._transaction(batch)
         except Exception:
             log.exception("batch of %d commands failed; retrying them one by one", len(batch))
+            self._out, self._events = [], []  # none of it was committed
             self._recover()
             for command in batch:
+                out_mark, events_mark = len(self._out), len(self._events)
                 try:
                     self._transaction([command])
                 except Exception as exc:  # a command that fails on its own: report it, keep going
                     log.exception("command %r failed", command[0] if command else None)
+                    del self._out[out_mark:], self._events[events_mark:]
                     self._recover()
                     self._fail_command(command, exc)
         out, events = self._out, self._events
@@ -163,7 +166,6 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             self._deliver(out, events)
 
     def _transaction(self, batch: list) -> None:
-        self._out, self._events = [], []
         calls: list[tuple[Future, Any]] = []
         db = self._connection
         with db.begin():
