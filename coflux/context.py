@@ -71,29 +71,26 @@ class ExecutionContext:
         if self.aborted == "timeout":
             raise ExecutionTimeout(f"execution {self.execution_id} timed out", execution_id=self.execution_id)
 
-    def submit(self, target: Target, args: list[dict], options: dict) -> Execution:
+    def _child_params(self, target: Target, args: list[dict], options: dict) -> dict[str, Any]:
         self.check_aborted()
+        # `key` lets the server recognise this submit if it is re-sent after a reconnect.
         params: dict[str, Any] = {
             "parent": self.execution_id, "module": target.module, "target": target.name,
             "type": target.kind, "args": args, "options": options, "key": uuid.uuid4().hex}
         group = _group.get()
         if group is not None:
             params["group"] = group
-        future = self.transport.request("submit", params)
+        return params
+
+    def submit(self, target: Target, args: list[dict], options: dict) -> Execution:
+        future = self.transport.request("submit", self._child_params(target, args, options))
         return Execution(future, target.module, target.name, self)
 
     def call(self, target: Target, args: list[dict], options: dict) -> Any:
         """Submit and wait in one round trip: what calling a target inside an execution does."""
         if _suspense.get() is not None:
             return outcome_value(self.wait(self.submit(target, args, options).id, None), self)
-        self.check_aborted()
-        params: dict[str, Any] = {
-            "parent": self.execution_id, "module": target.module, "target": target.name,
-            "type": target.kind, "args": args, "options": options, "key": uuid.uuid4().hex}
-        group = _group.get()
-        if group is not None:
-            params["group"] = group
-        outcome = self.transport.request("call", params).result()
+        outcome = self.transport.request("call", self._child_params(target, args, options)).result()
         self.check_aborted()
         with self._lock:
             self._resolved[outcome["execution"]] = outcome

@@ -11,7 +11,7 @@ from typing import Any
 import tornado.web
 
 from .handlers import route_table
-from .state import ServerState
+from .state import MAX_MESSAGE_BYTES, ServerState
 
 log = logging.getLogger("coflux.server")
 
@@ -49,7 +49,7 @@ async def serve(state: ServerState, host: str = "127.0.0.1", port: int = 7777,
     """Run until SIGINT/SIGTERM. `ready(url)` is called once the socket listens."""
     state.start()
     app = make_app(state)
-    server = app.listen(port, address=host, xheaders=True)
+    server = app.listen(port, address=host, xheaders=True, max_body_size=MAX_MESSAGE_BYTES)
     actual_port = port
     if port == 0:
         actual_port = next(iter(server._sockets.values())).getsockname()[1]

@@ -27,8 +27,8 @@ ORCHESTRATOR_OPS = {"register", "declare", "release", "submit", "call", "group",
 
 
 class _AuthRequired:
-    async def prepare(self) -> None:  # type: ignore[override]
-        parent = super().prepare()  # type: ignore[misc]
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        parent = super().prepare(*args, **kwargs)  # type: ignore[misc]
         if asyncio.iscoroutine(parent) or isinstance(parent, asyncio.Future):
             await parent
         if not self.current_user:  # type: ignore[attr-defined]
