@@ -104,7 +104,15 @@ class ControlMixin:
             raise BadRequest(f"workspace {workspace!r} is not the step's workspace or one derived from it")
         latest = self.pending_of(rows[-1].id)
         live = [r.id for r in rows if self.result_of(r.id) is None]
-        new_id = self._new_attempt(latest, execute_after=None, force=True, workspace_id=workspace_id)
+        spawned = latest.type == "workflow" and not step_id.endswith(":1")
+        new_id = self._new_attempt(latest, execute_after=None, force=True, workspace_id=workspace_id,
+                                   pend=not spawned)
+        if spawned:  # a workflow called from a run: the re-run is a fresh child run
+            parent = self.db.execute(select(t.steps.c.parent_execution_id).where(t.steps.c.id == step_id)).scalar()
+            _, child = self.create_run(workspace_id, latest.module, latest.target, latest.arguments, latest.options,
+                                       parent_execution_id=parent, idempotency_key=None,
+                                       origin_session_id=latest.origin_session_id)
+            self._record_result(new_id, "spawned", successor=child)
         for execution_id in live:
             self._stop(execution_id, "cancelled", successor=new_id)
             self._cancel_descendants(execution_id)

@@ -222,10 +222,11 @@ class SubmissionMixin:
         return execution_id
 
     def _new_attempt(self, previous: Pending, *, execute_after: float | None, force: bool = False,
-                     after: list[str] | None = None, workspace_id: int | None = None) -> str:
-        """A further attempt of a step (retry, recurrence, suspension, re-run)."""
+                     after: list[str] | None = None, workspace_id: int | None = None, pend: bool = True) -> str:
+        """The next attempt of a step (retry, recurrence, suspension, re-run); `previous` is its
+        latest attempt (a step has at most one live attempt)."""
         now = time.time()
-        attempt = self._next_attempt(previous.step_id)
+        attempt = previous.attempt + 1
         execution_id = f"{previous.step_id}:{attempt}"
         workspace_id = previous.workspace_id if workspace_id is None else workspace_id
         self.w.insert(t.executions, dict(
@@ -235,6 +236,8 @@ class SubmissionMixin:
         self._publish(f"run:{previous.run_id}", {
             "type": "attempt", "step": previous.step_id, "execution": execution_id, "attempt": attempt,
             "created_at": now, "execute_after": execute_after})
+        if not pend:
+            return execution_id
         self._enqueue(Pending(
             id=execution_id, step_id=previous.step_id, run_id=previous.run_id, module=previous.module,
             target=previous.target, type=previous.type, workspace_id=workspace_id,
@@ -242,12 +245,6 @@ class SubmissionMixin:
             requires=previous.requires, origin_session_id=previous.origin_session_id, attempt=attempt,
             cache_key=previous.cache_key, defer_key=None, force=force, after=after))
         return execution_id
-
-    def _next_attempt(self, step_id: str) -> int:
-        self.w.flush()
-        top = self.db.execute(select(t.executions.c.attempt).where(t.executions.c.step_id == step_id)
-                              .order_by(t.executions.c.attempt.desc()).limit(1)).scalar()
-        return (top or 0) + 1
 
     def pending_of(self, execution_id: str) -> Pending:
         """The Pending description of an execution (from memory, else rebuilt from the database)."""
