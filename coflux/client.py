@@ -178,6 +178,8 @@ def default_client() -> Client:
     from . import kernel
 
     worker = kernel.current_worker()
+    if worker is None and kernel.in_kernel():
+        worker = kernel.attach()  # a notebook's cells are the targets: host them before running
     if worker is not None:
         return worker.client
     with _default_lock:

@@ -31,6 +31,16 @@ def current_worker() -> KernelWorker | None:
     return _worker
 
 
+def in_kernel() -> bool:
+    """True inside a Jupyter (IPython) kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _default_module_name() -> str:
     session = os.environ.get("JPY_SESSION_NAME", "")
     stem = os.path.splitext(os.path.basename(session))[0] if session else ""
