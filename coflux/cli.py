@@ -47,7 +47,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     from server.state import ServerState
 
     auth = not args.no_auth
-    token = config.setting(args.token, "COFLUX_TOKEN", "token", None, section="server") if auth else None
+    # The [server] section wins, then the top-level `token` that clients in this directory use too.
+    token = (config.setting(args.token, "COFLUX_TOKEN", "token", None, section="server")
+             or config.setting(None, "COFLUX_TOKEN", "token", None)) if auth else None
     generated = auth and not token
     data_dir = config.setting(args.data_dir, "COFLUX_DATA_DIR", "data_dir", ".coflux", section="server")
     db_url = config.setting(args.db_url, "COFLUX_DB_URL", "db_url", None, section="server")

@@ -245,7 +245,7 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
     def on_message(self, message: str | bytes) -> None:
         try:
             frame = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             self.send_many([{"op": "error", "err": {"code": "bad_request", "message": "frame is not JSON"}}])
             return
         for request in frame if isinstance(frame, list) else [frame]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import serialization
 from ..context import ExecutionContext, Transport, decode_value
-from ..errors import ExecutionTerminated, Suspending, error_type_name
+from ..errors import ExecutionError, ExecutionTerminated, Suspending, error_type_name
 from ..target import Target, lookup
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +38,10 @@ def error_payload(exc: BaseException, target: Target | None) -> dict:
             retryable = target.retries.should_retry(exc)
         except Exception as when_error:  # a failing `when` predicate is the error to report
             exc, retryable = when_error, False
-    return {"type": error_type_name(exc), "message": str(exc), "frames": _frames(exc), "retryable": retryable}
+    frames = _frames(exc)
+    if isinstance(exc, ExecutionError) and exc.frames:
+        frames += exc.frames  # a child's failure passed through: show where it was raised too
+    return {"type": error_type_name(exc), "message": str(exc), "frames": frames, "retryable": retryable}
 
 
 def run_execution(message: dict, transport: Transport, *, main_alias: str | None = None,

@@ -23,6 +23,17 @@ class _Row:
         self.__dict__.update(values)
 
 
+def _wire_values(values: Any, what: str) -> list:
+    """Arguments travel as wire values ({"v": data, "refs"?: [...]}); anything else is refused
+    here rather than failing later inside a worker."""
+    if not isinstance(values, list):
+        raise BadRequest(f"{what} must be a list of values")
+    for i, value in enumerate(values):
+        if not isinstance(value, dict) or "v" not in value or not isinstance(value.get("refs", []), list):
+            raise BadRequest(f"{what}[{i}] is not a wire value (expected {{\"v\": ...}}): {str(value)[:100]}")
+    return values
+
+
 def _effective_memo(options: dict, run: RunInfo, kind: str) -> Any:
     """The step's memo setting: its own, else the run's default (`@cf.workflow(memo=True)`)."""
     memo = options.get("memo")
@@ -37,9 +48,7 @@ class SubmissionMixin:
         kind = params.get("type", "task")
         if kind not in ("workflow", "task"):
             raise BadRequest(f"type must be 'workflow' or 'task', not {kind!r}")
-        args = params.get("args", [])
-        if not isinstance(args, list):
-            raise BadRequest("args must be a list of values")
+        args = _wire_values(params.get("args", []), "args")
         options = params.get("options") or {}
         if not isinstance(options, dict):
             raise BadRequest("options must be an object")
@@ -53,7 +62,8 @@ class SubmissionMixin:
     def _on_call(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """Submit a child and wait for its outcome in one round trip (what `target(...)` does)."""
         submitted = self._submit_child(peer, params, str(params["parent"]), str(params["module"]),
-                                       str(params["target"]), params.get("type", "task"), params.get("args", []),
+                                       str(params["target"]), params.get("type", "task"),
+                                       _wire_values(params.get("args", []), "args"),
                                        params.get("options") or {}, watch=False)
         self._wait(peer, request_id, submitted["execution"], str(params["parent"]), None,
                    extra={"execution": submitted["execution"]})
@@ -80,6 +90,7 @@ class SubmissionMixin:
         kwargs = params.get("kwargs") or {}
         if not isinstance(kwargs, dict):
             raise BadRequest("kwargs must be an object")
+        _wire_values(list(kwargs.values()), "kwargs")
         bound = bind_arguments(target, workflow.parameters, args, kwargs)
         merged = {**(workflow.options or {}), **options}
         key = params.get("idempotency_key")
