@@ -75,7 +75,7 @@ _classes: dict[str, type] = {}
 _classes_lock = threading.Lock()
 
 
-def _resolve_class(error_type: str) -> type[BaseException] | None:
+def resolve_exception_class(error_type: str) -> type[BaseException] | None:
     module_name, _, qualname = error_type.rpartition(".")
     parts = error_type.split(".")
     for split in range(len(parts) - 1, 0, -1):
@@ -98,7 +98,7 @@ def make_execution_error(error_type: str, message: str, frames: list | None = No
     """Build the exception a caller sees for a failed child: ExecutionError plus the original
     class when it can be imported and safely combined."""
     cls: type = ExecutionError
-    original = _resolve_class(error_type)
+    original = resolve_exception_class(error_type)
     if original is not None and original not in (Exception, BaseException) and issubclass(original, Exception) \
             and not issubclass(original, ExecutionError):
         with _classes_lock:

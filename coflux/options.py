@@ -103,6 +103,41 @@ def _check_when(when: Any) -> None:
                             f"got {when!r}")
 
 
+def when_spec(when: RetryWhen) -> dict | None:
+    """`when` in a form that travels with the step, so the caller's choice (a stub's, or a
+    `with_retries` copy's) is what the executing worker applies."""
+    if when is None:
+        return None
+    if isinstance(when, type) or isinstance(when, tuple):
+        classes = when if isinstance(when, tuple) else (when,)
+        return {"classes": [f"{c.__module__}.{c.__qualname__}" for c in classes]}
+    import base64
+    import pickle
+
+    try:
+        return {"pickle": base64.b64encode(pickle.dumps(when)).decode()}
+    except Exception:
+        return None  # a lambda or closure: the worker's own decorator applies
+
+
+def when_predicate(spec: dict) -> Callable[[BaseException], bool] | None:
+    """The inverse of `when_spec`, in the worker; None if the spec cannot be loaded here."""
+    if "classes" in spec:
+        from .errors import resolve_exception_class
+
+        classes = tuple(c for c in (resolve_exception_class(name) for name in spec["classes"]) if c is not None)
+        return lambda exc: isinstance(exc, classes)
+    if "pickle" in spec:
+        import base64
+        import pickle
+
+        try:
+            return pickle.loads(base64.b64decode(spec["pickle"]))
+        except Exception:
+            return None
+    return None
+
+
 def seconds(value: Any, what: str) -> float:
     if isinstance(value, dt.timedelta):
         result = value.total_seconds()
@@ -182,6 +217,9 @@ def parse_options(raw: dict[str, Any], parameters: list[str], *, kind: str) -> t
         raise TypeError(f"retries must be an int, True or cf.Retries(...), not {retries_raw!r}")
     if retries is not None and retries.limit != 0:
         out["retries"] = {"limit": retries.limit, "backoff": list(retries.backoff)}
+        when = when_spec(retries.when)
+        if when is not None:
+            out["retries"]["when"] = when
 
     recurrent = raw.get("recurrent", False)
     if not isinstance(recurrent, bool):

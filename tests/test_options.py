@@ -59,7 +59,8 @@ def test_cache_off(cache):
     (cf.Retries(), {"limit": None, "backoff": [1, 60]}),
     (cf.Retries(limit=5, backoff=(300, 600)), {"limit": 5, "backoff": [300.0, 600.0]}),
     (cf.Retries(2, backoff=(dt.timedelta(seconds=1), dt.timedelta(minutes=1))), {"limit": 2, "backoff": [1.0, 60.0]}),
-    (cf.Retries(limit=1, when=KeyError), {"limit": 1, "backoff": [1, 60]}),
+    # `when` travels with the step, so the caller's choice is what the executing worker applies
+    (cf.Retries(limit=1, when=KeyError), {"limit": 1, "backoff": [1, 60], "when": {"classes": ["builtins.KeyError"]}}),
 ])
 def test_retries_forms(retries, expected):
     assert task_options(retries=retries)["retries"] == expected
@@ -74,7 +75,9 @@ def test_retries_when_is_evaluated_locally():
     target = cf.task(retries=cf.Retries(limit=2, when=(KeyError, ValueError)))(fn)
     assert target.retries.should_retry(KeyError("k"))
     assert not target.retries.should_retry(ZeroDivisionError())
-    assert "when" not in target.options["retries"]  # callables never travel
+    # Classes travel by name, so the worker applies the caller's `when`; a lambda cannot travel.
+    assert target.options["retries"]["when"] == {"classes": ["builtins.KeyError", "builtins.ValueError"]}
+    assert "when" not in cf.task(retries=cf.Retries(limit=2, when=lambda e: True))(fn).options["retries"]
     by_class = cf.Retries(when=KeyError)
     assert by_class.should_retry(KeyError()) and not by_class.should_retry(ValueError())
     predicate = cf.Retries(when=lambda e: "again" in str(e))

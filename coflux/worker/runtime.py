@@ -10,6 +10,7 @@ from typing import Any
 from .. import serialization
 from ..context import ExecutionContext, Transport, decode_value
 from ..errors import ExecutionError, ExecutionTerminated, Suspending, error_type_name
+from ..options import when_predicate
 from ..target import Target, lookup
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,11 +32,16 @@ def _frames(exc: BaseException) -> list[list[Any]]:
     return frames
 
 
-def error_payload(exc: BaseException, target: Target | None) -> dict:
+def error_payload(exc: BaseException, target: Target | None, when: dict | None = None) -> dict:
+    """The error as reported to the server, with `retryable` from the step's `when` (sent with the
+    execution; the caller's choice) or else this worker's own decorator."""
     retryable = None
-    if target is not None and target.retries is not None and not isinstance(exc, ExecutionTerminated):
+    predicate = when_predicate(when) if when else None
+    if predicate is None and target is not None and target.retries is not None:
+        predicate = target.retries.should_retry
+    if predicate is not None and not isinstance(exc, ExecutionTerminated):
         try:
-            retryable = target.retries.should_retry(exc)
+            retryable = bool(predicate(exc))
         except Exception as when_error:  # a failing `when` predicate is the error to report
             exc, retryable = when_error, False
     frames = _frames(exc)
@@ -70,7 +76,8 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
             return {"execution": execution_id, "kind": "suspended", "execute_after": suspension.execute_after,
                     "after": suspension.after, "started_at": started_at}
         except Exception as exc:
-            return {"execution": execution_id, "kind": "error", "error": error_payload(exc, target),
+            return {"execution": execution_id, "kind": "error",
+                    "error": error_payload(exc, target, message.get("retry_when")),
                     "started_at": started_at}
         finally:
             if contexts is not None:

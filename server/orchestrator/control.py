@@ -42,10 +42,12 @@ class ControlMixin:
         return cancelled
 
     def _chain(self, execution_id: str) -> list[str]:
+        """The attempts that followed this execution, and spawned child runs; not the executions a
+        `cached` or `deferred` result points at, which belong to other steps."""
         chain = [execution_id]
         while True:
             result = self.result_of(chain[-1])
-            if result is None or result[3] is None or len(chain) > 10000:
+            if result is None or result[3] is None or result[0] in ("cached", "deferred") or len(chain) > 10000:
                 return chain
             chain.append(result[3])
 
@@ -79,7 +81,7 @@ class ControlMixin:
     def _suspend(self, pending: Any, execute_after: float | None, after: list[str] | None) -> None:
         """The execution asked to stop and start again later (from the top), after a delay or once
         one of the executions it was waiting on resolves. Its worker slot is free meanwhile."""
-        successor = self._new_attempt(pending, execute_after=execute_after, after=after)
+        successor = self._new_attempt(pending, "suspend", execute_after=execute_after, after=after)
         self._record_result(pending.id, "suspended", successor=successor)
 
     # ----------------------------------------------------------------- re-run
@@ -105,7 +107,7 @@ class ControlMixin:
         latest = self.pending_of(rows[-1].id)
         live = [r.id for r in rows if self.result_of(r.id) is None]
         spawned = latest.type == "workflow" and not step_id.endswith(":1")
-        new_id = self._new_attempt(latest, execute_after=None, force=True, workspace_id=workspace_id,
+        new_id = self._new_attempt(latest, "rerun", execute_after=None, force=True, workspace_id=workspace_id,
                                    pend=not spawned)
         if spawned:  # a workflow called from a run: the re-run is a fresh child run
             parent = self.db.execute(select(t.steps.c.parent_execution_id).where(t.steps.c.id == step_id)).scalar()

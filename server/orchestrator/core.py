@@ -297,7 +297,8 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             self._add_timer(session.expires_at, "session", session.id)
         query = (
             select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
-                   t.executions.c.workspace_id, t.executions.c.execute_after, t.executions.c.session_id,
+                   t.executions.c.cause, t.executions.c.workspace_id, t.executions.c.execute_after,
+                   t.executions.c.session_id,
                    t.steps.c.module, t.steps.c.target, t.steps.c.type, t.steps.c.arguments,
                    t.steps.c.options, t.steps.c.cache_key, t.steps.c.defer_key, t.runs.c.requires,
                    t.runs.c.origin_session_id)
@@ -315,7 +316,7 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
                 type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
                 arguments=row.arguments, options=options,
                 requires=merge_requires(row.requires, options.get("requires")),
-                origin_session_id=row.origin_session_id, attempt=row.attempt,
+                origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause,
                 cache_key=row.cache_key, defer_key=row.defer_key if row.attempt == 1 else None)
             if row.session_id is not None:
                 session = self.sessions.get(row.session_id)

@@ -57,6 +57,7 @@ class Pending:
     requires: dict[str, list[str]]
     origin_session_id: str | None
     attempt: int = 1
+    cause: str | None = None  # why a later attempt exists: retry, rerun, suspend, recur
     cache_key: str | None = None
     defer_key: str | None = None
     force: bool = False  # a re-run: never a cache hit

@@ -65,10 +65,11 @@ class OutcomesMixin:
         if kind in FAILURE_KINDS and is_retryable(kind, error):
             delay = retry_delay(options.get("retries"), self._failures_before(pending))
             if delay is not None:
-                successor = self._new_attempt(pending, execute_after=time.time() + delay if delay > 0 else None)
+                successor = self._new_attempt(pending, "retry",
+                                              execute_after=time.time() + delay if delay > 0 else None)
         elif kind == "value" and options.get("recurrent") and value == {"v": None}:
             delay = float(options.get("delay") or 0)
-            successor = self._new_attempt(pending, execute_after=time.time() + delay if delay > 0 else None)
+            successor = self._new_attempt(pending, "recur", execute_after=time.time() + delay if delay > 0 else None)
             kind, value = "recurred", None
         if kind == "timeout" or (kind in FAILURE_KINDS and kind != "error"):
             self._cancel_descendants(pending.id)
@@ -77,12 +78,13 @@ class OutcomesMixin:
         self._record_result(pending.id, kind, value=value, error=error, successor=successor)
 
     def _failures_before(self, pending: Any) -> int:
-        """Consecutive failed attempts of the step before this one (re-runs and suspensions reset it)."""
-        if pending.attempt <= 1:
+        """Consecutive failed attempts of the step before this one. A re-run starts afresh, and
+        a suspension or recurrence (not failures) ends the sequence."""
+        if pending.attempt <= 1 or pending.cause == "rerun":
             return 0
         self.w.flush()
         rows = self.db.execute(
-            select(t.results.c.kind)
+            select(t.results.c.kind, t.executions.c.cause)
             .join(t.executions, t.executions.c.id == t.results.c.execution_id)
             .where(t.executions.c.step_id == pending.step_id, t.executions.c.attempt < pending.attempt)
             .order_by(t.executions.c.attempt.desc())).all()
@@ -91,6 +93,8 @@ class OutcomesMixin:
             if row.kind not in FAILURE_KINDS:
                 break
             count += 1
+            if row.cause == "rerun":
+                break
         return count
 
     def _record_result(self, execution_id: str, kind: str, *, value: Any = None, error: Any = None,

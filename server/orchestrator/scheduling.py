@@ -18,6 +18,9 @@ class SchedulingMixin:
     def _enqueue(self, pending: Pending) -> None:
         """Track a new execution: deferral is decided now, everything else once it is due."""
         self.pending_by_id[pending.id] = pending
+        if pending.cache_key is not None and pending.attempt > 1:
+            # A later attempt (a retry in its backoff, a suspended step) is in flight for the cache.
+            self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
         if pending.defer_key is not None and self._defer(pending):
             return
         if pending.execute_after and pending.execute_after > time.time():
@@ -219,7 +222,8 @@ class SchedulingMixin:
         self._send(session.peer, {
             "op": "execute", "execution": pending.id, "run": pending.run_id, "module": pending.module,
             "target": pending.target, "type": pending.type, "args": pending.arguments,
-            "timeout": pending.timeout, "attempt": pending.attempt})
+            "timeout": pending.timeout, "attempt": pending.attempt,
+            "retry_when": (pending.options.get("retries") or {}).get("when")})
         self._publish(f"run:{pending.run_id}", {"type": "assigned", "execution": pending.id,
                                                 "session": session.id, "at": now})
 

@@ -215,7 +215,7 @@ class SubmissionMixin:
             target=target, type=kind, arguments=args, options=options, cache_key=cache_key, memo_key=memo_key,
             defer_key=defer_key, request_key=request_key, created_at=now))
         self.w.insert(t.executions, dict(
-            id=execution_id, step_id=step_id, run_id=run.id, attempt=1, workspace_id=workspace_id,
+            id=execution_id, step_id=step_id, run_id=run.id, attempt=1, cause=None, workspace_id=workspace_id,
             created_at=now, execute_after=execute_after, session_id=None, assigned_at=None, started_at=None))
         if parent_id is not None:
             self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=execution_id, group_id=group_id,
@@ -232,7 +232,7 @@ class SubmissionMixin:
                 origin_session_id=run.origin_session_id, cache_key=cache_key, defer_key=defer_key))
         return execution_id
 
-    def _new_attempt(self, previous: Pending, *, execute_after: float | None, force: bool = False,
+    def _new_attempt(self, previous: Pending, cause: str, *, execute_after: float | None, force: bool = False,
                      after: list[str] | None = None, workspace_id: int | None = None, pend: bool = True) -> str:
         """The next attempt of a step (retry, recurrence, suspension, re-run); `previous` is its
         latest attempt (a step has at most one live attempt)."""
@@ -241,12 +241,12 @@ class SubmissionMixin:
         execution_id = f"{previous.step_id}:{attempt}"
         workspace_id = previous.workspace_id if workspace_id is None else workspace_id
         self.w.insert(t.executions, dict(
-            id=execution_id, step_id=previous.step_id, run_id=previous.run_id, attempt=attempt,
+            id=execution_id, step_id=previous.step_id, run_id=previous.run_id, attempt=attempt, cause=cause,
             workspace_id=workspace_id, created_at=now, execute_after=execute_after, session_id=None,
             assigned_at=None, started_at=None))
         self._publish(f"run:{previous.run_id}", {
             "type": "attempt", "step": previous.step_id, "execution": execution_id, "attempt": attempt,
-            "created_at": now, "execute_after": execute_after})
+            "cause": cause, "created_at": now, "execute_after": execute_after})
         if not pend:
             return execution_id
         self._enqueue(Pending(
@@ -254,7 +254,7 @@ class SubmissionMixin:
             target=previous.target, type=previous.type, workspace_id=workspace_id,
             execute_after=execute_after or 0.0, arguments=previous.arguments, options=previous.options,
             requires=previous.requires, origin_session_id=previous.origin_session_id, attempt=attempt,
-            cache_key=previous.cache_key, defer_key=None, force=force, after=after))
+            cause=cause, cache_key=previous.cache_key, defer_key=None, force=force, after=after))
         return execution_id
 
     def pending_of(self, execution_id: str) -> Pending:
@@ -265,7 +265,7 @@ class SubmissionMixin:
         self.w.flush()
         row = self.db.execute(
             select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
-                   t.executions.c.workspace_id, t.executions.c.execute_after, t.steps.c.module,
+                   t.executions.c.cause, t.executions.c.workspace_id, t.executions.c.execute_after, t.steps.c.module,
                    t.steps.c.target, t.steps.c.type, t.steps.c.arguments, t.steps.c.options,
                    t.steps.c.cache_key, t.runs.c.requires, t.runs.c.origin_session_id)
             .select_from(t.executions.join(t.steps, t.steps.c.id == t.executions.c.step_id)
@@ -278,4 +278,4 @@ class SubmissionMixin:
             id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
             type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
             arguments=row.arguments, options=options, requires=merge_requires(row.requires, options.get("requires")),
-            origin_session_id=row.origin_session_id, attempt=row.attempt, cache_key=row.cache_key)
+            origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause, cache_key=row.cache_key)

@@ -43,7 +43,8 @@ def get_run(engine: Engine, run_id: str) -> dict:
     by_step: dict[str, list[dict]] = {}
     for e in executions:
         by_step.setdefault(e.step_id, []).append({
-            "id": e.id, "attempt": e.attempt, "created_at": e.created_at, "execute_after": e.execute_after,
+            "id": e.id, "attempt": e.attempt, "cause": e.cause, "created_at": e.created_at,
+            "execute_after": e.execute_after,
             "assigned_at": e.assigned_at, "started_at": e.started_at, "session": e.session_id,
             "result": _result_dict(e)})
     stale = _stale_steps(executions, dependencies)
@@ -74,10 +75,10 @@ def _stale_steps(executions: list, dependencies: list) -> set[str]:
     stale: set[str] = set()
     for d in dependencies:
         current = by_id.get(d.dependency_id)
-        for _ in range(10000):
-            if current is None or current.successor_id is None:
+        for _ in range(10000):  # along retries and suspensions; a successor in another run ends it
+            if current is None or current.successor_id not in by_id:
                 break
-            current = by_id.get(current.successor_id)
+            current = by_id[current.successor_id]
         if current is not None and current.attempt < latest.get(current.step_id, 0):
             consumer = by_id.get(d.execution_id)
             if consumer is not None:

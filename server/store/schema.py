@@ -117,6 +117,7 @@ executions = Table(
     Column("step_id", String(60), ForeignKey("steps.id"), nullable=False),
     Column("run_id", String(40), nullable=False),
     Column("attempt", Integer, nullable=False),
+    Column("cause", String(10), nullable=True),  # why this attempt exists: retry|rerun|suspend|recur
     Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("execute_after", Float, nullable=True),
@@ -146,8 +147,8 @@ children = Table(
     metadata,
     Column("parent_id", String(70), primary_key=True),
     Column("child_id", String(70), primary_key=True),
+    Column("memo", Boolean, primary_key=True, default=False),  # a memo hit is an edge of its own
     Column("group_id", Integer, nullable=True),
-    Column("memo", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
 )
 
