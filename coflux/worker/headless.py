@@ -73,7 +73,8 @@ class HeadlessWorker:
         self._idle: deque[WorkerProcess] = deque()
         self._queue: deque[tuple[dict, float]] = deque()  # prefetched executions, with arrival time
         self._release_timer: Any = None
-        self._deadlines: dict[str, Any] = {}  # execution id -> timer that kills it at its timeout
+        # execution id -> (when it was handed to a process, the timer that kills it at its timeout)
+        self._deadlines: dict[str, tuple[float, Any]] = {}
         self._running: dict[str, WorkerProcess] = {}
         self._unacked: set[str] = set()
         self._processes: list[WorkerProcess] = []
@@ -192,8 +193,8 @@ class HeadlessWorker:
                 self._running.pop(message["execution"], None)
                 process.execution = None
             elif message.get("timeout"):
-                self._deadlines[message["execution"]] = self.connection.call_later(
-                    float(message["timeout"]), self._timed_out, message["execution"])
+                self._deadlines[message["execution"]] = (time.time(), self.connection.call_later(
+                    float(message["timeout"]), self._timed_out, message["execution"]))
         if self._queue and self._release_timer is None:
             self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
 
@@ -210,19 +211,19 @@ class HeadlessWorker:
             self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
 
     def _clear_deadline(self, execution_id: str) -> None:
-        timer = self._deadlines.pop(execution_id, None)
-        if timer is not None:
-            timer.cancel()
+        deadline = self._deadlines.pop(execution_id, None)
+        if deadline is not None:
+            deadline[1].cancel()
 
     def _timed_out(self, execution_id: str) -> None:
         """Past its timeout: kill the process running it (a fresh one replaces it) and say so."""
-        self._deadlines.pop(execution_id, None)
+        started_at, _ = self._deadlines.pop(execution_id, (None, None))
         process = self._running.pop(execution_id, None)
         if process is None:
             return
         process.execution = None
         process.kill()
-        self._report({"execution": execution_id, "kind": "timeout"})
+        self._report({"execution": execution_id, "kind": "timeout", "started_at": started_at})
 
     def _abort(self, execution_id: str) -> None:
         self._clear_deadline(execution_id)

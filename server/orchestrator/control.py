@@ -92,8 +92,8 @@ class ControlMixin:
         self._reply(peer, request_id, self.rerun(step_id, workspace))
 
     def rerun(self, step_id: str, workspace: str | None = None) -> dict:
-        """A new attempt of the step that ignores cache and memo; active attempts are cancelled
-        (and point at the new one), the rest of the run is left as it was."""
+        """A new attempt of the step that ignores cache and memo; what still runs for the step is
+        cancelled and its waiters move to the new attempt; the rest of the run stays as it was."""
         self.w.flush()
         rows = self.db.execute(select(t.executions.c.id, t.executions.c.workspace_id)
                                .where(t.executions.c.step_id == step_id)
@@ -105,7 +105,10 @@ class ControlMixin:
         if base_workspace not in self.workspace_lineage(workspace_id):
             raise BadRequest(f"workspace {workspace!r} is not the step's workspace or one derived from it")
         latest = self.pending_of(rows[-1].id)
-        live = [r.id for r in rows if self.result_of(r.id) is None]
+        # What is still running for this step: its unfinished attempts, or the unfinished root
+        # of a child run it spawned (followed along the chain).
+        tails = [self._chain(r.id)[-1] for r in rows]
+        live = [tail for tail in dict.fromkeys(tails) if self.result_of(tail) is None]
         spawned = latest.type == "workflow" and not step_id.endswith(":1")
         new_id = self._new_attempt(latest, "rerun", execute_after=None, force=True, workspace_id=workspace_id,
                                    pend=not spawned)
@@ -116,7 +119,15 @@ class ControlMixin:
                                        origin_session_id=latest.origin_session_id)
             self._record_result(new_id, "spawned", successor=child)
         for execution_id in live:
-            self._stop(execution_id, "cancelled", successor=new_id)
+            if execution_id.rpartition(":")[0] == step_id:
+                # An attempt of this step: it points at its replacement, so waiters follow.
+                self._stop(execution_id, "cancelled", successor=new_id)
+            else:
+                # The root of a child run it spawned: that run ends cancelled, and whoever waited
+                # on it (the calling workflow) now waits on the re-run instead.
+                waiters = self.waiters.pop(execution_id, [])
+                self._stop(execution_id, "cancelled")
+                self.waiters.setdefault(self.follow(new_id)[1], []).extend(waiters)
             self._cancel_descendants(execution_id)
         self._publish(f"run:{latest.run_id}", {"type": "rerun", "step": step_id, "execution": new_id})
         return {"execution": new_id, "step": step_id}

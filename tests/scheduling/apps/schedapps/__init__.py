@@ -1,0 +1,1 @@
+"""Workflow modules for the scheduling tests (one module per option family)."""
