@@ -41,6 +41,17 @@ def in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+def _kernel_id() -> str | None:
+    """This kernel's id in Jupyter (from its connection file `kernel-<id>.json`), if known."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = os.path.basename(get_connection_file())
+    except Exception:
+        return None
+    return name[len("kernel-"):-len(".json")] if name.startswith("kernel-") and name.endswith(".json") else None
+
+
 def _default_module_name() -> str:
     session = os.environ.get("JPY_SESSION_NAME", "")
     stem = os.path.splitext(os.path.basename(session))[0] if session else ""
@@ -77,7 +88,7 @@ class KernelWorker:
         reply = await connection.request_async("register", {
             "session": self.session_id, "kind": "kernel", "name": os.environ.get("JPY_SESSION_NAME") or self.module,
             "workspace": self.workspace, "targets": self.targets(), "concurrency": self.concurrency,
-            "running": running})
+            "running": running, "kernel_id": _kernel_id()})
         self.session_id = reply["session"]
 
     def _target_defined(self, target: Any) -> None:

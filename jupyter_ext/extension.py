@@ -184,10 +184,13 @@ class CofluxExtension(ExtensionApp):
 
     async def _on_kernel_action(self, logger: Any, schema_id: str, data: dict) -> None:
         if data.get("action") in ("restart", "shutdown") and data.get("status") == "success":
-            # The kernel's worker socket closes with it; its running executions are abandoned
-            # after `reconnect_grace` (and retried where the target allows).
+            # The kernel process is gone: what it was running is abandoned now (and retried where
+            # the target allows) rather than after the reconnect grace period.
+            kernel_id = data.get("kernel_id")
             self.log.info("coflux: kernel %s %s; its cell-defined targets are gone until the cell is re-run",
-                          data.get("kernel_id"), "restarted" if data["action"] == "restart" else "shut down")
+                          kernel_id, "restarted" if data["action"] == "restart" else "shut down")
+            if kernel_id and self.state is not None and self.state.started:
+                self.state.orchestrator.call(lambda orchestrator: orchestrator.kernel_gone(str(kernel_id)))
 
     def current_activity(self) -> bool:
         # Running executions count as activity for Jupyter's idle shutdown

@@ -33,6 +33,8 @@ class Session:
     expires_at: float | None = None  # set while disconnected: abandon its work after this
     prefetch: int = 0  # executions it may hold queued beyond `concurrency` (hides dispatch latency)
     prefetch_paused: bool = False  # it handed queued work back; only idle slots count until one frees
+    kernel_id: str | None = None  # for a notebook kernel: the Jupyter kernel it lives in
+    gone: bool = False  # its process is known dead: end the session as soon as its socket closes
 
     def has_capacity(self) -> bool:
         extra = 0 if self.prefetch_paused else self.prefetch

@@ -85,6 +85,7 @@ class SessionsMixin:
             session.peer, session.expires_at = peer, None
             session.targets, session.concurrency, session.prefetch = declared, concurrency, prefetch
             session.provides, session.accepts = provides, accepts
+            session.kernel_id = params.get("kernel_id") or session.kernel_id
             reported = set(params.get("running", []))
             for execution_id in list(session.running):
                 if execution_id not in reported:
@@ -97,7 +98,8 @@ class SessionsMixin:
             session = Session(
                 id=random_id("S", 12), workspace_id=workspace_id, kind=str(params.get("kind", "headless"))[:20],
                 name=str(params.get("name") or "worker")[:200], targets=declared, concurrency=concurrency,
-                provides=provides, accepts=accepts, peer=peer, prefetch=prefetch)
+                provides=provides, accepts=accepts, peer=peer, prefetch=prefetch,
+                kernel_id=str(params["kernel_id"]) if params.get("kernel_id") else None)
             self.db.execute(t.sessions.insert().values(
                 id=session.id, workspace_id=workspace_id, kind=session.kind, name=session.name,
                 provides=provides, accepts=accepts, concurrency=concurrency, targets=targets_column,
@@ -152,9 +154,24 @@ class SessionsMixin:
         session = self.sessions.get(session_id) if session_id else None
         if session is not None and session.peer is peer:
             session.peer = None
+            if session.gone:
+                self._expire_session(session)
+                return
             session.expires_at = time.time() + self.reconnect_grace
             self._add_timer(session.expires_at, "session", session.id)
             self._publish("workers", {"type": "session", "session": session.id, "connected": False})
+
+    def kernel_gone(self, kernel_id: str) -> list[str]:
+        """Jupyter restarted or shut down this kernel: its executions will not report back, so
+        abandon them now instead of after the reconnect grace period."""
+        ended = []
+        for session in list(self.sessions.values()):
+            if session.kernel_id == kernel_id:
+                session.gone = True
+                if session.peer is None:
+                    self._expire_session(session)
+                ended.append(session.id)
+        return ended
 
     def _expire_session(self, session: Session) -> None:
         for execution_id in list(session.running):

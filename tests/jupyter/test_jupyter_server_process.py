@@ -16,6 +16,7 @@ import pytest
 from jupyter_client import BlockingKernelClient
 from jx_helpers import env_for_subprocess, stop_process
 
+import coflux as cf
 from coflux.client import Client
 
 JUPYTER_TOKEN = "jupyter-token"
@@ -111,8 +112,24 @@ def test_notebook_workflow_submitted_from_outside(jupyter):
         with Client(jupyter.url + "coflux/", COFLUX_TOKEN) as client:
             assert client.submit("sales_report", "double", 21).result(timeout=30) == 42
 
-        # Jupyter's kernel_actions events reach the extension.
-        jupyter.request(f"api/kernels/{kernel_id}/restart", "POST", {})
+        # A run still executing in the kernel when Jupyter restarts it is abandoned at once (from
+        # Jupyter's kernel_actions event), not after the 30 s reconnect grace period.
+        execute(kc, "import time\n@cf.workflow()\ndef stuck() -> None:\n    time.sleep(300)\n")
+        with Client(jupyter.url + "coflux/", COFLUX_TOKEN) as client:
+            deadline = time.monotonic() + 10
+            while not any(w["name"] == "stuck" for w in jupyter.request("coflux/api/workflows")["workflows"]):
+                assert time.monotonic() < deadline, "stuck was not registered"
+                time.sleep(0.05)
+            run = client.submit("sales_report", "stuck")
+            deadline = time.monotonic() + 10
+            while not client.get_run(run.id)["steps"][0]["executions"][0]["assigned_at"]:
+                assert time.monotonic() < deadline, "stuck was not assigned to the kernel"
+                time.sleep(0.05)
+            restarted = time.monotonic()
+            jupyter.request(f"api/kernels/{kernel_id}/restart", "POST", {})
+            with pytest.raises(cf.ExecutionAbandoned):
+                run.result(timeout=20)
+            assert time.monotonic() - restarted < 15  # the grace period is 30 s
         deadline = time.monotonic() + 20
         while f"coflux: kernel {kernel_id} restarted" not in jupyter.log:
             assert time.monotonic() < deadline, jupyter.log[-3000:]
