@@ -254,10 +254,22 @@ class HeadlessWorker:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         self.start(wait=None)
+        was_connected, since = False, time.monotonic()
         while not self._stopping.wait(0.5):
             if self.connection._fatal is not None:
                 self.fatal = str(self.connection._fatal)
                 break
+            connected = self.connection.connected
+            if connected and not was_connected:
+                print(f"coflux worker: connected (session {self.session_id})", flush=True)
+            elif not connected and (was_connected or time.monotonic() - since > 2) and since >= 0:
+                error = self.connection._last_error
+                print(f"coflux worker: waiting for the server at {self.connection.url}"
+                      + (f" ({error.__class__.__name__}: {error})" if error else "") + "; retrying", flush=True)
+                since = -1.0  # said once per outage
+            if connected:
+                since = time.monotonic()
+            was_connected = connected
         self.shutdown()
         if self.fatal:
             print(f"coflux worker: {self.fatal}", file=sys.stderr)
