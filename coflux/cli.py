@@ -300,6 +300,16 @@ def cmd_workspaces_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workspaces_update(args: argparse.Namespace) -> int:
+    if args.base and args.no_base:
+        raise SystemExit("coflux: give --base or --no-base, not both")
+    with _client(args) as client:
+        updated = client.update_workspace(args.name, new_name=args.rename, base=args.base,
+                                          remove_base=args.no_base)
+    print(f"workspace {updated['name']}" + (f" based on {updated['base']}" if updated.get("base") else " (no base)"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coflux", description="Durable workflows for Python, in Jupyter.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
@@ -360,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--base", help="base workspace: its cache and memo results are visible in the new one")
     p.set_defaults(fn=cmd_workspaces_create)
+    p = spaces.add_parser("update", help="rename a workspace or change its base")
+    _connection_flags(p)
+    p.add_argument("name")
+    p.add_argument("--rename", metavar="NEW_NAME", help="new name")
+    p.add_argument("--base", help="new base workspace")
+    p.add_argument("--no-base", action="store_true", help="remove the base")
+    p.set_defaults(fn=cmd_workspaces_update)
     return parser
 
 

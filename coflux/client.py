@@ -140,6 +140,11 @@ class Client:
     def create_workspace(self, name: str, base: str | None = None) -> dict:
         return self.connection.call("create_workspace", {"name": name, "base": base})
 
+    def update_workspace(self, name: str, *, new_name: str | None = None, base: str | None = None,
+                         remove_base: bool = False) -> dict:
+        return self.connection.call("update_workspace", {"name": name, "new_name": new_name, "base": base,
+                                                         "remove_base": remove_base})
+
     # -------------------------------------------------------------- live updates
 
     def subscribe(self, topic: str, listener: Callable[[dict], None]) -> dict:

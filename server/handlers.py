@@ -273,6 +273,8 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
             asyncio.ensure_future(self._read(request_id, queries.list_workspaces))
         elif op == "create_workspace":
             asyncio.ensure_future(self._create_workspace(request_id, params))
+        elif op == "update_workspace":
+            asyncio.ensure_future(self._update_workspace(request_id, params))
         elif op == "ping":
             self._ok(request_id, {"pong": True})
         else:
@@ -302,6 +304,21 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
             created = await asyncio.wrap_future(self.state.orchestrator.call(
                 lambda orchestrator: orchestrator.create_workspace(name, base)))
             self._ok(request_id, created)
+        except BadRequest as exc:
+            self._error(request_id, exc.code, str(exc))
+
+    async def _update_workspace(self, request_id: Any, params: dict) -> None:
+        name = params.get("name")
+        new_name, base = params.get("new_name"), params.get("base")
+        if not all(isinstance(v, str) for v in (name,)) or any(
+                v is not None and not isinstance(v, str) for v in (new_name, base)):
+            self._error(request_id, "bad_request", "'name', 'new_name' and 'base' must be strings")
+            return
+        try:
+            updated = await asyncio.wrap_future(self.state.orchestrator.call(
+                lambda orchestrator: orchestrator.update_workspace(
+                    name, new_name=new_name, base=base, remove_base=bool(params.get("remove_base")))))
+            self._ok(request_id, updated)
         except BadRequest as exc:
             self._error(request_id, exc.code, str(exc))
 

@@ -147,3 +147,35 @@ class ControlMixin:
         self.workspace_ids[name] = ws_id
         self.workspace_bases[ws_id] = base_id
         return {"name": name, "base": base}
+
+    def update_workspace(self, name: str, *, new_name: str | None = None, base: str | None = None,
+                         remove_base: bool = False) -> dict:
+        """Rename a workspace or change its base (never into a cycle)."""
+        ws_id = self.workspace_id(name)
+        values: dict[str, Any] = {}
+        if new_name is not None and new_name.strip() != name:
+            new_name = new_name.strip()
+            if not new_name or len(new_name) > 200:
+                raise BadRequest("a workspace name must be 1 to 200 characters")
+            if new_name in self.workspace_ids or self.db.execute(
+                    select(t.workspaces.c.id).where(t.workspaces.c.name == new_name)).first() is not None:
+                raise BadRequest(f"workspace {new_name!r} already exists")
+            values["name"] = new_name
+        if remove_base:
+            values["base_id"] = None
+        elif base is not None:
+            base_id = self.workspace_id(base)
+            if ws_id in self.workspace_lineage(base_id):
+                raise BadRequest(f"{base!r} cannot be the base of {name!r}: that would make a cycle")
+            values["base_id"] = base_id
+        if values:
+            self.db.execute(t.workspaces.update().where(t.workspaces.c.id == ws_id).values(**values))
+            if "name" in values:
+                del self.workspace_ids[name]
+                self.workspace_ids[values["name"]] = ws_id
+            if "base_id" in values:
+                self.workspace_bases[ws_id] = values["base_id"]
+        base_id = self.workspace_bases.get(ws_id)
+        names = {v: k for k, v in self.workspace_ids.items()}
+        return {"name": values.get("name", name), "base": names.get(base_id) if base_id else None}
+

@@ -45,6 +45,19 @@ def test_list_and_create(sched, child_worker):
     assert unknown.returncode != 0 and "no workspace named 'sched-missing'" in unknown.stderr
 
 
+def test_update_renames_and_rebases_without_cycles(sched):
+    assert sched.cli("workspaces", "create", "sched-upd-a").returncode == 0
+    assert sched.cli("workspaces", "create", "sched-upd-b", "--base", "sched-upd-a").returncode == 0
+    cycle = sched.cli("workspaces", "update", "sched-upd-a", "--base", "sched-upd-b")
+    assert cycle.returncode != 0 and "cycle" in cycle.stderr
+    renamed = sched.cli("workspaces", "update", "sched-upd-b", "--rename", "sched-upd-c")
+    assert renamed.returncode == 0 and "sched-upd-c based on sched-upd-a" in renamed.stdout
+    unbased = sched.cli("workspaces", "update", "sched-upd-c", "--no-base")
+    assert unbased.returncode == 0 and "(no base)" in unbased.stdout
+    listed = sched.cli("workspaces", "list").stdout.splitlines()
+    assert "sched-upd-c" in listed and "sched-upd-b" not in listed and "sched-upd-a" in listed
+
+
 def test_workspace_flag_and_default(sched, child_worker):
     in_default = sched.submit(MODULE, "whereami")
     assert in_default.result(timeout=30) == sched.worker.pid
