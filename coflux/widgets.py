@@ -5,6 +5,10 @@ the client's connection thread; they are merged under a lock and pushed to the f
 re-assigning traits (in-place mutation would not sync), once per WebSocket frame (a flush queued
 on the connection's loop runs after the whole frame is dispatched), so a large fan-out costs one
 update per server batch rather than one per event.
+
+Result events carry no values, so once the run's status is "value" the widget asks the server for
+the run's outcome (one `wait` with a zero timeout, answered on the connection thread) and shows a
+short display form of it (`serialization.to_display`: nothing is unpickled).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
+from .serialization import to_display
+
 if TYPE_CHECKING:
     from .client import Run
 
@@ -25,6 +31,7 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 _RANK = {"pending": 0, "assigned": 1, "running": 2}
 FINAL = 3
 FLUSH_DELAY = 0.05  # coalescing window when there is no connection loop to queue the flush on
+VALUE_CHARS = 300  # the run's value is shown up to this many characters
 
 
 def _rank(status: str) -> int:
@@ -39,6 +46,15 @@ def _error_text(error: dict | None) -> str:
     if not error:
         return ""
     return f"{_short_type(str(error.get('type', 'Error')))}: {error.get('message', '')}"
+
+
+def value_text(wire: dict) -> str:
+    """A short one-line display form of a wire value."""
+    try:
+        text = repr(to_display(wire))
+    except Exception:  # a malformed value must not break the display
+        text = "<value>"
+    return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS - 1] + "\u2026"
 
 
 def _step_of(execution_id: str) -> tuple[str, int]:
@@ -59,6 +75,8 @@ class RunWidget(anywidget.AnyWidget):
     status = traitlets.Unicode("pending").tag(sync=True)
     # One entry per step (its latest attempt), in step order.
     steps = traitlets.List(traitlets.Dict()).tag(sync=True)
+    # The run's value (a short display form) once its status is "value".
+    value = traitlets.Unicode("").tag(sync=True)
     # Set when live updates could not be set up.
     error = traitlets.Unicode("").tag(sync=True)
 
@@ -70,6 +88,8 @@ class RunWidget(anywidget.AnyWidget):
         self._buffer: list[dict] = []
         self._timer: threading.Timer | None = None
         self._flush_queued = False
+        self._value_requested = False
+        self._closed = False
         self._run = run
         self._subscribed = False
         if run is None:
@@ -113,7 +133,8 @@ class RunWidget(anywidget.AnyWidget):
                     "parent": step.get("parent"), "status": status,
                     "error": _error_text(result.get("error")) if result else "",
                     "successor": (result or {}).get("successor") or "",
-                    "started_at": last.get("started_at"), "finished_at": (result or {}).get("at")})
+                    "assigned_at": last.get("assigned_at"), "started_at": last.get("started_at"),
+                    "finished_at": (result or {}).get("at")})
             buffered, self._buffer = self._buffer, []
             for event in buffered:
                 self._apply(event)
@@ -151,7 +172,9 @@ class RunWidget(anywidget.AnyWidget):
                 "target": event.get("target", ""), "kind": event.get("kind", ""),
                 "parent": event.get("parent"), "status": "pending"})
         elif kind == "assigned":
-            self._merge(step_id, execution, {"status": "assigned"})
+            # Workers start an execution when it is assigned; they report `started_at` only
+            # with the result, so live views time a step from its assignment.
+            self._merge(step_id, execution, {"status": "assigned", "assigned_at": event.get("at")})
         elif kind == "started":
             self._merge(step_id, execution, {"status": "running", "started_at": event.get("at")})
         elif kind == "result":
@@ -166,7 +189,7 @@ class RunWidget(anywidget.AnyWidget):
             base = entry or {"step": step_id, "number": int(step_id.rpartition(":")[2] or 0),
                              "module": "", "target": "", "kind": "", "parent": None}
             entry = {**base, "execution": execution, "attempt": attempt, "status": "pending", "error": "",
-                     "successor": "", "started_at": None, "finished_at": None}
+                     "successor": "", "assigned_at": None, "started_at": None, "finished_at": None}
             self._steps[step_id] = entry
         elif attempt < entry["attempt"]:
             return  # a late event for an attempt that has been superseded
@@ -184,9 +207,40 @@ class RunWidget(anywidget.AnyWidget):
             self._flush_queued = False
             steps = [dict(s) for s in sorted(self._steps.values(), key=lambda s: s["number"] or 0)]
             status = self._run_status()
+            fetch = status == "value" and not self._value_requested
+            if status == "value":
+                self._value_requested = True
+            else:
+                self._value_requested = False  # e.g. a re-run: the value shown would be stale
         with self.hold_sync():
             self.steps = steps
             self.status = status
+            if status != "value":
+                self.value = ""
+        if fetch:
+            self._fetch_value()
+
+    def _fetch_value(self) -> None:
+        connection = getattr(getattr(self._run, "client", None), "connection", None)
+        if connection is None or not hasattr(connection, "request"):
+            return
+        try:
+            future = connection.request("wait", {"execution": self._run.execution_id, "timeout": 0})
+        except Exception:
+            return
+        future.add_done_callback(self._value_arrived)
+
+    def _value_arrived(self, future: Any) -> None:
+        try:
+            outcome = future.result()
+        except Exception:
+            return  # the connection went away; the status still says "value"
+        if self._closed or outcome.get("status") != "value" or "value" not in outcome:
+            return
+        with self._lock:
+            current = self._value_requested
+        if current:
+            self.value = value_text(outcome["value"])
 
     def _run_status(self) -> str:
         seen: set[str] = set()
@@ -202,6 +256,7 @@ class RunWidget(anywidget.AnyWidget):
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
+        self._closed = True
         if getattr(self, "_subscribed", False) and self._run is not None:
             self._subscribed = False
             try:

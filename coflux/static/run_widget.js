@@ -3,6 +3,7 @@
 
 const FINAL_OK = new Set(["value", "cached", "spawned"]);
 const RUNNING = new Set(["assigned", "running"]);
+const TRAITS = ["steps", "status", "value", "error", "run_id"];
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -11,10 +12,23 @@ function el(tag, cls, text) {
   return node;
 }
 
+// Workers start an execution as soon as it is assigned to them (and report when it began only
+// with its result), so "assigned" reads as "running" and timing starts at the assignment.
+function label(status) {
+  return status === "assigned" ? "running" : status;
+}
+
+function badge(status) {
+  const node = el("span", `coflux-badge coflux-${statusClass(status)}`, label(status));
+  if (label(status) !== status) node.title = `${status} to a worker`;
+  return node;
+}
+
 function duration(step, now) {
-  if (!step.started_at) return "";
+  const start = step.started_at || step.assigned_at;
+  if (!start) return "";
   const end = step.finished_at || now;
-  const s = Math.max(0, end - step.started_at);
+  const s = Math.max(0, end - start);
   if (s < 1) return `${Math.round(s * 1000)} ms`;
   if (s < 120) return `${s.toFixed(1)} s`;
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
@@ -31,9 +45,10 @@ function statusClass(status) {
 function render({ model, el: root }) {
   root.classList.add("coflux-run");
   const header = el("div", "coflux-run-header");
+  const result = el("div", "coflux-run-value");
   const table = el("table", "coflux-run-steps");
   const note = el("div", "coflux-run-note");
-  root.append(header, table, note);
+  root.append(header, result, table, note);
   let ticker = null;
 
   function draw() {
@@ -42,12 +57,12 @@ function render({ model, el: root }) {
     const now = Date.now() / 1000;
 
     header.replaceChildren(
-      el("span", `coflux-badge coflux-${statusClass(status)}`, status),
+      badge(status),
       el("strong", null, ` ${model.get("module")}/${model.get("target")} `),
       el("span", "coflux-dim", model.get("run_id")),
     );
     const counts = {};
-    for (const s of steps) counts[s.status] = (counts[s.status] || 0) + 1;
+    for (const s of steps) counts[label(s.status)] = (counts[label(s.status)] || 0) + 1;
     header.append(el("span", "coflux-dim",
       `  ${steps.length} step${steps.length === 1 ? "" : "s"}: ` +
       Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ")));
@@ -65,18 +80,24 @@ function render({ model, el: root }) {
       name.style.paddingLeft = `${0.4 + 1.2 * depth(s)}em`;
       name.append(el("span", null, `${s.module}/${s.target}`));
       if (s.kind === "workflow") name.append(el("span", "coflux-dim", " (workflow)"));
-      const badge = el("td");
-      badge.append(el("span", `coflux-badge coflux-${statusClass(s.status)}`, s.status));
+      const state = el("td");
+      state.append(badge(s.status));
       tr.append(
         name,
         el("td", "coflux-dim", s.execution),
-        badge,
+        state,
         el("td", "coflux-dim", duration(s, now)),
         el("td", "coflux-error", s.error || (s.successor ? `→ ${s.successor}` : "")),
       );
       rows.push(tr);
     }
     table.replaceChildren(...rows);
+    const value = model.get("value");
+    result.replaceChildren();
+    if (status === "value" && value) {
+      result.append(el("span", "coflux-dim", "result "), el("code", null, value));
+    }
+    result.hidden = !result.firstChild;
     const err = model.get("error");
     note.textContent = err || "";
 
@@ -86,11 +107,11 @@ function render({ model, el: root }) {
     if (!busy && ticker) { clearInterval(ticker); ticker = null; }
   }
 
-  for (const name of ["steps", "status", "error", "run_id"]) model.on(`change:${name}`, draw);
+  for (const name of TRAITS) model.on(`change:${name}`, draw);
   draw();
   return () => {
     if (ticker) clearInterval(ticker);
-    for (const name of ["steps", "status", "error", "run_id"]) model.off(`change:${name}`, draw);
+    for (const name of TRAITS) model.off(`change:${name}`, draw);
   };
 }
 

@@ -28,13 +28,15 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
+    # .ci/run sets COFLUX_PG_REQUIRED=1 once it has installed PostgreSQL: then a skip is a failure.
+    missing = pytest.fail if os.environ.get("COFLUX_PG_REQUIRED") == "1" else pytest.skip
     bin_dir = _binaries()
     if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does)")
+        missing("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does)")
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("psycopg is not installed (pip install -e '.[test]')")
+        missing("psycopg is not installed (pip install -e '.[test]')")
     # Not under pytest's tmp dir: that is private to root, and the server runs as `postgres`.
     base = Path(tempfile.mkdtemp(prefix="coflux-pg-"))
     data, sockets = base / "data", base / "sockets"

@@ -1,0 +1,182 @@
+"""Helpers for the browser tests: a JupyterLab subprocess, notebooks, gate files, Chromium flags.
+
+(A unique module name: test directories are not packages, so `helpers` could clash.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+# Flags that work for Debian's chromium as root in a container (jupyter-notes.md §5.3).
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Set by .ci/run: there, a missing browser is a failure, not a skip.
+REQUIRE_ENV = "COFLUX_UI_REQUIRED"
+# Where screenshots go (default: a directory under pytest's temporary directory).
+ARTIFACTS_ENV = "COFLUX_UI_ARTIFACTS"
+
+
+def missing_requirements() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return f"{CHROMIUM} not found (Debian: apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright; no browser download needed)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------- notebooks
+
+def write_notebook(path: pathlib.Path, cells: list[str]) -> None:
+    """A python3 notebook of code cells (nbformat 4.5, so every cell needs an id)."""
+    nb = {
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                     "language_info": {"name": "python"}},
+        "cells": [{"cell_type": "code", "id": f"cell{i}", "metadata": {}, "execution_count": None,
+                   "outputs": [], "source": source} for i, source in enumerate(cells)],
+    }
+    path.write_text(json.dumps(nb, indent=1))
+
+
+class Gates:
+    """Files the notebook's code waits for: the test opens them to let a step (or cell) go on."""
+
+    def __init__(self, directory: pathlib.Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def open(self, name: str) -> None:
+        tmp = self.directory / f".{name}.tmp"
+        tmp.write_text("open")
+        tmp.replace(self.directory / name)  # atomic: the reader never sees a half-made gate
+
+
+# ---------------------------------------------------------------------- JupyterLab
+
+class JupyterLab:
+    """`python -m jupyterlab` in a subprocess with fresh config/runtime dirs; the coflux server
+    extension is enabled by the installed jupyter-config, as for a user."""
+
+    def __init__(self, base: pathlib.Path, token: str = "ui-test-token") -> None:
+        self.base = base
+        self.token = token
+        self.root = base / "root"
+        self.log_path = base / "jupyterlab.log"
+        self.url = ""  # http://127.0.0.1:PORT/ once started
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("COFLUX_", "JUPYTER", "JPY_"))}
+        env.update({
+            "JUPYTER_CONFIG_DIR": str(self.base / "config"),
+            "JUPYTER_RUNTIME_DIR": str(self.base / "runtime"),
+            "IPYTHONDIR": str(self.base / "ipython"),  # no user profile or startup files
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def _configure(self) -> None:
+        # No "news" toast over the notebook, no update checks (the machine may be offline).
+        labconfig = self.base / "config" / "labconfig"
+        labconfig.mkdir(parents=True, exist_ok=True)
+        (labconfig / "page_config.json").write_text(json.dumps({
+            "disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+        settings = self.base / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "notification.jupyterlab-settings").write_text(json.dumps(
+            {"fetchNews": "false", "checkForUpdates": False}))
+
+    def start(self, timeout: float = 90) -> JupyterLab:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.base / "runtime").mkdir(parents=True, exist_ok=True)
+        self._configure()
+        port = free_port()
+        log = open(self.log_path, "w")  # a file, so a chatty server never blocks on a full pipe
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+             f"--port={port}", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
+             "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False"],
+            cwd=self.root, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if not self.url:
+                self.url = self._url_from_runtime_dir()  # the real port, even after a port retry
+            if self.url and self._ready():
+                return self
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"JupyterLab was not ready within {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.1)  # polling interval for the server to come up
+
+    def _url_from_runtime_dir(self) -> str:
+        assert self.proc is not None
+        info = self.base / "runtime" / f"jpserver-{self.proc.pid}.json"
+        try:
+            data = json.loads(info.read_text())
+        except (OSError, ValueError):
+            return ""
+        return data["url"].rstrip("/") + "/"
+
+    def _ready(self) -> bool:
+        # The coflux routes answer once the extension (and its orchestrator) has started.
+        request = urllib.request.Request(self.url + "coflux/api/health",
+                                         headers={"Authorization": f"token {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def api(self, path: str) -> Any:
+        request = urllib.request.Request(self.url + path, headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        self.proc = None
+        if proc.poll() is None:
+            # SIGTERM: Jupyter shuts its kernels down (and the coflux orchestrator) before exiting.
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def artifacts_dir(default: pathlib.Path) -> pathlib.Path:
+    directory = pathlib.Path(os.environ.get(ARTIFACTS_ENV) or default)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
