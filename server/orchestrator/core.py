@@ -276,6 +276,7 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             elif kind == "wait":
                 if not payload.done:
                     payload.done = True
+                    self._forget_waiter(payload)
                     self._reply(payload.peer, payload.request_id, {"status": "pending", **(payload.extra or {})})
             elif kind == "session":
                 session = self.sessions.get(payload)

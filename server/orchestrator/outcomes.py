@@ -161,9 +161,14 @@ class OutcomesMixin:
             if not waiter.done:
                 waiter.done = True
                 self._answer(waiter, outcome)
-                peer_set = self.peer_waiters.get(waiter.peer)
-                if peer_set is not None:
-                    peer_set.discard(waiter)
+                self._forget_waiter(waiter)
+
+    def _forget_waiter(self, waiter: Waiter) -> None:
+        peer_set = self.peer_waiters.get(waiter.peer)
+        if peer_set is not None:
+            peer_set.discard(waiter)
+            if not peer_set:  # one-shot peers (HTTP long-polls) never close: do not keep them
+                del self.peer_waiters[waiter.peer]
 
     def _answer(self, waiter: Waiter, outcome: dict) -> None:
         if waiter.callback is not None:

@@ -1,0 +1,21 @@
+"""The benchmark script keeps working (small sizes; the figures themselves are not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from harness import REPO_DIR, base_env
+
+
+def test_core_benchmark_runs_and_checks_durability() -> None:
+    result = subprocess.run(
+        [sys.executable, "benchmarks/bench_core.py", "--chain", "20", "--fan-out", "40", "--repeat", "1"],
+        cwd=REPO_DIR, env=base_env(), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for label in ("baseline: plain function call chain", "baseline: localhost WebSocket RTT",
+                  "(a) chain of 20 tasks", "(b) fan-out of 40 tasks", "(d) fan-out of 40 cached tasks",
+                  "(c) cold `coflux submit` one task",
+                  "durability: every step of every run had a committed result"):
+        assert label in out, out
