@@ -145,7 +145,10 @@ class OutcomesMixin:
         if timeout is not None:
             waiter.expires_at = time.time() + float(timeout)
             self._add_timer(waiter.expires_at, "wait", waiter)
-        self.waiters.setdefault(tail, []).append(waiter)
+        waiting = self.waiters.setdefault(tail, [])
+        if len(waiting) >= 64:  # polls that timed out stay listed until the execution resolves
+            waiting[:] = [w for w in waiting if not w.done]
+        waiting.append(waiter)
         self.peer_waiters.setdefault(peer, set()).add(waiter)
 
     def _resolve_waiters(self, execution_id: str) -> None:
