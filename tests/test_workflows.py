@@ -216,3 +216,18 @@ def test_pool_of_warm_processes(cli, worker):
 def test_json_arguments_round_trip(cli, value):
     _, result = submit(cli, "identity", json.dumps(value))
     assert result == value
+
+
+def test_group_tags_children(cli):
+    result = cli("submit", "myapp.workflows/grouped", "6")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [1, 3, 5, 2, 4, 6, 101]
+    run_id = result.stderr.split("run ", 1)[1].split()[0]
+    run = json.loads(cli("runs", "inspect", run_id, "-o", "json").stdout)
+    root = run["steps"][0]["executions"][0]["id"]
+    names = {g["group"]: g["name"] for g in run["groups"] if g["execution"] == root}
+    assert sorted(names.values()) == ["evens", "odds"]
+    by_group: dict = {}
+    for edge in run["children"]:
+        by_group.setdefault(names.get(edge["group"]), []).append(edge["child"])
+    assert len(by_group["evens"]) == 3 and len(by_group["odds"]) == 3 and len(by_group[None]) == 1

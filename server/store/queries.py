@@ -37,6 +37,7 @@ def get_run(engine: Engine, run_id: str) -> dict:
         children = db.execute(select(t.children).where(t.children.c.parent_id.in_(ids))).all() if ids else []
         dependencies = db.execute(select(t.dependencies).where(
             t.dependencies.c.execution_id.in_(ids))).all() if ids else []
+        groups = db.execute(select(t.groups).where(t.groups.c.execution_id.in_(ids))).all() if ids else []
         child_runs = db.execute(select(t.runs.c.id, t.runs.c.parent_execution_id, t.runs.c.module,
                                        t.runs.c.target).where(t.runs.c.parent_execution_id.in_(ids))).all() \
             if ids else []
@@ -60,6 +61,7 @@ def get_run(engine: Engine, run_id: str) -> dict:
         "children": [{"parent": c.parent_id, "child": c.child_id, "group": c.group_id, "memo": c.memo}
                      for c in children],
         "dependencies": [{"execution": d.execution_id, "dependency": d.dependency_id} for d in dependencies],
+        "groups": [{"execution": g.execution_id, "group": g.group_id, "name": g.name} for g in groups],
         "child_runs": [{"id": r.id, "parent": r.parent_execution_id, "module": r.module, "target": r.target}
                        for r in child_runs],
     }

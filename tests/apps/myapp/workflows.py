@@ -311,3 +311,14 @@ def gated(path: str, n: int, via_submit: bool = False) -> dict:
     released = gate.submit(path, 100).result() if via_submit else gate(path, 100)
     after = [inc.submit(i) for i in range(n)]
     return {"before": sum(before), "gate": released, "after": sum(e.result() for e in after)}
+
+
+@cf.workflow()
+def grouped(n: int) -> list:
+    """Children submitted inside `cf.group` blocks are tagged with their group."""
+    with cf.group("evens"):
+        evens = [inc.submit(i) for i in range(0, n, 2)]
+    with cf.group("odds"):
+        odds = [inc.submit(i) for i in range(1, n, 2)]
+    ungrouped = inc.submit(100)
+    return [e.result() for e in evens + odds] + [ungrouped.result()]
