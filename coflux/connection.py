@@ -24,7 +24,8 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 log = logging.getLogger("coflux.connection")
 
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # what the server accepts in one message
+MAX_INCOMING_BYTES = 2 * MAX_MESSAGE_BYTES  # a reply may wrap a value that was itself at the limit
 
 
 class RemoteError(Exception):
@@ -33,6 +34,10 @@ class RemoteError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class MessageTooLarge(ValueError):
+    """A request is bigger than one protocol message may be."""
 
 
 class ServerUnavailable(ConnectionError):
@@ -185,7 +190,7 @@ class Connection:
                 ws = await websocket_connect(
                     HTTPRequest(websocket_url(self.url), headers=headers, connect_timeout=10,
                                 request_timeout=10),
-                    max_message_size=MAX_MESSAGE_BYTES, ping_interval=20, ping_timeout=20)
+                    max_message_size=MAX_INCOMING_BYTES, ping_interval=20, ping_timeout=20)
                 # Small request/reply frames: Nagle's algorithm would add ~40 ms per round trip.
                 ws.protocol.set_nodelay(True)
             except HTTPClientError as exc:
@@ -286,8 +291,32 @@ class Connection:
         if not outbox or self._ws is None:
             return
         payload = json.dumps(outbox[0] if len(outbox) == 1 else outbox, separators=(",", ":"))
+        if len(payload) > MAX_MESSAGE_BYTES:
+            self._flush_one_by_one(outbox)
+            return
+        self._write(payload)
+
+    def _flush_one_by_one(self, outbox: list[dict]) -> None:
+        """Send a frame that would be too big message by message, refusing the ones that are too
+        big on their own: the server would close the socket on them, and re-sending them after the
+        reconnect would loop forever."""
+        for message in outbox:
+            payload = json.dumps(message, separators=(",", ":"))
+            if len(payload) <= MAX_MESSAGE_BYTES:
+                self._write(payload)
+                continue
+            request = self._pending.pop(message.get("id"), None) if "id" in message else None
+            error = MessageTooLarge(
+                f"{message.get('op')!r} is {len(payload) / 2**20:.1f} MiB, over the {MAX_MESSAGE_BYTES // 2**20} MiB "
+                "limit of one message: pass large data as a file or a reference instead")
+            if request is not None and not request.future.done():
+                request.future.set_exception(error)
+            else:
+                log.error("dropped a notification: %s", error)
+
+    def _write(self, payload: str) -> None:
         try:
-            self._ws.write_message(payload)
+            self._ws.write_message(payload)  # type: ignore[union-attr]
         except Exception:
             log.debug("write failed; will resend after reconnect", exc_info=True)
 

@@ -17,9 +17,9 @@ from typing import Any
 from . import config
 from . import target as target_module
 from .client import Client
-from .connection import Connection
+from .connection import Connection, MessageTooLarge
 from .errors import ExecutionCancelled, ExecutionTerminated, ExecutionTimeout
-from .worker.runtime import run_execution
+from .worker.runtime import run_execution, undeliverable
 
 log = logging.getLogger("coflux.kernel")
 
@@ -135,9 +135,15 @@ class KernelWorker:
             with self._running_lock:
                 self._running.discard(execution_id)
             return
+        self._report(execution_id, result)
+
+    def _report(self, execution_id: str, result: dict) -> None:
         future = self.connection.request("result", result)
 
-        def acked(_: Any) -> None:
+        def acked(future: Any) -> None:
+            if isinstance(future.exception(), MessageTooLarge):
+                self._report(execution_id, undeliverable(result, future.exception()))
+                return
             with self._running_lock:
                 self._running.discard(execution_id)
         future.add_done_callback(acked)

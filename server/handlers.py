@@ -16,7 +16,7 @@ import tornado.websocket
 
 from . import store
 from .errors import BadRequest
-from .state import MAX_MESSAGE_BYTES, ServerState, encode_frame
+from .state import MAX_MESSAGE_BYTES, ServerState, encode_frames
 from .store import queries
 
 log = logging.getLogger("coflux.server")
@@ -238,7 +238,8 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
         if not self._open:
             return
         try:
-            self.write_message(encode_frame(messages))
+            for frame in encode_frames(messages):
+                self.write_message(frame)
         except tornado.websocket.WebSocketClosedError:
             self._open = False
 

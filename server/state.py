@@ -72,5 +72,10 @@ class ServerState:
             peer.send_many(messages)
 
 
-def encode_frame(messages: list[dict]) -> str:
-    return json.dumps(messages[0] if len(messages) == 1 else messages, separators=(",", ":"))
+def encode_frames(messages: list[dict]) -> list[str]:
+    """One frame for all messages, or one per message when together they would exceed the
+    limit (clients accept twice MAX_MESSAGE_BYTES, so any single reply fits)."""
+    frame = json.dumps(messages[0] if len(messages) == 1 else messages, separators=(",", ":"))
+    if len(frame) <= MAX_MESSAGE_BYTES or len(messages) == 1:
+        return [frame]
+    return [json.dumps(m, separators=(",", ":")) for m in messages]

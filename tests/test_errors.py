@@ -12,6 +12,7 @@ from harness import TOKEN, Server, Worker, base_env, free_port, inspect_run, run
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
+import coflux as cf
 from coflux.client import Client
 from coflux.connection import RemoteError, ServerUnavailable
 
@@ -288,3 +289,18 @@ def test_python_client_sees_remote_errors_as_exceptions(client):
     assert isinstance(info.value, cf.ExecutionError)
     assert info.value.error_type == "builtins.ZeroDivisionError"
     assert "return divide(a, b)" in info.value.remote_traceback
+
+
+def test_oversized_argument_is_refused_not_retried_forever(client):
+    from coflux.connection import MessageTooLarge
+
+    with pytest.raises(MessageTooLarge, match="limit of one message"):
+        client.submit("myapp.workflows", "big", "x" * (40 * 2**20))
+    # The connection is still usable afterwards.
+    assert client.submit("myapp.workflows", "big", 3).result(timeout=30) == "xxx"
+
+
+def test_oversized_result_fails_the_run_instead_of_hanging(client):
+    run = client.submit("myapp.workflows", "big", 40 * 2**20)
+    with pytest.raises(cf.ExecutionError, match="could not be sent"):
+        run.result(timeout=60)

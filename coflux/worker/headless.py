@@ -19,9 +19,10 @@ import time
 from collections import deque
 from typing import Any
 
-from ..connection import Connection
+from ..connection import Connection, MessageTooLarge
 from ..target import registered_targets
 from .pool import child_main, encode_reply
+from .runtime import undeliverable
 
 log = logging.getLogger("coflux.worker")
 
@@ -164,7 +165,12 @@ class HeadlessWorker:
         execution = result["execution"]
         self._unacked.add(execution)
         future = self.connection.request("result", result)
-        future.add_done_callback(lambda _: self._unacked.discard(execution))
+
+        def done(future: Any) -> None:
+            self._unacked.discard(execution)
+            if isinstance(future.exception(), MessageTooLarge):
+                self._report(undeliverable(result, future.exception()))
+        future.add_done_callback(done)
 
     # ---------------------------------------------------------------- server pushes (loop thread)
 

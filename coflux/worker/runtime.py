@@ -82,3 +82,11 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
         finally:
             if contexts is not None:
                 contexts.pop(execution_id, None)
+
+
+def undeliverable(result: dict, exc: BaseException) -> dict:
+    """The error result to send instead of a result the connection refused (too large)."""
+    return {"execution": result["execution"], "kind": "error", "started_at": result.get("started_at"),
+            "error": {"type": error_type_name(exc), "message": f"the result could not be sent: {exc}",
+                      "frames": [], "retryable": False}}
+

@@ -322,3 +322,9 @@ def grouped(n: int) -> list:
         odds = [inc.submit(i) for i in range(1, n, 2)]
     ungrouped = inc.submit(100)
     return [e.result() for e in evens + odds] + [ungrouped.result()]
+
+
+@cf.workflow()
+def big(n: int) -> str:
+    """Returns a string of n characters (for the message size limits)."""
+    return "x" * n
