@@ -134,13 +134,17 @@ class ControlMixin:
 
     # ----------------------------------------------------------------- workspaces
 
-    def create_workspace(self, name: str, base: str | None = None) -> dict:
+    def _new_workspace_name(self, name: str) -> str:
         name = name.strip()
         if not name or len(name) > 200:
             raise BadRequest("a workspace name must be 1 to 200 characters")
         if name in self.workspace_ids or self.db.execute(
                 select(t.workspaces.c.id).where(t.workspaces.c.name == name)).first() is not None:
             raise BadRequest(f"workspace {name!r} already exists")
+        return name
+
+    def create_workspace(self, name: str, base: str | None = None) -> dict:
+        name = self._new_workspace_name(name)
         base_id = self.workspace_id(base) if base else None
         ws_id = self.db.execute(t.workspaces.insert().values(
             name=name, base_id=base_id, created_at=time.time())).inserted_primary_key[0]
@@ -154,13 +158,7 @@ class ControlMixin:
         ws_id = self.workspace_id(name)
         values: dict[str, Any] = {}
         if new_name is not None and new_name.strip() != name:
-            new_name = new_name.strip()
-            if not new_name or len(new_name) > 200:
-                raise BadRequest("a workspace name must be 1 to 200 characters")
-            if new_name in self.workspace_ids or self.db.execute(
-                    select(t.workspaces.c.id).where(t.workspaces.c.name == new_name)).first() is not None:
-                raise BadRequest(f"workspace {new_name!r} already exists")
-            values["name"] = new_name
+            values["name"] = self._new_workspace_name(new_name)
         if remove_base:
             values["base_id"] = None
         elif base is not None:
