@@ -55,12 +55,14 @@ def cmd_server(args: argparse.Namespace) -> int:
     db_url = config.setting(args.db_url, "COFLUX_DB_URL", "db_url", None, section="server")
     port = int(config.setting(args.port, "COFLUX_PORT", "port", 7777, section="server"))
     host = config.setting(args.host, "COFLUX_HOST", "host", "127.0.0.1", section="server")
+    grace = float(config.setting(args.reconnect_grace, "COFLUX_RECONNECT_GRACE", "reconnect_grace", 30,
+                                 section="server"))
     try:
         if db_url:
-            state = ServerState(db_url, token=token, auth=auth)
+            state = ServerState(db_url, token=token, auth=auth, reconnect_grace=grace)
         else:
             os.makedirs(data_dir, exist_ok=True)
-            state = ServerState.for_data_dir(data_dir, token=token, auth=auth)
+            state = ServerState.for_data_dir(data_dir, token=token, auth=auth, reconnect_grace=grace)
     except Exception as exc:
         print(f"coflux server: cannot open the database: {exc}", file=sys.stderr)
         return 1
@@ -322,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db-url", help="any SQLAlchemy database URL (overrides --data-dir)")
     p.add_argument("--token", help="access token clients must present (default: generated)")
     p.add_argument("--no-auth", action="store_true", help="accept requests without a token (local only!)")
+    p.add_argument("--reconnect-grace", type=float, metavar="SECONDS",
+                   help="how long a disconnected worker may take to come back before its running "
+                        "executions are abandoned (and retried where allowed); default 30")
     p.set_defaults(fn=cmd_server)
 
     p = sub.add_parser("worker", help="run a worker for one or more modules")

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from harness import Server, Worker, free_port, inspect_run, run_cli, steps_by_target, stop_process, wait_until
 
+from coflux.client import Client
+
 
 class Cluster:
     def __init__(self, tmp: Path) -> None:
@@ -154,3 +156,38 @@ def test_kill_server_while_run_in_flight_submit_and_wait(cluster: Cluster):
 def test_kill_server_while_run_in_flight_call(cluster: Cluster):
     """The workflow blocks in a plain call `gate(...)` (op `call`)."""
     kill_server_while_run_in_flight(cluster, via_submit=False)
+
+
+def test_killed_worker_execution_is_abandoned_and_retried_elsewhere(tmp_path: Path) -> None:
+    """kill -9 a worker while its task runs: after the server's reconnect grace (1 s here) the
+    execution is recorded as abandoned, its retry runs on the other worker, and the run ends
+    with that value."""
+    server = Server(tmp_path / "data", extra=["--reconnect-grace", "1"]).start()
+    flow = Worker(server, ["killapp_flow"], concurrency=1, log=tmp_path / "flow.log").start()
+    doomed = Worker(server, ["killapp_tasks"], concurrency=1, log=tmp_path / "doomed.log").start()
+    survivor = None
+    try:
+        flow.wait_registered()
+        doomed.wait_registered()
+        log, gate = tmp_path / "task.log", tmp_path / "gate"
+        log.touch()
+        with Client(server.url, server.token) as client:
+            run = client.submit("killapp_flow", "survive", str(log), str(gate))
+            wait_until(lambda: "started" in log.read_text(), 30, message="the task to start")
+            first_pid = int(log.read_text().split()[1])
+            survivor = Worker(server, ["killapp_tasks"], concurrency=1, log=tmp_path / "survivor.log").start()
+            survivor.wait_registered()
+            stop_process(doomed.proc, hard=True)  # the worker and its pool, with no goodbye
+            wait_until(lambda: log.read_text().count("started") == 2, 30, message="the retry to start")
+            gate.touch()
+            second_pid = run.result(timeout=30)
+            assert second_pid != first_pid
+            task = [s for s in client.get_run(run.id)["steps"] if s["target"] == "guarded"][0]
+            kinds = [e["result"]["kind"] for e in task["executions"]]
+            assert kinds == ["abandoned", "value"]
+            assert task["executions"][0]["session"] != task["executions"][1]["session"]
+    finally:
+        for worker in (flow, doomed, survivor):
+            if worker is not None:
+                worker.stop()
+        server.stop()
