@@ -131,10 +131,11 @@ class KernelWorker:
                     timer.cancel()
         except ExecutionTerminated:
             result = None  # stopped by a cancel or timeout, which the server already knows
-        if result is None or self._stopped_reason(execution_id):
-            with self._running_lock:
+        with self._running_lock:
+            stopped = self._stopped.pop(execution_id, None)
+            if result is None or stopped:
                 self._running.discard(execution_id)
-            return
+                return
         self._report(execution_id, result)
 
     def _report(self, execution_id: str, result: dict) -> None:
@@ -147,9 +148,6 @@ class KernelWorker:
             with self._running_lock:
                 self._running.discard(execution_id)
         future.add_done_callback(acked)
-
-    def _stopped_reason(self, execution_id: str) -> str | None:
-        return self._stopped.get(execution_id)
 
     def _stop(self, execution_id: str, reason: str) -> None:
         """Threads cannot be killed: raise in the execution's thread at its next Python line
@@ -169,6 +167,7 @@ class KernelWorker:
             self.connection.request("result", {"execution": execution_id, "kind": "timeout"})
 
     def close(self) -> None:
+        target_module.off_register(self._target_defined)
         self.connection.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 

@@ -43,6 +43,11 @@ def on_register(listener: Callable[[Target], None]) -> None:
     _registry_listeners.append(listener)
 
 
+def off_register(listener: Callable[[Target], None]) -> None:
+    if listener in _registry_listeners:
+        _registry_listeners.remove(listener)
+
+
 class Target(Generic[P, T]):
     """A workflow, task or stub. Call it (blocking) or `.submit(...)` it for an `Execution`."""
 
