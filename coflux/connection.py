@@ -243,7 +243,16 @@ class Connection:
         reader = asyncio.ensure_future(self._read(ws))
         try:
             if self.handshake is not None:
-                await self.handshake(self)
+                try:
+                    await self.handshake(self)
+                except RemoteError as exc:
+                    # The server understood and refused (e.g. an invalid registration): retrying
+                    # the same handshake would be refused forever, so stop and say why.
+                    self._fatal = ServerUnavailable(f"the coflux server at {self.url} refused this "
+                                                    f"connection: {exc}")
+                    self._closing = True
+                    self._first_attempt.set()
+                    return
             for request in sorted(self._pending.values(), key=lambda r: r.id):
                 if request.generation != self._generation and request.resend:
                     if request.generation >= 0:  # the server may have done it: let it de-duplicate

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 
 import pytest
 from harness import TOKEN, Server, Worker, base_env, free_port, inspect_run, run_cli, wait_until
@@ -304,3 +305,17 @@ def test_oversized_result_fails_the_run_instead_of_hanging(client):
     run = client.submit("myapp.workflows", "big", 40 * 2**20)
     with pytest.raises(cf.ExecutionError, match="could not be sent"):
         run.result(timeout=60)
+
+
+def test_worker_refused_at_registration_exits_with_the_reason(server):
+    # A registration the server refuses (here: a workspace name over 200 characters) is final:
+    # the worker says why and exits, rather than reconnecting forever.
+    from harness import APPS_DIR
+
+    result = subprocess.run(
+        [sys.executable, "-m", "coflux", "worker", "--server", server.url, "--token", server.token,
+         "--workspace", "v" * 300, "myapp.workflows"],
+        cwd=APPS_DIR, env=base_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "refused this connection: a workspace name must be 1 to 200 characters" in result.stderr
+    assert "Traceback" not in result.stderr

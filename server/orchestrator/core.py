@@ -342,6 +342,7 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             if row is None:
                 if not create:
                     raise NotFound(f"no workspace named {name!r}")
+                name = self._new_workspace_name(name)  # workers create theirs on demand
                 ws_id = self.db.execute(t.workspaces.insert().values(
                     name=name, base_id=None, created_at=time.time())).inserted_primary_key[0]
                 self.workspace_bases[ws_id] = None
