@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .serialization import Ref
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 

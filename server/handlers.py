@@ -14,8 +14,7 @@ from typing import Any
 import tornado.web
 import tornado.websocket
 
-from . import store
-from .errors import BadRequest
+from .errors import BadRequest, NotFound
 from .state import MAX_MESSAGE_BYTES, ServerState, encode_frames
 from .store import queries
 
@@ -86,8 +85,7 @@ class _FuturePeer:
         message = await self.future
         if "err" in message:
             error = message["err"]
-            raise BadRequest(error["message"]) if error.get("code") != "not_found" else \
-                store.queries.NotFound(error["message"])
+            raise NotFound(error["message"]) if error.get("code") == "not_found" else BadRequest(error["message"])
         return message["ok"]
 
 

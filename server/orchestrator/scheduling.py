@@ -21,15 +21,15 @@ class SchedulingMixin:
         if pending.cache_key is not None and pending.attempt > 1:
             # A later attempt (a retry in its backoff, a suspended step) is in flight for the cache.
             self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
-        if pending.defer_key is not None and self._defer(pending):
-            return
+        if pending.defer_key is not None:
+            self._defer(pending)
         if pending.execute_after and pending.execute_after > time.time():
             self.delayed[pending.id] = pending
             self._add_timer(pending.execute_after, "due", pending.id)
         else:
             self._due(pending)
 
-    def _defer(self, pending: Pending) -> bool:
+    def _defer(self, pending: Pending) -> None:
         """Among unassigned executions with the same target and defer key, only the latest is kept;
         the earlier one resolves as `deferred` and its waiters follow to the latest."""
         slot = (pending.module, pending.target, pending.workspace_id, pending.defer_key)
@@ -38,7 +38,6 @@ class SchedulingMixin:
         if earlier is not None and earlier.id in self.pending_by_id and earlier.id not in self.active:
             self._unqueue(earlier)
             self._record_result(earlier.id, "deferred", successor=pending.id)
-        return False
 
     def _unqueue(self, pending: Pending) -> None:
         """Take a not-yet-assigned execution out of every queue."""
