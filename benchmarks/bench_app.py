@@ -40,3 +40,16 @@ def expensive(x: int, salt: str) -> int:
 def cached_fan_out(n: int, salt: str) -> int:
     executions = [expensive.submit(i, salt) for i in range(n)]
     return sum(e.result() for e in executions)
+
+
+@cf.task()
+def inc_twice(x: int) -> int:
+    """A task that calls a task: it waits (parked) while its child runs."""
+    return inc(x) + 1
+
+
+@cf.workflow()
+def nested_fan_out(n: int) -> int:
+    executions = [inc_twice.submit(i) for i in range(n)]
+    return sum(e.result() for e in executions)
+

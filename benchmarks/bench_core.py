@@ -1,6 +1,11 @@
 """Core engine benchmark: chain, fan-out and cold CLI submit, next to same-run baselines.
 
-    python benchmarks/bench_core.py [--chain 200] [--fan-out 1000] [--concurrency N] [--repeat 3]
+    python benchmarks/bench_core.py [--chain 200] [--fan-out 1000] [--nested 200] [--concurrency N]
+                                    [--repeat 3] [--before DIR]
+
+`--before DIR` (a checkout of an earlier commit, e.g. `git worktree add /tmp/before HEAD~1`) also
+measures the chain and fan-outs on that code in the same run, with the same machine state, and
+prints both side by side.
 
 Starts a real `coflux server` (SQLite in a temp dir) and a real `coflux worker` for
 benchmarks/bench_app.py, then measures through the Python client. Every run's steps are
@@ -27,10 +32,15 @@ from coflux.client import Client  # noqa: E402
 TOKEN = "bench-token"
 
 
-def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+def code_env(root: str) -> dict[str, str]:
+    """The environment that makes `python -m coflux` run the code of the tree at `root`."""
+    return {**os.environ, "PYTHONPATH": HERE + os.pathsep + root}
+
+
+def start_server(data_dir: str, root: str = ROOT) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "coflux", "server", "--port", "0", "--token", TOKEN, "--data-dir", data_dir],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root, env=code_env(root))
     deadline = time.time() + 30
     while time.time() < deadline:
         line = process.stdout.readline()
@@ -39,12 +49,12 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not start")
 
 
-def start_worker(url: str, concurrency: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": HERE + os.pathsep + ROOT}
+def start_worker(url: str, concurrency: int, root: str = ROOT,
+                 modules: tuple[str, ...] = ("bench_app",)) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "coflux", "worker", "--server", url, "--token", TOKEN,
-         "--concurrency", str(concurrency), "bench_app"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env, cwd=HERE)
+         "--concurrency", str(concurrency), *modules],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=code_env(root), cwd=HERE)
 
 
 def wait_for_worker(client: Client, deadline: float = 30) -> None:
@@ -72,15 +82,45 @@ def durable_steps(db_path: str, run_id: str) -> tuple[int, int]:
         db.close()
 
 
-def timed_run(client: Client, workflow: str, n: int, db_path: str) -> tuple[float, str]:
+def timed_run(client: Client, workflow: str, n: int, db_path: str, steps_per_item: int = 1,
+              timeout: float = 300, module: str = "bench_app") -> tuple[float, str]:
     start = time.perf_counter()
-    run = client.submit("bench_app", workflow, n)
-    run.result(timeout=300)
+    run = client.submit(module, workflow, n)
+    run.result(timeout=timeout)
     elapsed = time.perf_counter() - start
     steps, done = durable_steps(db_path, run.id)
-    if steps != n + 1 or done != steps:
-        raise AssertionError(f"{workflow}: {steps} steps, {done} with committed results (expected {n + 1})")
+    expected = n * steps_per_item + 1
+    if steps != expected or done != steps:
+        raise AssertionError(f"{workflow}: {steps} steps, {done} with committed results (expected {expected})")
     return elapsed, run.id
+
+
+def measure_tree(root: str, args: argparse.Namespace) -> dict[str, float]:
+    """Chain, fan-out and nested fan-out on the code at `root` (best of --repeat, in seconds).
+    The nested fan-out deadlocks on code that cannot park blocked executions: reported as None."""
+    with tempfile.TemporaryDirectory(prefix="coflux-bench-before-") as data_dir:
+        server, url = start_server(data_dir, root)
+        worker = start_worker(url, args.concurrency, root)
+        try:
+            client = Client(url, TOKEN)
+            wait_for_worker(client)
+            db_path = os.path.join(data_dir, "coflux.db")
+            figures: dict[str, float] = {
+                "chain": min(timed_run(client, "chain", args.chain, db_path)[0] for _ in range(args.repeat)),
+                "fan_out": min(timed_run(client, "fan_out", args.fan_out, db_path)[0] for _ in range(args.repeat)),
+            }
+            try:
+                figures["nested"] = min(timed_run(client, "nested_fan_out", args.nested, db_path, 2, timeout=20)[0]
+                                        for _ in range(args.repeat))
+            except Exception:
+                figures["nested"] = float("nan")
+            client.close()
+            return figures
+        finally:
+            worker.kill()
+            server.terminate()
+            worker.wait(10)
+            server.wait(10)
 
 
 def baseline_function_chain(n: int) -> float:
@@ -111,8 +151,11 @@ def main() -> int:
     parser.add_argument("--chain", type=int, default=200)
     parser.add_argument("--fan-out", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--nested", type=int, default=200, help="tasks that each call a task")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--before", metavar="DIR", help="also measure the code of this checkout, same run")
     args = parser.parse_args()
+    before = measure_tree(os.path.abspath(args.before), args) if args.before else None
 
     with tempfile.TemporaryDirectory(prefix="coflux-bench-") as data_dir:
         server, url = start_server(data_dir)
@@ -127,6 +170,7 @@ def main() -> int:
 
             chains = [timed_run(client, "chain", args.chain, db_path)[0] for _ in range(args.repeat)]
             fans = [timed_run(client, "fan_out", args.fan_out, db_path)[0] for _ in range(args.repeat)]
+            nested = [timed_run(client, "nested_fan_out", args.nested, db_path, 2)[0] for _ in range(args.repeat)]
 
             populate, all_hits = [], []
             for i in range(args.repeat):
@@ -170,11 +214,20 @@ def main() -> int:
           f"   ({args.chain / chain_best:.0f} steps/s; target <= 2 ms)")
     print(f"  (b) fan-out of {args.fan_out} tasks        {args.fan_out / fan_best:10.0f} steps/s"
           f"   ({1e3 * fan_best / args.fan_out:.3f} ms per step; target >= 1000 steps/s)")
+    print(f"  (e) nested fan-out: {args.nested} tasks each calling a task  {2 * args.nested / min(nested):10.0f} "
+          f"steps/s   ({2 * args.nested} task steps in {min(nested):.3f} s)")
     print(f"  (d) fan-out of {args.fan_out} cached tasks (2 ms each): populating {min(populate):.3f} s, "
           f"all hits {min(all_hits):.3f} s  ({min(populate) / min(all_hits):.1f}x faster; target >= 10x)")
     print(f"  (c) cold `coflux submit` one task     {min(colds):10.3f} s"
           f"   (interpreter + `import coflux.cli` alone: {min(interpreter):.3f} s)")
     print("  durability: every step of every run had a committed result when the run returned")
+    if before is not None:
+        def nested_rate(seconds: float) -> str:
+            return "deadlocks" if seconds != seconds else f"{2 * args.nested / seconds:.0f} steps/s"
+        print(f"  same run, code at {args.before} (before) vs this tree (after):")
+        print(f"    chain     {1e3 * before['chain'] / args.chain:8.3f} ms/step   vs {1e3 * chain_best / args.chain:8.3f}")
+        print(f"    fan-out   {args.fan_out / before['fan_out']:8.0f} steps/s   vs {args.fan_out / fan_best:8.0f}")
+        print(f"    nested    {nested_rate(before['nested']):>14}   vs {nested_rate(min(nested))}")
     ok = (1e3 * chain_best / args.chain <= 2.0 and args.fan_out / fan_best >= 1000
           and min(populate) / min(all_hits) >= 10)
     print("  targets:", "met" if ok else "NOT met")

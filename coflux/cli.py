@@ -15,6 +15,27 @@ from typing import Any
 from . import config
 from .connection import RemoteError, ServerUnavailable
 from .serialization import to_display
+from .worker.slots import DEFAULT_MAX_PARKED
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= 100000:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 100000, not {value}")
+    return value
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 86400 * 365:
+        raise argparse.ArgumentTypeError(f"must be from 0 to a year of seconds, not {text}")
+    return value
 
 
 def _tags(values: list[str] | None) -> dict[str, list[str]]:
@@ -57,6 +78,12 @@ def cmd_server(args: argparse.Namespace) -> int:
     host = config.setting(args.host, "COFLUX_HOST", "host", "127.0.0.1", section="server")
     grace = float(config.setting(args.reconnect_grace, "COFLUX_RECONNECT_GRACE", "reconnect_grace", 30,
                                  section="server"))
+    idle_timeout = float(config.setting(args.idle_timeout, "COFLUX_IDLE_TIMEOUT", "idle_timeout", 60,
+                                        section="server"))
+    if not 0 < idle_timeout < float("inf"):
+        print(f"coflux server: --idle-timeout must be a positive number of seconds, not {idle_timeout}",
+              file=sys.stderr)
+        return 2
     try:
         if db_url:
             state = ServerState(db_url, token=token, auth=auth, reconnect_grace=grace)
@@ -66,6 +93,11 @@ def cmd_server(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"coflux server: cannot open the database: {exc}", file=sys.stderr)
         return 1
+    from server.blobs import DEFAULT_MAX_BLOB_BYTES, LocalBlobStore
+
+    max_blob = int(config.setting(args.max_blob_bytes, "COFLUX_MAX_BLOB_BYTES", "max_blob_bytes",
+                                  DEFAULT_MAX_BLOB_BYTES, section="server"))
+    state.blobs = LocalBlobStore(os.path.join(data_dir, "blobs"), max_size=max_blob)  # beside the database
 
     def ready(url: str) -> None:
         print(f"coflux server ready at {url}", flush=True)
@@ -75,7 +107,7 @@ def cmd_server(args: argparse.Namespace) -> int:
             print("authentication is disabled (--no-auth)", flush=True)
 
     try:
-        asyncio.run(serve(state, host=host, port=port, ready=ready))
+        asyncio.run(serve(state, host=host, port=port, ready=ready, idle_timeout=idle_timeout))
     except OSError as exc:
         print(f"coflux server: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -97,9 +129,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker = HeadlessWorker(
             modules, config.server_url(args.server), config.token(args.token),
             concurrency=int(concurrency) if concurrency else None, workspace=config.workspace(args.workspace),
-            provides=_tags(args.provides), accepts=_tags(args.accepts))
-    except ImportError as exc:
-        print(f"coflux worker: cannot import {exc.name or ''}: {exc}", file=sys.stderr)
+            provides=_tags(args.provides), accepts=_tags(args.accepts), max_parked=args.max_parked,
+            dev=args.dev, drain_timeout=args.drain_timeout)
+    except (Exception, SystemExit) as exc:  # whatever the user's module raised while importing
+        from .worker.import_errors import ModuleImportError, describe_import_failure, failed_module
+
+        module = exc.module if isinstance(exc, ModuleImportError) else failed_module(modules)
+        if module is None:
+            raise  # every module imported: a fault of the worker itself, keep the whole traceback
+        print(f"coflux worker: {describe_import_failure(exc, module)}", file=sys.stderr)
         return 1
     print(f"coflux worker: {', '.join(modules)} -> {worker.connection.url} "
           f"(concurrency {worker.concurrency})", flush=True)
@@ -130,39 +168,38 @@ class _Progress:
     """Live step counts on stderr while a run is in progress."""
 
     def __init__(self, run_id: str) -> None:
+        from .runview import RunView
+
         self.run_id = run_id
-        self.steps: dict[str, str] = {}
+        self.view = RunView(run_id)  # the fold every viewer shares
         self.tty = sys.stderr.isatty()
         self._lock = threading.Lock()
         self._last = 0.0
 
     def load(self, snapshot: dict) -> None:
         with self._lock:
-            for step in snapshot.get("steps", []):
-                executions = step.get("executions") or []
-                last = executions[-1] if executions else {}
-                result = last.get("result")
-                self.steps.setdefault(step["id"], result["kind"] if result else "pending")
+            self.view.load(snapshot)
         self.draw()
 
     def event(self, event: dict) -> None:
-        step = event.get("execution", "").rpartition(":")[0]
+        if event.get("type") == "warning":  # e.g. a worker that may park no more: say so plainly
+            sys.stderr.write(("\r\033[K" if self.tty else "") + f"warning: {event.get('message')}\n")
+            sys.stderr.flush()
+            return
+        if event.get("type") == "connection":
+            sys.stderr.write(("\r\033[K" if self.tty else "") + ("reconnected\n" if event["connected"] else
+                             "disconnected from the server; reconnecting...\n"))
+            return
         with self._lock:
-            if event["type"] in ("step", "attempt"):
-                self.steps[step] = "pending"
-            elif event["type"] == "assigned":
-                if self.steps.get(step) == "pending":
-                    self.steps[step] = "running"
-            elif event["type"] == "result":
-                self.steps[step] = event["kind"]
-        self.draw()
+            changed = self.view.apply(event)
+        if changed:
+            self.draw()
 
     def summary(self) -> str:
-        counts: dict[str, int] = {}
-        for status in self.steps.values():
-            counts[status] = counts.get(status, 0) + 1
+        with self._lock:
+            counts = self.view.counts()
         parts = [f"{n} {status}" for status, n in sorted(counts.items())]
-        return f"{self.run_id}: {len(self.steps)} step(s): " + ", ".join(parts)
+        return f"{self.run_id}: {sum(counts.values())} step(s): " + ", ".join(parts)
 
     def draw(self, final: bool = False) -> None:
         now = time.monotonic()
@@ -211,7 +248,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"run {run.id} submitted", file=sys.stderr)
         snapshot = client.subscribe(f"run:{run.id}", progress.event)
         progress.load(snapshot)
-        outcome = client.wait(run.execution_id, None)
+        outcome = client.result(run.execution_id)
+        progress.load(client.get_run(run.id))  # the summary as of the result, not as events arrived
         progress.draw(final=True)
         if not progress.tty:
             print(progress.summary(), file=sys.stderr)
@@ -222,13 +260,24 @@ def cmd_runs_result(args: argparse.Namespace) -> int:
     code = 0
     with _client(args) as client:
         for run_id in args.runs:
-            outcome = client.wait(f"{run_id}:1:1", args.timeout)
+            outcome = client.result(f"{run_id}:1:1", args.timeout)
             code = max(code, _outcome_exit(outcome))
     return code
 
 
-def _describe_result(result: dict | None) -> str:
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def _describe_execution(execution: dict) -> str:
+    """An attempt's outcome, or where it is when it has none: running, assigned, pending."""
+    result = execution.get("result")
     if result is None:
+        worker = execution.get("worker") or execution.get("session") or "a worker"
+        if execution.get("started_at"):
+            return f"running since {_clock(execution['started_at'])} on {worker}"
+        if execution.get("assigned_at"):
+            return f"assigned to {worker} at {_clock(execution['assigned_at'])}"
         return "pending"
     kind = result["kind"]
     if kind == "value":
@@ -264,7 +313,7 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                 elif result:
                     timing = f"  after {1000 * (result['at'] - e['created_at']):.1f} ms"
                 waiting = f"  ({e['waiting']})" if e.get("waiting") else ""
-                print(f"    {e['id']}  attempt {e['attempt']}  {_describe_result(result)}{timing}{waiting}")
+                print(f"    {e['id']}  attempt {e['attempt']}  {_describe_execution(e)}{timing}{waiting}")
         for link in memo_links:
             print(f"  memoised: {link['parent']} reused {link['child']}")
     return 0
@@ -327,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconnect-grace", type=float, metavar="SECONDS",
                    help="how long a disconnected worker may take to come back before its running "
                         "executions are abandoned (and retried where allowed); default 30")
+    p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help="close an HTTP connection that sends no complete request headers for this "
+                        "long (new or kept alive); default 60")
+    p.add_argument("--max-blob-bytes", type=int, metavar="BYTES",
+                   help="largest blob (a large value, an asset file) the server stores; default 4 GiB")
     p.set_defaults(fn=cmd_server)
 
     p = sub.add_parser("worker", help="run a worker for one or more modules")
@@ -334,6 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count)")
     p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
     p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
+    p.add_argument("--dev", action="store_true",
+                   help="reload when the modules' source changes (running executions finish on the old code)")
+    p.add_argument("--drain-timeout", type=_non_negative_seconds, default=60.0, metavar="S",
+                   help="on SIGTERM/Ctrl-C, how long running executions may take to finish before they are "
+                        "reported abandoned (default 60; a second signal stops at once)")
+    p.add_argument("--max-parked", type=_non_negative_int, default=DEFAULT_MAX_PARKED, metavar="N",
+                   help="executions blocked on a result that may give their slot back at once, each keeping "
+                        f"a process (default {DEFAULT_MAX_PARKED})")
     p.add_argument("modules", nargs="*", help="modules to host (default: `modules` in coflux.toml)")
     p.set_defaults(fn=cmd_worker)
 
@@ -364,6 +426,13 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_flags(p)
     p.add_argument("steps", nargs="+", metavar="STEP")
     p.set_defaults(fn=cmd_runs_rerun)
+
+    from .cli_observe import add_commands
+
+    add_commands(sub, runs, _connection_flags)  # logs, metrics, runs list
+    from .cli_assets import add_commands as add_asset_commands
+
+    add_asset_commands(sub, _connection_flags)  # assets inspect|download
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)
@@ -399,6 +468,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `coflux logs R | head`: the reader has what it wanted
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush does not fail again
+        except OSError:
+            pass
+        return 0
 
 
 if __name__ == "__main__":

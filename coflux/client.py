@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from . import config, serialization
 from .connection import Connection
-from .context import outcome_value
+from .options import wait_timeout
+from .outcomes import outcome_value
 
 if TYPE_CHECKING:
     from .target import Target
@@ -26,14 +30,16 @@ class Run:
         self.target = target
 
     def result(self, timeout: float | None = None) -> Any:
-        """Block until the run finishes (or `timeout` seconds pass: TimeoutError)."""
-        outcome = self.client.wait(self.execution_id, timeout)
+        """Block until the run finishes (or `timeout` seconds pass: TimeoutError). Executions the
+        workflow returned (also inside lists, dicts, ...) are waited for and replaced by their
+        values, as `.result()` on each would give them; an error of one of them is raised."""
+        outcome = self.client.result(self.execution_id, timeout)
         if outcome.get("status") == "pending":
             raise TimeoutError(f"run {self.id} did not finish within {timeout} s")
         return outcome_value(outcome, self.client)
 
     def poll(self, timeout: float | None = None, *, default: Any = None) -> Any:
-        outcome = self.client.wait(self.execution_id, timeout if timeout is not None else 0)
+        outcome = self.client.result(self.execution_id, timeout if timeout is not None else 0)
         if outcome.get("status") == "pending":
             return default
         return outcome_value(outcome, self.client)
@@ -41,6 +47,10 @@ class Run:
     def inspect(self) -> dict:
         """The run's steps, executions and results, as the server has them now."""
         return self.client.get_run(self.id)
+
+    def assets(self) -> list:
+        """The assets (`cf.Asset`) this run's executions created."""
+        return self.client.assets(self)
 
     def cancel(self) -> list[str]:
         """Cancel the run's unfinished executions."""
@@ -51,11 +61,6 @@ class Run:
 
         return RunWidget(self)
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget())
-
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.module}/{self.target}>"
 
@@ -63,17 +68,31 @@ class Run:
 class Client:
     """`Client(url, token).submit("module", "workflow", *args, **kwargs)` -> Run."""
 
+    # An error raised through a client (a script, a notebook) carries the remote frames in its
+    # traceback (remote_frames.py); inside an execution they travel in the error payload instead.
+    shows_remote_frames = True
+
     def __init__(self, url: str | None = None, token: str | None = None, *, workspace: str | None = None,
                  connection: Connection | None = None) -> None:
         self.workspace = workspace or config.workspace(None)
         self._listeners: dict[str, list[Callable[[dict], None]]] = {}
         self._lock = threading.Lock()
         self._owns_connection = connection is None
+        self._feeds: dict[str, _Feed] = {}  # topic -> where its viewers are in the event feed
         if connection is None:
             connection = Connection(config.server_url(url), config.token(token), name="coflux-client",
                                     on_push=self._on_push)
+            connection.connect_hooks.append(self._connected)
+            connection.disconnect_hooks.append(self._disconnected)
             connection.start()
+        else:  # a kernel's connection: it forwards events to us
+            connection.connect_hooks.append(self._connected)
+            connection.disconnect_hooks.append(self._disconnected)
         self.connection = connection
+        from . import blobs
+
+        # Large values and assets go over HTTP to the same server (the latest client is the default).
+        self.blobs = blobs.configure(connection.url, connection.token)
 
     @property
     def url(self) -> str:
@@ -92,12 +111,27 @@ class Client:
     # -------------------------------------------------------------- runs
 
     def submit(self, module: str, workflow: str, *args: Any, **kwargs: Any) -> Run:
-        return self._submit(module, workflow, [serialization.encode(a) for a in args],
-                            {k: serialization.encode(v) for k, v in kwargs.items()})
+        return self._submit(module, workflow, [serialization.encode(a, blobs=self.blobs) for a in args],
+                            {k: serialization.encode(v, blobs=self.blobs) for k, v in kwargs.items()})
 
     def submit_target(self, target: Target, *args: Any, **kwargs: Any) -> Run:
         values = target.bind(*args, **kwargs)
-        return self._submit(target.module, target.name, [serialization.encode(v) for v in values], {})
+        return self._submit(target.module, target.name,
+                            [serialization.encode(v, blobs=self.blobs) for v in values], {})
+
+    def assets(self, run: Run | str) -> list:
+        """The assets (`cf.Asset`) the run's executions created, oldest first."""
+        from .assets import Asset
+
+        run_id = run.id if isinstance(run, Run) else run
+        listed = self.blobs.api_get(f"runs/{run_id}/assets")["assets"]
+        return [Asset.from_data(item, blobs=self.blobs) for item in listed]
+
+    def asset(self, asset_id: str) -> Any:
+        """The asset `asset_id` (`cf.Asset`), to inspect, read or restore."""
+        from .assets import Asset
+
+        return Asset.from_data(self.blobs.api_get(f"assets/{asset_id}"), blobs=self.blobs)
 
     def submit_json(self, module: str, workflow: str, args: list[Any], *, idempotency_key: str | None = None,
                     options: dict | None = None) -> Run:
@@ -122,7 +156,26 @@ class Client:
     # -------------------------------------------------------------- Resolver protocol
 
     def wait(self, execution_id: str, timeout: float | None) -> dict:
+        timeout = wait_timeout(timeout)  # math.inf: no timeout; NaN or negative: ValueError
         return self.connection.call("wait", {"execution": execution_id, "timeout": timeout})
+
+    def result(self, execution_id: str, timeout: float | None = None) -> dict:
+        """The outcome of an execution with the executions its value references resolved (see
+        `follow_refs`): what `Run.result()`, `coflux submit` and `coflux runs result` show."""
+        timeout = wait_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return follow_refs(self._wait_async, self.wait(execution_id, timeout), deadline)
+
+    def _wait_async(self, execution_id: str, timeout: float | None) -> Future:
+        return self.connection.request("wait", {"execution": execution_id, "timeout": timeout})
+
+    def select(self, execution_ids: list[str], timeout: float | None = None,
+               cancel_remaining: bool = False) -> dict:
+        """Wait for the first of these executions to resolve: its outcome, with `winner` (its
+        index). Status `pending` when `timeout` passed first."""
+        timeout = wait_timeout(timeout)
+        return self.connection.call("select", {"executions": list(execution_ids), "timeout": timeout,
+                                               "cancel_remaining": cancel_remaining})
 
     def cancel(self, execution_id: str) -> list[str]:
         """Cancel an execution (or a run, by its id) and its unfinished descendants."""
@@ -145,14 +198,49 @@ class Client:
         return self.connection.call("update_workspace", {"name": name, "new_name": new_name, "base": base,
                                                          "remove_base": remove_base})
 
+    # -------------------------------------------------------------- what runs reported
+
+    def runs(self, workflow: str | None = None, *, status: str | None = None, limit: int = 50) -> list[dict]:
+        """Runs, newest first: of one workflow (`"module/name"`) and with a status (`running`,
+        `succeeded`, `failed`, `cancelled`) if given."""
+        return self.connection.call("list_runs", {"workflow": workflow, "status": status, "limit": limit})["runs"]
+
+    def logs(self, run: str | Run, *, step: str | None = None, level: str | None = None,
+             search: str | None = None, after: int = 0, limit: int = 10_000) -> list[dict]:
+        """A run's log lines in order: each with `level`, `execution_id`, `template`, `values`
+        (decoded), `message` (the template with its values filled in) and `at`."""
+        run_id = run.id if isinstance(run, Run) else run
+        reply = self.connection.call("get_logs", {"run": run_id, "step": step, "level": level, "search": search,
+                                                  "after": after, "limit": limit})
+        return [log_line(line) for line in reply["lines"]]
+
+    def metrics(self, run: str | Run) -> list[dict]:
+        """A run's metric series: each with `execution_id`, `key`, `group`, `scale` and `points`
+        ([x, value] in the order recorded)."""
+        run_id = run.id if isinstance(run, Run) else run
+        return self.connection.call("get_metrics", {"run": run_id})["series"]
+
     # -------------------------------------------------------------- live updates
 
     def subscribe(self, topic: str, listener: Callable[[dict], None]) -> dict:
         """Call `listener(event)` for each event on `topic` (from the connection thread); returns
-        the topic's snapshot (for `run:<id>`, the run as `get_run` gives it)."""
+        the topic's snapshot (for `run:<id>`, the run as `get_run` gives it).
+
+        Events carry the feed's sequence number: the listener gets each event once, in order,
+        and only those after the snapshot. After a reconnect (a server restart, say) the client
+        re-subscribes from the last event it delivered, so nothing is lost or repeated; while it
+        is disconnected listeners get `{"type": "connection", "connected": False}` (then True)."""
         with self._lock:
             self._listeners.setdefault(topic, []).append(listener)
-        return self.connection.call("subscribe", {"topic": topic})
+            feed = self._feeds.get(topic)
+            fresh = feed is None
+            if fresh:
+                feed = self._feeds[topic] = _Feed()
+        if not fresh:
+            return self.connection.call("get_run", {"run": topic[4:]}) if topic.startswith("run:") else {}
+        snapshot = self.connection.call("subscribe", {"topic": topic})
+        self.connection.call_soon(self._caught_up, topic, (snapshot or {}).get("seq", 0), [])
+        return snapshot
 
     def unsubscribe(self, topic: str, listener: Callable[[dict], None]) -> None:
         with self._lock:
@@ -161,33 +249,204 @@ class Client:
                 listeners.remove(listener)
             empty = not listeners
         if empty:
+            with self._lock:
+                self._feeds.pop(topic, None)
             self.connection.request("unsubscribe", {"topic": topic})
 
     def _on_push(self, message: dict) -> None:
         if message.get("op") != "events":
             return
         for item in message["events"]:
+            topic, event = item["topic"], item["data"]
             with self._lock:
-                listeners = list(self._listeners.get(item["topic"], ()))
-            for listener in listeners:
-                listener(item["data"])
+                feed = self._feeds.get(topic)
+                if feed is not None and feed.catching_up:
+                    feed.held.append(event)  # after what the catch-up brings
+                    continue
+                if feed is not None and not feed.accept(event):
+                    continue
+            self._deliver(topic, event)
+
+    def _deliver(self, topic: str, event: dict) -> None:
+        with self._lock:
+            listeners = list(self._listeners.get(topic, ()))
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                logging.getLogger("coflux.client").exception("event listener failed")
+
+    def _caught_up(self, topic: str, seq: int, events: list[dict]) -> None:
+        """(Loop thread) the snapshot or catch-up of `topic` arrived: deliver what came meanwhile."""
+        with self._lock:
+            feed = self._feeds.get(topic)
+            if feed is None:
+                return
+            feed.seq = max(feed.seq, int(seq or 0))
+            pending, feed.held, feed.catching_up = events + feed.held, [], False
+            ready = [e for e in pending if feed.accept(e)]
+        for event in ready:
+            self._deliver(topic, event)
+
+    def _connected(self, reconnect: bool) -> None:
+        """(Loop thread) a new connection: resume every subscription where it stopped."""
+        if not reconnect:
+            return
+        with self._lock:
+            topics = list(self._feeds.items())
+            for _, feed in topics:
+                feed.catching_up = True
+        for topic, feed in topics:
+            self._deliver(topic, {"type": "connection", "connected": True})
+            future = self.connection.request("subscribe", {"topic": topic, "after": feed.seq})
+
+            def resumed(f: Future, topic: str = topic) -> None:
+                error = f.exception()
+                events = [] if error is not None else (f.result() or {}).get("events", [])
+                self._caught_up(topic, 0, events)
+            future.add_done_callback(resumed)
+
+    def _disconnected(self) -> None:
+        with self._lock:
+            topics = list(self._feeds)
+        for topic in topics:
+            self._deliver(topic, {"type": "connection", "connected": False})
 
 
-_default: Client | None = None
-_default_lock = threading.Lock()
+def log_line(line: dict) -> dict:
+    """A log line as the server stores it, with its values decoded and its message rendered."""
+    from .logs import render
+
+    values = {}
+    for name, wire in (line.get("fields") or {}).items():
+        try:
+            values[name] = serialization.to_display(wire)
+        except Exception:
+            values[name] = wire.get("v")
+    return {**line, "values": values, "message": render(line.get("template"), values)}
 
 
-def default_client() -> Client:
-    """The attached kernel worker's client in a notebook, else one built from the environment."""
-    global _default
-    from . import kernel
+class _Feed:
+    """A subscribed topic's place in the event feed."""
 
-    worker = kernel.current_worker()
-    if worker is None and kernel.in_kernel():
-        worker = kernel.attach()  # a notebook's cells are the targets: host them before running
-    if worker is not None:
-        return worker.client
-    with _default_lock:
-        if _default is None:
-            _default = Client()
-        return _default
+    __slots__ = ("seq", "catching_up", "held")
+
+    def __init__(self) -> None:
+        self.seq = 0  # the last event delivered (or the snapshot's position)
+        self.catching_up = True  # until the snapshot or catch-up arrives, live events wait
+        self.held: list[dict] = []
+
+    def accept(self, event: dict) -> bool:
+        seq = event.get("seq")
+        if not isinstance(seq, int):
+            return True  # an event without a number (an older server): deliver as it comes
+        if seq <= self.seq:
+            return False  # the snapshot or an earlier delivery had it
+        self.seq = seq
+        return True
+
+
+# ------------------------------------------------------------------ returned executions
+
+MAX_FOLLOWED = 10_000  # executions one result may pull in (a map-reduce returning its 10k handles)
+MAX_REF_DEPTH = 32  # an execution returning an execution returning ... (deeper ones stay references)
+
+
+def follow_refs(wait: Callable[[str, float | None], Future], outcome: dict, deadline: float | None) -> dict:
+    """`outcome` with every execution its value references (a workflow that returns
+    `t.submit(...)` or a list of them) replaced by that execution's value, recursively: the
+    outcome `.result()` on each handle would give. A referenced execution that failed, was
+    cancelled (...) or is still pending at `deadline` (monotonic) makes the whole outcome that one.
+
+    Works on wire values, so the CLI can display the result without unpickling and Python code can
+    decode it. Bounded: at most MAX_FOLLOWED executions and MAX_REF_DEPTH levels are followed, and
+    a reference back into its own chain (a cycle) stays a reference. The waits of one level are
+    sent together, so a thousand returned handles cost one round trip, not a thousand.
+    """
+    if outcome.get("status") != "value":
+        return outcome
+    fetched: dict[str, dict] = {}  # referenced id -> its outcome (the server follows successors)
+    if outcome.get("execution"):
+        fetched[outcome["execution"]] = outcome  # a reference back to it is a cycle: no need to ask
+    frontier = _ref_ids(outcome["value"])
+    for _ in range(MAX_REF_DEPTH):
+        frontier = [i for i in dict.fromkeys(frontier) if i not in fetched][:MAX_FOLLOWED - len(fetched)]
+        if not frontier:
+            break
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        futures = {i: wait(i, remaining) for i in frontier}
+        frontier = []
+        for execution_id, future in futures.items():
+            fetched[execution_id] = found = future.result()
+            if found.get("status") == "value":
+                frontier.extend(_ref_ids(found["value"]))
+
+    def resolve(wire: dict, chain: tuple[str, ...]) -> dict:
+        """The wire value with the fetched references substituted, or the outcome that stops it."""
+        refs = wire.get("refs") or []
+        values: list[dict | None] = []
+        for ref in refs:
+            ref_id = ref.get("id") if ref.get("type") == "execution" else None
+            found = fetched.get(ref_id) if ref_id is not None and ref_id not in chain else None
+            if found is None:
+                values.append(None)  # not followed (bound reached, or a cycle): stays a reference
+                continue
+            if found.get("status") != "value":
+                raise _Stop(found)
+            values.append(resolve(found["value"], (*chain, ref_id)))
+        return _substitute(wire, values) if refs else wire
+
+    try:
+        return {**outcome, "value": resolve(outcome["value"], (outcome.get("execution") or "",))}
+    except _Stop as stop:
+        return stop.outcome
+
+
+class _Stop(Exception):
+    def __init__(self, outcome: dict) -> None:
+        self.outcome = outcome
+
+
+def _ref_ids(wire: dict) -> list[str]:
+    return [r["id"] for r in wire.get("refs") or [] if r.get("type") == "execution" and r.get("id")]
+
+
+def _substitute(wire: dict, values: list[dict | None]) -> dict:
+    """Replace `{"$": "ref", "i": k}` in `wire` by the data of `values[k]` (where not None),
+    merging the refs those values still carry into one list."""
+    refs: list[dict] = []
+    old_refs = wire.get("refs") or []
+    kept: dict[int, int] = {}  # old index -> new index, for references that stay
+
+    def replace(index: int) -> Any:
+        value = values[index]
+        if value is None:
+            if index not in kept:
+                kept[index] = len(refs)
+                refs.append(old_refs[index])
+            return {"$": "ref", "i": kept[index]}
+        return _rebase(value, refs)
+
+    data = _map_refs(wire["v"], replace)
+    return {"v": data, "refs": refs} if refs else {"v": data}
+
+
+def _rebase(wire: dict, refs: list[dict]) -> Any:
+    """The data of `wire` with its ref indices moved to the end of `refs` (appending them)."""
+    inner = wire.get("refs") or []
+    if not inner:
+        return wire["v"]
+    offset = len(refs)
+    refs.extend(inner)
+    return _map_refs(wire["v"], lambda index: {"$": "ref", "i": index + offset})
+
+
+def _map_refs(data: Any, on_ref: Callable[[int], Any]) -> Any:
+    """`data` (wire JSON) with each `{"$": "ref", "i": k}` replaced by `on_ref(k)`."""
+    if isinstance(data, list):
+        return [_map_refs(v, on_ref) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if data.get("$") == "ref":
+        return on_ref(data["i"])
+    return {k: _map_refs(v, on_ref) for k, v in data.items()}

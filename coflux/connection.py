@@ -9,11 +9,14 @@ a `handshake` coroutine (a worker's `register`) runs first on every (re)connecti
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures.thread  # noqa: F401 - its exit hook must be registered before ours (below)
 import itertools
 import json
 import logging
 import random
 import threading
+import time
+import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any
@@ -22,18 +25,14 @@ from urllib.parse import urlsplit, urlunsplit
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from .errors import RemoteError
+
+__all__ = ["Connection", "MessageTooLarge", "RemoteError", "ServerUnavailable"]
+
 log = logging.getLogger("coflux.connection")
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # what the server accepts in one message
 MAX_INCOMING_BYTES = 2 * MAX_MESSAGE_BYTES  # a reply may wrap a value that was itself at the limit
-
-
-class RemoteError(Exception):
-    """The server refused a request (bad input, unknown target, ...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class MessageTooLarge(ValueError):
@@ -70,6 +69,29 @@ class _Request:
 
 Handshake = Callable[["Connection"], Awaitable[None]]
 
+_open: weakref.WeakSet[Connection] = weakref.WeakSet()
+_exiting = False
+
+
+def _close_open_connections() -> None:
+    """Close the connections a program left open when it ends (a script that never closed its
+    `Client`). Their threads are daemons, so nothing would stop them; and once the thread pools
+    shut down at exit, a reconnect in one of them (its DNS lookup runs in a pool) would die with
+    `RuntimeError: cannot schedule new futures after shutdown` printed over the program's output.
+    Runs among `threading`'s exit hooks, before `concurrent.futures`' own (hooks run in reverse)."""
+    global _exiting
+    _exiting = True
+    for connection in list(_open):
+        connection.close(timeout=2.0)
+
+
+try:
+    threading._register_atexit(_close_open_connections)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # not CPython, or imported while the interpreter exits
+    import atexit
+
+    atexit.register(_close_open_connections)
+
 
 class Connection:
     def __init__(self, url: str, token: str | None, *, name: str = "coflux",
@@ -81,6 +103,11 @@ class Connection:
         self.handshake = handshake
         self.on_push = on_push
         self.on_disconnect: Callable[[], None] | None = None
+        # Called on the loop thread after every connection is ready, with True on a reconnect
+        # (viewers re-subscribe from where they were; see Client.subscribe).
+        self.connect_hooks: list[Callable[[bool], None]] = []
+        self.last_heard = 0.0  # monotonic time of the last frame from the server
+        self.disconnect_hooks: list[Callable[[], None]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=f"{name}-connection", daemon=True)
         self._ids = itertools.count(1)
@@ -100,6 +127,7 @@ class Connection:
         """Start the connection thread. With `fail_fast`, raise ServerUnavailable when the first
         attempt fails instead of retrying in the background."""
         self._fail_fast = fail_fast
+        _open.add(self)
         self._thread.start()
         if wait is not None:
             self._first_attempt.wait(wait)
@@ -157,16 +185,17 @@ class Connection:
         if not self._closing:
             self._loop.call_soon_threadsafe(fn, *args)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
         if self._closing:
             return
         self._closing = True
+        _open.discard(self)
         try:
             self._loop.call_soon_threadsafe(self._shutdown)
         except RuntimeError:
             return
-        if threading.current_thread() is not self._thread:
-            self._thread.join(5)
+        if threading.current_thread() is not self._thread and self._thread.is_alive():
+            self._thread.join(timeout)
 
     # ------------------------------------------------------------- loop side
 
@@ -209,6 +238,10 @@ class Connection:
                 await self._sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            except RuntimeError:
+                if self._closing or _exiting:  # the program is ending: its thread pools are gone
+                    return
+                raise
             except (TimeoutError, OSError) as exc:
                 self._last_error = exc
                 if self._fail_fast_now():
@@ -227,6 +260,12 @@ class Connection:
                     self.on_disconnect()
                 except Exception:
                     log.exception("disconnect hook failed")
+            if not self._closing:
+                for hook in list(self.disconnect_hooks):
+                    try:
+                        hook()
+                    except Exception:
+                        log.exception("disconnect hook failed")
 
     def _fail_fast_now(self) -> bool:
         return getattr(self, "_fail_fast", True) and not self._first_attempt.is_set()
@@ -262,7 +301,13 @@ class Connection:
                     request.future.set_exception(ServerUnavailable("connection to the server was lost"))
                     self._pending.pop(request.id, None)
             self._ready.set()
+            reconnect = self._first_attempt.is_set()
             self._first_attempt.set()
+            for hook in list(self.connect_hooks):
+                try:
+                    hook(reconnect)
+                except Exception:
+                    log.exception("connect hook failed")
             await reader
         except Exception:
             log.debug("connection session ended", exc_info=True)
@@ -334,6 +379,7 @@ class Connection:
             message = await ws.read_message()
             if message is None:
                 return
+            self.last_heard = time.monotonic()
             frame = json.loads(message)
             for item in frame if isinstance(frame, list) else [frame]:
                 self._dispatch(item)
@@ -346,6 +392,9 @@ class Connection:
             if "err" in message:
                 error = message["err"] or {}
                 if error.get("code") == "retry":
+                    # The server rolled back or lost track of it: it may have done it (a `call`
+                    # whose step was committed), so it must look for its earlier work.
+                    request.params["resent"] = True
                     self._transmit(request)
                     return
                 del self._pending[request.id]
@@ -359,6 +408,12 @@ class Connection:
                 self.on_push(message)
             except Exception:
                 log.exception("push handler failed for %s", message.get("op"))
+
+    def reconnect(self) -> None:
+        """(Loop thread) drop the current socket: the connection comes back at once and runs its
+        handshake again (a worker that was frozen re-registers before it trusts its queue)."""
+        if self._ws is not None and not self._closing:
+            self._ws.close()
 
     def _shutdown(self) -> None:
         self._closing = True

@@ -6,21 +6,23 @@ import contextlib
 import contextvars
 import itertools
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import serialization
 from .errors import (
-    ExecutionAbandoned,
     ExecutionCancelled,
-    ExecutionCrashed,
     ExecutionTimeout,
     Suspending,
-    make_execution_error,
 )
 from .models import Execution
+from .outcomes import decode_value, outcome_value
+from .telemetry import Telemetry
+
+__all__ = ["ExecutionContext", "current_context", "decode_value", "outcome_value", "select", "suspend",
+           "suspense"]
 
 if TYPE_CHECKING:
     from .target import Target
@@ -37,8 +39,14 @@ _group: contextvars.ContextVar[int | None] = contextvars.ContextVar("coflux_grou
 _suspense: contextvars.ContextVar[float | None] = contextvars.ContextVar("coflux_suspense", default=None)
 
 
+# A process that runs one execution at a time (a headless pool process) also makes it the
+# context of threads that code starts (contextvars do not reach new threads): a target called from
+# a ThreadPoolExecutor inside a task is then a step, and its prints and logs are the task's.
+_process_context: ExecutionContext | None = None
+
+
 def current_context() -> ExecutionContext | None:
-    return _current.get()
+    return _current.get() or _process_context
 
 
 class ExecutionContext:
@@ -55,14 +63,47 @@ class ExecutionContext:
         self._groups = itertools.count()
         self._lock = threading.Lock()
         self.aborted: str | None = None  # set when the server aborts us (kernel threads stop at the next call)
+        self.started_at = time.time()
+        self.telemetry = Telemetry(execution_id, transport)
+        self.metrics: Any = None  # metrics._Recorder, made on the first record
+        self._output: dict[str, str] = {}  # stream level -> text written since its last newline
 
     @contextlib.contextmanager
-    def activate(self) -> Iterator[ExecutionContext]:
+    def activate(self, *, whole_process: bool = False) -> Iterator[ExecutionContext]:
+        """Make this the current execution (of this thread; with `whole_process`, of every thread
+        of the process that has none of its own)."""
+        global _process_context
         token = _current.set(self)
+        if whole_process:
+            _process_context = self
         try:
             yield self
         finally:
             _current.reset(token)
+            if whole_process:
+                _process_context = None
+
+    def output(self, level: str, text: str) -> None:
+        """Text the execution wrote to stdout/stderr: recorded line by line (a partial line waits
+        for its end, so parallel executions' lines never mix within a line)."""
+        with self._lock:
+            pending = self._output.get(level, "") + text
+            *lines, rest = pending.split("\n")
+            self._output[level] = rest
+        for line in lines:
+            self.telemetry.log(level, line, None)
+
+    def finish(self) -> None:
+        """Send what is buffered (partial output lines, throttled metric values, log lines):
+        called when the execution ends, before its result goes out."""
+        with self._lock:
+            partial, self._output = self._output, {}
+        for level, rest in partial.items():
+            if rest:
+                self.telemetry.log(level, rest, None)
+        if self.metrics is not None:
+            self.metrics.flush_held()
+        self.telemetry.close()
 
     def check_aborted(self) -> None:
         if self.aborted == "cancelled":
@@ -125,6 +166,36 @@ class ExecutionContext:
                 self._resolved[execution_id] = outcome
         return outcome
 
+    def select(self, execution_ids: list[str], cancel_remaining: bool = False) -> tuple[int, dict]:
+        """Wait for the first of these executions to resolve: (its index, its outcome). The
+        timeout comes from an enclosing `cf.suspense`; past it, TimeoutError."""
+        self.check_aborted()
+        with self._lock:  # known here already: the first in input order wins
+            index = next((i for i, e in enumerate(execution_ids) if e in self._resolved), -1)
+            cached = self._resolved.get(execution_ids[index]) if index >= 0 else None
+        if cached is not None:
+            if cancel_remaining:
+                for i, execution_id in enumerate(execution_ids):
+                    if i != index and execution_id not in self._resolved:
+                        self.cancel(execution_id)
+            self.transport.notify("depend", {"from": self.execution_id, "execution": execution_ids[index]})
+            return index, cached
+        outcome = self.transport.request("select", {
+            "executions": execution_ids, "from": self.execution_id, "timeout": _suspense.get(),
+            "cancel_remaining": cancel_remaining}).result()
+        self.check_aborted()
+        if outcome.get("status") == "pending":
+            raise TimeoutError(f"none of {len(execution_ids)} execution(s) resolved within the suspense timeout")
+        with self._lock:
+            self._resolved[execution_ids[outcome["winner"]]] = outcome
+        return outcome["winner"], outcome
+
+    def put_asset(self, name: str | None, entries: list[dict]) -> dict:
+        """Record an asset of this execution (its files already uploaded): {id, name, count, size}."""
+        self.check_aborted()
+        return self.transport.request("put_asset", {
+            "execution": self.execution_id, "name": name, "entries": entries, "key": uuid.uuid4().hex}).result()
+
     def cancel(self, execution_id: str) -> None:
         self.check_aborted()
         self.transport.request("cancel", {"execution": execution_id}).result()
@@ -174,28 +245,38 @@ def suspend(delay: Any = None) -> None:
     raise Suspending(execute_after)
 
 
-def decode_value(wire: dict, resolver: Any) -> Any:
-    return serialization.decode(wire, lambda ref: Execution(ref["id"], ref.get("module", ""),
-                                                            ref.get("target", ""), resolver))
+def select(handles: Any, *, cancel_remaining: bool = False) -> tuple[Execution, list[Execution]]:
+    """Wait for the first of `handles` to resolve; return it and the others (in their order).
+
+    Already-resolved handles win in input order. `cancel_remaining=True` cancels the others.
+    Inside `cf.suspense(t)` the wait is bounded by `t` and raises TimeoutError when it expires.
+    Read the winner with `winner.result()` (no round trip)."""
+    handles = list(handles)
+    if not handles:
+        raise ValueError("cf.select needs at least one execution handle")
+    for handle in handles:
+        if not isinstance(handle, Execution):
+            raise TypeError(f"cf.select takes execution handles (from .submit()), not {type(handle).__name__}")
+    context = current_context()
+    if context is not None:
+        index, _ = context.select([h.id for h in handles], cancel_remaining)
+    else:
+        index = _select_outside(handles, cancel_remaining)
+    winner = handles[index]
+    return winner, handles[:index] + handles[index + 1:]
 
 
-def outcome_value(outcome: dict, resolver: Any) -> Any:
-    """Turn a wait outcome from the server into the value, or raise what the caller should see."""
-    status = outcome.get("status")
-    execution_id = outcome.get("execution")
-    if status == "value":
-        return decode_value(outcome["value"], resolver)
-    if status == "error":
-        error = outcome.get("error") or {}
-        raise make_execution_error(error.get("type", "builtins.Exception"), error.get("message", ""),
-                                   error.get("frames"), execution_id)
-    if status == "cancelled":
-        raise ExecutionCancelled(f"execution {execution_id} was cancelled", execution_id=execution_id)
-    if status == "timeout":
-        raise ExecutionTimeout(f"execution {execution_id} timed out", execution_id=execution_id)
-    if status == "abandoned":
-        raise ExecutionAbandoned(f"execution {execution_id} was abandoned (its worker went away)",
-                                 execution_id=execution_id)
-    if status == "crashed":
-        raise ExecutionCrashed(f"execution {execution_id} crashed", execution_id=execution_id)
-    raise RuntimeError(f"unexpected outcome {status!r} for execution {execution_id}")
+def _select_outside(handles: list[Execution], cancel_remaining: bool) -> int:
+    """Outside an execution: local handles (plain calls) are resolved already; a client's
+    handles are raced by the server."""
+    from .models import LocalExecution
+
+    for index, handle in enumerate(handles):
+        if isinstance(handle, LocalExecution):
+            return index
+    resolver = handles[0]._resolver
+    race = getattr(resolver, "select", None)
+    if race is None:
+        raise RuntimeError("these execution handles are not attached to a coflux connection")
+    outcome = race([h.id for h in handles], None, cancel_remaining)
+    return outcome["winner"]

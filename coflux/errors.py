@@ -130,3 +130,11 @@ def error_type_name(exc: BaseException) -> str:
     if isinstance(exc, ExecutionError) and exc.error_type:
         return exc.error_type
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class RemoteError(Exception):
+    """The server refused a request (bad input, unknown target, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -17,9 +17,11 @@ from typing import Any
 from . import config
 from . import target as target_module
 from .client import Client
-from .connection import Connection, MessageTooLarge
+from .connection import Connection
 from .errors import ExecutionCancelled, ExecutionTerminated, ExecutionTimeout
-from .worker.runtime import run_execution, undeliverable
+from .worker.base import WorkerBase
+from .worker.runtime import run_execution
+from .worker.slots import DEFAULT_MAX_PARKED, ParkingTransport
 
 log = logging.getLogger("coflux.kernel")
 
@@ -59,13 +61,16 @@ def _default_module_name() -> str:
     return stem or "notebook"
 
 
-class KernelWorker:
-    def __init__(self, url: str, token: str | None, *, module: str, workspace: str, concurrency: int) -> None:
+class KernelWorker(WorkerBase):
+    kind = "kernel"
+
+    def __init__(self, url: str, token: str | None, *, module: str, workspace: str, concurrency: int,
+                 max_parked: int = DEFAULT_MAX_PARKED) -> None:
+        # `concurrency` threads run code at once; a thread blocked on a result is parked and its
+        # slot goes to other work, so there are threads for the parked ones too (slots.py).
+        super().__init__(concurrency=concurrency, max_parked=max_parked, workspace=workspace)
         self.module = module
-        self.workspace = workspace
-        self.concurrency = concurrency
-        self.session_id: str | None = None
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="coflux-exec")
+        self._pool = ThreadPoolExecutor(concurrency + max_parked, thread_name_prefix="coflux-exec")
         self.connection = Connection(url, token, name="coflux-kernel", handshake=self._register,
                                      on_push=self._on_push)
         self.client = Client(connection=self.connection, workspace=workspace)
@@ -85,11 +90,8 @@ class KernelWorker:
     async def _register(self, connection: Connection) -> None:
         with self._running_lock:
             running = sorted(self._running)
-        reply = await connection.request_async("register", {
-            "session": self.session_id, "kind": "kernel", "name": os.environ.get("JPY_SESSION_NAME") or self.module,
-            "workspace": self.workspace, "targets": self.targets(), "concurrency": self.concurrency,
-            "running": running, "kernel_id": _kernel_id()})
-        self.session_id = reply["session"]
+        await self._register_session(connection, name=os.environ.get("JPY_SESSION_NAME") or self.module,
+                                     targets=self.targets(), running=running, kernel_id=_kernel_id())
 
     def _target_defined(self, target: Any) -> None:
         if target.fn.__module__ == "__main__":
@@ -100,8 +102,11 @@ class KernelWorker:
         op = message.get("op")
         if op == "execute":
             with self._running_lock:
+                if message["execution"] in self._running:
+                    return  # sent again after a reconnect: already here
                 self._running.add(message["execution"])
-            self._pool.submit(self._execute, message)
+            self.gate.submit(message["execution"], lambda: self._pool.submit(self._execute, message),
+                             urgent=bool(message.get("urgent")))
         elif op == "abort":
             self._stop(message["execution"], "cancelled")
         elif op == "resolved":
@@ -113,6 +118,7 @@ class KernelWorker:
 
     def _execute(self, message: dict) -> None:
         execution_id = message["execution"]
+        self._started(execution_id)
         timer = None
         if message.get("timeout"):
             timer = threading.Timer(float(message["timeout"]), self._stop, (execution_id, "timeout"))
@@ -123,12 +129,14 @@ class KernelWorker:
         result = None
         try:
             try:
-                result = run_execution(message, self.connection, main_alias=self.module, contexts=self._contexts)
+                transport = ParkingTransport(self.connection, self.gate, execution_id)
+                result = run_execution(message, transport, main_alias=self.module, contexts=self._contexts)
             finally:
                 with self._running_lock:
                     self._threads.pop(execution_id, None)
                 if timer is not None:
                     timer.cancel()
+                self.gate.finish(execution_id)
         except ExecutionTerminated:
             result = None  # stopped by a cancel or timeout, which the server already knows
         with self._running_lock:
@@ -139,19 +147,21 @@ class KernelWorker:
         self._report(execution_id, result)
 
     def _report(self, execution_id: str, result: dict) -> None:
-        future = self.connection.request("result", result)
-
-        def acked(future: Any) -> None:
-            if isinstance(future.exception(), MessageTooLarge):
-                self._report(execution_id, undeliverable(result, future.exception()))
-                return
+        def acked(_future: Any) -> None:
             with self._running_lock:
                 self._running.discard(execution_id)
-        future.add_done_callback(acked)
+        self._send_result(result, acked)
 
     def _stop(self, execution_id: str, reason: str) -> None:
         """Threads cannot be killed: raise in the execution's thread at its next Python line
         (and at its next coflux call), and report a timeout at once."""
+        if self.gate.withdraw(executions={execution_id}):  # it never started: nothing to stop
+            self.gate.finish(execution_id)
+            with self._running_lock:
+                self._running.discard(execution_id)
+            if reason == "timeout":
+                self.connection.request("result", {"execution": execution_id, "kind": "timeout"})
+            return
         with self._running_lock:
             if execution_id not in self._running or execution_id in self._stopped:
                 return
@@ -173,7 +183,7 @@ class KernelWorker:
 
 
 def attach(server: str | None = None, token: str | None = None, *, module: str | None = None,
-           workspace: str | None = None, concurrency: int = 8) -> KernelWorker:
+           workspace: str | None = None, concurrency: int = 8, max_parked: int = DEFAULT_MAX_PARKED) -> KernelWorker:
     """Connect this kernel to the coflux server as a worker for targets defined in its cells."""
     global _worker
     with _lock:
@@ -181,8 +191,15 @@ def attach(server: str | None = None, token: str | None = None, *, module: str |
             return _worker
         worker = KernelWorker(config.server_url(server), config.token(token),
                               module=module or _default_module_name(),
-                              workspace=config.workspace(workspace), concurrency=concurrency)
+                              workspace=config.workspace(workspace), concurrency=concurrency,
+                              max_parked=max_parked)
         worker.connection.start(wait=10)
+        from .capture import install
+
+        install(echo=False)  # a task's print() goes to its run, never into an unrelated cell
+        from .session import register_display
+
+        register_display()  # runs display as live widgets (also when attached by running a workflow)
         _worker = worker
         return worker
 

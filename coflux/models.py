@@ -46,17 +46,19 @@ class Execution(Ref, Generic[T]):
 
     def result(self) -> T:
         """Block until the execution completes; return its value or raise its error."""
-        from .context import outcome_value
+        from .outcomes import outcome_value
 
         resolver = self._resolver_or_current()
         return outcome_value(resolver.wait(self.id, None), resolver)
 
     def poll(self, timeout: float | None = None, *, default: Any = None) -> T | Any:
         """Return the result if ready within `timeout` seconds (None: check once), else `default`."""
-        from .context import outcome_value
+        from .options import wait_timeout
+        from .outcomes import outcome_value
 
         resolver = self._resolver_or_current()
-        outcome = resolver.wait(self.id, timeout if timeout is not None else 0)
+        # math.inf: until it is ready; NaN or a negative timeout: ValueError here, not on the server
+        outcome = resolver.wait(self.id, wait_timeout(timeout, "poll timeout") if timeout is not None else 0)
         if outcome.get("status") == "pending":
             return default
         return outcome_value(outcome, resolver)

@@ -138,15 +138,38 @@ def when_predicate(spec: dict) -> Callable[[BaseException], bool] | None:
     return None
 
 
+# The longest delay, timeout or backoff the server accepts (ten years); longer is surely a mistake.
+MAX_SECONDS = 10 * 365.25 * 24 * 3600.0
+
+
 def seconds(value: Any, what: str) -> float:
+    """A finite, non-negative number of seconds (or a timedelta) up to MAX_SECONDS."""
     if isinstance(value, dt.timedelta):
         result = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:
+            raise ValueError(f"{what} is out of range: {value!r}") from None
     else:
         raise TypeError(f"{what} must be a number of seconds or a timedelta, not {value!r}")
+    if result != result or result in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} must be a finite number of seconds, not {value!r}")
     if result < 0:
         raise ValueError(f"{what} must not be negative, got {value!r}")
+    if result > MAX_SECONDS:
+        raise ValueError(f"{what} of {result:g} s is longer than the maximum of {MAX_SECONDS:g} s (ten years)")
+    return result
+
+
+def wait_timeout(value: Any, what: str = "timeout") -> float | None:
+    """A timeout for waiting on a result: None or math.inf wait until it is there; otherwise a
+    finite, non-negative number of seconds (NaN and negative values are errors)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == float("inf"):
+        return None
+    result = seconds(value, what) if not (isinstance(value, int | float) and value > MAX_SECONDS) else None
     return result
 
 

@@ -8,15 +8,65 @@ canonical (sets and non-string-keyed dicts are sorted) so equal values give equa
 from __future__ import annotations
 
 import base64
+import contextvars
 import datetime as dt
 import decimal
+import json
 import math
+import os
 import pickle
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 MAX_INLINE_BYTES = 16 * 1024 * 1024
+# Bytes, pickles and JSON above this size travel and are stored as blobs (`{"$": "blob"}`, the
+# content in the server's blob store under its sha256); values above MAX_VALUE_BYTES are refused.
+BLOB_THRESHOLD = int(os.environ.get("COFLUX_BLOB_THRESHOLD", 1024 * 1024))
+MAX_VALUE_BYTES = int(os.environ.get("COFLUX_MAX_VALUE_BYTES", 2 * 1024 ** 3))
+# The blob store an encode/decode call uses (a coflux.blobs.BlobClient; None: the one in scope).
+_blob_client: contextvars.ContextVar[Any] = contextvars.ContextVar("coflux_blob_client", default=None)
+# Levels of nesting a wire value may have (its JSON: a list in a list is two levels; a tuple or a
+# set adds two, a dict with non-string keys three). JSON parsers and encoders recurse, and the
+# server refuses deeper frames, so deeper values fail here with a clear error, in the caller.
+MAX_DEPTH = 256
+
+
+class ValueTooDeep(ValueError):
+    """A value nests containers more deeply than coflux values allow (or contains itself)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or (
+            f"value is nested more than {MAX_DEPTH} levels deep (containers inside containers, "
+            f"or a container that contains itself); coflux values allow at most {MAX_DEPTH} levels: "
+            "flatten it, or pickle it yourself and pass the bytes"))
+
+
+class ValueTooLarge(ValueError):
+    """A value is larger than one coflux value may be (MAX_VALUE_BYTES)."""
+
+
+class Inline:
+    """A value type that travels as its own `{"$": kind, ...}` object (assets, asset entries):
+    `to_data()` gives the fields, `from_data(fields)` rebuilds it. Subclasses register with
+    `register_inline` so any process that imports coflux can decode them."""
+
+    kind = ""
+
+    def to_data(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_data(cls, data: dict) -> Any:
+        raise NotImplementedError
+
+
+_INLINE: dict[str, type[Inline]] = {}
+
+
+def register_inline(cls: type[Inline]) -> type[Inline]:
+    _INLINE[cls.kind] = cls
+    return cls
 
 
 class Ref:
@@ -26,14 +76,67 @@ class Ref:
         raise NotImplementedError
 
 
-def encode(value: Any) -> dict:
+def encode(value: Any, *, blobs: Any = None) -> dict:
+    """The wire value of `value`; ValueTooDeep when it nests more than MAX_DEPTH levels.
+    Parts above BLOB_THRESHOLD are uploaded to `blobs` (default: the blob store in scope)."""
     refs: list[dict] = []
-    data = _encode(value, refs)
+    token = _blob_client.set(blobs) if blobs is not None else None
+    try:
+        data = _encode(value, refs, 1)
+        if not refs and isinstance(data, list | dict | str):
+            data = _json_blob(data)
+    except RecursionError:  # the caller's own stack was already deep
+        raise ValueTooDeep() from None
+    finally:
+        if token is not None:
+            _blob_client.reset(token)
     return {"v": data, "refs": refs} if refs else {"v": data}
 
 
-def _encode(value: Any, refs: list[dict]) -> Any:
+def _blob_store(required: bool) -> Any:
+    store = _blob_client.get()
+    if store is None:
+        from . import blobs
+
+        store = blobs.current()
+    if store is None and required:
+        from .blobs import BlobError
+
+        raise BlobError("this value is stored as a blob, and there is no coflux server to read it from")
+    return store
+
+
+def _offload(data: bytes, fmt: str, cls: type | None) -> dict | None:
+    """A blob node for `data` when it is above the threshold (and a blob store is in scope)."""
+    if len(data) <= BLOB_THRESHOLD:
+        return None
+    name = f"{cls.__module__}.{cls.__qualname__}" if cls is not None else fmt
+    if len(data) > MAX_VALUE_BYTES:
+        raise ValueTooLarge(f"value of type {name} is {len(data)} bytes serialised, more than the maximum of "
+                            f"{MAX_VALUE_BYTES} bytes for one value (COFLUX_MAX_VALUE_BYTES)")
+    store = _blob_store(False)
+    if store is None:
+        return None  # outside coflux (no server): inline, up to MAX_INLINE_BYTES
+    node = {"$": "blob", "format": fmt, "key": store.put_bytes(data), "size": len(data)}
+    if cls is not None:
+        node["class"] = name
+    return node
+
+
+def _json_blob(data: Any) -> Any:
+    """Large plain data (without references) as one JSON blob; small data as it is."""
+    if isinstance(data, str) and len(data) <= BLOB_THRESHOLD // 4:
+        return data
+    if isinstance(data, dict) and data.get("$") == "blob":
+        return data
+    text = json.dumps(data, separators=(",", ":")).encode()
+    return _offload(text, "json", None) or data
+
+
+def _encode(value: Any, refs: list[dict], depth: int) -> Any:
     if value is None or isinstance(value, bool | str):
+        if isinstance(value, str) and len(value) > BLOB_THRESHOLD:  # (also inside a value with refs)
+            return _offload(value.encode("utf-8", "surrogatepass"), "str", None) or value
         return value
     if isinstance(value, int):
         return value
@@ -41,18 +144,24 @@ def _encode(value: Any, refs: list[dict]) -> Any:
         if math.isfinite(value):
             return value
         return {"$": "float", "v": repr(value)}
+    if depth > MAX_DEPTH:
+        raise ValueTooDeep()
+    inner = depth + 1
     if isinstance(value, list):
-        return [_encode(v, refs) for v in value]
+        return [_encode(v, refs, inner) for v in value]
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value) and "$" not in value:
-            return {k: _encode(v, refs) for k, v in value.items()}
+            return {k: _encode(v, refs, inner) for k, v in value.items()}
         items = sorted(value.items(), key=lambda kv: repr(kv[0]))
-        return {"$": "dict", "items": [[_encode(k, refs), _encode(v, refs)] for k, v in items]}
+        inner = depth + 3  # {"$": "dict", "items": [[k, v], ...]}
+        return {"$": "dict", "items": [[_encode(k, refs, inner), _encode(v, refs, inner)] for k, v in items]}
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return {"$": "tuple", "items": [_encode(v, refs) for v in value]}
+        return {"$": "tuple", "items": [_encode(v, refs, depth + 2) for v in value]}
     if isinstance(value, set | frozenset):
         kind = "set" if isinstance(value, set) else "frozenset"
-        return {"$": kind, "items": [_encode(v, refs) for v in sorted(value, key=repr)]}
+        return {"$": kind, "items": [_encode(v, refs, depth + 2) for v in sorted(value, key=repr)]}
+    if isinstance(value, Inline):
+        return {**value.to_data(), "$": value.kind}
     if isinstance(value, Ref):
         refs.append(value.to_ref())
         return {"$": "ref", "i": len(refs) - 1}
@@ -69,37 +178,58 @@ def _encode(value: Any, refs: list[dict]) -> Any:
     if isinstance(value, uuid.UUID):
         return {"$": "uuid", "v": str(value)}
     if isinstance(value, bytes | bytearray):
-        return {"$": "bytes", "b64": base64.b64encode(bytes(value)).decode()}
+        return (_offload(value, "bytes", None)  # type: ignore[arg-type]
+                or {"$": "bytes", "b64": base64.b64encode(bytes(value)).decode()})
     try:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except RecursionError:
+        raise ValueTooDeep(f"cannot pickle {type(value).__qualname__} value: it is nested too deeply "
+                           "(or contains itself)") from None
     except Exception as exc:
         raise TypeError(f"cannot serialise {type(value).__qualname__} value {value!r:.80}: {exc}") from exc
-    if len(data) > MAX_INLINE_BYTES:
-        raise ValueError(f"value of type {type(value).__qualname__} is too large ({len(data)} bytes)")
     cls = type(value)
+    node = _offload(data, "pickle", cls)
+    if node is not None:
+        return node
+    if len(data) > MAX_INLINE_BYTES:
+        raise ValueError(f"value of type {type(value).__qualname__} is too large ({len(data)} bytes) to "
+                         "send without a coflux server's blob store")
     return {"$": "pickle", "b64": base64.b64encode(data).decode(), "class": f"{cls.__module__}.{cls.__qualname__}"}
 
 
-def decode(wire: dict, resolve_ref: Callable[[dict], Any] | None = None) -> Any:
+def decode(wire: dict, resolve_ref: Callable[[dict], Any] | None = None, *, blobs: Any = None) -> Any:
     if not isinstance(wire, dict) or "v" not in wire:
         raise ValueError(f"not a wire value: {wire!r:.200}")
-    return _decode(wire["v"], wire.get("refs") or [], resolve_ref)
+    token = _blob_client.set(blobs) if blobs is not None else None
+    try:
+        return _decode(wire["v"], wire.get("refs") or [], resolve_ref, 1)
+    except RecursionError:
+        raise ValueTooDeep() from None
+    finally:
+        if token is not None:
+            _blob_client.reset(token)
 
 
-def _decode(data: Any, refs: list[dict], resolve_ref: Callable[[dict], Any] | None) -> Any:
+def _decode(data: Any, refs: list[dict], resolve_ref: Callable[[dict], Any] | None, depth: int) -> Any:
     if isinstance(data, list):
-        return [_decode(v, refs, resolve_ref) for v in data]
+        if depth > MAX_DEPTH:
+            raise ValueTooDeep()
+        return [_decode(v, refs, resolve_ref, depth + 1) for v in data]
     if not isinstance(data, dict):
         return data
+    if depth > MAX_DEPTH:
+        raise ValueTooDeep()
     kind = data.get("$")
     if kind is None:
-        return {k: _decode(v, refs, resolve_ref) for k, v in data.items()}
+        return {k: _decode(v, refs, resolve_ref, depth + 1) for k, v in data.items()}
     if kind == "dict":
-        return {_hashable(_decode(k, refs, resolve_ref)): _decode(v, refs, resolve_ref) for k, v in data["items"]}
+        inner = depth + 3
+        return {_hashable(_decode(k, refs, resolve_ref, inner)): _decode(v, refs, resolve_ref, inner)
+                for k, v in data["items"]}
     if kind == "tuple":
-        return tuple(_decode(v, refs, resolve_ref) for v in data["items"])
+        return tuple(_decode(v, refs, resolve_ref, depth + 2) for v in data["items"])
     if kind in ("set", "frozenset"):
-        items = (_hashable(_decode(v, refs, resolve_ref)) for v in data["items"])
+        items = (_hashable(_decode(v, refs, resolve_ref, depth + 2)) for v in data["items"])
         return set(items) if kind == "set" else frozenset(items)
     if kind == "ref":
         ref = refs[data["i"]]
@@ -122,6 +252,17 @@ def _decode(data: Any, refs: list[dict], resolve_ref: Callable[[dict], Any] | No
         return base64.b64decode(data["b64"])
     if kind == "pickle":
         return pickle.loads(base64.b64decode(data["b64"]))
+    if kind in _INLINE:
+        return _INLINE[kind].from_data(data)
+    if kind == "blob":
+        content = _blob_store(True).get(data["key"])
+        if data.get("format") == "bytes":
+            return bytes(content)
+        if data.get("format") == "str":
+            return bytes(content).decode("utf-8", "surrogatepass")
+        if data.get("format") == "json":
+            return _decode(json.loads(content), refs, resolve_ref, depth)
+        return pickle.loads(content)
     raise ValueError(f"unknown value type {kind!r}")
 
 
@@ -138,18 +279,20 @@ def to_display(wire: dict) -> Any:
     """A JSON-friendly rendering of a wire value for terminals and viewers (no unpickling)."""
     refs = wire.get("refs") or []
 
-    def show(data: Any) -> Any:
-        if isinstance(data, list):
-            return [show(v) for v in data]
-        if not isinstance(data, dict):
+    def show(data: Any, depth: int = 1) -> Any:
+        if not isinstance(data, list | dict):
             return data
+        if depth > MAX_DEPTH:
+            return "<nested too deeply>"
+        if isinstance(data, list):
+            return [show(v, depth + 1) for v in data]
         kind = data.get("$")
         if kind is None:
-            return {k: show(v) for k, v in data.items()}
+            return {k: show(v, depth + 1) for k, v in data.items()}
         if kind in ("tuple", "set", "frozenset"):
-            return [show(v) for v in data["items"]]
+            return [show(v, depth + 2) for v in data["items"]]
         if kind == "dict":
-            return {str(show(k)): show(v) for k, v in data["items"]}
+            return {str(show(k, depth + 3)): show(v, depth + 3) for k, v in data["items"]}
         if kind == "ref":
             ref = refs[data["i"]]
             return f"<execution {ref.get('id')}>"
@@ -157,6 +300,16 @@ def to_display(wire: dict) -> Any:
             return f"<{data.get('class')}>"
         if kind == "bytes":
             return f"<{len(base64.b64decode(data['b64']))} bytes>"
+        if kind == "asset":
+            return f"<asset {data.get('id')}{' ' + data['name'] if data.get('name') else ''}: " \
+                   f"{len(data.get('entries') or [])} file(s)>"
+        if kind == "asset_entry":
+            return f"<asset entry {data.get('path')}: {data.get('size')} bytes>"
+        if kind == "blob":
+            return f"<{data.get('class') or data.get('format')}: {data.get('size')} bytes in blob {data.get('key')}>"
         return data.get("v")
 
-    return show(wire.get("v"))
+    try:
+        return show(wire.get("v"))
+    except RecursionError:
+        return "<nested too deeply>"

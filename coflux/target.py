@@ -130,7 +130,7 @@ class Target(Generic[P, T]):
 
     def run(self, *args: P.args, **kwargs: P.kwargs):
         """Start a run of this workflow on the coflux server and return its handle at once."""
-        from .client import default_client
+        from .session import default_client
 
         if self.kind != "workflow":
             raise TypeError(f"{self.name} is a task; only workflows can be run (call it from a workflow)")

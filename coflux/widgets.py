@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
+from .runview import RunView
 from .serialization import to_display
 
 if TYPE_CHECKING:
@@ -27,25 +28,8 @@ if TYPE_CHECKING:
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
-# Within one attempt a status only moves forward (events may arrive after the snapshot has them).
-_RANK = {"pending": 0, "assigned": 1, "running": 2}
-FINAL = 3
 FLUSH_DELAY = 0.05  # coalescing window when there is no connection loop to queue the flush on
 VALUE_CHARS = 300  # the run's value is shown up to this many characters
-
-
-def _rank(status: str) -> int:
-    return _RANK.get(status, FINAL)
-
-
-def _short_type(error_type: str) -> str:
-    return error_type.rsplit(".", 1)[-1] if error_type.startswith("builtins.") else error_type
-
-
-def _error_text(error: dict | None) -> str:
-    if not error:
-        return ""
-    return f"{_short_type(str(error.get('type', 'Error')))}: {error.get('message', '')}"
 
 
 def value_text(wire: dict) -> str:
@@ -55,11 +39,6 @@ def value_text(wire: dict) -> str:
     except Exception:  # a malformed value must not break the display
         text = "<value>"
     return text if len(text) <= VALUE_CHARS else text[:VALUE_CHARS - 1] + "\u2026"
-
-
-def _step_of(execution_id: str) -> tuple[str, int]:
-    step_id, _, attempt = execution_id.rpartition(":")
-    return step_id, int(attempt or 1)
 
 
 class RunWidget(anywidget.AnyWidget):
@@ -79,11 +58,15 @@ class RunWidget(anywidget.AnyWidget):
     value = traitlets.Unicode("").tag(sync=True)
     # Set when live updates could not be set up.
     error = traitlets.Unicode("").tag(sync=True)
+    # False while the connection to the server is down (the view says so; it resumes by itself).
+    connected = traitlets.Bool(True).tag(sync=True)
+    # The latest warning about the run (e.g. a worker that may park no more blocked executions).
+    warning = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, run: Run | None = None, *, subscribe: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._lock = threading.Lock()
-        self._steps: dict[str, dict] = {}
+        self._view = RunView()  # the one fold of run events every viewer shares (runview.py)
         self._loaded = False
         self._buffer: list[dict] = []
         self._timer: threading.Timer | None = None
@@ -95,6 +78,7 @@ class RunWidget(anywidget.AnyWidget):
         if run is None:
             return
         self.run_id, self.module, self.target = run.id, run.module, run.target
+        self._view.run_id = run.id
         if subscribe:
             try:
                 snapshot = run.client.subscribe(f"run:{run.id}", self.handle_event)
@@ -110,45 +94,26 @@ class RunWidget(anywidget.AnyWidget):
     def load_snapshot(self, snapshot: dict) -> None:
         """Merge a `get_run` snapshot, then the events that arrived while it was being read."""
         with self._lock:
-            self.run_id = snapshot.get("id", self.run_id)
-            self.module = snapshot.get("module", self.module)
-            self.target = snapshot.get("target", self.target)
-            for step in snapshot.get("steps", []):
-                executions = step.get("executions") or []
-                if not executions:
-                    continue
-                last = executions[-1]
-                result = last.get("result")
-                if result:
-                    status = result["kind"]
-                elif last.get("started_at"):
-                    status = "running"
-                elif last.get("assigned_at"):
-                    status = "assigned"
-                else:
-                    status = "pending"
-                self._merge(step["id"], last["id"], {
-                    "number": step.get("number"), "module": step.get("module", ""),
-                    "target": step.get("target", ""), "kind": step.get("type", ""),
-                    "parent": step.get("parent"), "status": status,
-                    "error": _error_text(result.get("error")) if result else "",
-                    "successor": (result or {}).get("successor") or "",
-                    "assigned_at": last.get("assigned_at"), "started_at": last.get("started_at"),
-                    "finished_at": (result or {}).get("at")})
+            self._view.load(snapshot)
+            self.run_id = self._view.run_id or self.run_id
+            self.module = self._view.module or self.module
+            self.target = self._view.target or self.target
             buffered, self._buffer = self._buffer, []
             for event in buffered:
-                self._apply(event)
+                self._view.apply(event)
             self._loaded = True
         self.flush()
 
     def handle_event(self, event: dict) -> None:
         """A `run:<id>` event (from the client's connection thread)."""
+        if event.get("type") == "connection":
+            self.connected = bool(event.get("connected"))
+            return
         with self._lock:
             if not self._loaded:
                 self._buffer.append(event)
                 return
-            self._apply(event)
-            if self._flush_queued:
+            if not self._view.apply(event) or self._flush_queued:
                 return
             self._flush_queued = True
         connection = getattr(getattr(self._run, "client", None), "connection", None)
@@ -160,53 +125,16 @@ class RunWidget(anywidget.AnyWidget):
                 self._timer.daemon = True
                 self._timer.start()
 
-    def _apply(self, event: dict) -> None:
-        kind = event.get("type")
-        execution = event.get("execution")
-        if not execution:
-            return
-        step_id = event.get("step") or _step_of(execution)[0]
-        if kind == "step":
-            self._merge(step_id, execution, {
-                "number": event.get("number"), "module": event.get("module", ""),
-                "target": event.get("target", ""), "kind": event.get("kind", ""),
-                "parent": event.get("parent"), "status": "pending"})
-        elif kind == "assigned":
-            # Workers start an execution when it is assigned; they report `started_at` only
-            # with the result, so live views time a step from its assignment.
-            self._merge(step_id, execution, {"status": "assigned", "assigned_at": event.get("at")})
-        elif kind == "started":
-            self._merge(step_id, execution, {"status": "running", "started_at": event.get("at")})
-        elif kind == "result":
-            self._merge(step_id, execution, {
-                "status": event.get("kind", "value"), "error": _error_text(event.get("error")),
-                "successor": event.get("successor") or "", "finished_at": event.get("at")})
-
-    def _merge(self, step_id: str, execution: str, fields: dict) -> None:
-        attempt = _step_of(execution)[1]
-        entry = self._steps.get(step_id)
-        if entry is None or attempt > entry["attempt"]:
-            base = entry or {"step": step_id, "number": int(step_id.rpartition(":")[2] or 0),
-                             "module": "", "target": "", "kind": "", "parent": None}
-            entry = {**base, "execution": execution, "attempt": attempt, "status": "pending", "error": "",
-                     "successor": "", "assigned_at": None, "started_at": None, "finished_at": None}
-            self._steps[step_id] = entry
-        elif attempt < entry["attempt"]:
-            return  # a late event for an attempt that has been superseded
-        status = fields.get("status")
-        if status is not None and _rank(status) < _rank(entry["status"]):
-            fields = {k: v for k, v in fields.items() if k != "status"}
-        for key, value in fields.items():
-            if value is not None or key not in entry:
-                entry[key] = value
-
     def flush(self) -> None:
         """Push the merged state to the front end (re-assigning the traits)."""
         with self._lock:
             self._timer = None
             self._flush_queued = False
-            steps = [dict(s) for s in sorted(self._steps.values(), key=lambda s: s["number"] or 0)]
-            status = self._run_status()
+            if not self._view.run_id:
+                self._view.run_id = self.run_id
+            steps = self._view.ordered_steps()
+            status = self._view.status()
+            warning = self._view.warning() if status in ("pending", "running", "assigned") else ""
             fetch = status == "value" and not self._value_requested
             if status == "value":
                 self._value_requested = True
@@ -215,6 +143,7 @@ class RunWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.steps = steps
             self.status = status
+            self.warning = warning
             if status != "value":
                 self.value = ""
         if fetch:
@@ -241,17 +170,6 @@ class RunWidget(anywidget.AnyWidget):
             current = self._value_requested
         if current:
             self.value = value_text(outcome["value"])
-
-    def _run_status(self) -> str:
-        seen: set[str] = set()
-        entry = self._steps.get(f"{self.run_id}:1")
-        while entry is not None and entry["step"] not in seen:
-            seen.add(entry["step"])
-            successor = entry.get("successor")
-            if not successor or entry["status"] in ("value", "error"):
-                return entry["status"]
-            entry = self._steps.get(_step_of(successor)[0])  # a retry or cached result in this run
-        return "pending" if entry is None else entry["status"]
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -75,12 +75,14 @@ def jupyterize(handler: type) -> type:
         return _jupyterize_websocket(handler)
 
     async def prepare(self: Any) -> None:
-        if self._accept_internal_token():
-            return
-        # handler.prepare (_AuthRequired) awaits APIHandler.prepare: Jupyter's auth (403, no
-        # login redirect for API handlers), XSRF for cookie users, then requires current_user.
-        await super(cls, self).prepare()
-        await self._check_authorized("read" if self.request.method in ("GET", "HEAD") else "execute")
+        if not self._accept_internal_token():
+            # handler.prepare (_AuthRequired) awaits APIHandler.prepare: Jupyter's auth (403, no
+            # login redirect for API handlers), XSRF for cookie users, then requires current_user.
+            await super(cls, self).prepare()
+            await self._check_authorized("read" if self.request.method in ("GET", "HEAD") else "execute")
+        authorized = getattr(self, "authorized", None)  # a handler's own setup once the caller may proceed
+        if authorized is not None:
+            authorized()
 
     cls = type("Jupyter" + handler.__name__, (_CofluxAuthMixin, handler, APIHandler), {"prepare": prepare})
     return cls
@@ -153,6 +155,9 @@ class CofluxExtension(ExtensionApp):
             db_url = "sqlite:///" + os.path.abspath(os.path.join(data_dir, "coflux.db"))
         self.state = ServerState(db_url, token=self.token or secrets.token_urlsafe(32), auth=True,
                                  reconnect_grace=self.reconnect_grace)
+        from server.blobs import LocalBlobStore
+
+        self.state.blobs = LocalBlobStore(os.path.join(data_dir, "blobs"))
         self.settings["coflux_state"] = self.state
         self._saved_env = {key: os.environ.get(key) for key in ("COFLUX_SERVER", "COFLUX_TOKEN")}
         self._export_env()  # refreshed once listening: the port may still change (port retries)

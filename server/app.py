@@ -9,11 +9,21 @@ import signal
 from typing import Any
 
 import tornado.web
+from tornado.log import access_log
 
-from .handlers import route_table
-from .state import MAX_MESSAGE_BYTES, ServerState
+from .handlers import Unauthorized, redact_uri, route_table
+from .state import ServerState
 
 log = logging.getLogger("coflux.server")
+
+# HTTP limits of the headless server (Jupyter's own server has its own settings).
+IDLE_TIMEOUT = 60.0  # seconds to send a request's headers, on a new or a kept-alive connection
+BODY_TIMEOUT = 300.0  # seconds to send a body (only an authenticated client gets to send one)
+MAX_HEADER_BYTES = 32 * 1024
+# What an unauthenticated or unrouted request may send: API handlers stream their bodies and
+# raise this to MAX_MESSAGE_BYTES once the client has authenticated (handlers.ApiHandler.prepare).
+MAX_UNAUTHENTICATED_BODY = 64 * 1024
+CHALLENGE = 'Token realm="coflux", Bearer realm="coflux"'
 
 
 class TokenAuthMixin:
@@ -21,16 +31,27 @@ class TokenAuthMixin:
 
     state: ServerState
 
-    def get_current_user(self) -> str | None:
-        if not self.state.auth:
-            return "anonymous"
+    def _given_token(self) -> str:
         header = self.request.headers.get("Authorization", "")  # type: ignore[attr-defined]
         scheme, _, given = header.partition(" ")
         if scheme.lower() not in ("token", "bearer"):
             given = self.get_query_argument("token", "")  # type: ignore[attr-defined]
-        if given and hmac.compare_digest(given.strip(), self.state.token):
+        return given.strip()
+
+    def get_current_user(self) -> str | None:
+        if not self.state.auth:
+            return "anonymous"
+        given = self._given_token()
+        # Bytes: compare_digest refuses str with non-ASCII characters.
+        if given and hmac.compare_digest(given.encode(), self.state.token.encode()):
             return "token"
         return None
+
+    def authentication_error(self) -> tornado.web.HTTPError:
+        """401 with a `WWW-Authenticate` hint when no token came, 403 when a wrong one did."""
+        if self._given_token():
+            return tornado.web.HTTPError(403, "wrong token")
+        return Unauthorized("a token is required: send 'Authorization: token <T>'", CHALLENGE)
 
     def check_xsrf_cookie(self) -> None:
         return None
@@ -41,15 +62,30 @@ def make_app(state: ServerState, base_url: str = "/") -> tornado.web.Application
     prefix = prefix.rstrip("/") + "/"
     routes = [(prefix + path, type("Token" + handler.__name__, (TokenAuthMixin, handler), {}), kwargs)
               for path, handler, kwargs in route_table(state)]
-    return tornado.web.Application(routes)
+    return tornado.web.Application(routes, log_function=log_request)
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, with `token` query values redacted (also for unrouted URIs)."""
+    status = handler.get_status()
+    method = access_log.info if status < 400 else access_log.warning if status < 500 else access_log.error
+    request = handler.request
+    method("%d %s %s (%s) %.2fms", status, request.method, redact_uri(request.uri or ""), request.remote_ip,
+           1000.0 * request.request_time())
 
 
 async def serve(state: ServerState, host: str = "127.0.0.1", port: int = 7777,
-                ready: Any = None) -> None:
-    """Run until SIGINT/SIGTERM. `ready(url)` is called once the socket listens."""
+                ready: Any = None, idle_timeout: float = IDLE_TIMEOUT) -> None:
+    """Run until SIGINT/SIGTERM. `ready(url)` is called once the socket listens.
+
+    A connection that has not sent complete request headers within `idle_timeout` seconds (a
+    new one, or a kept-alive one between requests) is closed, so is one whose body takes longer
+    than BODY_TIMEOUT; WebSockets keep themselves alive with pings instead."""
     state.start()
     app = make_app(state)
-    server = app.listen(port, address=host, xheaders=True, max_body_size=MAX_MESSAGE_BYTES)
+    server = app.listen(port, address=host, xheaders=True, max_body_size=MAX_UNAUTHENTICATED_BODY,
+                        idle_connection_timeout=idle_timeout, body_timeout=BODY_TIMEOUT,
+                        max_header_size=MAX_HEADER_BYTES)
     actual_port = port
     if port == 0:
         actual_port = next(iter(server._sockets.values())).getsockname()[1]

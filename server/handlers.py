@@ -2,6 +2,17 @@
 
 They hold no authentication logic of their own: `prepare` only requires `self.current_user`,
 which the headless app provides with a token check and Jupyter with its own login.
+
+Hygiene at this boundary (the same in both modes):
+- API handlers stream their bodies (`stream_request_body`), so `prepare`, and with it
+  authentication, runs right after the headers: nothing of a body is read, let alone buffered,
+  before the client has authenticated; an authenticated client may send up to MAX_MESSAGE_BYTES.
+- Query values and JSON bodies are checked here, and a bad one is a 400 that says what is wrong;
+  JSON nested deeper than MAX_JSON_DEPTH is refused (HTTP and WebSocket alike), so no JSON walker
+  behind this boundary (json.dumps in the orchestrator thread) can run out of recursion.
+- Replies never carry internal exception text: an unexpected failure is logged with its
+  traceback and answered with a generic `internal` error.
+- Logged request lines have the `token` query parameter redacted.
 """
 
 from __future__ import annotations
@@ -9,12 +20,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import re
+import urllib.parse
+from collections.abc import Awaitable
+from types import TracebackType
 from typing import Any
 
 import tornado.web
 import tornado.websocket
+from tornado.log import app_log
 
-from .errors import BadRequest, NotFound
+from .errors import INTERNAL_MESSAGE, BadRequest, NotFound
 from .state import MAX_MESSAGE_BYTES, ServerState, encode_frames
 from .store import queries
 
@@ -22,7 +39,74 @@ log = logging.getLogger("coflux.server")
 
 # Operations the orchestrator thread handles; the rest are answered on the loop.
 ORCHESTRATOR_OPS = {"register", "declare", "release", "submit", "call", "group", "result", "wait", "depend",
-                    "cancel", "rerun"}
+                    "cancel", "rerun", "slots", "started", "drain", "select", "telemetry",
+                    "put_asset"}
+# Far below Python's recursion limit (1000), which json.dumps shares with the frames above it.
+MAX_JSON_DEPTH = 500
+# `GET api/runs/<id>/result?timeout=` waits at most this long.
+MAX_RESULT_TIMEOUT = 3600.0
+RUN_ID_PATTERN = r"R[A-Za-z0-9]+"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+ERROR_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               413: "too_large", 503: "unavailable"}
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` with the value of every `token` query parameter replaced (also a percent-encoded
+    name, which Tornado decodes too), for log lines."""
+    path, sep, query = uri.partition("?")
+    if not sep:
+        return uri
+    parts = []
+    for part in query.split("&"):
+        name = urllib.parse.unquote_plus(part.split("=", 1)[0])
+        parts.append("token=[redacted]" if name.strip().lower() == "token" else part)
+    return path + "?" + "&".join(parts)
+
+
+def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in (node.values() if isinstance(node, dict) else node):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def parse_json(raw: str | bytes, what: str) -> Any:
+    """Decode UTF-8 JSON from a client, or raise BadRequest saying why not."""
+    if isinstance(raw, (bytes, bytearray)):
+        try:
+            raw = raw.decode("utf-8")  # strictly: json.loads would take UTF-16 and lone surrogates
+        except UnicodeDecodeError:
+            raise BadRequest(f"{what} is not UTF-8 JSON") from None
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise BadRequest(f"{what} nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
+        raise BadRequest(f"{what} is not JSON: {exc}") from None
+    # Only a text with that many brackets can be that deep: most frames skip the walk.
+    if raw.count("[") + raw.count("{") > MAX_JSON_DEPTH and _too_deep(value):
+        raise BadRequest(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    # An escaped lone surrogate (\ud800) decodes to a str that no database driver can store.
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f"{what} has a string that is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+class Unauthorized(tornado.web.HTTPError):
+    """401: no credentials were presented; `challenge` goes into `WWW-Authenticate`."""
+
+    def __init__(self, message: str, challenge: str) -> None:
+        super().__init__(401, message)
+        self.challenge = challenge
 
 
 class _AuthRequired:
@@ -31,14 +115,57 @@ class _AuthRequired:
         if asyncio.iscoroutine(parent) or isinstance(parent, asyncio.Future):
             await parent
         if not self.current_user:  # type: ignore[attr-defined]
-            raise tornado.web.HTTPError(403, "authentication required")
+            raise self.authentication_error()
+
+    def authentication_error(self) -> tornado.web.HTTPError:
+        """403, as Jupyter's API answers; the headless app tells a missing token (401) apart."""
+        return tornado.web.HTTPError(403, "authentication required")
+
+    def _challenge(self, kwargs: dict) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, Unauthorized):  # send_error cleared the headers: set it here
+            self.set_header("WWW-Authenticate", exc.challenge)  # type: ignore[attr-defined]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self._challenge(kwargs)
+        super().write_error(status_code, **kwargs)  # type: ignore[misc]
+
+    def _request_summary(self) -> str:
+        request = self.request  # type: ignore[attr-defined]
+        return f"{request.method} {redact_uri(request.uri or '')} ({request.remote_ip})"
+
+    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
+                      tb: TracebackType | None) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)  # type: ignore[misc]  # a warning line, via _request_summary
+        else:  # tornado's own line would print repr(request), with the URI as sent
+            app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
 
 
+@tornado.web.stream_request_body
 class ApiHandler(_AuthRequired, tornado.web.RequestHandler):
     state: ServerState
 
     def initialize(self, state: ServerState) -> None:
         self.state = state
+        self._body = bytearray()
+        self._body_too_large = False
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()  # authentication: before any byte of the body is read
+        length = self.request.headers.get("Content-Length", "")
+        if length.isascii() and length.isdigit() and int(length) > MAX_MESSAGE_BYTES:
+            raise tornado.web.HTTPError(413, f"request body too large (at most {MAX_MESSAGE_BYTES} bytes)")
+        set_max_body_size = getattr(self.request.connection, "set_max_body_size", None)
+        if set_max_body_size is not None:  # the server's own limit is for unauthenticated clients
+            set_max_body_size(MAX_MESSAGE_BYTES)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._body_too_large or len(self._body) + len(chunk) > MAX_MESSAGE_BYTES:
+            self._body_too_large = True  # a chunked body past the limit: dropped, refused in body_json
+            self._body.clear()
+            return
+        self._body += chunk
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -46,28 +173,47 @@ class ApiHandler(_AuthRequired, tornado.web.RequestHandler):
         self.finish(json.dumps(payload))
 
     def body_json(self) -> dict:
-        if len(self.request.body) > MAX_MESSAGE_BYTES:
-            raise BadRequest("request body too large")
-        try:
-            payload = json.loads(self.request.body or b"{}")
-        except ValueError as exc:
-            raise BadRequest(f"request body is not JSON: {exc}") from None
+        if self._body_too_large:
+            raise tornado.web.HTTPError(413, f"request body too large (at most {MAX_MESSAGE_BYTES} bytes)")
+        payload = parse_json(bytes(self._body) or b"{}", "request body")
         if not isinstance(payload, dict):
             raise BadRequest("request body must be a JSON object")
         return payload
 
+    def query_number(self, name: str, default: float | None, low: float, high: float,
+                     integer: bool = False) -> float | None:
+        """A numeric query argument within [low, high], or BadRequest naming it and the range."""
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        kind = "an integer" if integer else "a number"
+        try:
+            value: float = int(raw) if integer else float(raw)
+        except ValueError:
+            value = math.nan
+        if not (low <= value <= high):  # also nan
+            raise BadRequest(f"'{name}' must be {kind} from {low:g} to {high:g}, not {raw[:40]!r}")
+        return value
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self._challenge(kwargs)
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(exc, "log_message", None) or self._reason
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": {"code": "http_error", "message": message}}))
+        code = ERROR_CODES.get(status_code, "internal" if status_code >= 500 else "http_error")
+        self.finish(json.dumps({"error": {"code": code, "message": message}}))
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, BadRequest):
             status = 404 if e.code == "not_found" else 400
-            self.write_json({"error": e.to_wire()}, status)
+            if not self._finished:
+                self.write_json({"error": e.to_wire()}, status)
             return
         super()._handle_request_exception(e)
+
+
+class _Retry(Exception):
+    """The orchestrator recovered from a failed batch; the request is to be sent again."""
 
 
 class _FuturePeer:
@@ -83,28 +229,56 @@ class _FuturePeer:
 
     async def reply(self) -> Any:
         message = await self.future
-        if "err" in message:
-            error = message["err"]
-            raise NotFound(error["message"]) if error.get("code") == "not_found" else BadRequest(error["message"])
-        return message["ok"]
+        if "err" not in message:
+            return message["ok"]
+        error = message["err"] if isinstance(message["err"], dict) else {}
+        code = error.get("code")
+        if code == "retry":
+            raise _Retry()
+        if code in ("internal", None):  # logged by the orchestrator; the details stay there
+            raise tornado.web.HTTPError(500, INTERNAL_MESSAGE)
+        exc = NotFound(error.get("message")) if code == "not_found" else BadRequest(error.get("message"))
+        exc.code = str(code)
+        raise exc
 
 
 async def orchestrate(state: ServerState, op: str, params: dict) -> Any:
-    peer = _FuturePeer()
-    state.orchestrator.post(op, peer, 1, params)
-    return await peer.reply()
+    for _ in range(3):
+        peer = _FuturePeer()
+        state.orchestrator.post(op, peer, 1, params)
+        try:
+            return await peer.reply()
+        except _Retry:
+            continue
+    raise tornado.web.HTTPError(503, "the server is recovering; try again")
 
 
 class HealthHandler(ApiHandler):
+    """`{"ok": true}` while the orchestrator's loop thread runs; otherwise 503 with its state."""
+
     def get(self) -> None:
-        self.write_json({"ok": True})
+        health = getattr(self.state.orchestrator, "health", None)
+        state = dict(health()) if health is not None else {"alive": True}
+        if state.get("last_error"):  # the kind of error only: its text (SQL, driver messages) stays in the log
+            state["last_error"] = str(state["last_error"]).split("(", 1)[0]
+        if state.get("alive"):
+            self.write_json({"ok": True, "orchestrator": state})  # restarts, last_error, queued
+        else:
+            self.write_json({"ok": False, "orchestrator": state}, 503)
+
+
+def _optional(body: dict, name: str, kind: type, what: str) -> Any:
+    value = body.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise BadRequest(f"'{name}' must be {what}")
+    return value
 
 
 class RunsHandler(ApiHandler):
     async def get(self) -> None:
+        limit = int(self.query_number("limit", 50, 1, 1000, integer=True))  # type: ignore[arg-type]
         runs = await self.state.read(queries.list_runs, self.get_query_argument("module", None),
-                                     self.get_query_argument("target", None),
-                                     int(self.get_query_argument("limit", "50")))
+                                     self.get_query_argument("target", None), limit)
         self.write_json({"runs": runs})
 
     async def post(self) -> None:
@@ -116,25 +290,32 @@ class RunsHandler(ApiHandler):
         kwargs = body.get("kwargs", {})
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise BadRequest("'args' must be a list and 'kwargs' an object")
+        workspace = _optional(body, "workspace", str, "a string")
+        idempotency_key = _optional(body, "idempotency_key", str, "a string")
+        options = _optional(body, "options", dict, "an object")
         if not body.get("wire"):  # plain JSON values from curl, Studio, ...
             args = [{"v": a} for a in args]
             kwargs = {k: {"v": v} for k, v in kwargs.items()}
         result = await orchestrate(self.state, "submit", {
             "module": body["module"], "target": body["target"], "type": "workflow", "args": args,
-            "kwargs": kwargs, "workspace": body.get("workspace") or "default",
-            "idempotency_key": body.get("idempotency_key"), "options": body.get("options") or {}})
+            "kwargs": kwargs, "workspace": workspace or "default",
+            "idempotency_key": idempotency_key, "options": options or {}})
         self.write_json(result, 201)
 
 
 async def run_snapshot(state: ServerState, run_id: str) -> dict:
     """The run as stored, plus why each unstarted execution is still waiting."""
     snapshot = await state.read(queries.get_run, run_id)
-    waiting = [e["id"] for step in snapshot["steps"] for e in step["executions"]
-               if e["result"] is None and e["assigned_at"] is None]
+    waiting = [e["id"] for step in snapshot["steps"] for e in step["executions"] if e["result"] is None]
     if waiting:
         def reasons(orchestrator: Any) -> dict[str, str]:
-            return {eid: orchestrator.waiting_reason(orchestrator.pending_by_id[eid])
-                    for eid in waiting if eid in orchestrator.pending_by_id}
+            found = {}
+            for eid in waiting:
+                if eid in orchestrator.pending_by_id:
+                    found[eid] = orchestrator.waiting_reason(orchestrator.pending_by_id[eid])
+                elif (stuck := orchestrator.stuck_reason(eid)) is not None:
+                    found[eid] = stuck
+            return found
         found = await asyncio.wrap_future(state.orchestrator.call(reasons))
         for step in snapshot["steps"]:
             for execution in step["executions"]:
@@ -156,15 +337,14 @@ class CancelHandler(ApiHandler):
 class RerunHandler(ApiHandler):
     async def post(self, step_id: str) -> None:
         body = self.body_json()
-        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id,
-                                                                 "workspace": body.get("workspace")}), 201)
+        workspace = _optional(body, "workspace", str, "a string")
+        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id, "workspace": workspace}), 201)
 
 
 class RunResultHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
-        timeout = self.get_query_argument("timeout", None)
-        outcome = await orchestrate(self.state, "wait", {
-            "execution": f"{run_id}:1:1", "timeout": float(timeout) if timeout is not None else 0})
+        timeout = self.query_number("timeout", 0, 0, MAX_RESULT_TIMEOUT)
+        outcome = await orchestrate(self.state, "wait", {"execution": f"{run_id}:1:1", "timeout": timeout})
         self.write_json(outcome)
 
 
@@ -201,6 +381,9 @@ class WorkersHandler(ApiHandler):
         self.write_json({"workers": sessions})
 
 
+TOPIC_PATTERN = re.compile(rf"(runs|workers|run:{RUN_ID_PATTERN})")
+
+
 class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
     """One protocol for workers, kernels, the CLI and live views: JSON requests with `id`,
     replies `{"re": id, "ok"|"err"}`, and pushes with `op`."""
@@ -217,7 +400,10 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
 
     @property
     def ping_interval(self) -> float:  # type: ignore[override]
-        return 15.0
+        # A frozen peer (SIGSTOP, a hung host) keeps its socket open: only a missing pong (within
+        # one interval) shows it is gone, and its reconnect grace starts then. With a short grace
+        # the user wants lost workers noticed soon, so ping more often (at most every 15 s).
+        return min(15.0, max(2.0, self.state.orchestrator.reconnect_grace / 2))
 
     def check_origin(self, origin: str) -> bool:
         # Non-browser clients authenticate with a token; browsers must be same-origin.
@@ -243,9 +429,9 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
 
     def on_message(self, message: str | bytes) -> None:
         try:
-            frame = json.loads(message)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            self.send_many([{"op": "error", "err": {"code": "bad_request", "message": "frame is not JSON"}}])
+            frame = parse_json(message, "frame")
+        except BadRequest as exc:
+            self.send_many([{"op": "error", "err": exc.to_wire()}])
             return
         for request in frame if isinstance(frame, list) else [frame]:
             self._handle(request)
@@ -256,76 +442,89 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
                                                     "message": "a request is an object with an 'op'"}}])
             return
         op, request_id = request["op"], request.get("id")
-        params = request.get("params") or {}
+        params = request.get("params")
+        params = {} if params is None else params
         if not isinstance(params, dict):
             self._error(request_id, "bad_request", "'params' must be an object")
         elif op in ORCHESTRATOR_OPS:
             self.state.orchestrator.post(op, self, request_id, params)
         elif op == "subscribe":
-            asyncio.ensure_future(self._subscribe(request_id, params))
+            self._answer(request_id, self._subscribe(params))
+        elif op in _observe_ops():
+            from .observe_handlers import socket_op
+
+            self._answer(request_id, socket_op(self.state, op, params))
         elif op == "unsubscribe":
             self.state.hub.unsubscribe(self, str(params.get("topic")))
             self._ok(request_id, {"ok": True})
         elif op == "get_run":
-            asyncio.ensure_future(self._snapshot(request_id, str(params.get("run"))))
+            run_id = params.get("run")
+            if not isinstance(run_id, str):
+                self._error(request_id, "bad_request", "'run' must be a run id")
+            else:
+                self._answer(request_id, run_snapshot(self.state, run_id))
         elif op == "workspaces":
-            asyncio.ensure_future(self._read(request_id, queries.list_workspaces))
+            self._answer(request_id, self.state.read(queries.list_workspaces))
         elif op == "create_workspace":
-            asyncio.ensure_future(self._create_workspace(request_id, params))
+            self._answer(request_id, self._create_workspace(params))
         elif op == "update_workspace":
-            asyncio.ensure_future(self._update_workspace(request_id, params))
+            self._answer(request_id, self._update_workspace(params))
         elif op == "ping":
             self._ok(request_id, {"pong": True})
         else:
-            self._error(request_id, "bad_request", f"unknown operation {op!r}")
+            self._error(request_id, "bad_request", f"unknown operation {op[:100]!r}")
 
-    async def _subscribe(self, request_id: Any, params: dict) -> None:
-        topic = str(params.get("topic"))
+    def _answer(self, request_id: Any, work: Awaitable[Any]) -> None:
+        """Reply with the result of `work` (run on the loop), or with its error."""
+        async def answer() -> None:
+            try:
+                result = await work
+            except BadRequest as exc:
+                self._error(request_id, exc.code, str(exc))
+            except Exception:
+                log.exception("request %r failed", request_id)
+                self._error(request_id, "internal", INTERNAL_MESSAGE)
+            else:
+                self._ok(request_id, result)
+        asyncio.ensure_future(answer())
+
+    async def _subscribe(self, params: dict) -> Any:
+        topic = params.get("topic")
+        if not isinstance(topic, str) or not TOPIC_PATTERN.fullmatch(topic):
+            raise BadRequest("'topic' must be 'runs', 'workers' or 'run:<run id>'")
+        after = params.get("after")
+        if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+            raise BadRequest("'after' must be an event sequence number")
         self.state.hub.subscribe(self, topic)
-        snapshot = None
-        if topic.startswith("run:"):
-            await self._snapshot(request_id, topic[4:])
-            return
-        self._ok(request_id, {"snapshot": snapshot})
+        if after is not None:  # a viewer resuming: what it missed (live events follow; it drops repeats)
+            from .store.observe import get_events
 
-    async def _snapshot(self, request_id: Any, run_id: str) -> None:
+            return {"events": await self.state.read(get_events, topic, after)}
+        if not topic.startswith("run:"):
+            from .store.observe import latest_seq
+
+            return {"snapshot": None, "seq": await self.state.read(latest_seq)}
         try:
-            self._ok(request_id, await run_snapshot(self.state, run_id))
-        except BadRequest as exc:
-            self._error(request_id, exc.code, str(exc))
+            return await run_snapshot(self.state, topic[4:])
+        except Exception:
+            self.state.hub.unsubscribe(self, topic)
+            raise
 
-    async def _create_workspace(self, request_id: Any, params: dict) -> None:
+    async def _create_workspace(self, params: dict) -> Any:
         name, base = params.get("name"), params.get("base")
         if not isinstance(name, str) or (base is not None and not isinstance(base, str)):
-            self._error(request_id, "bad_request", "'name' (and optional 'base') must be strings")
-            return
-        try:
-            created = await asyncio.wrap_future(self.state.orchestrator.call(
-                lambda orchestrator: orchestrator.create_workspace(name, base)))
-            self._ok(request_id, created)
-        except BadRequest as exc:
-            self._error(request_id, exc.code, str(exc))
+            raise BadRequest("'name' (and optional 'base') must be strings")
+        return await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda orchestrator: orchestrator.create_workspace(name, base)))
 
-    async def _update_workspace(self, request_id: Any, params: dict) -> None:
+    async def _update_workspace(self, params: dict) -> Any:
         name = params.get("name")
         new_name, base = params.get("new_name"), params.get("base")
-        if not all(isinstance(v, str) for v in (name,)) or any(
-                v is not None and not isinstance(v, str) for v in (new_name, base)):
-            self._error(request_id, "bad_request", "'name', 'new_name' and 'base' must be strings")
-            return
-        try:
-            updated = await asyncio.wrap_future(self.state.orchestrator.call(
-                lambda orchestrator: orchestrator.update_workspace(
-                    name, new_name=new_name, base=base, remove_base=bool(params.get("remove_base")))))
-            self._ok(request_id, updated)
-        except BadRequest as exc:
-            self._error(request_id, exc.code, str(exc))
-
-    async def _read(self, request_id: Any, fn: Any, *args: Any) -> None:
-        try:
-            self._ok(request_id, await self.state.read(fn, *args))
-        except BadRequest as exc:
-            self._error(request_id, exc.code, str(exc))
+        if not isinstance(name, str) or any(v is not None and not isinstance(v, str) for v in (new_name, base)):
+            raise BadRequest("'name', 'new_name' and 'base' must be strings")
+        return await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda orchestrator: orchestrator.update_workspace(
+                name, new_name=new_name, base=base, remove_base=bool(params.get("remove_base")))))
 
     def _ok(self, request_id: Any, result: Any) -> None:
         if request_id is not None:
@@ -335,18 +534,30 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
         self.send_many([{"re": request_id, "err": {"code": code, "message": message}}])
 
 
+def _observe_ops() -> frozenset[str]:
+    from .observe_handlers import SOCKET_OPS
+
+    return SOCKET_OPS
+
+
 def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
     """Routes relative to the server's base (`/` headless, `{base_url}coflux/` in Jupyter)."""
+    from .blob_handlers import blob_routes  # it builds on ApiHandler (defined above)
+    from .observe_handlers import observe_routes
+
     kw = {"state": state}
+    run = RUN_ID_PATTERN
     return [
         ("api/health", HealthHandler, kw),
         ("api/ws", SocketHandler, kw),
         ("api/runs", RunsHandler, kw),
-        (r"api/runs/(R[A-Za-z0-9]+)", RunHandler, kw),
-        (r"api/runs/(R[A-Za-z0-9]+)/result", RunResultHandler, kw),
-        (r"api/executions/(R[A-Za-z0-9]+:\d+:\d+)/cancel", CancelHandler, kw),
-        (r"api/steps/(R[A-Za-z0-9]+:\d+)/rerun", RerunHandler, kw),
+        (rf"api/runs/({run})", RunHandler, kw),
+        (rf"api/runs/({run})/result", RunResultHandler, kw),
+        (rf"api/executions/({run}:\d+:\d+)/cancel", CancelHandler, kw),
+        (rf"api/steps/({run}:\d+)/rerun", RerunHandler, kw),
         ("api/workflows", WorkflowsHandler, kw),
         ("api/workspaces", WorkspacesHandler, kw),
         ("api/workers", WorkersHandler, kw),
+        *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets
+        *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from tornado.ioloop import IOLoop
 
+from .errors import INTERNAL_MESSAGE
 from .hub import Hub
 from .orchestrator import Orchestrator
 from .store import create_store_engine
@@ -32,6 +33,7 @@ class ServerState:
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coflux-read")
         self._loop: IOLoop | None = None
         self.started = False
+        self.blobs: Any = None  # a server.blobs.BlobStore; set by whoever knows the data directory
 
     @classmethod
     def for_data_dir(cls, data_dir: str, **kwargs: Any) -> ServerState:
@@ -64,12 +66,21 @@ class ServerState:
     def _deliver(self, out: list[tuple[Any, dict]], events: list[tuple[str, dict]]) -> None:
         per_peer: dict[Any, list[dict]] = {}
         for peer, message in out:
-            per_peer.setdefault(peer, []).append(message)
+            per_peer.setdefault(peer, []).append(_public(message))
         if events:
             for peer, items in self.hub.route(events).items():
                 per_peer.setdefault(peer, []).append({"op": "events", "events": items})
         for peer, messages in per_peer.items():
             peer.send_many(messages)
+
+
+def _public(message: dict) -> dict:
+    """`message` as a client may see it: an `internal` error keeps its code, but its text (an
+    exception from the database driver, with SQL) stays in the server's log."""
+    error = message.get("err")
+    if isinstance(error, dict) and error.get("code") == "internal" and error.get("message") != INTERNAL_MESSAGE:
+        return {**message, "err": {"code": "internal", "message": INTERNAL_MESSAGE}}
+    return message
 
 
 def encode_frames(messages: list[dict]) -> list[str]:

@@ -81,7 +81,7 @@ def test_server_defaults_data_dir_and_generated_token(tmp_path):
                            message="the generated token to be printed")
         generated = match.group(1)
         assert f"COFLUX_TOKEN={generated}" in srv.output()
-        assert _health(srv, None) == 403
+        assert _health(srv, None) == 401  # no token (a wrong one: 403)
         assert _health(srv, "wrong") == 403
         assert _health(srv, generated) == 200
     finally:

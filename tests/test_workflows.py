@@ -12,8 +12,6 @@ import os
 import pytest
 from harness import inspect_run, steps_by_target
 
-import coflux as cf
-
 
 def submit(cli, target: str, *args: str) -> tuple[str, object]:
     """`coflux submit --no-wait` then `coflux runs result`: (run id, printed JSON result)."""
@@ -94,15 +92,16 @@ def test_submit_handles_as_arguments(cli):
 
 
 def test_workflow_returns_execution(cli, client):
+    # The returned handle is followed to its value (issue 7; more in test_clean_failures.py).
     result = cli("submit", "myapp.workflows/returns_execution", "4")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout).startswith("<execution R")
+    assert json.loads(result.stdout) == 16
     run = client.submit("myapp.workflows", "returns_execution", 4)
-    handle = run.result(timeout=60)
-    assert isinstance(handle, cf.Execution)
-    assert (handle.module, handle.target) == ("myapp.workflows", "square")
-    assert handle.id.startswith(run.id + ":")
-    assert handle.result() == 16
+    assert run.result(timeout=60) == 16
+    # What the run recorded is the reference itself.
+    ref = run.inspect()["steps"][0]["executions"][0]["result"]["value"]["refs"][0]
+    assert (ref["module"], ref["target"]) == ("myapp.workflows", "square")
+    assert ref["id"].startswith(run.id + ":")
 
 
 def test_task_returns_execution(cli):
@@ -206,8 +205,10 @@ def test_pool_of_warm_processes(cli, worker):
     _, calls = submit(cli, "pool_info", "9")
     pids = {c["pid"] for c in calls}
     assert worker.proc.pid not in pids  # executions run in the pool, not in the worker itself
-    assert len(pids) <= 3  # 4 processes, one of them busy with the workflow
-    assert max(c["calls"] for c in calls) >= 3  # processes are reused with the module imported once
+    # 4 slots: the workflow waits parked (its slot given back), so the tasks use the 3 other
+    # processes, a 4th started for the free slot, and perhaps the warm spare kept while parked.
+    assert len(pids) <= 5
+    assert max(c["calls"] for c in calls) >= 2  # processes are reused with the module imported once
     for pid in pids:
         assert os.path.exists(f"/proc/{pid}")  # still alive: warm
 

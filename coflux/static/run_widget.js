@@ -3,7 +3,7 @@
 
 const FINAL_OK = new Set(["value", "cached", "spawned"]);
 const RUNNING = new Set(["assigned", "running"]);
-const TRAITS = ["steps", "status", "value", "error", "run_id"];
+const TRAITS = ["steps", "status", "value", "error", "run_id", "connected", "warning"];
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -12,8 +12,8 @@ function el(tag, cls, text) {
   return node;
 }
 
-// Workers start an execution as soon as it is assigned to them (and report when it began only
-// with its result), so "assigned" reads as "running" and timing starts at the assignment.
+// Between assignment and the worker's `started` report a step reads as "running" (timing starts
+// at the assignment; `started_at` replaces it once known).
 function label(status) {
   return status === "assigned" ? "running" : status;
 }
@@ -99,7 +99,11 @@ function render({ model, el: root }) {
     }
     result.hidden = !result.firstChild;
     const err = model.get("error");
-    note.textContent = err || "";
+    const offline = model.get("connected") === false;
+    const warning = model.get("warning");
+    note.textContent = err || (offline ? "disconnected from the coflux server: reconnecting…" : "") ||
+      (warning ? `warning: ${warning}` : "");
+    root.classList.toggle("coflux-offline", offline);
 
     // Re-draw once a second while something runs, so running durations tick.
     const busy = steps.some((s) => RUNNING.has(s.status));

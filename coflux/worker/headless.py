@@ -3,11 +3,18 @@ in a pool of warm processes (killed and replaced when an execution is aborted or
 
 All bookkeeping runs on the connection's event loop thread: the processes' pipes are watched
 with `add_reader`, so relaying a request from user code to the server crosses no thread.
+
+Nesting never deadlocks (see slots.py): an execution blocked on another's result is parked and
+its slot goes to other work, which runs in another process. The pool therefore grows past
+`concurrency` while executions are parked, up to `concurrency + max_parked` processes, and shrinks
+back once the extra processes have been idle a while. We chose extra processes over running a
+child inline in the blocked process: a child keeps its own process, so killing it on a timeout
+or cancel never takes its parent down, and a warm process costs ~30 MB and ~0.2 s to spawn
+(measured), which parking needs only as deep as the nesting goes.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import os
@@ -19,30 +26,35 @@ import time
 from collections import deque
 from typing import Any
 
-from ..connection import Connection, MessageTooLarge
-from ..target import registered_targets
-from .pool import child_main, encode_reply
-from .runtime import undeliverable
+from ..connection import Connection
+from .base import WorkerBase
+from .pool import child_main, discover_targets, encode_reply, remove_workdirs
+from .slots import DEFAULT_MAX_PARKED, is_blocking
 
 log = logging.getLogger("coflux.worker")
 
 _spawn = multiprocessing.get_context("spawn")
 
-RELEASE_AFTER = 0.25  # seconds a prefetched execution may wait for a process before it is handed back
+RELEASE_AFTER = 0.25  # seconds a prefetched execution may wait for a slot before it is handed back
+SPARE_IDLE_FOR = 15.0  # seconds an extra (beyond `concurrency`) process may stay idle before it stops
+DEFAULT_DRAIN_TIMEOUT = 60.0
 
 
 class WorkerProcess:
     """One warm process and the parent's end of its pipe."""
 
-    def __init__(self, modules: list[str]) -> None:
+    def __init__(self, modules: list[str], generation: int) -> None:
         parent_end, child_end = _spawn.Pipe()
         self.pipe = parent_end
         self.process = _spawn.Process(target=child_main, args=(modules, child_end, list(sys.path)),
                                       daemon=True, name="coflux-worker-process")
         self.process.start()
         child_end.close()
+        self.generation = generation
         self.execution: str | None = None
         self.ready = False
+        self.configured = False  # it has the server's URL and token (for blobs)
+        self.idle_since = time.monotonic()
 
     def send(self, message: tuple) -> bool:
         try:
@@ -58,28 +70,44 @@ class WorkerProcess:
             pass
 
 
-class HeadlessWorker:
+class HeadlessWorker(WorkerBase):
+    kind = "headless"
+
     def __init__(self, modules: list[str], url: str, token: str | None, *, concurrency: int | None = None,
                  workspace: str = "default", provides: dict[str, list[str]] | None = None,
-                 accepts: dict[str, list[str]] | None = None, name: str | None = None) -> None:
+                 accepts: dict[str, list[str]] | None = None, name: str | None = None,
+                 max_parked: int = DEFAULT_MAX_PARKED, dev: bool = False,
+                 drain_timeout: float = DEFAULT_DRAIN_TIMEOUT) -> None:
+        super().__init__(concurrency=concurrency or os.cpu_count() or 1, max_parked=max_parked,
+                         workspace=workspace)
         self.modules = modules
-        self.concurrency = concurrency or os.cpu_count() or 1
-        # Hold one queued execution per process, so the next one is here when a process frees up.
+        # Hold one queued execution per slot, so the next one is here when a slot frees up.
         self.prefetch = self.concurrency
-        self.workspace = workspace
+        self.max_processes = self.concurrency + max_parked
         self.provides = provides or {}
         self.accepts = accepts or {}
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.session_id: str | None = None
+        self.dev = dev
+        self.drain_timeout = drain_timeout
         self._idle: deque[WorkerProcess] = deque()
-        self._queue: deque[tuple[dict, float]] = deque()  # prefetched executions, with arrival time
+        self._starting = 0  # processes spawned that have not said "ready" yet
+        self._awaiting_process: deque[dict] = deque()  # admitted executions waiting for a process
+        self._lease_held: list[dict] = []  # admitted, but not started until the server is heard from
+        self._lease_timer: Any = None
+        self._messages: dict[str, dict] = {}  # execute messages received and not finished
         self._release_timer: Any = None
+        self._reap_timer: Any = None
         # execution id -> (when it was handed to a process, the timer that kills it at its timeout)
         self._deadlines: dict[str, tuple[float, Any]] = {}
         self._running: dict[str, WorkerProcess] = {}
         self._unacked: set[str] = set()
         self._processes: list[WorkerProcess] = []
         self._stopping = threading.Event()
+        self._draining = False
+        self._signals = 0
+        self.generation = 0
+        self._reloaded_generation = 0  # the newest generation whose targets were declared
+        self._watcher_stop = threading.Event()
         self.fatal: str | None = None
         self.targets = self._discover()
         self.connection = Connection(url, token, name="coflux-worker", handshake=self._register,
@@ -88,32 +116,33 @@ class HeadlessWorker:
     def _discover(self) -> dict:
         if os.getcwd() not in sys.path and "" not in sys.path:
             sys.path.insert(0, os.getcwd())
-        for name in self.modules:
-            importlib.import_module(name)
-        targets: dict[str, dict] = {}
-        for (module, name), target in registered_targets().items():
-            if module in self.modules:
-                targets.setdefault(module, {})[name] = target.definition()
+        targets = discover_targets(self.modules)
         for module in self.modules:
             if module not in targets:
                 log.warning("module %s defines no workflows or tasks", module)
         return targets
 
     async def _register(self, connection: Connection) -> None:
-        running = sorted(set(self._running) | self._unacked | {m["execution"] for m, _ in self._queue})
-        reply = await connection.request_async("register", {
-            "session": self.session_id, "kind": "headless", "name": self.name, "workspace": self.workspace,
-            "targets": self.targets, "concurrency": self.concurrency, "prefetch": self.prefetch,
-            "provides": self.provides,
-            "accepts": self.accepts, "running": running})
-        self.session_id = reply["session"]
+        # Everything received and not finished (queued, waiting for a process or held, running)
+        # and results not acknowledged: what the server must not give to anyone else.
+        running = sorted(set(self._messages) | set(self._running) | self._unacked)
+        await self._register_session(connection, name=self.name, targets=self.targets, prefetch=self.prefetch,
+                                     provides=self.provides, accepts=self.accepts, running=running,
+                                     draining=self._draining)
+        if self._lease_held:  # confirmed (or aborted by the server, which it did before replying)
+            self.connection.call_soon(self._retry_lease_held)
         log.info("registered as session %s with %d module(s)", self.session_id, len(self.targets))
 
     # ---------------------------------------------------------------- processes (loop thread)
 
     def _spawn(self) -> None:
-        process = WorkerProcess(self.modules)
+        # Pool processes inherit this thread's signal mask: with SIGINT and SIGTERM blocked they
+        # never see a terminal's Ctrl-C (sent to the whole process group) or a service manager's
+        # SIGTERM, even while starting up; the worker stops them itself, after draining.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        process = WorkerProcess(self.modules, self.generation)
         self._processes.append(process)
+        self._starting += 1
         self.connection.add_reader(process.pipe.fileno(), lambda: self._readable(process))
 
     def _readable(self, process: WorkerProcess) -> None:
@@ -127,29 +156,82 @@ class HeadlessWorker:
         kind = message[0]
         if kind == "req":
             _, rid, op, params = message
+            execution = process.execution
+            blocking = execution is not None and is_blocking(op, params)
+            if blocking:
+                # The request itself tells the server of the slot it frees (no extra message).
+                self.gate.block(execution)
+                self._attach_slots(params)
             future = self.connection.request(op, params)
-            future.add_done_callback(lambda f: process.send(("rep", rid, *encode_reply(f))))
+            future.add_done_callback(lambda f: self._replied(process, execution, rid, f, blocking))
         elif kind == "note":
             self.connection.notify(message[1], message[2])
         elif kind == "done":
             result = message[1]
-            self._clear_deadline(result["execution"])
-            self._running.pop(result["execution"], None)
-            process.execution = None
-            self._idle.append(process)
+            self._finished(process, result["execution"])
             self._report(result)
-            self._dispatch()
         elif kind == "ready":
             process.ready = True
-            self._idle.append(process)
-            self._dispatch()
+            self._starting -= 1
+            if len(message) > 2 and process.generation == self.generation > self._reloaded_generation:
+                self._reloaded_generation = self.generation
+                self._reloaded(message[2])
+            self._became_idle(process)
         elif kind == "import_error":
-            self.fatal = f"a worker process could not import the modules:\n{message[1]}"
+            self._starting -= 1
+            if self.dev and self.generation > 0:
+                # A broken edit: keep serving with the code that worked, say what is wrong.
+                print(f"coflux worker: reload failed, still running the previous code:\n{message[1]}",
+                      file=sys.stderr, flush=True)
+                return
+            self.fatal = message[1]
             self._stopping.set()
+
+    def _replied(self, process: WorkerProcess, execution: str | None, rid: int, future: Any,
+                 blocking: bool) -> None:
+        reply = ("rep", rid, *encode_reply(future))
+        if not blocking:
+            process.send(reply)
+            return
+
+        def resume() -> None:
+            if process.execution == execution:  # not killed or replaced meanwhile
+                process.send(reply)
+        self.gate.unblock(execution, resume)
+
+    def _finished(self, process: WorkerProcess, execution: str) -> None:
+        self._clear_deadline(execution)
+        self._running.pop(execution, None)
+        self._messages.pop(execution, None)
+        process.execution = None
+        self._became_idle(process)
+        self.gate.finish(execution)
+        self._check_drained()
+
+    def _became_idle(self, process: WorkerProcess) -> None:
+        if process.generation != self.generation:
+            self._retire(process)  # code from before a reload: replaced, not reused
+            self._ensure_processes()
+            return
+        process.idle_since = time.monotonic()
+        self._idle.append(process)
+        if self._awaiting_process:
+            self._run_on(self._idle.popleft(), self._awaiting_process.popleft())
+        self._schedule_reap()
+
+    def _retire(self, process: WorkerProcess) -> None:
+        if process in self._idle:
+            self._idle.remove(process)
+        process.send(("stop",))
+        process.kill()
 
     def _exited(self, process: WorkerProcess) -> None:
         self.connection.remove_reader(process.pipe.fileno())
+        process.process.join(timeout=0.5)  # reap it: a stopped process must not stay a zombie
+        remove_workdirs(process.process.pid)  # a killed process leaves its working directory
         process.pipe.close()
+        if not process.ready:
+            self._starting = max(0, self._starting - 1)
         if process in self._idle:
             self._idle.remove(process)
         if process in self._processes:
@@ -157,28 +239,57 @@ class HeadlessWorker:
         execution, process.execution = process.execution, None
         if execution is not None:  # died on its own while running (an abort clears `execution` first)
             self._running.pop(execution, None)
+            self._messages.pop(execution, None)
+            self._clear_deadline(execution)
+            self.gate.finish(execution)
             self._report({"execution": execution, "kind": "crashed"})
         if not self._stopping.is_set():
+            self._ensure_processes()
+
+    def _ensure_processes(self) -> None:
+        """Keep `concurrency` warm processes, one more for each admitted execution that waits for
+        one, and a spare while executions are parked (the next park then finds one warm)."""
+        if self._stopping.is_set():
+            return
+        wanted_idle = len(self._awaiting_process) + (1 if self.gate.parked else 0)
+        busy = sum(1 for p in self._processes if p.execution is not None)
+        floor = self.concurrency - busy
+        want = max(wanted_idle, floor) - len(self._idle) - self._starting
+        room = self.max_processes + 1 - len(self._processes)
+        for _ in range(max(0, min(want, room))):
             self._spawn()
+
+    def _schedule_reap(self) -> None:
+        if self._reap_timer is None and len(self._processes) > self.concurrency:
+            self._reap_timer = self.connection.call_later(SPARE_IDLE_FOR, self._reap)
+
+    def _reap(self) -> None:
+        """Stop extra processes that stayed idle: the pool shrinks back after deep nesting."""
+        self._reap_timer = None
+        cutoff = time.monotonic() - SPARE_IDLE_FOR
+        spare = 1 if self.gate.parked else 0
+        for process in list(self._idle):
+            if len(self._processes) <= self.concurrency + spare:
+                break
+            if process.idle_since <= cutoff:
+                self._retire(process)
+        self._schedule_reap()
 
     def _report(self, result: dict) -> None:
         execution = result["execution"]
         self._unacked.add(execution)
-        future = self.connection.request("result", result)
 
-        def done(future: Any) -> None:
+        def acked(_future: Any) -> None:
             self._unacked.discard(execution)
-            if isinstance(future.exception(), MessageTooLarge):
-                self._report(undeliverable(result, future.exception()))
-        future.add_done_callback(done)
+            self._check_drained()
+        self._send_result(result, acked)
 
     # ---------------------------------------------------------------- server pushes (loop thread)
 
     def _on_push(self, message: dict) -> None:
         op = message.get("op")
         if op == "execute":
-            self._queue.append((message, time.monotonic()))
-            self._dispatch()
+            self._on_execute(message)
         elif op == "resolved":
             process = self._running.get(message["parent"])
             if process is not None:
@@ -188,32 +299,85 @@ class HeadlessWorker:
         elif op == "replaced":
             log.warning("another connection took over this worker's session")
 
-    def _dispatch(self) -> None:
-        while self._queue and self._idle:
-            process = self._idle.popleft()
-            message, queued_at = self._queue.popleft()
-            process.execution = message["execution"]
-            self._running[message["execution"]] = process
-            if not process.send(("execute", message)):
-                self._queue.appendleft((message, queued_at))
-                self._running.pop(message["execution"], None)
-                process.execution = None
-            elif message.get("timeout"):
-                self._deadlines[message["execution"]] = (time.time(), self.connection.call_later(
-                    float(message["timeout"]), self._timed_out, message["execution"]))
-        if self._queue and self._release_timer is None:
+    def _on_execute(self, message: dict) -> None:
+        execution = message["execution"]
+        if execution in self._messages:
+            return  # sent again after a reconnect: already here
+        if self._draining and message.get("parent") not in self._running:
+            # Sent before the server knew we are draining: give it back at once.
+            self.connection.request("release", {"executions": [execution]})
+            return
+        self._messages[execution] = message
+        self.gate.submit(execution, lambda: self._admitted(message), urgent=bool(message.get("urgent")))
+        if self.gate.queued() and self._release_timer is None:
             self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
 
+    def _admitted(self, message: dict) -> None:
+        """The gate gave this execution a slot: run it on an idle process (or the next to start)."""
+        if self._idle:
+            self._run_on(self._idle.popleft(), message)
+        else:
+            self._awaiting_process.append(message)
+            self._ensure_processes()
+
+    def _run_on(self, process: WorkerProcess, message: dict) -> None:
+        execution = message["execution"]
+        if execution not in self._messages:  # aborted while it waited for a process
+            self._became_idle(process)
+            return
+        if not self._lease_valid():  # frozen or cut off a while: this may not be ours any more
+            self._lease_held.append(message)
+            process.idle_since = time.monotonic()
+            self._idle.append(process)
+            if self._lease_timer is None:
+                self._lease_timer = self.connection.call_later(0.2, self._retry_lease_held)
+            return
+        process.execution = execution
+        self._running[execution] = process
+        # The server's URL and token, once per process: it uploads large values and assets itself.
+        if not process.configured:
+            message = {**message, "server": self.connection.url, "token": self.connection.token}
+            process.configured = True
+        if not process.send(("execute", message)):
+            # The process died under us: its exit is reported separately; run this elsewhere.
+            process.execution = None
+            self._running.pop(execution, None)
+            self._awaiting_process.appendleft(message)
+            return
+        self._started(execution)
+        if message.get("timeout"):
+            self._deadlines[execution] = (time.time(), self.connection.call_later(
+                float(message["timeout"]), self._timed_out, execution))
+
+    def _retry_lease_held(self) -> None:
+        """Start the work held for want of a lease once the server has been heard from again
+        (and has not aborted it meanwhile)."""
+        self._lease_timer = None
+        if not self._lease_held:
+            return
+        if not self._lease_valid():
+            self._lease_timer = self.connection.call_later(0.2, self._retry_lease_held)
+            return
+        held, self._lease_held = self._lease_held, []
+        for message in held:
+            if message["execution"] not in self._messages:
+                continue  # aborted meanwhile
+            if self._idle:
+                self._run_on(self._idle.popleft(), message)
+            else:
+                self._awaiting_process.append(message)
+        self._ensure_processes()
+
     def _release_stale(self) -> None:
-        """Hand back prefetched executions that waited too long for a free process, so an idle
+        """Hand back prefetched executions that waited too long for a free slot, so an idle
         worker elsewhere can run them instead of them queueing behind long executions here."""
         self._release_timer = None
-        cutoff = time.monotonic() - RELEASE_AFTER
-        stale = [m["execution"] for m, queued_at in self._queue if queued_at <= cutoff]
+        stale = self.gate.withdraw(older_than=time.monotonic() - RELEASE_AFTER)
         if stale:
-            self._queue = deque((m, q) for m, q in self._queue if m["execution"] not in stale)
+            for execution in stale:
+                self._messages.pop(execution, None)
             self.connection.request("release", {"executions": stale})
-        if self._queue:
+        if self.gate.queued():
             self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
 
     def _clear_deadline(self, execution_id: str) -> None:
@@ -227,18 +391,131 @@ class HeadlessWorker:
         process = self._running.pop(execution_id, None)
         if process is None:
             return
+        self._messages.pop(execution_id, None)
         process.execution = None
         process.kill()
+        self.gate.finish(execution_id)
         self._report({"execution": execution_id, "kind": "timeout", "started_at": started_at})
 
     def _abort(self, execution_id: str) -> None:
         self._clear_deadline(execution_id)
+        self._messages.pop(execution_id, None)
         process = self._running.pop(execution_id, None)
         if process is None:
-            self._queue = deque((m, q) for m, q in self._queue if m["execution"] != execution_id)
+            self.gate.withdraw(executions={execution_id})
+            self._awaiting_process = deque(m for m in self._awaiting_process if m["execution"] != execution_id)
+            self._lease_held = [m for m in self._lease_held if m["execution"] != execution_id]
+            self.gate.finish(execution_id)
             return
         process.execution = None
         process.kill()
+        self.gate.finish(execution_id)
+        self._check_drained()
+
+    # ---------------------------------------------------------------- reload (--dev)
+
+    def _watch_paths(self) -> list[str]:
+        """The source to watch: a package's directory, or a plain module's file."""
+        import importlib.util
+
+        paths: set[str] = set()
+        for name in self.modules:
+            top = name.split(".")[0]
+            spec = importlib.util.find_spec(top)
+            if spec is None:
+                continue
+            if spec.submodule_search_locations:
+                paths.update(spec.submodule_search_locations)
+            elif spec.origin:
+                paths.add(spec.origin)
+        return sorted(paths)
+
+    def _start_watching(self) -> None:
+        import watchfiles
+
+        paths = self._watch_paths()
+
+        def watch() -> None:
+            for _changes in watchfiles.watch(*paths, watch_filter=watchfiles.PythonFilter(),
+                                             stop_event=self._watcher_stop, debounce=200,
+                                             raise_interrupt=False):
+                self.connection.call_soon(self._reload)
+
+        threading.Thread(target=watch, name="coflux-watch", daemon=True).start()
+        print(f"coflux worker: --dev: reloading when these change: {', '.join(paths)}", flush=True)
+
+    def _reload(self) -> None:
+        """Source changed: start a process on the new code; once it has imported the modules,
+        declare its targets and replace idle processes (running ones finish on the old code)."""
+        self.generation += 1
+        self._spawn()
+
+    def _reloaded(self, targets: dict) -> None:
+        print("coflux worker: reloaded " + ", ".join(self.modules), flush=True)
+        if targets != self.targets:
+            self.targets = targets
+            self.connection.request("declare", {"targets": targets})
+        for process in list(self._idle):
+            if process.generation != self.generation:
+                self._retire(process)
+        self._ensure_processes()
+
+    # ---------------------------------------------------------------- drain (loop thread)
+
+    def _begin_drain(self) -> None:
+        """Take no new work, hand back what was prefetched, let running executions finish."""
+        if self._draining:
+            return
+        self._draining = True
+        released = self.gate.withdraw()
+        for message in self._lease_held + list(self._awaiting_process):  # admitted, never started
+            released.append(message["execution"])
+            self.gate.finish(message["execution"])
+        self._lease_held, self._awaiting_process = [], deque()
+        for execution in released:
+            self._messages.pop(execution, None)
+        running = len(self._running) + len(self._awaiting_process)
+        print(f"coflux worker: draining: waiting for {running} running execution(s) to finish "
+              f"(up to {self.drain_timeout:g} s; Ctrl-C again to stop now)", flush=True)
+        self.connection.request("drain", {"release": released})
+        self.connection.call_later(self.drain_timeout, self._drain_expired)
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self._draining and not self._running and not self._awaiting_process and not self._unacked \
+                and not self.gate.busy():
+            self._stopping.set()
+
+    def _drain_expired(self) -> None:
+        """Out of patience: what still runs is reported as abandoned (retries apply), then we stop."""
+        if self._stopping.is_set():
+            return
+        self._abandon_running()
+
+    def _abandon_running(self) -> None:
+        pending = []
+        for execution, process in list(self._running.items()):
+            process.execution = None
+            process.kill()
+            self._running.pop(execution, None)
+            self.gate.finish(execution)
+            self._unacked.add(execution)
+            pending.append(self.connection.request("result", {"execution": execution, "kind": "abandoned"}))
+        for message in self._awaiting_process:
+            pending.append(self.connection.request("release", {"executions": [message["execution"]]}))
+        self._awaiting_process.clear()
+        if not pending:
+            self._stopping.set()
+            return
+        remaining = [len(pending)]
+
+        def acked(_future: Any) -> None:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                self._stopping.set()
+        for future in pending:
+            future.add_done_callback(lambda f: self.connection.call_soon(acked, f))
+        self.connection.call_later(5.0, self._stopping.set)  # the server may be gone: do not hang
 
     # ---------------------------------------------------------------- running (main thread)
 
@@ -249,16 +526,27 @@ class HeadlessWorker:
         def spawn_all() -> None:
             for _ in range(self.concurrency):
                 self._spawn()
+            self._tick()
             started.set()
         self.connection.call_soon(spawn_all)
         started.wait(60)
+        if self.dev:
+            self._start_watching()
+
+    def _on_signal(self, *_: Any) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self.connection.call_soon(self._begin_drain)
+        else:
+            print("coflux worker: stopping now", flush=True)
+            self._forced = True
+            self.connection.call_soon(self._abandon_running)
+            threading.Timer(2.0, self._stopping.set).start()
 
     def run_forever(self) -> int:
-        def stop(*_: Any) -> None:
-            self._stopping.set()
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        self._forced = False
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
         self.start(wait=None)
         was_connected, since = False, time.monotonic()
         while not self._stopping.wait(0.5):
@@ -280,10 +568,13 @@ class HeadlessWorker:
         if self.fatal:
             print(f"coflux worker: {self.fatal}", file=sys.stderr)
             return 1
-        return 0
+        if self._draining or self._signals:
+            print("coflux worker: stopped", flush=True)
+        return 1 if self._forced else 0
 
     def shutdown(self) -> None:
         self._stopping.set()
+        self._watcher_stop.set()
         for process in list(self._processes):
             process.kill()
         self.connection.close()

@@ -51,7 +51,7 @@ def error_payload(exc: BaseException, target: Target | None, when: dict | None =
 
 
 def run_execution(message: dict, transport: Transport, *, main_alias: str | None = None,
-                  contexts: dict[str, ExecutionContext] | None = None) -> dict:
+                  contexts: dict[str, ExecutionContext] | None = None, whole_process: bool = False) -> dict:
     """Run the execution described by an `execute` message; return the `result` request params.
 
     `contexts` (execution id -> context) lets the caller route server pushes to the running context."""
@@ -66,7 +66,7 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
     started_at = time.time()  # reported with the result: one message per execution, not two
     if contexts is not None:
         contexts[execution_id] = context
-    with context.activate():
+    with context.activate(whole_process=whole_process):
         try:
             values = [decode_value(arg, context) for arg in message["args"]]
             result = target.call_with(values)
@@ -80,6 +80,10 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
                     "error": error_payload(exc, target, message.get("retry_when")),
                     "started_at": started_at}
         finally:
+            try:
+                context.finish()  # log lines, output and metrics before the result
+            except Exception:
+                pass  # nothing to report to any more: the result still goes out
             if contexts is not None:
                 contexts.pop(execution_id, None)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import queue
 import threading
 import time
@@ -25,24 +26,59 @@ from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from ..errors import BadRequest, NotFound
 from ..store import schema as t
+from . import limits
+from .assets import AssetsMixin
+from .caches import BoundedCache, approx_size
 from .control import ControlMixin
+from .feed import FeedMixin
 from .matching import merge_requires
 from .model import Peer, Pending, RunInfo, Session, Waiter
 from .outcomes import OutcomesMixin
 from .scheduling import SchedulingMixin
+from .selecting import SelectingMixin
 from .sessions import SessionsMixin
 from .submission import SubmissionMixin
+from .telemetry import TelemetryMixin
+from .worker_state import WorkerStateMixin
 from .writes import WriteBuffer
 
 log = logging.getLogger("coflux.orchestrator")
 
+# Bounds of the in-memory caches (each can be read again from the database; see caches.py).
+RESULTS_MAX_ITEMS = 100_000
+RESULTS_MAX_BYTES = 32 * 1024 * 1024
+RESULT_MAX_BYTES = 1024 * 1024  # a bigger value is read from the database when someone needs it
+RUNS_MAX_ITEMS = 20_000
+CACHE_KEYS_MAX_ITEMS = 20_000
+CACHE_KEYS_MAX_BYTES = 16 * 1024 * 1024
+
 Deliver = Callable[[list[tuple[Peer, dict]], list[tuple[str, dict]]], None]
 
+# The loop never sleeps longer than this, however far away the next timer is (a timer of years
+# would overflow a thread wait, and a clock jump must not leave timers waiting forever).
+MAX_SLEEP = 60.0
 
-class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixin, ControlMixin):
+
+class _Stopped(Exception):
+    """The orchestrator was stopped while it waited for the database to come back."""
+
+
+def _replies(out: list, skip: set) -> list:
+    """(peer, request id) of the replies in `out` to requests other than `skip`."""
+    return [(peer, m["re"]) for peer, m in out if "re" in m and (peer, m["re"]) not in skip]
+
+
+def _requests(batch: list) -> set:
+    """(peer, request id) of the commands in a batch that expect a reply."""
+    return {(c[1], c[2]) for c in batch if c and c[0] not in ("__call__", "__closed__") and c[2] is not None}
+
+
+class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingMixin, OutcomesMixin,
+                   SelectingMixin, TelemetryMixin, FeedMixin, ControlMixin, AssetsMixin):
     def __init__(self, engine: Engine, deliver: Deliver, *, reconnect_grace: float = 30.0) -> None:
         self.engine = engine
         self._deliver = deliver
@@ -50,6 +86,11 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0  # times the supervisor found the loop thread dead and started a new one
+        self.last_error: str | None = None
+        self._pending_peers: dict[str, Any] = {}  # session peers to re-attach after a failed recovery
+        self._busy_since: float | None = None  # when the batch being processed began (health: a stuck loop)
         self._seq = itertools.count()
         self._handlers: dict[str, Callable[[Peer | None, Any, dict], None]] = {
             "register": self._on_register,
@@ -63,6 +104,12 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             "depend": self._on_depend,
             "cancel": self._on_cancel,
             "rerun": self._on_rerun,
+            "slots": self._on_slots,
+            "started": self._on_started,
+            "drain": self._on_drain,
+            "select": self._on_select,
+            "telemetry": self._on_telemetry,
+            "put_asset": self._on_put_asset,
         }
         self._reset_memory()
 
@@ -76,14 +123,22 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
         self.active: dict[str, str] = {}  # execution id -> session id
         self.assigned: dict[str, Pending] = {}  # what an active execution was assigned as
         self.pending_by_id: dict[str, Pending] = {}
+        self.urgent: deque[Pending] = deque()  # ready work that a running (parked) execution waits for
+        self._seq_next: int | None = None  # the next event's number (feed.py), read again after a rollback
+        self._log_id_next: int | None = None  # likewise for log lines (telemetry.py)
         self.deferrable: dict[tuple, Pending] = {}  # (module, target, workspace, defer key) -> latest
         self.cache_inflight: dict[str, set[str]] = {}  # cache key -> executions due and unfinished
-        self.cache_values: dict[str, list[tuple]] = {}  # cache key -> [(execution, step, workspace, at)]
+        # cache key -> [(execution, step, workspace, at)]
+        self.cache_values = BoundedCache(CACHE_KEYS_MAX_ITEMS, CACHE_KEYS_MAX_BYTES,
+                                         sizeof=lambda entries: 120 * len(entries))
         self.waiters: dict[str, list[Waiter]] = {}
         self.peer_waiters: dict[Any, set[Waiter]] = {}
         self.timers: list[tuple[float, int, str, Any]] = []
-        self.runs: dict[str, RunInfo] = {}
-        self.results: dict[str, tuple[str, Any, Any, str | None]] = {}
+        self.session_secrets: dict[str, str | None] = {}  # session id -> sha256 of its secret
+        self.runs = BoundedCache(RUNS_MAX_ITEMS)  # run id -> RunInfo
+        # execution id -> (kind, value, error, successor)
+        self.results = BoundedCache(RESULTS_MAX_ITEMS, RESULTS_MAX_BYTES, max_entry_bytes=RESULT_MAX_BYTES,
+                                    sizeof=_result_size)
         self.workspace_ids: dict[str, int] = {}
         self.workspace_bases: dict[int, int | None] = {}
         self._out: list[tuple[Peer, dict]] = []
@@ -99,14 +154,49 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             self.w = WriteBuffer(db)
             self._load()
             self.w.flush()
+        self._start_loop()
+        self._supervisor = threading.Thread(target=self._supervise, name="coflux-orchestrator-supervisor",
+                                            daemon=True)
+        self._supervisor.start()
+
+    def _start_loop(self) -> None:
         self._thread = threading.Thread(target=self._run, name="coflux-orchestrator", daemon=True)
         self._thread.start()
+
+    def _supervise(self, interval: float = 0.5) -> None:
+        """Restart the loop thread if it ever dies (the loop catches every Exception, so only a
+        bug in its own error handling, or a BaseException, gets here). The dead thread held the
+        working set: rebuild it from the database, tell waiters to ask again, and go on."""
+        while not self._stopped.wait(interval):
+            thread = self._thread
+            if thread is None or thread.is_alive() or self._stopped.is_set():
+                continue
+            self.restarts += 1
+            log.error("the orchestrator thread died (%s); restarting it (restart %d)",
+                      self.last_error or "no error recorded", self.restarts)
+            self._out, self._events = [], []
+            try:
+                self._recover_until_ok()
+            except _Stopped:
+                return
+            self._deliver_out()
+            self._start_loop()
+
+    def health(self) -> dict:
+        """Liveness of the loop thread, for `GET api/health`."""
+        alive = self._thread is not None and self._thread.is_alive()
+        busy_since = self._busy_since
+        return {"alive": alive, "restarts": self.restarts, "last_error": self.last_error,
+                "queued": self._queue.qsize(),
+                "busy_for": round(time.monotonic() - busy_since, 3) if busy_since is not None else 0.0}
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopped.set()
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._supervisor is not None:
+            self._supervisor.join(timeout)
         if getattr(self, "_connection", None) is not None:
             self._connection.close()
 
@@ -124,42 +214,107 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
 
     def _run(self) -> None:
         while not self._stopped.is_set():
-            delay = self._next_timer_delay()
+            batch: list = []
             try:
-                first = self._queue.get(timeout=delay) if delay is None or delay > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                first = ()
-            if first is None:
-                break
-            batch = [first] if first else []
-            while len(batch) < 5000:
+                delay = self._next_timer_delay()
                 try:
-                    item = self._queue.get_nowait()
+                    first = self._queue.get(timeout=delay) if delay is None or delay > 0 \
+                        else self._queue.get_nowait()
                 except queue.Empty:
+                    first = ()
+                if first is None:
                     break
-                if item is None:
-                    self._stopped.set()
+                batch = [first] if first else []
+                while len(batch) < 5000:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        self._stopped.set()
+                        break
+                    batch.append(item)
+                self._process(batch)
+            except _Stopped:
+                break
+            except Exception as exc:
+                # _process isolates failing commands; getting here means its own recovery or
+                # the delivery failed. Whatever was in flight is told to ask again.
+                self.last_error = repr(exc)
+                log.exception("orchestrator loop error; recovering")
+                try:
+                    self._out, self._events = [], []
+                    self._recover_until_ok()
+                    for command in batch:
+                        self._fail_command(command, exc, retry=True)
+                    self._deliver_out()
+                except _Stopped:
                     break
-                batch.append(item)
-            self._process(batch)
+                except Exception:
+                    log.exception("orchestrator could not recover; trying again")
+                    time.sleep(0.5)
 
     def _process(self, batch: list) -> None:
+        self._busy_since = time.monotonic()
+        try:
+            self._process_batch(batch)
+        finally:
+            self._busy_since = None
+
+    def _process_batch(self, batch: list) -> None:
         self._out, self._events = [], []
         try:
             self._transaction(batch)
-        except Exception:
+        except Exception as exc:
+            self.last_error = repr(exc)
             log.exception("batch of %d commands failed; retrying them one by one", len(batch))
-            self._out, self._events = [], []  # none of it was committed
-            self._recover()
+            skip = _requests(batch)
+            # None of it was committed. The batch's own commands run again below and answer then;
+            # waiters of earlier, committed batches are told to ask again, those it had answered too.
+            answered = _replies(self._out, skip)
+            self._out, self._events = [], []
+            self._recover_until_ok(skip=skip, answered=answered)
             for command in batch:
-                out_mark, events_mark = len(self._out), len(self._events)
-                try:
-                    self._transaction([command])
-                except Exception as exc:  # a command that fails on its own: report it, keep going
-                    log.exception("command %r failed", command[0] if command else None)
-                    del self._out[out_mark:], self._events[events_mark:]
-                    self._recover()
-                    self._fail_command(command, exc)
+                self._process_alone(command)
+        self._deliver_out()
+
+    def _process_alone(self, command: tuple) -> None:
+        """Run one command of a failed batch in a transaction of its own. A database that is
+        briefly unavailable (a lock, a restart) gets a second try after recovery, then the
+        client is told to re-send; any other failure is this command's own: it alone fails."""
+        for attempt in range(2):
+            out_mark, events_mark = len(self._out), len(self._events)
+            try:
+                self._transaction([command])
+                return
+            except Exception as exc:
+                transient = self._is_transient(exc)
+                log.log(logging.WARNING if transient else logging.ERROR, "command %r failed%s",
+                        command[0] if command else None, " (database unavailable)" if transient else "",
+                        exc_info=True)
+                self.last_error = repr(exc)
+                skip = _requests([command])
+                answered = _replies(self._out[out_mark:], skip)
+                del self._out[out_mark:], self._events[events_mark:]
+                self._recover_until_ok(skip=skip, answered=answered)
+                if transient and attempt == 0:
+                    continue
+                self._fail_command(command, exc, retry=transient)
+                return
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        """A database error that says nothing about the command (the server went away, a lock)."""
+        if isinstance(exc, DBAPIError):
+            return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+        if isinstance(exc, DisconnectionError):
+            return True
+        dialect = self.engine.dialect
+        dbapi = getattr(dialect, "loaded_dbapi", None) or getattr(dialect, "dbapi", None)
+        kinds = tuple(k for k in (getattr(dbapi, "OperationalError", None), getattr(dbapi, "InterfaceError", None))
+                      if isinstance(k, type))
+        return bool(kinds) and isinstance(exc, kinds)
+
+    def _deliver_out(self) -> None:
         out, events = self._out, self._events
         self._out, self._events = [], []
         if out or events:
@@ -197,6 +352,8 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
         try:
             if handler is None:
                 raise BadRequest(f"unknown operation {op!r}")
+            if "parked" in params and isinstance(params, dict):
+                self._piggybacked_slots(peer, params)
             handler(peer, request_id, params)
         except BadRequest as exc:
             self._reply_error(peer, request_id, exc.to_wire())
@@ -204,39 +361,77 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             # Malformed parameters from a client: report, change nothing.
             self._reply_error(peer, request_id, {"code": "bad_request", "message": f"malformed {op!r}: {exc!r}"})
 
-    def _fail_command(self, command: tuple, exc: Exception) -> None:
+    def _fail_command(self, command: tuple, exc: BaseException, *, retry: bool = False) -> None:
         op, peer, request_id, _ = command if command else (None, None, None, None)
         if op == "__call__":
-            request_id.set_exception(exc)
+            if not request_id.done():
+                request_id.set_exception(exc)
         elif peer is not None and request_id is not None:
-            self._out.append((peer, {"re": request_id, "err": {"code": "internal", "message": repr(exc)}}))
+            error = {"code": "retry", "message": "the database was unavailable; send the request again"} \
+                if retry else {"code": "internal", "message": f"{op!r} failed on the server: "
+                                                              f"{exc.__class__.__name__}: {exc}"[:2000]}
+            self._out.append((peer, {"re": request_id, "err": error}))
 
-    def _recover(self) -> None:
-        """Rebuild the in-memory working set from the database after a rolled-back batch."""
+    def _recover_until_ok(self, skip: set | None = None, answered: list | None = None) -> None:
+        """Recover, waiting for the database to come back if it is what failed. `answered` are
+        (peer, request id) of waiters the rolled-back work had answered: they must ask again."""
+        delay = 0.05
+        while True:
+            try:
+                self._recover(skip)
+                for peer, request_id in answered or ():
+                    self._out.append((peer, {"re": request_id, "err": {"code": "retry",
+                                                                       "message": "server recovered; retry"}}))
+                return
+            except Exception as exc:
+                self.last_error = repr(exc)
+                log.warning("recovery failed (%r); trying again in %.1f s", exc, delay)
+                if self._stopped.wait(delay):
+                    raise _Stopped() from exc
+                delay = min(delay * 2, 5.0)
+
+    def _recover(self, skip: set | None = None) -> None:
+        """Rebuild the in-memory working set from the database after a rolled-back batch.
+
+        Replies and events already produced by committed work (earlier commands of a batch
+        retried one by one) are kept. Waiters cannot be rebuilt: their clients are told to
+        re-send (`retry`), except `skip`, the (peer, request id) of commands that run again."""
         try:
             self._connection.close()
         except Exception:
             pass
-        self._connection = self.engine.connect()
-        peers = {sid: s.peer for sid, s in self.sessions.items()}
+        peers = {**self._pending_peers, **{sid: s.peer for sid, s in self.sessions.items() if s.peer is not None}}
         peer_waiters = self.peer_waiters
-        self._reset_memory()
-        with self.engine.begin() as db:
-            self.db = db
-            self.w = WriteBuffer(db)
-            self._load()
-            self.w.flush()
+        out, events = self._out, self._events
+        try:
+            self._connection = self.engine.connect()
+            self._reset_memory()
+            with self.engine.begin() as db:
+                self.db = db
+                self.w = WriteBuffer(db)
+                self._load()
+                self.w.flush()
+        except BaseException:
+            # Keep what must still be told for the next attempt.
+            self._pending_peers, self.peer_waiters = peers, peer_waiters
+            self._out, self._events = out, events
+            raise
+        self._pending_peers = {}
         for sid, peer in peers.items():
-            if sid in self.sessions and peer is not None:
+            if sid in self.sessions:
                 self.sessions[sid].peer = peer
                 self.sessions[sid].expires_at = None
                 self.peer_sessions[peer] = sid
-        # Waiters cannot be rebuilt; tell their clients to ask again.
+        self._out, self._events = out + self._out, events + self._events
+        told = 0
         for peer, waiters in peer_waiters.items():
             for waiter in waiters:
-                if not waiter.done and waiter.request_id is not None:
+                if not waiter.done and waiter.request_id is not None and (peer, waiter.request_id) not in (skip or ()):
+                    waiter.done = True
+                    told += 1
                     self._out.append((peer, {"re": waiter.request_id,
                                              "err": {"code": "retry", "message": "server recovered; retry"}}))
+        log.warning("recovered the working set from the database; %d waiter(s) told to re-send", told)
 
     # ----------------------------------------------------------------- effects
 
@@ -253,17 +448,20 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             self._out.append((peer, message))
 
     def _publish(self, topic: str, event: dict) -> None:
-        self._events.append((topic, event))
+        """Record a change for viewers (in this batch's transaction) and push it after commit."""
+        self._events.append((topic, self._append_event(topic, event)))
 
     # ----------------------------------------------------------------- timers
 
     def _add_timer(self, due: float, kind: str, payload: Any) -> None:
+        if not math.isfinite(due):  # never NaN in the heap: it would break its order
+            due = time.time() if due != due else time.time() + limits.MAX_SECONDS
         heapq.heappush(self.timers, (due, next(self._seq), kind, payload))
 
     def _next_timer_delay(self) -> float | None:
         if not self.timers:
             return None
-        return max(0.0, self.timers[0][0] - time.time())
+        return min(MAX_SLEEP, max(0.0, self.timers[0][0] - time.time()))
 
     def _fire_timers(self, now: float) -> None:
         while self.timers and self.timers[0][0] <= now:
@@ -278,6 +476,8 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
                     payload.done = True
                     self._forget_waiter(payload)
                     self._reply(payload.peer, payload.request_id, {"status": "pending", **(payload.extra or {})})
+            elif kind == "select":
+                self._select_timed_out(payload)
             elif kind == "session":
                 session = self.sessions.get(payload)
                 if session is not None and session.peer is None and session.expires_at is not None \
@@ -295,13 +495,15 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             session = self._session_from_row(row)
             session.expires_at = now + self.reconnect_grace
             self.sessions[session.id] = session
+            self.session_secrets[session.id] = row.secret_hash
             self._add_timer(session.expires_at, "session", session.id)
         query = (
             select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
                    t.executions.c.cause, t.executions.c.workspace_id, t.executions.c.execute_after,
-                   t.executions.c.session_id,
+                   t.executions.c.session_id, t.executions.c.started_at,
                    t.steps.c.module, t.steps.c.target, t.steps.c.type, t.steps.c.arguments,
-                   t.steps.c.options, t.steps.c.cache_key, t.steps.c.defer_key, t.runs.c.requires,
+                   t.steps.c.options, t.steps.c.cache_key, t.steps.c.defer_key,
+                   t.steps.c.parent_execution_id, t.runs.c.requires,
                    t.runs.c.origin_session_id)
             .select_from(t.executions.join(t.steps, t.steps.c.id == t.executions.c.step_id)
                          .join(t.runs, t.runs.c.id == t.executions.c.run_id)
@@ -314,12 +516,16 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             options = row.options or {}
             pending = Pending(
                 id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
-                type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
+                type=row.type, workspace_id=row.workspace_id,
+                execute_after=limits.finite_or(row.execute_after, 0.0),  # stored before validation
                 arguments=row.arguments, options=options,
                 requires=merge_requires(row.requires, options.get("requires")),
                 origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause,
-                cache_key=row.cache_key, defer_key=row.defer_key if row.attempt == 1 else None)
+                cache_key=row.cache_key, defer_key=row.defer_key if row.attempt == 1 else None,
+                parent_id=row.parent_execution_id)
             if row.session_id is not None:
+                if row.started_at is not None:  # its worker said it began (the `started` notification)
+                    pending.started_at = row.started_at
                 session = self.sessions.get(row.session_id)
                 if session is not None:
                     session.running.add(row.id)
@@ -330,7 +536,11 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
                 continue
             self._enqueue(pending)
         for pending in orphans:  # assigned to a worker that is gone for good
-            self._conclude(pending, "abandoned")
+            if getattr(pending, "started_at", None) is None:  # it never began: another worker takes it
+                self.w.update_execution(pending.id, session_id=None, assigned_at=None)
+                self._enqueue(pending)
+            else:
+                self._conclude(pending, "abandoned")
 
     # ----------------------------------------------------------------- lookups
 
@@ -370,9 +580,7 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
                 raise NotFound(f"no run {run_id!r}")
             top = self.db.execute(select(t.steps.c.number).where(t.steps.c.run_id == run_id)
                                   .order_by(t.steps.c.number.desc()).limit(1)).scalar() or 0
-            if len(self.runs) > 20000:
-                self.runs.clear()
-            info = self.runs[run_id] = RunInfo(row, top + 1)
+            info = self.runs[run_id] = RunInfo(row, top + 1)  # the least recently used run goes
         return info
 
     def result_of(self, execution_id: str) -> tuple[str, Any, Any, str | None] | None:
@@ -382,6 +590,8 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
             return cached
         if execution_id in self.active or execution_id in self.pending_by_id:
             return None
+        # A result of this batch that was too big to keep (or was evicted) is still buffered.
+        self.w.flush()
         row = self.db.execute(select(t.results.c.kind, t.results.c.value, t.results.c.error,
                                      t.results.c.successor_id)
                               .where(t.results.c.execution_id == execution_id)).first()
@@ -390,9 +600,9 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
         return self._cache_result(execution_id, (row.kind, row.value, row.error, row.successor_id))
 
     def _cache_result(self, execution_id: str, result: tuple) -> tuple:
-        if len(self.results) > 100000:
-            self.results.clear()
-        self.results[execution_id] = result
+        """Remember a result, within the cache's byte budget (a large value is not kept: whoever
+        needs it later reads it from the database)."""
+        self.results.put(execution_id, result)
         return result
 
     def _execution_exists(self, execution_id: str) -> bool:
@@ -413,3 +623,10 @@ class Orchestrator(SessionsMixin, SubmissionMixin, SchedulingMixin, OutcomesMixi
                 return "final", current, result
             current = result[3]
         raise RuntimeError(f"successor chain of {execution_id} does not end")
+
+
+def _result_size(result: tuple) -> int:
+    _, value, error, _ = result
+    if value is None and error is None:
+        return 0
+    return approx_size(value, RESULT_MAX_BYTES) + approx_size(error, RESULT_MAX_BYTES)

@@ -35,11 +35,19 @@ class Session:
     prefetch_paused: bool = False  # it handed queued work back; only idle slots count until one frees
     kernel_id: str | None = None  # for a notebook kernel: the Jupyter kernel it lives in
     gone: bool = False  # its process is known dead: end the session as soon as its socket closes
+    # Executions blocked on others' results give their slot back (see coflux/worker/slots.py):
+    parked: int = 0  # how many of `running` are parked, as the worker last said
+    stuck: set[str] = field(default_factory=set)  # blocked but holding a slot: its parking bound is reached
+    max_parked: int = 0
+    draining: bool = False  # stopping: only work its own running executions wait for
+
+    def busy_slots(self) -> int:
+        return len(self.running) - self.parked
 
     def has_capacity(self) -> bool:
         extra = 0 if self.prefetch_paused else self.prefetch
         return self.peer is not None and (
-            self.concurrency <= 0 or len(self.running) < self.concurrency + extra)
+            self.concurrency <= 0 or self.busy_slots() < self.concurrency + extra)
 
 
 @dataclass(eq=False)
@@ -65,6 +73,9 @@ class Pending:
     force: bool = False  # a re-run: never a cache hit
     after: list[str] | None = None  # start once any of these executions resolves (suspense)
     blocked: bool = False
+    parent_id: str | None = None  # the execution that submitted its step
+    urgent: bool = False  # a running (parked) execution waits for it: schedule it first
+    started_at: float | None = None  # its worker said it began running (assigned is not started)
 
     @property
     def timeout(self) -> float:

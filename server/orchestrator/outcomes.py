@@ -11,50 +11,76 @@ from sqlalchemy import select
 from ..errors import BadRequest, NotFound
 from ..ids import run_of
 from ..store import schema as t
+from . import limits
 from .model import FAILURE_KINDS, Peer, Waiter
 from .rules.retries import is_retryable, retry_delay
 
-WORKER_KINDS = {"value", "error", "crashed", "timeout", "suspended"}
+WORKER_KINDS = {"value", "error", "crashed", "timeout", "suspended", "abandoned"}  # abandoned: a draining worker gave up
+
+
+def _result_fields(kind: Any, params: dict) -> tuple:
+    """(value, error, after, execute_after, started_at) of a worker's result, checked."""
+    if kind not in WORKER_KINDS:
+        raise BadRequest(f"result kind must be one of {', '.join(sorted(WORKER_KINDS))}, not {kind!r}")
+    value = error = after = execute_after = None
+    if kind == "value":
+        value = params.get("value")
+        if not isinstance(value, dict) or "v" not in value:
+            raise BadRequest("a value result needs 'value': {'v': ...}")
+    elif kind == "error":
+        error = params.get("error") or {}
+        if not isinstance(error, dict):
+            raise BadRequest("error must be an object")
+        frames = error.get("frames") or []
+        if not isinstance(frames, list):
+            raise BadRequest("error.frames must be a list")
+        error = {"type": str(error.get("type", "builtins.Exception"))[:500],
+                 "message": str(error.get("message", ""))[:100000], "frames": frames,
+                 "retryable": error.get("retryable") if isinstance(error.get("retryable"), bool) else None}
+    elif kind == "suspended":
+        execute_after = limits.epoch(params.get("execute_after"), "execute_after")
+        after = params.get("after")
+        if after is not None and not isinstance(after, list):
+            raise BadRequest("after must be a list of execution ids")
+    started_at = params.get("started_at")
+    started_at = limits.epoch(started_at, "started_at") if isinstance(started_at, int | float) else None
+    return value, error, after, execute_after, started_at
 
 
 class OutcomesMixin:
     def _on_result(self, peer: Peer | None, request_id: Any, params: dict) -> None:
-        self._apply_result(params)
+        self._apply_result(params, self.peer_sessions.get(peer))
         self._reply(peer, request_id, {"ok": True})
 
-    def _apply_result(self, params: dict) -> None:
+    def _apply_result(self, params: dict, session_id: str | None) -> None:
+        """A worker's result, accepted only from the session the execution is assigned to (the
+        connection that registered it): another token holder cannot end someone else's work.
+        Everything is checked before anything changes."""
         execution_id = str(params["execution"])
         kind = params["kind"]
-        if kind not in WORKER_KINDS:
-            raise BadRequest(f"result kind must be one of {', '.join(sorted(WORKER_KINDS))}, not {kind!r}")
+        try:
+            value, error, after, execute_after, started_at = _result_fields(kind, params)
+        except BadRequest as exc:
+            raise BadRequest(f"result for {execution_id[:100]}: {exc}") from None
+        if session_id is None or session_id not in self.sessions:
+            raise BadRequest(f"the result for {execution_id[:100]!r} is refused: this connection has not "
+                             "registered as a worker")
         if self.result_of(execution_id) is not None:
             return  # a re-sent result, or one for an execution cancelled meanwhile
-        if execution_id not in self.active and not self._execution_exists(execution_id):
-            raise NotFound(f"no execution {execution_id!r}")
+        if self.active.get(execution_id) != session_id:
+            if execution_id not in self.active and not self._execution_exists(execution_id):
+                raise NotFound(f"no execution {execution_id!r}")
+            raise BadRequest(f"execution {execution_id} is not assigned to this worker; its result is refused")
         pending = self.pending_of(execution_id)
         self._release_slot(execution_id)
-        started_at = params.get("started_at")
-        if isinstance(started_at, int | float):
-            self.w.update_execution(execution_id, started_at=float(started_at))
+        if started_at is not None:
+            self.w.update_execution(execution_id, started_at=started_at)
         if kind == "value":
-            value = params.get("value")
-            if not isinstance(value, dict) or "v" not in value:
-                raise BadRequest("a value result needs 'value': {'v': ...}")
             self._conclude(pending, "value", value=value)
         elif kind == "error":
-            error = params.get("error") or {}
-            if not isinstance(error, dict):
-                raise BadRequest("error must be an object")
-            self._conclude(pending, "error", error={
-                "type": str(error.get("type", "builtins.Exception"))[:500],
-                "message": str(error.get("message", ""))[:100000],
-                "frames": error.get("frames") or [],
-                "retryable": error.get("retryable")})
+            self._conclude(pending, "error", error=error)
         elif kind == "suspended":
-            after = params.get("after")
-            execute_after = params.get("execute_after")
-            self._suspend(pending, float(execute_after) if execute_after is not None else None,
-                          [str(a) for a in after] if after else None)
+            self._suspend(pending, execute_after, [str(a) for a in after] if after else None)
         else:
             self._conclude(pending, kind)
 
@@ -120,9 +146,13 @@ class OutcomesMixin:
 
     def _on_wait(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         execution_id = str(params["execution"])
+        # null waits until resolved; a finite timeout longer than any timer simply never fires
+        timeout = limits.seconds(params.get("timeout"), "timeout", maximum=float("inf"), allow_none=True)
+        if timeout is not None and timeout > limits.MAX_SECONDS:
+            timeout = None
         if not self._execution_exists(execution_id):
             raise NotFound(f"no execution {execution_id!r}")
-        self._wait(peer, request_id, execution_id, params.get("from"), params.get("timeout"))
+        self._wait(peer, request_id, execution_id, params.get("from"), timeout)
 
     def _on_depend(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """A parent read a child's pushed outcome: record the dependency edge it implies."""
@@ -141,6 +171,8 @@ class OutcomesMixin:
         if timeout is not None and float(timeout) <= 0:
             self._reply(peer, request_id, {"status": "pending", **(extra or {})})
             return
+        if from_id:
+            self._prioritise(tail)
         waiter = Waiter(peer=peer, request_id=request_id, extra=extra)
         if timeout is not None:
             waiter.expires_at = time.time() + float(timeout)

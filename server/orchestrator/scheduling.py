@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Any
 
 from sqlalchemy import and_, select
 
@@ -73,7 +74,20 @@ class SchedulingMixin:
                 return
             self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
         self.ready.setdefault((pending.module, pending.target), deque()).append(pending)
+        if pending.urgent:
+            self.urgent.append(pending)
         self._needs_schedule = True
+
+    def _prioritise(self, execution_id: str) -> None:
+        """A running execution waits for this one: send it before other ready work, so nested
+        waits go depth first and parked executions resume soon instead of piling up."""
+        pending = self.pending_by_id.get(execution_id)
+        if pending is None or pending.urgent:
+            return
+        pending.urgent = True
+        if not pending.blocked and pending.id not in self.delayed:
+            self.urgent.append(pending)
+            self._needs_schedule = True
 
     def _unblock(self, pending: Pending) -> None:
         if pending.blocked and pending.id in self.pending_by_id:
@@ -135,8 +149,7 @@ class SchedulingMixin:
         return None
 
     def _load_cache_values(self, key: str) -> None:
-        if len(self.cache_values) > 200000:
-            self.cache_values.clear()
+        # self.cache_values is bounded (least recently used keys go; see caches.py)
         rows = self.db.execute(
             select(t.executions.c.id, t.executions.c.step_id, t.executions.c.workspace_id, t.results.c.created_at)
             .join(t.steps, t.steps.c.id == t.executions.c.step_id)
@@ -167,27 +180,38 @@ class SchedulingMixin:
                     by_target.setdefault(key, []).append(session)
         if not by_target:
             return
+        # What running (parked) executions wait for goes first: nested waits go depth first.
+        self.urgent = deque(self._place(self.urgent, lambda p: by_target.get((p.module, p.target)), by_target, now))
         for key, waiting in self.ready.items():
-            if not waiting:
-                continue
-            candidates = by_target.get(key)
+            if waiting and by_target.get(key):
+                skipped = self._place(waiting, lambda _p, key=key: by_target.get(key), by_target, now)
+                waiting.extendleft(reversed(skipped))
+
+    def _place(self, waiting: deque[Pending], candidates_of: Any, by_target: dict, now: float) -> list[Pending]:
+        """Assign from `waiting` (popped from the left) while workers have room; returns the
+        ones no candidate could take, in order."""
+        skipped: list[Pending] = []
+        while waiting:
+            pending = waiting.popleft()
+            if pending.id not in self.pending_by_id:
+                continue  # assigned or resolved meanwhile (cancelled, deferred)
+            candidates = candidates_of(pending)
             if not candidates:
+                if candidates is not None and not pending.urgent:
+                    waiting.appendleft(pending)  # this target's workers are full: stop here
+                    break
+                skipped.append(pending)
                 continue
-            skipped: list[Pending] = []
-            while waiting and candidates:
-                pending = waiting.popleft()
-                if pending.id not in self.pending_by_id:
-                    continue  # resolved meanwhile (cancelled, deferred)
-                session = self._choose(pending, candidates)
-                if session is None:
-                    skipped.append(pending)
-                    continue
-                self._assign(pending, session, now)
-                if not session.has_capacity():
-                    for sessions in by_target.values():
-                        if session in sessions:
-                            sessions.remove(session)
-            waiting.extendleft(reversed(skipped))
+            session = self._choose(pending, candidates)
+            if session is None:
+                skipped.append(pending)
+                continue
+            self._assign(pending, session, now)
+            if not session.has_capacity():
+                for sessions in by_target.values():
+                    if session in sessions:
+                        sessions.remove(session)
+        return skipped
 
     @staticmethod
     def _choose(pending: Pending, candidates: list[Session]) -> Session | None:
@@ -202,8 +226,10 @@ class SchedulingMixin:
                 continue
             if not worker_matches(pending.requires, session.provides, session.accepts):
                 continue
-            idle = session.concurrency <= 0 or len(session.running) < session.concurrency
-            key = (not idle, session.id != pending.origin_session_id, len(session.running))
+            if session.draining and pending.parent_id not in session.running:
+                continue  # a stopping worker only takes what its own executions wait for
+            idle = session.concurrency <= 0 or session.busy_slots() < session.concurrency
+            key = (not idle, session.id != pending.origin_session_id, session.busy_slots())
             if best_key is None or key < best_key:
                 best, best_key = session, key
         return best
@@ -222,7 +248,8 @@ class SchedulingMixin:
             "op": "execute", "execution": pending.id, "run": pending.run_id, "module": pending.module,
             "target": pending.target, "type": pending.type, "args": pending.arguments,
             "timeout": pending.timeout, "attempt": pending.attempt,
-            "retry_when": (pending.options.get("retries") or {}).get("when")})
+            "retry_when": (pending.options.get("retries") or {}).get("when"),
+            "parent": pending.parent_id, "urgent": pending.urgent})
         self._publish(f"run:{pending.run_id}", {"type": "assigned", "execution": pending.id,
                                                 "session": session.id, "at": now})
 
@@ -242,4 +269,12 @@ class SchedulingMixin:
             return f"no worker matches requires {wanted}"
         if not any(s.peer is not None for s in hosts):
             return "the workers hosting it are disconnected"
+        if all(s.draining for s in hosts if s.peer is not None):
+            return "the workers hosting it are draining (stopping)"
+        full = [s for s in hosts if s.peer is not None and s.stuck and s.busy_slots() >= s.concurrency]
+        if full and len(full) == len([s for s in hosts if s.peer is not None]):
+            worker = full[0]
+            return (f"every slot of worker {worker.name} is held by an execution blocked on a result and it "
+                    f"already parks {worker.parked} (its --max-parked); start more workers or raise "
+                    "--max-parked")
         return "waiting for a free worker slot"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 from collections import deque
 from typing import Any
@@ -11,7 +14,12 @@ from sqlalchemy import and_, select, update
 from ..errors import BadRequest
 from ..ids import random_id
 from ..store import schema as t
+from . import limits
 from .model import Peer, Session
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _tags(value: Any) -> dict[str, list[str]]:
@@ -35,10 +43,11 @@ def _parse_targets(targets: Any) -> tuple[dict[tuple[str, str], str], list[dict]
             if kind not in ("workflow", "task"):
                 raise BadRequest(f"target {module}/{name} has invalid type {kind!r}")
             declared[(module, name)] = kind
+            options = limits.options(definition.get("options") or {})
             if kind == "workflow":
                 manifest.append({"module": module, "name": name,
                                  "parameters": definition.get("parameters", []),
-                                 "options": definition.get("options", {}),
+                                 "options": options,
                                  "instruction": definition.get("instruction")})
     return declared, manifest
 
@@ -65,19 +74,26 @@ class SessionsMixin:
                 self.db.execute(update(t.workflows).where(t.workflows.c.id == existing).values(**values))
 
     def _on_register(self, peer: Peer | None, request_id: Any, params: dict) -> None:
-        workspace_id = self.workspace_id(params.get("workspace") or "default", create=True)
+        # Everything is checked before anything changes.
+        workspace = limits.text(params.get("workspace"), "workspace", maximum=100000) or "default"
         declared, manifest = _parse_targets(params.get("targets", {}))
-        concurrency = int(params.get("concurrency") or 0)
-        prefetch = max(0, min(int(params.get("prefetch") or 0), 1000))
+        concurrency = limits.integer(params.get("concurrency") or 0, "concurrency", high=100000)
+        prefetch = min(limits.integer(params.get("prefetch") or 0, "prefetch", high=100000), 1000)
         provides = _tags(params.get("provides"))
         accepts = _tags(params.get("accepts"))
-        # Results buffered by the worker while it was away come first, so reconciliation below
-        # does not mistake a finished execution for an abandoned one.
-        for buffered in params.get("results", []):
-            self._apply_result(buffered)
-        session_id = params.get("session")
+        running = params.get("running") or []
+        if not isinstance(running, list) or not all(isinstance(e, str) for e in running):
+            raise BadRequest("running must be a list of execution ids")
+        session_id = limits.text(params.get("session"), "session", maximum=40)
+        secret = limits.text(params.get("secret"), "secret", maximum=200)
+        workspace_id = self.workspace_id(workspace, create=True)
         session = self.sessions.get(session_id) if session_id else None
+        if session is not None and not self._owns_session(session.id, secret):
+            # Only the connection the server gave the secret to may resume a session: anyone
+            # else holding the token gets a session of its own and takes nothing over.
+            session = None
         targets_column = [[m, n, ty] for (m, n), ty in declared.items()]
+        reply: dict[str, Any]
         if session is not None and session.workspace_id == workspace_id:
             if session.peer is not None and session.peer is not peer:
                 self.peer_sessions.pop(session.peer, None)
@@ -86,30 +102,90 @@ class SessionsMixin:
             session.targets, session.concurrency, session.prefetch = declared, concurrency, prefetch
             session.provides, session.accepts = provides, accepts
             session.kernel_id = params.get("kernel_id") or session.kernel_id
-            reported = set(params.get("running", []))
-            for execution_id in list(session.running):
-                if execution_id not in reported:
-                    self._abandon(execution_id)
-            for execution_id in reported - session.running:
-                self._send(peer, {"op": "abort", "execution": execution_id})
+            self._reconcile(session, set(running))
             self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(
                 targets=targets_column, concurrency=concurrency, provides=provides, accepts=accepts))
+            reply = {"session": session.id}
         else:
+            self._detach_previous(peer)
+            secret = secrets.token_urlsafe(24)
             session = Session(
                 id=random_id("S", 12), workspace_id=workspace_id, kind=str(params.get("kind", "headless"))[:20],
                 name=str(params.get("name") or "worker")[:200], targets=declared, concurrency=concurrency,
                 provides=provides, accepts=accepts, peer=peer, prefetch=prefetch,
-                kernel_id=str(params["kernel_id"]) if params.get("kernel_id") else None)
+                kernel_id=str(params["kernel_id"])[:200] if params.get("kernel_id") else None)
             self.db.execute(t.sessions.insert().values(
                 id=session.id, workspace_id=workspace_id, kind=session.kind, name=session.name,
                 provides=provides, accepts=accepts, concurrency=concurrency, targets=targets_column,
-                created_at=time.time()))
+                created_at=time.time(), secret_hash=_secret_hash(secret)))
             self.sessions[session.id] = session
+            self.session_secrets[session.id] = _secret_hash(secret)
+            reply = {"session": session.id, "secret": secret}
+            # What it says it holds belongs to a session that has ended (it came back too late):
+            # that work was given to others, so it must not start or finish here.
+            for execution_id in running[:100000]:
+                self._send(peer, {"op": "abort", "execution": execution_id, "reason": "session ended"})
+        # How long it may be away before its work is given to others: a worker starts queued work
+        # only while it has heard from us more recently than half of that (a lease).
+        reply["grace"] = self.reconnect_grace
         self.peer_sessions[peer] = session.id
+        session.draining = bool(params.get("draining"))
+        try:
+            self._apply_slots(session, params)
+        except BadRequest:
+            pass  # slot counts are a hint: a bad one must not undo the registration
         self._register_workflows(workspace_id, manifest)
         self._needs_schedule = True
-        self._reply(peer, request_id, {"session": session.id})
+        self._reply(peer, request_id, reply)
         self._publish("workers", {"type": "session", "session": session.id, "connected": True})
+
+    def _detach_previous(self, peer: Peer | None) -> None:
+        """This connection registered before as another session: that one is now disconnected
+        (its reconnect grace starts), or it would look connected forever."""
+        previous = self.sessions.get(self.peer_sessions.get(peer) or "")
+        if previous is not None and previous.peer is peer:
+            previous.peer = None
+            previous.expires_at = time.time() + self.reconnect_grace
+            self._add_timer(previous.expires_at, "session", previous.id)
+
+    def _owns_session(self, session_id: str, secret: str | None) -> bool:
+        expected = self.session_secrets.get(session_id)
+        # A session from before secrets existed (v1 database) can be resumed once more without one.
+        return expected is None or (secret is not None and hmac.compare_digest(_secret_hash(secret), expected))
+
+    def _reconcile(self, session: Session, reported: set[str]) -> None:
+        """A worker resumed its session and listed what it holds (running, queued, or with a
+        result not yet acknowledged). What the server assigned to it but it does not hold never
+        reached it (the `execute` push was lost with the old connection or the old server):
+        unless it said it started it, it is queued again, not abandoned. What it holds but the
+        server did not give it (finished or cancelled meanwhile) is aborted."""
+        for execution_id in list(session.running):
+            if execution_id not in reported:
+                self._requeue_or_abandon(execution_id)
+        for execution_id in reported - session.running:
+            self._send(session.peer, {"op": "abort", "execution": execution_id})
+
+    def _requeue_or_abandon(self, execution_id: str) -> None:
+        """A worker no longer holds this execution: if it never said it started (the `started`
+        notification), the work never began and is queued again; otherwise it may have run,
+        and it is abandoned (retries apply)."""
+        pending = self.assigned.get(execution_id)
+        if pending is not None and getattr(pending, "started_at", None) is None and self._requeue(execution_id):
+            return
+        self._abandon(execution_id)
+
+    def _requeue(self, execution_id: str) -> bool:
+        """Put an execution that was assigned but never started back at the head of its queue."""
+        pending = self.assigned.get(execution_id)
+        if pending is None or self.result_of(execution_id) is not None:
+            self._release_slot(execution_id)
+            return False
+        self._release_slot(execution_id)
+        self.w.update_execution(execution_id, session_id=None, assigned_at=None)
+        self.pending_by_id[execution_id] = pending
+        self.ready.setdefault((pending.module, pending.target), deque()).appendleft(pending)
+        self._needs_schedule = True
+        return True
 
     def _on_declare(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         session = self._peer_session(peer)
@@ -131,17 +207,15 @@ class SessionsMixin:
         """A worker hands back executions it queued but could not start soon (all its slots
         stayed busy), so another worker can take them."""
         session = self._peer_session(peer)
+        executions = params.get("executions") or []
+        if not isinstance(executions, list) or not all(isinstance(e, str) for e in executions):
+            raise BadRequest("executions must be a list of execution ids")
         released = []
-        for execution_id in params.get("executions", []):
-            pending = self.assigned.get(execution_id)
-            if self.active.get(execution_id) != session.id or pending is None:
+        for execution_id in executions:
+            if self.active.get(execution_id) != session.id or execution_id not in self.assigned:
                 continue
-            del self.active[execution_id], self.assigned[execution_id]
-            session.running.discard(execution_id)
-            self.w.update_execution(execution_id, session_id=None, assigned_at=None)
-            self.pending_by_id[execution_id] = pending
-            self.ready.setdefault((pending.module, pending.target), deque()).appendleft(pending)
-            released.append(execution_id)
+            if self._requeue(execution_id):
+                released.append(execution_id)
         if released:
             session.prefetch_paused = True  # until one of its slots frees up
             self._needs_schedule = True
@@ -154,8 +228,8 @@ class SessionsMixin:
         session = self.sessions.get(session_id) if session_id else None
         if session is not None and session.peer is peer:
             session.peer = None
-            if session.gone:
-                self._expire_session(session)
+            if session.gone or (session.draining and not session.running):
+                self._expire_session(session)  # dead, or stopped cleanly after draining
                 return
             session.expires_at = time.time() + self.reconnect_grace
             self._add_timer(session.expires_at, "session", session.id)
@@ -175,7 +249,7 @@ class SessionsMixin:
 
     def _expire_session(self, session: Session) -> None:
         for execution_id in list(session.running):
-            self._abandon(execution_id)
+            self._requeue_or_abandon(execution_id)
         self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(ended_at=time.time()))
         del self.sessions[session.id]
         self._publish("workers", {"type": "session", "session": session.id, "ended": True})

@@ -10,6 +10,7 @@ from sqlalchemy import and_, select
 from ..errors import BadRequest, NotFound
 from ..ids import random_id, run_of
 from ..store import schema as t
+from . import limits
 from .binding import bind_arguments
 from .matching import merge_requires
 from .model import Peer, Pending, RunInfo, Waiter
@@ -49,9 +50,7 @@ class SubmissionMixin:
         if kind not in ("workflow", "task"):
             raise BadRequest(f"type must be 'workflow' or 'task', not {kind!r}")
         args = _wire_values(params.get("args", []), "args")
-        options = params.get("options") or {}
-        if not isinstance(options, dict):
-            raise BadRequest("options must be an object")
+        options = limits.options(params.get("options"))
         parent_id = params.get("parent")
         if parent_id is None:
             result = self._submit_run(peer, params, module, target, args, options)
@@ -61,15 +60,19 @@ class SubmissionMixin:
 
     def _on_call(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """Submit a child and wait for its outcome in one round trip (what `target(...)` does)."""
+        kind = params.get("type", "task")
+        if kind not in ("workflow", "task"):
+            raise BadRequest(f"type must be 'workflow' or 'task', not {kind!r}")
         submitted = self._submit_child(peer, params, str(params["parent"]), str(params["module"]),
-                                       str(params["target"]), params.get("type", "task"),
+                                       str(params["target"]), kind,
                                        _wire_values(params.get("args", []), "args"),
-                                       params.get("options") or {}, watch=False)
+                                       limits.options(params.get("options")), watch=False)
         self._wait(peer, request_id, submitted["execution"], str(params["parent"]), None,
                    extra={"execution": submitted["execution"]})
 
     def _on_group(self, peer: Peer | None, request_id: Any, params: dict) -> None:
-        self.w.insert_ignore(t.groups, dict(execution_id=str(params["execution"]), group_id=int(params["group"]),
+        group_id = limits.integer(params.get("group"), "group")
+        self.w.insert_ignore(t.groups, dict(execution_id=str(params["execution"])[:70], group_id=group_id,
                                             name=None if params.get("name") is None else str(params["name"])[:300]))
         self._reply(peer, request_id, {"ok": True})
 
@@ -92,8 +95,8 @@ class SubmissionMixin:
             raise BadRequest("kwargs must be an object")
         _wire_values(list(kwargs.values()), "kwargs")
         bound = bind_arguments(target, workflow.parameters, args, kwargs)
-        merged = {**(workflow.options or {}), **options}
-        key = params.get("idempotency_key")
+        merged = limits.options({**(workflow.options or {}), **options})
+        key = limits.text(params.get("idempotency_key"), "idempotency_key", maximum=limits.MAX_IDEMPOTENCY_KEY)
         if key:
             self.w.flush()
             existing = self.db.execute(select(t.runs.c.id).where(and_(
@@ -132,14 +135,15 @@ class SubmissionMixin:
                       kind: str, args: list, options: dict, *, watch: bool = True) -> dict:
         if parent_id not in self.active:
             raise BadRequest(f"execution {parent_id} is not running; it cannot submit work")
-        key = params.get("key")
+        if peer is not None and self.peer_sessions.get(peer) != self.active[parent_id]:
+            raise BadRequest(f"execution {parent_id} does not run on this connection; it cannot submit work")
+        key = limits.text(params.get("key"), "key", maximum=limits.MAX_KEY)
+        group_id = limits.integer(params.get("group"), "group", allow_none=True)
         if key and params.get("resent"):
-            self.w.flush()
-            existing = self.db.execute(select(t.steps.c.id).where(t.steps.c.request_key == key)).scalar()
-            if existing:
-                return {"execution": f"{existing}:1", "module": module, "target": target}
+            found = self._resubmitted(peer, parent_id, key, watch)
+            if found is not None:
+                return {**found, "module": module, "target": target}
         run = self._run_info(run_of(parent_id))
-        group_id = params.get("group")
         parent_workspace = self.assigned[parent_id].workspace_id if parent_id in self.assigned else run.workspace_id
         memo = _effective_memo(options, run, kind)
         memo_key = keys.memo_key(module, target, memo, args) if memo else None
@@ -167,6 +171,25 @@ class SubmissionMixin:
         if watch and peer is not None:
             self._watch(peer, parent_id, execution_id)
         return {"execution": execution_id, "module": module, "target": target}
+
+    def _resubmitted(self, peer: Peer | None, parent_id: str, key: str, watch: bool) -> dict | None:
+        """A re-sent submit or call (after a reconnect, or a `retry` from a server that rolled
+        back a batch) whose step exists: it is answered with the step's latest attempt (a retry
+        or re-run may have followed the first), and nothing new is created. Only re-sent
+        requests pay for this lookup."""
+        self.w.flush()
+        row = self.db.execute(
+            select(t.executions.c.id, t.steps.c.parent_execution_id)
+            .join(t.steps, t.steps.c.id == t.executions.c.step_id)
+            .where(t.steps.c.request_key == key)
+            .order_by(t.executions.c.attempt.desc()).limit(1)).first()
+        if row is None:
+            return None
+        if row.parent_execution_id != parent_id:
+            raise BadRequest(f"key {key!r} belongs to a step of another execution")
+        if watch and peer is not None:
+            self._watch(peer, parent_id, row.id)
+        return {"execution": row.id}
 
     def _memo_hit(self, run_id: str, memo_key: str, workspace_id: int) -> str | None:
         """The latest execution in the run with this memo key that is pending or succeeded."""
@@ -207,7 +230,7 @@ class SubmissionMixin:
         cache_key = keys.cache_key(module, target, cache, args) if cache else None
         defer = options.get("defer")
         defer_key = keys.defer_key(module, target, defer, args) if defer else None
-        delay = float(options.get("delay") or 0)
+        delay = limits.seconds(options.get("delay") or 0, "options.delay")
         execute_after = now + delay if delay > 0 else None
         workspace_id = run.workspace_id if workspace_id is None else workspace_id
         self.w.insert(t.steps, dict(
@@ -229,7 +252,8 @@ class SubmissionMixin:
                 id=execution_id, step_id=step_id, run_id=run.id, module=module, target=target, type=kind,
                 workspace_id=workspace_id, execute_after=execute_after or 0.0, arguments=args, options=options,
                 requires=merge_requires(run.requires, options.get("requires")),
-                origin_session_id=run.origin_session_id, cache_key=cache_key, defer_key=defer_key))
+                origin_session_id=run.origin_session_id, cache_key=cache_key, defer_key=defer_key,
+                parent_id=parent_id))
         return execution_id
 
     def _new_attempt(self, previous: Pending, cause: str, *, execute_after: float | None, force: bool = False,
@@ -254,7 +278,8 @@ class SubmissionMixin:
             target=previous.target, type=previous.type, workspace_id=workspace_id,
             execute_after=execute_after or 0.0, arguments=previous.arguments, options=previous.options,
             requires=previous.requires, origin_session_id=previous.origin_session_id, attempt=attempt,
-            cause=cause, cache_key=previous.cache_key, defer_key=None, force=force, after=after))
+            cause=cause, cache_key=previous.cache_key, defer_key=None, force=force, after=after,
+            parent_id=previous.parent_id))
         return execution_id
 
     def pending_of(self, execution_id: str) -> Pending:
@@ -267,7 +292,8 @@ class SubmissionMixin:
             select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
                    t.executions.c.cause, t.executions.c.workspace_id, t.executions.c.execute_after, t.steps.c.module,
                    t.steps.c.target, t.steps.c.type, t.steps.c.arguments, t.steps.c.options,
-                   t.steps.c.cache_key, t.runs.c.requires, t.runs.c.origin_session_id)
+                   t.steps.c.cache_key, t.steps.c.parent_execution_id, t.runs.c.requires,
+                   t.runs.c.origin_session_id)
             .select_from(t.executions.join(t.steps, t.steps.c.id == t.executions.c.step_id)
                          .join(t.runs, t.runs.c.id == t.executions.c.run_id))
             .where(t.executions.c.id == execution_id)).first()
@@ -278,4 +304,5 @@ class SubmissionMixin:
             id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
             type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
             arguments=row.arguments, options=options, requires=merge_requires(row.requires, options.get("requires")),
-            origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause, cache_key=row.cache_key)
+            origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause, cache_key=row.cache_key,
+            parent_id=row.parent_execution_id)

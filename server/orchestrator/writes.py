@@ -9,6 +9,7 @@ SQLAlchemy's per-execution statement caching cost more than the SQLite work itse
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, bindparam, update
@@ -17,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..store import schema as t
 
 # Parents before children, so a database with foreign keys enforced accepts every flush.
-_ORDER = [t.runs, t.steps, t.executions, t.children, t.results, t.dependencies, t.groups]
+_ORDER = [t.runs, t.steps, t.executions, t.children, t.results, t.dependencies, t.groups, t.events]
 
 
 class _Statement:
@@ -52,6 +53,11 @@ class WriteBuffer:
         self._inserts: dict[Table, list[dict]] = {}
         self._ignores: dict[Table, list[dict]] = {}
         self._execution_updates: dict[str, dict[str, Any]] = {}
+        self._feed: dict[str, list[dict]] = {}  # topic -> events since the last flush (feed.py)
+
+    def feed(self, topic: str, seq: int, event: dict) -> None:
+        """An event of the durable feed: grouped per topic into one row at the next flush."""
+        self._feed.setdefault(topic, []).append(event)
 
     def insert(self, table: Table, row: dict) -> None:
         self._inserts.setdefault(table, []).append(row)
@@ -64,6 +70,12 @@ class WriteBuffer:
         self._execution_updates.setdefault(execution_id, {}).update(values)
 
     def flush(self) -> None:
+        if self._feed:
+            now = time.time()
+            for topic, events in self._feed.items():
+                self._inserts.setdefault(t.events, []).append(
+                    {"seq": events[-1]["seq"], "topic": topic, "data": {"events": events}, "at": now})
+            self._feed = {}
         for table in _ORDER + [tb for tb in list(self._inserts) + list(self._ignores) if tb not in _ORDER]:
             rows = self._inserts.pop(table, None)
             if rows:

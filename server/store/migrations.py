@@ -1,7 +1,8 @@
 """Versioned schema migrations, applied in order by the server at start.
 
 Each migration is a function taking a connection inside a transaction. Version 1 creates the
-tables of `schema.py` as they were first released; later versions add to them.
+tables of `schema.py` (as they are now: later versions check before they add); version 2 adds
+`sessions.secret_hash`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 
-from . import schema
+from . import schema, search
 
 
 def _v1_initial(conn: Connection) -> None:
@@ -20,7 +21,21 @@ def _v1_initial(conn: Connection) -> None:
     conn.execute(schema.workspaces.insert().values(name="default", base_id=None, created_at=time.time()))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+def _v2_session_secret(conn: Connection) -> None:
+    # A database created by this version's _v1_initial already has the column.
+    if "secret_hash" not in {c["name"] for c in inspect(conn).get_columns("sessions")}:
+        conn.execute(text("ALTER TABLE sessions ADD COLUMN secret_hash VARCHAR(64)"))
+
+
+def _v3_observability(conn: Connection) -> None:
+    """The event feed, logs, metrics and assets (tables a v1 database of this version has already),
+    and the full-text index of log lines."""
+    schema.metadata.create_all(conn, tables=[schema.events, schema.logs, schema.metric_definitions,
+                                             schema.metric_points, schema.assets, schema.telemetry_batches])
+    search.create_log_index(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability]
 
 
 def migrate(engine: Engine) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from ..errors import NotFound
 from . import schema as t
@@ -19,8 +19,23 @@ def _result_dict(row: Any) -> dict | None:
             "at": row.result_at}
 
 
+def _execution_state(row: Any) -> str:
+    """Where an attempt is: `pending` (no worker yet), `assigned` (a worker has it, it has not
+    reported starting), `running` (it started: the worker said so) or its result kind."""
+    if row.kind is not None:
+        return row.kind
+    if row.started_at is not None:
+        return "running"
+    if row.assigned_at is not None:
+        return "assigned"
+    return "pending"
+
+
 def get_run(engine: Engine, run_id: str) -> dict:
     with engine.connect() as db:
+        # The feed position first: events after it may repeat what the snapshot shows (viewers
+        # fold idempotently), but none that the snapshot lacks can be before it.
+        seq = db.execute(select(func.max(t.events.c.seq))).scalar() or 0
         run = db.execute(select(t.runs, t.workspaces.c.name.label("workspace"))
                          .join(t.workspaces, t.workspaces.c.id == t.runs.c.workspace_id)
                          .where(t.runs.c.id == run_id)).first()
@@ -29,8 +44,10 @@ def get_run(engine: Engine, run_id: str) -> dict:
         steps = db.execute(select(t.steps).where(t.steps.c.run_id == run_id).order_by(t.steps.c.number)).all()
         executions = db.execute(
             select(t.executions, t.results.c.kind, t.results.c.value, t.results.c.error,
-                   t.results.c.successor_id, t.results.c.created_at.label("result_at"))
+                   t.results.c.successor_id, t.results.c.created_at.label("result_at"),
+                   t.sessions.c.name.label("worker"))
             .outerjoin(t.results, t.results.c.execution_id == t.executions.c.id)
+            .outerjoin(t.sessions, t.sessions.c.id == t.executions.c.session_id)
             .where(t.executions.c.run_id == run_id)
             .order_by(t.executions.c.step_id, t.executions.c.attempt)).all()
         ids = [e.id for e in executions]
@@ -47,12 +64,12 @@ def get_run(engine: Engine, run_id: str) -> dict:
             "id": e.id, "attempt": e.attempt, "cause": e.cause, "created_at": e.created_at,
             "execute_after": e.execute_after,
             "assigned_at": e.assigned_at, "started_at": e.started_at, "session": e.session_id,
-            "result": _result_dict(e)})
+            "worker": e.worker, "state": _execution_state(e), "result": _result_dict(e)})
     stale = _stale_steps(executions, dependencies)
     return {
         "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
         "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
-        "memo": run.memo,
+        "memo": run.memo, "seq": seq,
         "steps": [{
             "id": s.id, "number": s.number, "module": s.module, "target": s.target, "type": s.type,
             "parent": s.parent_execution_id, "created_at": s.created_at, "arguments": s.arguments,
@@ -135,3 +152,29 @@ def list_workspaces(engine: Engine) -> list[dict]:
         rows = db.execute(select(t.workspaces).order_by(t.workspaces.c.id)).all()
     names = {r.id: r.name for r in rows}
     return [{"name": r.name, "base": names.get(r.base_id), "created_at": r.created_at} for r in rows]
+
+
+def _asset_dict(row: Any) -> dict:
+    entries = row.entries or []
+    return {"id": row.id, "run": row.run_id, "execution": row.execution_id, "name": row.name,
+            "entries": entries, "count": len(entries), "size": sum(e.get("size", 0) for e in entries),
+            "created_at": row.created_at}
+
+
+def get_asset(engine: Engine, asset_id: str) -> dict:
+    """An asset with its entries ([{path, blob, size, metadata}]); NotFound if there is none."""
+    with engine.connect() as db:
+        row = db.execute(select(t.assets).where(t.assets.c.id == asset_id)).first()
+    if row is None:
+        raise NotFound(f"no asset {asset_id!r}")
+    return _asset_dict(row)
+
+
+def list_run_assets(engine: Engine, run_id: str) -> list[dict]:
+    """The assets a run's executions created, oldest first (NotFound for an unknown run)."""
+    with engine.connect() as db:
+        if db.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+            raise NotFound(f"no run {run_id!r}")
+        rows = db.execute(select(t.assets).where(t.assets.c.run_id == run_id)
+                          .order_by(t.assets.c.created_at, t.assets.c.id)).all()
+    return [_asset_dict(r) for r in rows]

@@ -6,6 +6,7 @@ Runs, steps and executions use their external ids as primary keys ("Rxxxxxx", "R
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -52,6 +53,8 @@ sessions = Table(
     Column("targets", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),
+    # sha256 of the secret the server gave the session: resuming it requires the secret (v2)
+    Column("secret_hash", String(64), nullable=True),
 )
 
 # Registered workflows (the manifest Studio lists and `submit` validates against).
@@ -169,3 +172,78 @@ dependencies = Table(
     Column("created_at", Float, nullable=False),
 )
 Index("ix_dependencies_dependency", dependencies.c.dependency_id)
+
+# ---------------------------------------------------------------------------------- observability
+
+# The durable event feed: every change a viewer can show, in the commit of the change. `seq` is
+# the cursor a viewer resumes from (`subscribe(topic, after=seq)`).
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("topic", String(100), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("at", Float, nullable=False),
+)
+Index("ix_events_topic_seq", events.c.topic, events.c.seq)
+
+# Structured log lines and captured output: the template and its values are kept apart.
+logs = Table(
+    "logs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("execution_id", String(70), nullable=False),
+    Column("level", String(10), nullable=False),  # debug info warning error stdout stderr
+    Column("template", Text, nullable=True),
+    Column("fields", JSON, nullable=True),  # the values: name -> wire value
+    Column("at", Float, nullable=False),
+)
+Index("ix_logs_run", logs.c.run_id, logs.c.id)
+
+# Metric definitions per execution and key; points separately (many per definition).
+metric_definitions = Table(
+    "metric_definitions",
+    metadata,
+    Column("execution_id", String(70), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("run_id", String(40), nullable=False),
+    Column("group", JSON, nullable=True),  # {name, units, lower, upper}
+    Column("scale", JSON, nullable=True),  # {name, units, progress, lower, upper}
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_metric_definitions_run", metric_definitions.c.run_id)
+
+metric_points = Table(
+    "metric_points",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("execution_id", String(70), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("x", Float, nullable=False),
+    Column("value", Float, nullable=False),
+)
+Index("ix_metric_points_run", metric_points.c.run_id, metric_points.c.id)
+
+# Assets: named collections of files (entries point at blobs by their sha256 key).
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("run_id", String(40), nullable=False),
+    Column("execution_id", String(70), nullable=False),
+    Column("name", String(300), nullable=True),
+    Column("entries", JSON, nullable=False),  # [{path, blob, size, metadata}]
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_assets_run", assets.c.run_id)
+Index("ix_assets_execution", assets.c.execution_id)
+
+# Telemetry batches already recorded, so a batch re-sent after a reconnect is written once.
+telemetry_batches = Table(
+    "telemetry_batches",
+    metadata,
+    Column("execution_id", String(70), primary_key=True),
+    Column("batch", Integer, primary_key=True),
+)

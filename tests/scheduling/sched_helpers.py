@@ -185,7 +185,8 @@ class FakeWorker:
         self.params = {"kind": "headless", "name": "fake", "workspace": "default", "concurrency": 1,
                        "targets": {module: {workflow: {"type": "workflow", "parameters": [],
                                                        "options": options or {}}}}}
-        self.session = self.connection.call("register", {**self.params, "session": None}, timeout=10)["session"]
+        reply = self.connection.call("register", {**self.params, "session": None}, timeout=10)
+        self.session, self.secret = reply["session"], reply.get("secret")
 
     def received(self) -> list[str]:
         return [p["execution"] for p in self.pushes if p.get("op") == "execute"]
@@ -194,8 +195,14 @@ class FakeWorker:
         return wait_until(lambda: len(self.received()) >= n and self.received(), timeout,
                           message=f"{n} execution(s) to reach the fake worker")
 
-    def reregister_without_running(self) -> None:
-        self.connection.call("register", {**self.params, "session": self.session, "running": []}, timeout=10)
+    def reregister_without_running(self, started: bool = True) -> None:
+        """Resume the session holding nothing. With `started`, it first says it began what it
+        received (so that work may have run and is abandoned; work never started is re-queued)."""
+        if started:
+            for execution_id in self.received():
+                self.connection.notify("started", {"execution": execution_id})
+        self.connection.call("register", {**self.params, "session": self.session, "secret": self.secret,
+                                          "running": []}, timeout=10)
 
     def close(self) -> None:
         self.connection.close()  # its session expires on the server after the reconnect grace

@@ -1,0 +1,203 @@
+"""`coflux logs`, `coflux metrics` and `coflux runs list`: what runs reported, from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+LEVEL_MARK = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR", "stdout": "OUT",
+              "stderr": "ERR"}
+SEVERITY = {"debug": 10, "stdout": 20, "info": 20, "stderr": 30, "warning": 30, "error": 40}
+
+
+def add_commands(sub: Any, runs: Any, connection_flags: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("logs", help="print a run's log lines and captured output")
+    connection_flags(p)
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--step", metavar="STEP", help="only this step (RUN:N)")
+    p.add_argument("--level", choices=list(SEVERITY), help="only this level and above (stdout/stderr: that stream)")
+    p.add_argument("--search", metavar="TEXT", help="only lines containing these words")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the run ends")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.set_defaults(fn=cmd_logs)
+
+    p = sub.add_parser("metrics", help="print a run's metric series with their groups and scales")
+    connection_flags(p)
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("-o", "--output", choices=["text", "json", "csv"], default="text")
+    p.set_defaults(fn=cmd_metrics)
+
+    p = runs.add_parser("list", help="list runs, newest first")
+    connection_flags(p)
+    p.add_argument("--workflow", metavar="MODULE/NAME")
+    p.add_argument("--status", choices=["running", "succeeded", "failed", "cancelled"])
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.set_defaults(fn=cmd_runs_list)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from .cli import _client as make
+
+    return make(args)
+
+
+# ------------------------------------------------------------------ logs
+
+
+def _format(line: dict) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(line["at"])) + f".{int(line['at'] * 1000) % 1000:03d}"
+    return f"{stamp} {line['execution_id']:<16} {LEVEL_MARK.get(line['level'], line['level']):<5} {line['message']}"
+
+
+def _wanted(args: argparse.Namespace) -> Callable[[dict], bool]:
+    words = [w.lower() for w in (args.search or "").split()]
+
+    def wanted(line: dict) -> bool:
+        if args.step and not line["execution_id"].startswith(args.step + ":"):
+            return False
+        if args.level:
+            if args.level in ("stdout", "stderr"):
+                if line["level"] != args.level:
+                    return False
+            elif SEVERITY.get(line["level"], 0) < SEVERITY[args.level]:
+                return False
+        text = line["message"].lower()
+        return all(w in text for w in words)
+    return wanted
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from .client import log_line
+
+    def emit(line: dict) -> None:
+        if args.output == "json":
+            print(json.dumps({k: line[k] for k in ("id", "execution_id", "level", "template", "values", "message",
+                                                    "at")}, default=str), flush=True)
+        else:
+            print(_format(line), flush=True)
+
+    with _client(args) as client:
+        run_id = args.run
+        events: queue.Queue = queue.Queue()
+        done = threading.Event()
+        if args.follow:  # subscribe first: nothing committed after the history read is missed
+            client.subscribe(f"run:{run_id}", events.put)
+        last = 0
+        while True:  # the history, a page at a time
+            page = client.connection.call("get_logs", {"run": run_id, "step": args.step, "level": args.level,
+                                                       "search": args.search, "after": last, "limit": 5000})
+            # In time order: executions flush their lines in batches, so ids follow arrival.
+            for raw in sorted(page["lines"], key=lambda line: (line["at"], line["id"])):
+                emit(log_line(raw))
+            last = page["last"]
+            if not page["more"]:
+                break
+        if not args.follow:
+            return 0
+        wanted = _wanted(args)
+
+        def wait_for_end() -> None:
+            try:
+                client.wait(f"{run_id}:1:1", None)
+            finally:
+                done.set()
+                events.put(None)
+        threading.Thread(target=wait_for_end, daemon=True).start()
+        disconnected = False
+        while True:
+            event = events.get()
+            if event is None:
+                break
+            if event.get("type") == "connection":
+                if not event["connected"] and not disconnected:
+                    print("coflux logs: disconnected from the server; reconnecting...", file=sys.stderr, flush=True)
+                elif event["connected"] and disconnected:
+                    print("coflux logs: reconnected", file=sys.stderr, flush=True)
+                disconnected = not event["connected"]
+                continue
+            if event.get("type") != "logs":
+                continue
+            for raw in event["lines"]:
+                if raw["id"] <= last:
+                    continue  # printed already
+                last = raw["id"]
+                line = log_line(raw)
+                if wanted(line):
+                    emit(line)
+        # Lines of the run's last moments that the feed may still be delivering.
+        page = client.connection.call("get_logs", {"run": run_id, "step": args.step, "level": args.level,
+                                                   "search": args.search, "after": last, "limit": 10000})
+        for raw in page["lines"]:
+            emit(log_line(raw))
+    return 0
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def _definition_text(series: dict) -> str:
+    parts = []
+    group = series.get("group")
+    if group:
+        parts.append(f"group {group['name']}" + (f" ({group['units']})" if group.get("units") else ""))
+    scale = series.get("scale")
+    if scale:
+        bits = [scale.get("name") or "unnamed scale"]
+        if scale.get("units"):
+            bits.append(scale["units"])
+        if scale.get("progress"):
+            bits.append("progress")
+        if scale.get("lower") is not None or scale.get("upper") is not None:
+            bits.append(f"{scale.get('lower')}..{scale.get('upper')}")
+        parts.append("scale " + ", ".join(bits))
+    return "; ".join(parts)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        series = client.metrics(args.run)
+    if args.output == "json":
+        print(json.dumps(series, indent=2))
+        return 0
+    if args.output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["execution", "key", "group", "scale", "x", "value"])
+        for s in series:
+            group = (s.get("group") or {}).get("name", "")
+            scale = (s.get("scale") or {}).get("name", "") or ""
+            for x, value in s["points"]:
+                writer.writerow([s["execution_id"], s["key"], group, scale, x, value])
+        return 0
+    if not series:
+        print(f"{args.run}: no metrics")
+    for s in series:
+        points = s["points"]
+        summary = (f"{len(points)} point(s), last {points[-1][1]:g} at x={points[-1][0]:g}" if points
+                   else "no points")
+        definition = _definition_text(s)
+        print(f"{s['execution_id']}  {s['key']}  {summary}" + (f"  [{definition}]" if definition else ""))
+    return 0
+
+
+# ------------------------------------------------------------------ runs list
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        runs = client.runs(args.workflow, status=args.status, limit=max(1, min(args.limit, 1000)))
+    if args.output == "json":
+        print(json.dumps(runs, indent=2))
+        return 0
+    for run in runs:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["created_at"]))
+        print(f"{run['id']}  {run['module']}/{run['target']}  {run['state']:<9}  {created}  "
+              f"workspace {run['workspace']}" + (f"  (child of {run['parent']})" if run.get("parent") else ""))
+    return 0

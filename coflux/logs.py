@@ -1,0 +1,88 @@
+"""`cf.log_debug|log_info|log_warning|log_error(template=None, **values)`.
+
+Inside an execution the template and the values are recorded apart (values serialised like
+arguments, so an `Execution` or `Asset` stays a reference a viewer can link); the viewer fills
+the placeholders. Outside an execution the call goes to Python's `logging` (logger `coflux`),
+with the placeholders filled here: the "plain call" rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import serialization
+
+_python_levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                  "error": logging.ERROR}
+_logger = logging.getLogger("coflux")
+
+
+def render(template: str | None, values: dict[str, Any]) -> str:
+    """The template with `{name}` placeholders filled; values without a placeholder follow it."""
+    text = template or ""
+    used: set[str] = set()
+    if template:
+        class _Tracking(dict):
+            def __missing__(self, key: str) -> str:
+                return "{" + key + "}"
+
+        tracking = _Tracking(values)
+        try:
+            text = template.format_map(tracking)
+            used = {k for k in values if "{" + k in template}
+        except (ValueError, IndexError, AttributeError, KeyError):
+            text = template
+    rest = {k: v for k, v in values.items() if k not in used}
+    if rest:
+        text = (text + " " if text else "") + " ".join(f"{k}={v!r}" for k, v in rest.items())
+    return text
+
+
+def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
+    if template is not None and not isinstance(template, str):
+        raise TypeError(f"a log template must be a string, not {type(template).__name__}")
+    from .context import current_context
+
+    context = current_context()
+    if context is None:
+        _logger.log(_python_levels[level], "%s", render(template, values))
+        return
+    encoded: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            encoded[name] = serialization.encode(value)
+        except Exception as exc:
+            # Logging never fails the work: the value is recorded as its repr, and we say why.
+            _logger.warning("log value %r (%s) cannot be serialised (%s); recorded as its repr",
+                            name, type(value).__name__, exc)
+            encoded[name] = {"v": _safe_repr(value)}
+    context.telemetry.log(level, template, encoded)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 1000 else text[:999] + "\u2026"
+
+
+def log_debug(template: str | None = None, **values: Any) -> None:
+    """Record a debug line: `cf.log_debug("Fetched {count} rows", count=n)`."""
+    _log("debug", template, values)
+
+
+def log_info(template: str | None = None, **values: Any) -> None:
+    """Record an info line: `cf.log_info("Fetched {count} rows", count=n)`."""
+    _log("info", template, values)
+
+
+def log_warning(template: str | None = None, **values: Any) -> None:
+    """Record a warning line."""
+    _log("warning", template, values)
+
+
+def log_error(template: str | None = None, **values: Any) -> None:
+    """Record an error line."""
+    _log("error", template, values)

@@ -1,0 +1,164 @@
+"""A run as viewers show it: the server's snapshot, kept current by folding the run's events in.
+
+One fold for every viewer (the notebook widget, `coflux submit`'s progress, Studio's Python
+side), so they agree on what a step's status is. The fold is idempotent and order-tolerant:
+events may repeat what the snapshot already has (the feed position is read before the snapshot,
+see `server.store.queries.get_run`), and within one attempt a status only moves forward.
+
+Per step it keeps the latest attempt: status (`pending`, `assigned`, `running`, then a result
+kind), timing, error text and successor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Within one attempt a status only moves forward.
+_RANK = {"pending": 0, "assigned": 1, "running": 2}
+FINAL = 3
+
+
+def rank(status: str) -> int:
+    return _RANK.get(status, FINAL)
+
+
+def short_type(error_type: str) -> str:
+    return error_type.rsplit(".", 1)[-1] if error_type.startswith("builtins.") else error_type
+
+
+def error_text(error: dict | None) -> str:
+    if not error:
+        return ""
+    return f"{short_type(str(error.get('type', 'Error')))}: {error.get('message', '')}"
+
+
+def step_of(execution_id: str) -> tuple[str, int]:
+    step_id, _, attempt = execution_id.rpartition(":")
+    return step_id, int(attempt or 1)
+
+
+def execution_status(execution: dict) -> str:
+    result = execution.get("result")
+    if result:
+        return result["kind"]
+    if execution.get("started_at"):
+        return "running"
+    if execution.get("assigned_at"):
+        return "assigned"
+    return "pending"
+
+
+class RunView:
+    def __init__(self, run_id: str = "") -> None:
+        self.run_id = run_id
+        self.module = ""
+        self.target = ""
+        self.seq = 0  # the feed position the view reflects
+        self.steps: dict[str, dict] = {}  # step id -> its latest attempt's entry
+        self.warnings: list[dict] = []
+
+    # ------------------------------------------------------------------ folding
+
+    def load(self, snapshot: dict) -> None:
+        """Merge a `get_run` snapshot (the state at its `seq`)."""
+        self.run_id = snapshot.get("id", self.run_id)
+        self.module = snapshot.get("module", self.module)
+        self.target = snapshot.get("target", self.target)
+        self.seq = max(self.seq, int(snapshot.get("seq") or 0))
+        for step in snapshot.get("steps", []):
+            executions = step.get("executions") or []
+            if not executions:
+                continue
+            last = executions[-1]
+            result = last.get("result") or {}
+            self._merge(step["id"], last["id"], {
+                "number": step.get("number"), "module": step.get("module", ""),
+                "target": step.get("target", ""), "kind": step.get("type", ""),
+                "parent": step.get("parent"), "status": execution_status(last),
+                "error": error_text(result.get("error")), "successor": result.get("successor") or "",
+                "assigned_at": last.get("assigned_at"), "started_at": last.get("started_at"),
+                "finished_at": result.get("at"),
+                # Why it makes no progress: for one that a worker holds, a stuck warning.
+                "blocked": last.get("waiting") if last.get("assigned_at") and not result else None})
+
+    def apply(self, event: dict) -> bool:
+        """Fold one `run:<id>` event in; False when it changes nothing the view shows."""
+        if isinstance(event.get("seq"), int):
+            self.seq = max(self.seq, event["seq"])
+        kind = event.get("type")
+        if kind == "warning":
+            self.warnings.append(event)
+            return True
+        execution = event.get("execution")
+        if not execution or kind not in ("step", "attempt", "assigned", "started", "result"):
+            return False
+        step_id = event.get("step") or step_of(execution)[0]
+        if kind == "step":
+            self._merge(step_id, execution, {
+                "number": event.get("number"), "module": event.get("module", ""),
+                "target": event.get("target", ""), "kind": event.get("kind", ""),
+                "parent": event.get("parent"), "status": "pending"})
+        elif kind == "attempt":
+            self._merge(step_id, execution, {"status": "pending"})
+        elif kind == "assigned":
+            self._merge(step_id, execution, {"status": "assigned", "assigned_at": event.get("at")})
+        elif kind == "started":
+            self._merge(step_id, execution, {"status": "running", "started_at": event.get("at")})
+        else:
+            self._merge(step_id, execution, {
+                "status": event.get("kind", "value"), "error": error_text(event.get("error")),
+                "successor": event.get("successor") or "", "finished_at": event.get("at")})
+        return True
+
+    def _merge(self, step_id: str, execution: str, fields: dict[str, Any]) -> None:
+        attempt = step_of(execution)[1]
+        entry = self.steps.get(step_id)
+        if entry is None or attempt > entry["attempt"]:
+            base = entry or {"step": step_id, "number": int(step_id.rpartition(":")[2] or 0),
+                             "module": "", "target": "", "kind": "", "parent": None}
+            entry = {**base, "execution": execution, "attempt": attempt, "status": "pending", "error": "",
+                     "successor": "", "assigned_at": None, "started_at": None, "finished_at": None}
+            self.steps[step_id] = entry
+        elif attempt < entry["attempt"]:
+            return  # a late event for an attempt that has been superseded
+        status = fields.get("status")
+        if status is not None and rank(status) < rank(entry["status"]):
+            fields = {k: v for k, v in fields.items() if k != "status"}
+        for key, value in fields.items():
+            if value is not None or key not in entry:
+                entry[key] = value
+
+    # ------------------------------------------------------------------ reading
+
+    def ordered_steps(self) -> list[dict]:
+        return [dict(s) for s in sorted(self.steps.values(), key=lambda s: s["number"] or 0)]
+
+    def status(self) -> str:
+        """The run's status: its first step's, following retries and cached results in the run."""
+        seen: set[str] = set()
+        entry = self.steps.get(f"{self.run_id}:1")
+        while entry is not None and entry["step"] not in seen:
+            seen.add(entry["step"])
+            successor = entry.get("successor")
+            if not successor or entry["status"] in ("value", "error"):
+                return entry["status"]
+            entry = self.steps.get(step_of(successor)[0])
+        return "pending" if entry is None else entry["status"]
+
+    def warning(self) -> str:
+        """What the user should hear about a run that does not move: the latest warning event,
+        else a step the snapshot says is stuck."""
+        if self.warnings:
+            return str(self.warnings[-1].get("message", ""))
+        for entry in self.steps.values():
+            if entry.get("blocked") and rank(entry["status"]) < FINAL:
+                return str(entry["blocked"])
+        return ""
+
+    def counts(self) -> dict[str, int]:
+        """How many steps are in each status (the latest attempt of each)."""
+        counts: dict[str, int] = {}
+        for entry in self.steps.values():
+            status = "running" if entry["status"] == "assigned" else entry["status"]
+            counts[status] = counts.get(status, 0) + 1
+        return counts

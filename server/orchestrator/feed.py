@@ -1,0 +1,28 @@
+"""The durable event feed: every change a viewer can show is a row of `events`, written in the
+same flush as the change, with a sequence number that viewers resume from.
+
+The orchestrator is the only writer, so it numbers events itself: numbers are dense and in
+commit order (a database sequence would be neither, under concurrent transactions), and the
+number is known when the event is pushed live. The events of one topic written in one flush
+share a row (`data.events`, the row's `seq` is the last of them): a fan-out's thousands of
+events cost a few rows, not one each. After a rolled-back batch the next number is read
+again from the table, so numbers a failed batch used are never seen.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from ..store import schema as t
+
+
+class FeedMixin:
+    def _append_event(self, topic: str, event: dict) -> dict:
+        if self._seq_next is None:
+            self.w.flush()
+            self._seq_next = (self.db.execute(select(func.max(t.events.c.seq))).scalar() or 0) + 1
+        seq = self._seq_next
+        self._seq_next += 1
+        event = {**event, "seq": seq}
+        self.w.feed(topic, seq, event)
+        return event

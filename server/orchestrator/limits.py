@@ -1,0 +1,113 @@
+"""Every number a client sends is checked here, at the edge, before anything changes.
+
+A value the orchestrator cannot hold (NaN, infinity, a delay of centuries, an integer the
+database cannot store) must fail the one request that carried it with a clear `bad_request`,
+never the orchestrator thread or the batch it shares with other clients' commands.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import BadRequest
+
+# Ten years: longer delays, timeouts and retry backoffs are surely mistakes, and every timer
+# stays far below what a thread wait accepts (threading.TIMEOUT_MAX).
+MAX_SECONDS = 10 * 365.25 * 24 * 3600.0
+# Absolute times (`execute_after`) are seconds since the epoch, up to now + MAX_SECONDS.
+MAX_EPOCH = 4102444800.0 + MAX_SECONDS  # 2100-01-01 plus ten years
+MAX_INT = 2**53  # what JSON, SQLite and PostgreSQL BIGINT all hold exactly
+MAX_RETRIES = 10000
+MAX_KEY = 64  # a child step's request key (steps.request_key)
+MAX_IDEMPOTENCY_KEY = 200  # runs.idempotency_key
+
+
+def seconds(value: Any, what: str, *, maximum: float = MAX_SECONDS, allow_none: bool = False) -> float | None:
+    """A finite, non-negative number of seconds no larger than `maximum`."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"{what} must be a number of seconds, not {_show(value)}")
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise BadRequest(f"{what} is out of range: {_show(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise BadRequest(f"{what} must be a finite number of seconds, not {value!r}")
+    if value < 0:
+        raise BadRequest(f"{what} must not be negative, got {value!r}")
+    if value > maximum:
+        raise BadRequest(f"{what} of {value:g} s is longer than the maximum of {maximum:g} s")
+    return value
+
+
+def integer(value: Any, what: str, *, low: int = 0, high: int = MAX_INT, allow_none: bool = False) -> int | None:
+    """An integer in [low, high] (a JSON float with an integral value is accepted)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{what} must be an integer, not {_show(value)}")
+    if not low <= value <= high:
+        raise BadRequest(f"{what} must be between {low} and {high}, got {_show(value)}")
+    return value
+
+
+def text(value: Any, what: str, *, maximum: int, allow_none: bool = True) -> str | None:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{what} must be a string, not {_show(value)}")
+    if len(value) > maximum:
+        raise BadRequest(f"{what} is longer than {maximum} characters")
+    return value
+
+
+def options(value: Any) -> dict:
+    """The scheduling options of a submit, with every number the orchestrator turns into a timer
+    or a count checked (the rest is read by rules that tolerate anything)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("options must be an object")
+    for name in ("delay", "timeout"):
+        if value.get(name) is not None:
+            seconds(value[name], f"options.{name}")
+    retries = value.get("retries")
+    if retries is not None:
+        if not isinstance(retries, dict):
+            raise BadRequest("options.retries must be an object {limit, backoff}")
+        integer(retries.get("limit"), "options.retries.limit", high=MAX_RETRIES, allow_none=True)
+        backoff = retries.get("backoff")
+        if backoff is not None:
+            if not isinstance(backoff, list | tuple) or len(backoff) != 2:
+                raise BadRequest("options.retries.backoff must be [min, max] seconds")
+            for bound in backoff:
+                seconds(bound, "options.retries.backoff")
+    cache = value.get("cache")
+    if isinstance(cache, dict) and cache.get("max_age") is not None:
+        seconds(cache["max_age"], "options.cache.max_age", maximum=MAX_SECONDS * 10)
+    for name in ("wait", "memo"):
+        listed = value.get(name)
+        if isinstance(listed, list):
+            for index in listed:
+                integer(index, f"options.{name}[]", high=10000)
+    return value
+
+
+def epoch(value: Any, what: str) -> float | None:
+    """An absolute time in seconds since the epoch (or None)."""
+    return seconds(value, what, maximum=MAX_EPOCH, allow_none=True)
+
+
+def finite_or(value: float | None, default: float) -> float:
+    """A stored number that may predate validation: NaN becomes `default`, infinity is capped."""
+    if value is None or value != value:
+        return default
+    return min(float(value), MAX_EPOCH)
+
+
+def _show(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

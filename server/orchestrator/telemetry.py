@@ -1,0 +1,147 @@
+"""Log lines and metric points sent by running executions (the `telemetry` notification).
+
+They arrive batched by the worker (about 100 entries or half a second) and are written with the
+rest of the orchestrator's batch as executemany inserts, so a chatty task costs a few rows per
+flush, not a transaction per line. Every entry is checked here: a bad one is dropped with the
+reason logged, never the batch it came in or the run it belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..errors import BadRequest
+from ..ids import run_of
+from ..store import schema as t
+from .model import Peer
+
+log = logging.getLogger("coflux.orchestrator")
+
+LEVELS = frozenset({"debug", "info", "warning", "error", "stdout", "stderr"})
+MAX_ENTRIES = 10_000  # per notification
+MAX_TEMPLATE = 100_000  # characters
+MAX_FIELDS = 100
+MAX_KEY = 200
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and abs(value) < 1e300 else None
+
+
+def _wire(value: Any) -> bool:
+    return isinstance(value, dict) and "v" in value and isinstance(value.get("refs", []), list)
+
+
+class TelemetryMixin:
+    def _next_log_ids(self, count: int) -> int:
+        """The first of `count` new log line ids: assigned here (the single writer), so a line's
+        id is known in the event that announces it and serves as a `coflux logs` cursor."""
+        if self._log_id_next is None:
+            self.w.flush()
+            self._log_id_next = (self.db.execute(select(func.max(t.logs.c.id))).scalar() or 0) + 1
+        first = self._log_id_next
+        self._log_id_next += count
+        return first
+
+    def _on_telemetry(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        execution_id = params.get("execution")
+        if not isinstance(execution_id, str):
+            raise BadRequest("telemetry needs an 'execution'")
+        session_id = self.peer_sessions.get(peer)
+        if session_id is None or self.active.get(execution_id) != session_id:
+            # Only the worker running an execution may speak for it.
+            raise BadRequest(f"execution {execution_id} is not running on this connection's worker")
+        batch = params.get("batch")
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 0 < batch < 2**31:
+            raise BadRequest("telemetry needs a 'batch' number")
+        if params.get("resent"):  # it may have been written before the connection dropped
+            self.w.flush()
+            seen = self.db.execute(select(t.telemetry_batches.c.batch).where(
+                t.telemetry_batches.c.execution_id == execution_id, t.telemetry_batches.c.batch == batch)).first()
+            if seen is not None:
+                self._reply(peer, request_id, {"ok": True, "duplicate": True})
+                return
+        self.w.insert_ignore(t.telemetry_batches, {"execution_id": execution_id, "batch": batch})
+        run_id = run_of(execution_id)
+        now = time.time()
+        lines = self._telemetry_logs(run_id, execution_id, params.get("logs"), now)
+        definitions = self._telemetry_definitions(run_id, execution_id, params.get("definitions"), now)
+        points = self._telemetry_points(run_id, execution_id, params.get("points"))
+        if lines:
+            self._publish(f"run:{run_id}", {"type": "logs", "execution": execution_id, "lines": lines})
+        if definitions or points:
+            self._publish(f"run:{run_id}", {"type": "metrics", "execution": execution_id,
+                                            "definitions": definitions, "points": points})
+        self._reply(peer, request_id, {"ok": True})
+
+    def _telemetry_logs(self, run_id: str, execution_id: str, entries: Any, now: float) -> list[dict]:
+        if not entries:
+            return []
+        if not isinstance(entries, list):
+            raise BadRequest("logs must be a list of [level, template, values, at]")
+        good = []
+        for entry in entries[:MAX_ENTRIES]:
+            if not isinstance(entry, list) or len(entry) != 4:
+                continue
+            level, template, fields, at = entry
+            if level not in LEVELS or (template is not None and not isinstance(template, str)):
+                continue
+            if fields is not None and (not isinstance(fields, dict) or len(fields) > MAX_FIELDS
+                                       or not all(isinstance(k, str) and _wire(v) for k, v in fields.items())):
+                continue
+            at = _number(at)
+            good.append((level, template[:MAX_TEMPLATE] if template else template, fields or None,
+                         at if at is not None and abs(at - now) < 86400 * 366 else now))
+        if len(good) < len(entries):
+            log.warning("dropped %d malformed log entries from %s", len(entries) - len(good), execution_id)
+        first = self._next_log_ids(len(good)) if good else 0
+        lines = []
+        for offset, (level, template, fields, at) in enumerate(good):
+            row = {"id": first + offset, "run_id": run_id, "execution_id": execution_id, "level": level,
+                   "template": template, "fields": fields, "at": at}
+            self.w.insert(t.logs, row)
+            lines.append({k: v for k, v in row.items() if k != "run_id"})
+        return lines
+
+    def _telemetry_definitions(self, run_id: str, execution_id: str, definitions: Any, now: float) -> dict:
+        if not definitions:
+            return {}
+        if not isinstance(definitions, dict):
+            raise BadRequest("definitions must be an object of key -> {group, scale}")
+        good = {}
+        for key, definition in list(definitions.items())[:MAX_ENTRIES]:
+            if not isinstance(key, str) or not key or len(key) > MAX_KEY or not isinstance(definition, dict):
+                continue
+            group, scale = definition.get("group"), definition.get("scale")
+            if (group is not None and not isinstance(group, dict)) or (scale is not None and not isinstance(scale, dict)):
+                continue
+            good[key] = {"group": group, "scale": scale}
+            self.w.insert_ignore(t.metric_definitions, {"execution_id": execution_id, "key": key, "run_id": run_id,
+                                                        "group": group, "scale": scale, "created_at": now})
+        return good
+
+    def _telemetry_points(self, run_id: str, execution_id: str, points: Any) -> list[list]:
+        if not points:
+            return []
+        if not isinstance(points, list):
+            raise BadRequest("points must be a list of [key, x, value]")
+        good = []
+        for point in points[:MAX_ENTRIES]:
+            if not isinstance(point, list) or len(point) != 3 or not isinstance(point[0], str) \
+                    or not point[0] or len(point[0]) > MAX_KEY:
+                continue
+            x, value = _number(point[1]), _number(point[2])
+            if x is None or value is None:
+                continue
+            good.append([point[0], x, value])
+            self.w.insert(t.metric_points, {"run_id": run_id, "execution_id": execution_id, "key": point[0],
+                                            "x": x, "value": value})
+        return good

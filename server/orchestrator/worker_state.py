@@ -1,0 +1,120 @@
+"""What workers tell the orchestrator about their own state: parked slots, started executions,
+and draining before they stop."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import BadRequest
+from ..ids import run_of
+from .model import Peer, Session
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
+        raise BadRequest(f"{what} must be an integer from 0 to 1000000")
+    return value
+
+
+class WorkerStateMixin:
+    def _on_slots(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """The worker's parked executions (blocked on results, their slots given back) and the
+        ones stuck holding a slot because it may park no more."""
+        session = self._peer_session(peer)
+        self._apply_slots(session, params)
+        self._reply(peer, request_id, {"ok": True})
+
+    def _apply_slots(self, session: Session, params: dict) -> None:
+        parked = _count(params.get("parked", 0), "parked")
+        stuck = params.get("stuck")  # absent: unchanged (a count piggybacked on a request)
+        if stuck is not None and not isinstance(stuck, list):
+            raise BadRequest("stuck must be a list of execution ids")
+        max_parked = _count(params["max_parked"], "max_parked") if "max_parked" in params else None
+        if max_parked is not None:
+            session.max_parked = max_parked
+        if parked > session.parked:
+            self._needs_schedule = True
+        session.parked = min(parked, len(session.running))
+        if stuck is None:
+            session.stuck &= session.running
+            return
+        stuck_ids = {str(e) for e in stuck[:10000]} & session.running
+        for execution_id in sorted(stuck_ids - session.stuck):
+            self._publish(f"run:{run_of(execution_id)}", {
+                "type": "warning", "execution": execution_id, "at": time.time(),
+                "message": f"{execution_id} waits for a result while holding a slot of worker {session.name}: "
+                           f"it already parks {session.parked} blocked executions (its --max-parked). "
+                           "Start more workers or raise --max-parked, or this may never finish."})
+        session.stuck = stuck_ids
+
+    def _piggybacked_slots(self, peer: Peer | None, params: dict) -> None:
+        """Workers send their parked count along with the requests that change it (a blocking
+        request, a result), which saves a message per nested call on the hot path."""
+        session_id = self.peer_sessions.get(peer)
+        session = self.sessions.get(session_id) if session_id else None
+        if session is not None:
+            try:
+                self._apply_slots(session, params)
+            except BadRequest:
+                pass  # a hint only: the request itself is checked by its own handler
+
+    def stuck_reason(self, execution_id: str) -> str | None:
+        """Why a running execution makes no progress, when its worker said it is stuck."""
+        session = self.sessions.get(self.active.get(execution_id, ""))
+        if session is None or execution_id not in session.stuck:
+            return None
+        return (f"blocked on a result while holding a slot of worker {session.name}, which already parks "
+                f"{session.parked} blocked execution(s) (its --max-parked): start more workers or raise "
+                "--max-parked")
+
+    def _on_started(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """An execution began running on its worker (assigned is not started: work that never
+        started can be handed to another worker without counting as abandoned)."""
+        session = self._peer_session(peer)
+        execution_id = str(params.get("execution"))
+        if self.active.get(execution_id) != session.id and not self._adopt(session, execution_id):
+            return  # another worker's: ignore, it changes nothing
+        at = params.get("at")
+        now = time.time()
+        at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) and abs(at - now) < 86400 \
+            else now
+        pending = self.assigned.get(execution_id)
+        if pending is not None:
+            pending.started_at = at
+        self.w.update_execution(execution_id, started_at=at)
+        self._publish(f"run:{run_of(execution_id)}", {"type": "started", "execution": execution_id,
+                                                      "session": session.id, "at": at})
+
+    def _adopt(self, session: Session, execution_id: str) -> bool:
+        """A worker began an execution the server holds as queued (it came back from a restart
+        or a reconnect with work the server had taken back, and the two crossed): the work has
+        begun there, so it is assigned there rather than started a second time elsewhere."""
+        pending = self.pending_by_id.get(execution_id)
+        if pending is None or pending.blocked or session.peer is None \
+                or session.targets.get((pending.module, pending.target)) != pending.type:
+            return False
+        now = time.time()
+        self._unqueue(pending)
+        session.running.add(execution_id)
+        self.active[execution_id] = session.id
+        self.assigned[execution_id] = pending
+        self.w.update_execution(execution_id, session_id=session.id, assigned_at=now)
+        self._publish(f"run:{pending.run_id}", {"type": "assigned", "execution": execution_id,
+                                                "session": session.id, "at": now})
+        return True
+
+    def _on_drain(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        """The worker is stopping: it gets no new work (only what its own running executions wait
+        for) and hands back what it had queued."""
+        session = self._peer_session(peer)
+        session.draining = True
+        released = []
+        for execution_id in (params.get("release") or [])[:100000]:
+            execution_id = str(execution_id)
+            if self.active.get(execution_id) == session.id and execution_id in self.assigned \
+                    and self._requeue(execution_id):
+                released.append(execution_id)
+        self._needs_schedule = True
+        self._reply(peer, request_id, {"released": released})
+        self._publish("workers", {"type": "session", "session": session.id, "draining": True})
