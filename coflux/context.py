@@ -66,7 +66,7 @@ class ExecutionContext:
         self.started_at = time.time()
         self.telemetry = Telemetry(execution_id, transport)
         self.metrics: Any = None  # metrics._Recorder, made on the first record
-        self._output: dict[str, str] = {}  # stream level -> text written since its last newline
+        self._output: dict[tuple[str, int], str] = {}  # (level, thread) -> text since its last newline
 
     @contextlib.contextmanager
     def activate(self, *, whole_process: bool = False) -> Iterator[ExecutionContext]:
@@ -84,12 +84,17 @@ class ExecutionContext:
                 _process_context = None
 
     def output(self, level: str, text: str) -> None:
-        """Text the execution wrote to stdout/stderr: recorded line by line (a partial line waits
-        for its end, so parallel executions' lines never mix within a line)."""
+        """Text the execution wrote to stdout/stderr: recorded line by line. A partial line waits
+        for its end, per thread, so lines of parallel executions, or of threads of one, never mix
+        within a line."""
+        key = (level, threading.get_ident())
         with self._lock:
-            pending = self._output.get(level, "") + text
+            pending = self._output.get(key, "") + text
             *lines, rest = pending.split("\n")
-            self._output[level] = rest
+            if rest:
+                self._output[key] = rest
+            else:
+                self._output.pop(key, None)
         for line in lines:
             self.telemetry.log(level, line, None)
 
@@ -98,7 +103,7 @@ class ExecutionContext:
         called when the execution ends, before its result goes out."""
         with self._lock:
             partial, self._output = self._output, {}
-        for level, rest in partial.items():
+        for (level, _thread), rest in partial.items():
             if rest:
                 self.telemetry.log(level, rest, None)
         if self.metrics is not None:
