@@ -13,6 +13,7 @@ from ..store import schema as t
 from .matching import worker_matches
 from .model import Pending, Session, Waiter
 from .rules.refs import execution_refs
+from .worker_state import parking_bound
 
 
 class SchedulingMixin:
@@ -273,8 +274,5 @@ class SchedulingMixin:
             return "the workers hosting it are draining (stopping)"
         full = [s for s in hosts if s.peer is not None and s.stuck and s.busy_slots() >= s.concurrency]
         if full and len(full) == len([s for s in hosts if s.peer is not None]):
-            worker = full[0]
-            return (f"every slot of worker {worker.name} is held by an execution blocked on a result and it "
-                    f"already parks {worker.parked} (its --max-parked); start more workers or raise "
-                    "--max-parked")
+            return f"every slot is held by an execution blocked on a result: {parking_bound(full[0])}"
         return "waiting for a free worker slot"

@@ -17,6 +17,12 @@ def _count(value: Any, what: str) -> int:
     return value
 
 
+def parking_bound(session: Session) -> str:
+    """The advice for a worker at its parking bound (warnings, inspect and queue reasons say it alike)."""
+    return (f"worker {session.name} already parks {session.parked} blocked execution(s) (its --max-parked): "
+            "start more workers or raise --max-parked")
+
+
 class WorkerStateMixin:
     def _on_slots(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """The worker's parked executions (blocked on results, their slots given back) and the
@@ -43,9 +49,8 @@ class WorkerStateMixin:
         for execution_id in sorted(stuck_ids - session.stuck):
             self._publish(f"run:{run_of(execution_id)}", {
                 "type": "warning", "execution": execution_id, "at": time.time(),
-                "message": f"{execution_id} waits for a result while holding a slot of worker {session.name}: "
-                           f"it already parks {session.parked} blocked executions (its --max-parked). "
-                           "Start more workers or raise --max-parked, or this may never finish."})
+                "message": f"{execution_id} waits for a result while holding a slot, so the run may never "
+                           f"finish: {parking_bound(session)}"})
         session.stuck = stuck_ids
 
     def _piggybacked_slots(self, peer: Peer | None, params: dict) -> None:
@@ -64,9 +69,7 @@ class WorkerStateMixin:
         session = self.sessions.get(self.active.get(execution_id, ""))
         if session is None or execution_id not in session.stuck:
             return None
-        return (f"blocked on a result while holding a slot of worker {session.name}, which already parks "
-                f"{session.parked} blocked execution(s) (its --max-parked): start more workers or raise "
-                "--max-parked")
+        return f"blocked on a result while holding a slot: {parking_bound(session)}"
 
     def _on_started(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """An execution began running on its worker (assigned is not started: work that never
