@@ -3,9 +3,10 @@
     python benchmarks/bench_core.py [--chain 200] [--fan-out 1000] [--nested 200] [--concurrency N]
                                     [--repeat 3] [--before DIR]
 
-`--before DIR` (a checkout of an earlier commit, e.g. `git worktree add /tmp/before HEAD~1`) also
-measures the chain and fan-outs on that code in the same run, with the same machine state, and
-prints both side by side.
+`--before DIR` (a copy of an earlier commit, e.g. `git archive 13d7db4 | tar -x -C /tmp/before`)
+also measures the chain and fan-outs on that code in the same run and prints both side by side.
+Both trees' server and worker run at once and their runs alternate (before, after, after,
+before, ...), so a machine whose load changes during the run (a shared one) weighs on both alike.
 
 Starts a real `coflux server` (SQLite in a temp dir) and a real `coflux worker` for
 benchmarks/bench_app.py, then measures through the Python client. Every run's steps are
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -95,32 +97,51 @@ def timed_run(client: Client, workflow: str, n: int, db_path: str, steps_per_ite
     return elapsed, run.id
 
 
-def measure_tree(root: str, args: argparse.Namespace) -> dict[str, float]:
-    """Chain, fan-out and nested fan-out on the code at `root` (best of --repeat, in seconds).
-    The nested fan-out deadlocks on code that cannot park blocked executions: reported as None."""
-    with tempfile.TemporaryDirectory(prefix="coflux-bench-before-") as data_dir:
-        server, url = start_server(data_dir, root)
-        worker = start_worker(url, args.concurrency, root)
-        try:
-            client = Client(url, TOKEN)
-            wait_for_worker(client)
-            db_path = os.path.join(data_dir, "coflux.db")
-            figures: dict[str, float] = {
-                "chain": min(timed_run(client, "chain", args.chain, db_path)[0] for _ in range(args.repeat)),
-                "fan_out": min(timed_run(client, "fan_out", args.fan_out, db_path)[0] for _ in range(args.repeat)),
-            }
-            try:
-                figures["nested"] = min(timed_run(client, "nested_fan_out", args.nested, db_path, 2, timeout=20)[0]
-                                        for _ in range(args.repeat))
-            except Exception:
-                figures["nested"] = float("nan")
-            client.close()
-            return figures
-        finally:
-            worker.kill()
-            server.terminate()
-            worker.wait(10)
-            server.wait(10)
+class Stack:
+    """A server (SQLite in a temp dir) and a worker running the code of the tree at `root`."""
+
+    def __init__(self, root: str, concurrency: int, prefix: str) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix=prefix)
+        self.data_dir = self._dir.name
+        self.db_path = os.path.join(self.data_dir, "coflux.db")
+        self.server, self.url = start_server(self.data_dir, root)
+        self.worker = start_worker(self.url, concurrency, root)
+        self.client = Client(self.url, TOKEN)
+        self.deadlocked = False
+        wait_for_worker(self.client)
+
+    def run(self, workflow: str, n: int, steps_per_item: int = 1, timeout: float = 300) -> float:
+        return timed_run(self.client, workflow, n, self.db_path, steps_per_item, timeout)[0]
+
+    def close(self) -> None:
+        self.client.close()
+        self.worker.kill()
+        self.server.terminate()
+        self.worker.wait(10)
+        self.server.wait(10)
+        self._dir.cleanup()
+
+
+def interleaved(stacks: list[Stack], repeat: int, run: Any) -> list[list[float]]:
+    """`run(stack)` `repeat` times on each stack, alternating which goes first."""
+    times: list[list[float]] = [[] for _ in stacks]
+    for i in range(repeat):
+        order = list(enumerate(stacks))
+        for k, stack in order if i % 2 == 0 else order[::-1]:
+            times[k].append(run(stack))
+    return times
+
+
+def nested_or_nan(stack: Stack, n: int, timeout: float) -> float:
+    """The nested fan-out deadlocks on code that cannot park blocked executions: NaN then (once;
+    its worker stays stuck, so it is not tried again)."""
+    if stack.deadlocked:
+        return float("nan")
+    try:
+        return stack.run("nested_fan_out", n, 2, timeout=timeout)
+    except Exception:
+        stack.deadlocked = True
+        return float("nan")
 
 
 def baseline_function_chain(n: int) -> float:
@@ -155,55 +176,59 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--before", metavar="DIR", help="also measure the code of this checkout, same run")
     args = parser.parse_args()
-    before = measure_tree(os.path.abspath(args.before), args) if args.before else None
+    stacks = [Stack(ROOT, args.concurrency, "coflux-bench-")]
+    try:
+        if args.before:
+            stacks.append(Stack(os.path.abspath(args.before), args.concurrency, "coflux-bench-before-"))
+        after = stacks[0]
+        client, url = after.client, after.url
 
-    with tempfile.TemporaryDirectory(prefix="coflux-bench-") as data_dir:
-        server, url = start_server(data_dir)
-        worker = start_worker(url, args.concurrency)
-        try:
-            client = Client(url, TOKEN)
-            wait_for_worker(client)
-            db_path = os.path.join(data_dir, "coflux.db")
+        ws_rtt = baseline_ws_round_trip(client)
+        fn_chain = baseline_function_chain(args.chain)
 
-            ws_rtt = baseline_ws_round_trip(client)
-            fn_chain = baseline_function_chain(args.chain)
+        chains_by = interleaved(stacks, args.repeat, lambda st: st.run("chain", args.chain))
+        fans_by = interleaved(stacks, args.repeat, lambda st: st.run("fan_out", args.fan_out))
+        # Last: code that deadlocks here leaves its worker stuck, and the runs above are done.
+        nested_by = interleaved(stacks, args.repeat, lambda st: nested_or_nan(
+            st, args.nested, 300 if st is after else 20))
+        chains, fans, nested = chains_by[0], fans_by[0], nested_by[0]
+        if any(t != t for t in nested):
+            raise AssertionError("the nested fan-out did not finish on this tree")
+        before = None
+        if args.before:
+            before_nested = [t for t in nested_by[1] if t == t]
+            before = {"chain": min(chains_by[1]), "fan_out": min(fans_by[1]),
+                      "nested": min(before_nested) if len(before_nested) == args.repeat else float("nan")}
 
-            chains = [timed_run(client, "chain", args.chain, db_path)[0] for _ in range(args.repeat)]
-            fans = [timed_run(client, "fan_out", args.fan_out, db_path)[0] for _ in range(args.repeat)]
-            nested = [timed_run(client, "nested_fan_out", args.nested, db_path, 2)[0] for _ in range(args.repeat)]
+        populate, all_hits = [], []
+        for i in range(args.repeat):
+            salt = f"salt-{i}-{time.time()}"  # a fresh cache for each repetition
+            start = time.perf_counter()
+            client.submit("bench_app", "cached_fan_out", args.fan_out, salt).result(timeout=300)
+            populate.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            run = client.submit("bench_app", "cached_fan_out", args.fan_out, salt)
+            run.result(timeout=300)
+            all_hits.append(time.perf_counter() - start)
+            kinds = [s["executions"][-1]["result"]["kind"] for s in run.inspect()["steps"][1:]]
+            if kinds.count("cached") != args.fan_out:
+                raise AssertionError(f"expected {args.fan_out} cache hits, got {kinds.count('cached')}")
 
-            populate, all_hits = [], []
-            for i in range(args.repeat):
-                salt = f"salt-{i}-{time.time()}"  # a fresh cache for each repetition
-                start = time.perf_counter()
-                client.submit("bench_app", "cached_fan_out", args.fan_out, salt).result(timeout=300)
-                populate.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                run = client.submit("bench_app", "cached_fan_out", args.fan_out, salt)
-                run.result(timeout=300)
-                all_hits.append(time.perf_counter() - start)
-                kinds = [s["executions"][-1]["result"]["kind"] for s in run.inspect()["steps"][1:]]
-                if kinds.count("cached") != args.fan_out:
-                    raise AssertionError(f"expected {args.fan_out} cache hits, got {kinds.count('cached')}")
-
-            env = {**os.environ, "COFLUX_SERVER": url, "COFLUX_TOKEN": TOKEN}
-            colds = []
-            for i in range(args.repeat):
-                start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "coflux", "submit", "bench_app/one_task", str(i)],
-                               check=True, env=env, capture_output=True, cwd=data_dir)
-                colds.append(time.perf_counter() - start)
-            interpreter = []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                subprocess.run([sys.executable, "-c", "import coflux.cli"], check=True, capture_output=True)
-                interpreter.append(time.perf_counter() - start)
-            client.close()
-        finally:
-            worker.terminate()
-            server.terminate()
-            worker.wait(10)
-            server.wait(10)
+        env = {**os.environ, "COFLUX_SERVER": url, "COFLUX_TOKEN": TOKEN}
+        colds = []
+        for i in range(args.repeat):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "coflux", "submit", "bench_app/one_task", str(i)],
+                           check=True, env=env, capture_output=True, cwd=after.data_dir)
+            colds.append(time.perf_counter() - start)
+        interpreter = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import coflux.cli"], check=True, capture_output=True)
+            interpreter.append(time.perf_counter() - start)
+    finally:
+        for stack in stacks:
+            stack.close()
 
     chain_best = min(chains)
     fan_best = min(fans)
@@ -224,7 +249,7 @@ def main() -> int:
     if before is not None:
         def nested_rate(seconds: float) -> str:
             return "deadlocks" if seconds != seconds else f"{2 * args.nested / seconds:.0f} steps/s"
-        print(f"  same run, code at {args.before} (before) vs this tree (after):")
+        print(f"  same run, interleaved, best of {args.repeat}: code at {args.before} (before) vs this tree (after):")
         print(f"    chain     {1e3 * before['chain'] / args.chain:8.3f} ms/step   vs {1e3 * chain_best / args.chain:8.3f}")
         print(f"    fan-out   {args.fan_out / before['fan_out']:8.0f} steps/s   vs {args.fan_out / fan_best:8.0f}")
         print(f"    nested    {nested_rate(before['nested']):>14}   vs {nested_rate(min(nested))}")

@@ -11,8 +11,9 @@ database started in the same run (same machine, same load), it measures alternat
 - the per-step cost of a `fan_out` run (soaked vs fresh; target: within 1.1x),
 - the server's RSS over the soak (target: flat once warm: the last sample within 10% and 32 MiB
   of the sample after the first tenth of the steps),
-- `coflux runs inspect R` of a 1,000-step run on the soaked database (target: under 0.2 s for the
-  server's answer; the CLI's own start-up is shown beside it).
+- `coflux runs inspect R` of a 1,000-step run on the soaked database (target: under 0.2 s, the
+  whole command as a user types it, with its bytecode cached as after `pip install`; the server's
+  answer alone and a bare interpreter start are shown beside it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
+from bench_cli import cli_env, coflux_command, time_command  # noqa: E402
 from bench_core import TOKEN, start_server, start_worker, wait_for_worker  # noqa: E402
 
 from coflux.client import Client  # noqa: E402
@@ -93,8 +95,8 @@ def count_steps(db_path: str) -> tuple[int, int]:
 
 
 def timed_inspect(url: str, run_id: str, repeat: int) -> tuple[float, float, float, int]:
-    """(best server answer to the run snapshot, best full `coflux runs inspect`, best bare CLI
-    start-up, steps in the snapshot)."""
+    """(median server answer to the run snapshot, median whole `coflux runs inspect`, median bare
+    interpreter start, steps in the snapshot)."""
     client = Client(url, TOKEN)
     try:
         snapshots = []
@@ -106,18 +108,26 @@ def timed_inspect(url: str, run_id: str, repeat: int) -> tuple[float, float, flo
             steps = len(snapshot["steps"])
     finally:
         client.close()
-    env = {**os.environ, "COFLUX_SERVER": url, "COFLUX_TOKEN": TOKEN}
-    clis, bare = [], []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "coflux", "runs", "inspect", run_id], check=True, env=env,
-                       capture_output=True, cwd=HERE)
-        clis.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "coflux", "--help"], check=True, env=env, capture_output=True,
-                       cwd=HERE)
-        bare.append(time.perf_counter() - start)
-    return min(snapshots), min(clis), min(bare), steps
+    pycache = tempfile.mkdtemp(prefix="coflux-soak-pyc-")
+    try:
+        env = cli_env(url, pycache)
+        clis = time_command([*coflux_command(), "runs", "inspect", run_id], env, repeat)
+        bare = time_command([sys.executable, "-c", "pass"], env, repeat)
+    finally:
+        shutil.rmtree(pycache, ignore_errors=True)
+    return statistics.median(snapshots), statistics.median(clis), statistics.median(bare), steps
+
+
+def tenth_rates(progress: list[tuple[float, int]]) -> tuple[float, float]:
+    """Steps per second over the first and over the last tenth of the recorded steps."""
+    first_steps, last_steps = progress[0][1], progress[-1][1]
+    span = max(1, (last_steps - first_steps) // 10)
+    early_end = next(p for p in progress if p[1] >= first_steps + span)
+    late_start = next(p for p in reversed(progress) if p[1] <= last_steps - span)
+
+    def rate(a: tuple[float, int], b: tuple[float, int]) -> float:
+        return (b[1] - a[1]) / max(1e-9, b[0] - a[0])
+    return rate(progress[0], early_end), rate(late_start, progress[-1])
 
 
 def main() -> int:
@@ -154,6 +164,7 @@ def main() -> int:
         build_start = time.perf_counter()
         runs = 0
         restarts = 0
+        progress: list[tuple[float, int]] = [(build_start, sampler.steps)]  # (when, steps) after each run
         while sampler.steps < args.steps:
             if worker.poll() is not None:  # something outside stopped it: the soak goes on
                 restarts += 1
@@ -169,6 +180,7 @@ def main() -> int:
                 continue
             runs += 1
             sampler.steps += args.fan_out + 1
+            progress.append((time.perf_counter(), sampler.steps))
             if runs % 100 == 0:
                 rate = (sampler.steps) / (time.perf_counter() - build_start)
                 print(f"  ... {sampler.steps} steps, server RSS {rss_mib(server.pid):.1f} MiB, "
@@ -197,8 +209,8 @@ def main() -> int:
         fresh_inspect_run = fresh_client.submit("bench_app", "fan_out", args.inspect_steps - 1)
         fresh_inspect_run.result(timeout=600)
         fresh_client.close()
-        snapshot_s, cli_s, bare_s, inspect_steps = timed_inspect(url, inspect_run.id, 5)
-        fresh_snapshot_s, fresh_cli_s, _, _ = timed_inspect(fresh_url, fresh_inspect_run.id, 5)
+        snapshot_s, cli_s, bare_s, inspect_steps = timed_inspect(url, inspect_run.id, 11)
+        fresh_snapshot_s, fresh_cli_s, _, _ = timed_inspect(fresh_url, fresh_inspect_run.id, 11)
         client.close()
         load = os.getloadavg()[0]
         db_mib = os.path.getsize(db_path) / 2**20
@@ -213,6 +225,7 @@ def main() -> int:
         shutil.rmtree(soak_dir, ignore_errors=True)
         shutil.rmtree(fresh_dir, ignore_errors=True)
 
+    early_rate, late_rate = tenth_rates(progress)
     soaked_ms, fresh_ms = 1e3 * statistics.median(soaked), 1e3 * statistics.median(fresh)
     early_ms = 1e3 * statistics.median(early)
     ratio = soaked_ms / fresh_ms
@@ -228,6 +241,8 @@ def main() -> int:
     print(f"coflux soak benchmark ({steps} steps recorded in {runs} runs of fan_out({args.fan_out}) in "
           f"{build_time:.0f} s, {steps / build_time:.0f} steps/s; database {db_mib:.0f} MiB; "
           f"worker concurrency {args.concurrency}" + (f"; worker restarted {restarts}x" if restarts else "") + ")")
+    print(f"  throughput while recording: first tenth of the steps {early_rate:.0f} steps/s, last tenth "
+          f"{late_rate:.0f} steps/s (late/early {late_rate / early_rate:.2f})")
     print(f"  per-step cost, fan_out({args.probe}), median of {args.probes}:")
     print(f"    baseline: fresh database, second server  {fresh_ms:8.3f} ms per step")
     print(f"    soaked database after {steps} steps   {soaked_ms:8.3f} ms per step"
@@ -241,12 +256,12 @@ def main() -> int:
         print(f"    {at:7.0f} s  {n:9d} steps  {mib:8.1f} MiB")
     print(f"    warm (after {warm[1]} steps) {warm[2]:.1f} MiB, end {last[2]:.1f} MiB, peak {peak:.1f} MiB: "
           f"{growth:+.1f} MiB ({'flat' if rss_flat else 'NOT flat'}; target: within 10% and 32 MiB)")
-    print(f"  `coflux runs inspect` of a {inspect_steps}-step run (fresh database beside it: server answer "
-          f"{1e3 * fresh_snapshot_s:.1f} ms, whole CLI {fresh_cli_s:.3f} s; load average {load:.1f} on "
-          f"{os.cpu_count()} CPUs):")
-    print(f"    soaked database: server answer {1e3 * snapshot_s:.1f} ms "
-          f"(target < 200 ms), whole CLI {cli_s:.3f} s (bare CLI start-up {bare_s:.3f} s)")
-    ok = ratio <= 1.1 and rss_flat and snapshot_s < 0.2
+    print(f"  `coflux runs inspect` of a {inspect_steps}-step run, medians of 11 (fresh database beside it: "
+          f"server answer {1e3 * fresh_snapshot_s:.1f} ms, whole command {fresh_cli_s:.3f} s; load average "
+          f"{load:.1f} on {os.cpu_count()} CPUs):")
+    print(f"    soaked database: whole command {cli_s:.3f} s (target < 0.2 s), server answer "
+          f"{1e3 * snapshot_s:.1f} ms, bare `python -c pass` {bare_s:.3f} s")
+    ok = ratio <= 1.1 and rss_flat and cli_s < 0.2
     print("  targets:", "met" if ok else "NOT met")
     return 0
 

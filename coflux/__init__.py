@@ -1,55 +1,93 @@
-"""coflux: durable workflows for Python, inside Jupyter. `import coflux as cf`."""
+"""coflux: durable workflows for Python, inside Jupyter. `import coflux as cf`.
+
+Every public name is loaded on first use (a module `__getattr__`), so `import coflux` itself
+costs next to nothing: the command line's read-only commands (`coflux runs inspect`, `coflux
+logs`, ...) start without the decorators, the execution context or the WebSocket stack, and a
+script that only uses `cf.task` loads what that needs when it first touches `cf.task`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from typing import Any
+import importlib
 
-from .assets import Asset, AssetEntry, asset
-from .context import current_context, select, suspend, suspense
-from .errors import (
-    ExecutionAbandoned,
-    ExecutionCancelled,
-    ExecutionCrashed,
-    ExecutionError,
-    ExecutionTerminated,
-    ExecutionTimeout,
-)
-from .logs import log_debug, log_error, log_info, log_warning
-from .metrics import Metric, MetricGroup, MetricScale, progress
-from .models import Execution
-from .options import Cache, Defer, Retries
-from .target import Target, stub, task, workflow
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type checkers treat it as True)
+if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
+    from typing import Any
+
+    from .assets import Asset, AssetEntry, asset
+    from .context import current_context as current_context
+    from .context import select, suspend, suspense
+    from .errors import (
+        ExecutionAbandoned,
+        ExecutionCancelled,
+        ExecutionCrashed,
+        ExecutionError,
+        ExecutionTerminated,
+        ExecutionTimeout,
+    )
+    from .kernel import attach, detach, load_ipython_extension, unload_ipython_extension
+    from .logs import log_debug, log_error, log_info, log_warning
+    from .metrics import Metric, MetricGroup, MetricScale, progress
+    from .models import Execution
+    from .options import Cache, Defer, Retries
+    from .target import Target, stub, task, workflow
+
+# public name -> the submodule that defines it
+_LAZY = {
+    **dict.fromkeys(["Asset", "AssetEntry", "asset"], "assets"),
+    **dict.fromkeys(["current_context", "select", "suspend", "suspense"], "context"),
+    **dict.fromkeys(["ExecutionAbandoned", "ExecutionCancelled", "ExecutionCrashed", "ExecutionError",
+                     "ExecutionTerminated", "ExecutionTimeout"], "errors"),
+    # Kernel attachment pulls in the client and the WebSocket stack.
+    **dict.fromkeys(["attach", "detach", "load_ipython_extension", "unload_ipython_extension"], "kernel"),
+    **dict.fromkeys(["log_debug", "log_error", "log_info", "log_warning"], "logs"),
+    **dict.fromkeys(["Metric", "MetricGroup", "MetricScale", "progress"], "metrics"),
+    "Execution": "models",
+    **dict.fromkeys(["Cache", "Defer", "Retries"], "options"),
+    **dict.fromkeys(["Target", "stub", "task", "workflow"], "target"),
+}
 
 __all__ = [
-    "Asset", "AssetEntry", "asset", "Cache", "Defer", "Execution", "ExecutionAbandoned", "ExecutionCancelled", "ExecutionCrashed",
-    "ExecutionError", "ExecutionTerminated", "ExecutionTimeout", "Retries", "Target", "attach", "detach",
-    "Metric", "MetricGroup", "MetricScale", "group", "load_ipython_extension", "log_debug", "log_error",
-    "log_info", "log_warning", "progress", "select", "stub", "suspend", "suspense", "task", "unload_ipython_extension",
-    "workflow",
-]
-
-
-_KERNEL_NAMES = {"attach", "detach", "load_ipython_extension", "unload_ipython_extension"}
+    "Asset", "AssetEntry", "asset", "Cache", "Defer", "Execution", "ExecutionAbandoned", "ExecutionCancelled",
+    "ExecutionCrashed", "ExecutionError", "ExecutionTerminated", "ExecutionTimeout", "Retries", "Target", "attach",
+    "detach", "Metric", "MetricGroup", "MetricScale", "group", "load_ipython_extension", "log_debug", "log_error",
+    "log_info", "log_warning", "progress", "select", "stub", "suspend", "suspense", "task",
+    "unload_ipython_extension", "workflow",
+]  # `current_context` is importable too (tests' apps use it), but not part of the star-import
 
 
 def __getattr__(name: str) -> Any:
-    # Kernel attachment pulls in the client and the WebSocket stack: worker processes and plain
-    # scripts that only define targets do not pay for it at import.
-    if name in _KERNEL_NAMES:
-        from . import kernel
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'coflux' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return getattr(kernel, name)
-    raise AttributeError(f"module 'coflux' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
-@contextlib.contextmanager
-def group(name: str | None = None) -> Iterator[None]:
-    """Visually group the child executions submitted inside this block."""
-    context = current_context()
-    if context is None:
-        yield
-        return
-    with context.group(name):
-        yield
+def group(name: str | None = None) -> _Group:
+    """`with cf.group(name):` visually groups the child executions submitted inside the block
+    (outside an execution it does nothing)."""
+    return _Group(name)
+
+
+class _Group:
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+        self._inner: Any = None
+
+    def __enter__(self) -> None:
+        from .context import current_context
+
+        context = current_context()
+        if context is not None:
+            self._inner = context.group(self.name)
+            self._inner.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        inner, self._inner = self._inner, None
+        return inner.__exit__(*exc) if inner is not None else None

@@ -1,21 +1,24 @@
-"""The `coflux` command line: server, worker, submit, runs."""
+"""The `coflux` command line: server, worker, submit, runs.
+
+Start-up is kept light: the read-only commands (`runs inspect|list|result`, `logs`, `metrics`,
+`assets inspect`, `workspaces list`) answer over plain HTTP (cli_http.py) and import neither
+tornado nor the SDK's execution side; whatever else a command needs is imported inside it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
 import os
 import sys
-import threading
 import time
-from typing import Any
 
 from . import config
-from .connection import RemoteError, ServerUnavailable
-from .serialization import to_display
-from .worker.slots import DEFAULT_MAX_PARKED
+from .cli_http import Api, CommandError, plain_http, run_path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _non_negative_int(text: str) -> int:
@@ -54,9 +57,15 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", help="workspace name (env COFLUX_WORKSPACE; default 'default')")
 
 
+def _api(args: argparse.Namespace) -> Api:
+    """The server's JSON routes over plain HTTP: for commands that need no WebSocket."""
+    return Api(config.server_url(args.server), config.token(args.token))
+
+
 def _client(args: argparse.Namespace):
     from .client import Client
 
+    _configure_logging(args.verbose)  # the connection logs its reconnects
     return Client(config.server_url(args.server), config.token(args.token),
                   workspace=config.workspace(args.workspace))
 
@@ -64,6 +73,8 @@ def _client(args: argparse.Namespace):
 # ------------------------------------------------------------------ server
 
 def cmd_server(args: argparse.Namespace) -> int:
+    import asyncio
+
     from server.app import serve
     from server.state import ServerState
 
@@ -101,6 +112,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 
     def ready(url: str) -> None:
         print(f"coflux server ready at {url}", flush=True)
+        print(f"Studio: {url}?token={state.token}" if auth else f"Studio: {url}", flush=True)
         if generated:
             print(f"token: {state.token}  (set COFLUX_TOKEN={state.token} for workers and the CLI)", flush=True)
         elif not auth:
@@ -168,6 +180,8 @@ class _Progress:
     """Live step counts on stderr while a run is in progress."""
 
     def __init__(self, run_id: str) -> None:
+        import threading
+
         from .runview import RunView
 
         self.run_id = run_id
@@ -210,6 +224,26 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _plain(data: Any, depth: int = 1) -> bool:
+    """Whether wire data is plain JSON (no `{"$": ...}` object for a tuple, bytes, a reference, ...),
+    shallow enough to show as it is."""
+    if isinstance(data, list):
+        return depth < 64 and all(_plain(v, depth + 1) for v in data)
+    if isinstance(data, dict):
+        return depth < 64 and "$" not in data and all(_plain(v, depth + 1) for v in data.values())
+    return True
+
+
+def _display(wire: dict) -> Any:
+    """`serialization.to_display(wire)`; a plain JSON value (most results) is shown as it is,
+    without importing the serialization module (pickle, uuid, decimal: a third of start-up)."""
+    if not wire.get("refs") and _plain(wire.get("v")):
+        return wire.get("v")
+    from .serialization import to_display
+
+    return to_display(wire)
+
+
 def _print_value(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str) if not isinstance(value, str) else json.dumps(value))
 
@@ -217,7 +251,7 @@ def _print_value(value: Any) -> None:
 def _outcome_exit(outcome: dict) -> int:
     status = outcome.get("status")
     if status == "value":
-        _print_value(to_display(outcome["value"]))
+        _print_value(_display(outcome["value"]))
         return 0
     if status == "error":
         error = outcome.get("error") or {}
@@ -256,11 +290,27 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return _outcome_exit(outcome)
 
 
+def _finished_outcome(api: Api, run_id: str) -> dict | None:
+    """The run's outcome if it is final and needs nothing more (no execution its value refers
+    to, which only the WebSocket client follows); None otherwise."""
+    outcome = api.get(run_path(run_id, "/result"), timeout=0)
+    if outcome.get("status") == "pending":
+        return None
+    refs = (outcome.get("value") or {}).get("refs") or [] if outcome.get("status") == "value" else []
+    return None if any(ref.get("type") == "execution" for ref in refs) else outcome
+
+
+@plain_http
 def cmd_runs_result(args: argparse.Namespace) -> int:
+    with _api(args) as api:  # a finished run: one plain request
+        outcomes = [_finished_outcome(api, run_id) for run_id in args.runs]
+    if all(outcomes):
+        return max(_outcome_exit(outcome) for outcome in outcomes)  # type: ignore[arg-type]
     code = 0
-    with _client(args) as client:
-        for run_id in args.runs:
-            outcome = client.result(f"{run_id}:1:1", args.timeout)
+    with _client(args) as client:  # waiting, or following returned executions: the WebSocket client
+        for run_id, outcome in zip(args.runs, outcomes, strict=True):
+            if outcome is None:
+                outcome = client.result(f"{run_id}:1:1", args.timeout)
             code = max(code, _outcome_exit(outcome))
     return code
 
@@ -281,7 +331,7 @@ def _describe_execution(execution: dict) -> str:
         return "pending"
     kind = result["kind"]
     if kind == "value":
-        return "value " + json.dumps(to_display(result["value"]), default=str)[:120]
+        return "value " + json.dumps(_display(result["value"]), default=str)[:120]
     if kind == "error":
         return f"error {result['error']['type']}: {result['error']['message'][:120]}"
     if result.get("successor"):
@@ -289,9 +339,10 @@ def _describe_execution(execution: dict) -> str:
     return kind
 
 
+@plain_http
 def cmd_runs_inspect(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        snapshots = [client.get_run(run_id) for run_id in args.runs]
+    with _api(args) as api:
+        snapshots = [api.get(run_path(run_id)) for run_id in args.runs]
     if args.output == "json":
         print(json.dumps(snapshots if len(snapshots) > 1 else snapshots[0], indent=2, default=str))
         return 0
@@ -337,9 +388,10 @@ def cmd_runs_rerun(args: argparse.Namespace) -> int:
     return 0
 
 
+@plain_http
 def cmd_workspaces_list(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        for ws in client.workspaces():
+    with _api(args) as api:
+        for ws in api.get("workspaces")["workspaces"]:
             print(ws["name"] + (f"  (base: {ws['base']})" if ws.get("base") else ""))
     return 0
 
@@ -361,8 +413,41 @@ def cmd_workspaces_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_arguments(p: argparse.ArgumentParser) -> None:
+    from .worker.slots import DEFAULT_MAX_PARKED  # the worker's own default, shown in --help
+
+    _connection_flags(p)
+    p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count)")
+    p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
+    p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
+    p.add_argument("--dev", action="store_true",
+                   help="reload when the modules' source changes (running executions finish on the old code)")
+    p.add_argument("--drain-timeout", type=_non_negative_seconds, default=60.0, metavar="S",
+                   help="on SIGTERM/Ctrl-C, how long running executions may take to finish before they are "
+                        "reported abandoned (default 60; a second signal stops at once)")
+    p.add_argument("--max-parked", type=_non_negative_int, default=DEFAULT_MAX_PARKED, metavar="N",
+                   help="executions blocked on a result that may give their slot back at once, each keeping "
+                        f"a process (default {DEFAULT_MAX_PARKED})")
+    p.add_argument("modules", nargs="*", help="modules to host (default: `modules` in coflux.toml)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose arguments may be added when it is first used (`populate`): a command's
+    options can import what they describe without every other command paying for that import."""
+
+    def __init__(self, *args: Any, populate: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._populate is not None:
+            populate, self._populate = self._populate, None
+            populate(self)
+        return super().parse_known_args(args, namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coflux", description="Durable workflows for Python, in Jupyter.")
+    parser = _Parser(prog="coflux", description="Durable workflows for Python, in Jupyter.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -383,20 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest blob (a large value, an asset file) the server stores; default 4 GiB")
     p.set_defaults(fn=cmd_server)
 
-    p = sub.add_parser("worker", help="run a worker for one or more modules")
-    _connection_flags(p)
-    p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count)")
-    p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
-    p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
-    p.add_argument("--dev", action="store_true",
-                   help="reload when the modules' source changes (running executions finish on the old code)")
-    p.add_argument("--drain-timeout", type=_non_negative_seconds, default=60.0, metavar="S",
-                   help="on SIGTERM/Ctrl-C, how long running executions may take to finish before they are "
-                        "reported abandoned (default 60; a second signal stops at once)")
-    p.add_argument("--max-parked", type=_non_negative_int, default=DEFAULT_MAX_PARKED, metavar="N",
-                   help="executions blocked on a result that may give their slot back at once, each keeping "
-                        f"a process (default {DEFAULT_MAX_PARKED})")
-    p.add_argument("modules", nargs="*", help="modules to host (default: `modules` in coflux.toml)")
+    p = sub.add_parser("worker", help="run a worker for one or more modules", populate=_worker_arguments)
     p.set_defaults(fn=cmd_worker)
 
     p = sub.add_parser("submit", help="submit a run of MODULE/WORKFLOW with JSON arguments")
@@ -454,18 +526,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _one_line_error(exc: Exception) -> str | None:
+    """The message of a failure the user can act on (no server, wrong token, a refusal), or
+    None for a fault of coflux itself (its traceback is kept)."""
+    if isinstance(exc, CommandError):
+        return str(exc)
+    connection = sys.modules.get("coflux.connection")  # only a command that opened a WebSocket raises these
+    if connection is not None and isinstance(exc, connection.ServerUnavailable | connection.RemoteError):
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.verbose or not getattr(args.fn, "plain_http", False):  # those log nothing: no `logging` import
+        _configure_logging(args.verbose)
     try:
-        return args.fn(args) or 0
-    except ServerUnavailable as exc:
-        print(f"coflux: {exc}", file=sys.stderr)
-        return 2
-    except RemoteError as exc:
-        print(f"coflux: {exc}", file=sys.stderr)
-        return 2
+        code = args.fn(args) or 0
+        sys.stdout.flush()  # here, so a reader that went away (`| head`) is handled below
+        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `coflux logs R | head`: the reader has what it wanted
@@ -474,6 +560,12 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 0
+    except Exception as exc:
+        message = _one_line_error(exc)
+        if message is None:
+            raise
+        print(f"coflux: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

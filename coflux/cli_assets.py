@@ -7,11 +7,14 @@ import argparse
 import fnmatch
 import json
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from . import config
+from .cli_http import plain_http
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 def _blob_client(args: argparse.Namespace) -> Any:
@@ -28,6 +31,7 @@ def _size(n: int) -> str:
     return str(n)
 
 
+@plain_http
 def cmd_assets_inspect(args: argparse.Namespace) -> int:
     from .blobs import BlobError
 
@@ -55,7 +59,10 @@ def cmd_assets_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+@plain_http
 def cmd_assets_download(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .assets import restore_path
     from .blobs import BlobError
 

@@ -1,16 +1,22 @@
-"""`coflux logs`, `coflux metrics` and `coflux runs list`: what runs reported, from a terminal."""
+"""`coflux logs`, `coflux metrics` and `coflux runs list`: what runs reported, from a terminal.
+
+All but `logs -f` read the server's JSON routes over plain HTTP (cli_http.py); following a run's
+lines live takes the WebSocket client and its event feed.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import queue
 import sys
-import threading
 import time
-from collections.abc import Callable
-from typing import Any
+
+from .cli_http import Api, CommandError, plain_http, run_path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 LEVEL_MARK = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR", "stdout": "OUT",
               "stderr": "ERR"}
@@ -49,6 +55,27 @@ def _client(args: argparse.Namespace) -> Any:
     return make(args)
 
 
+def _api(args: argparse.Namespace) -> Api:
+    from .cli import _api as make
+
+    return make(args)
+
+
+def _log_line(raw: dict) -> dict:
+    """A stored line with its values decoded and its message rendered: `client.log_line`, which
+    cannot be imported without the WebSocket stack (the client module loads its connection)."""
+    from .logs import render
+    from .serialization import to_display
+
+    values = {}
+    for name, wire in (raw.get("fields") or {}).items():
+        try:
+            values[name] = to_display(wire)
+        except Exception:
+            values[name] = wire.get("v")
+    return {**raw, "values": values, "message": render(raw.get("template"), values)}
+
+
 # ------------------------------------------------------------------ logs
 
 
@@ -74,34 +101,55 @@ def _wanted(args: argparse.Namespace) -> Callable[[dict], bool]:
     return wanted
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
-    from .client import log_line
-
+def _emitter(args: argparse.Namespace) -> Callable[[dict], None]:
     def emit(line: dict) -> None:
         if args.output == "json":
             print(json.dumps({k: line[k] for k in ("id", "execution_id", "level", "template", "values", "message",
-                                                    "at")}, default=str), flush=True)
+                                                    "at")}, default=str), flush=args.follow)
         else:
-            print(_format(line), flush=True)
+            print(_format(line), flush=args.follow)
+    return emit
+
+
+def _print_history(read_page: Callable[[int], dict], emit: Callable[[dict], None], after: int = 0) -> int:
+    """Print the stored lines after line id `after`, a page at a time; returns the last id."""
+    while True:
+        page = read_page(after)
+        # In time order: executions flush their lines in batches, so ids follow arrival.
+        for raw in sorted(page["lines"], key=lambda line: (line["at"], line["id"])):
+            emit(_log_line(raw))
+        after = page["last"]
+        if not page["more"]:
+            return after
+
+
+@plain_http
+def cmd_logs(args: argparse.Namespace) -> int:
+    emit = _emitter(args)
+    if args.follow:
+        return _follow_logs(args, emit)
+    with _api(args) as api:
+        path = run_path(args.run, "/logs")
+        _print_history(lambda after: api.get(path, step=args.step, level=args.level, search=args.search,
+                                             after=after, limit=5000), emit)
+    return 0
+
+
+def _follow_logs(args: argparse.Namespace, emit: Callable[[dict], None]) -> int:
+    """The history, then live lines from the event feed until the run ends (across reconnects)."""
+    import queue
+    import threading
 
     with _client(args) as client:
         run_id = args.run
         events: queue.Queue = queue.Queue()
         done = threading.Event()
-        if args.follow:  # subscribe first: nothing committed after the history read is missed
-            client.subscribe(f"run:{run_id}", events.put)
-        last = 0
-        while True:  # the history, a page at a time
-            page = client.connection.call("get_logs", {"run": run_id, "step": args.step, "level": args.level,
-                                                       "search": args.search, "after": last, "limit": 5000})
-            # In time order: executions flush their lines in batches, so ids follow arrival.
-            for raw in sorted(page["lines"], key=lambda line: (line["at"], line["id"])):
-                emit(log_line(raw))
-            last = page["last"]
-            if not page["more"]:
-                break
-        if not args.follow:
-            return 0
+        client.subscribe(f"run:{run_id}", events.put)  # first: nothing committed after the history read is missed
+
+        def read_page(after: int, limit: int = 5000) -> dict:
+            return client.connection.call("get_logs", {"run": run_id, "step": args.step, "level": args.level,
+                                                       "search": args.search, "after": after, "limit": limit})
+        last = _print_history(read_page, emit)
         wanted = _wanted(args)
 
         def wait_for_end() -> None:
@@ -129,14 +177,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 if raw["id"] <= last:
                     continue  # printed already
                 last = raw["id"]
-                line = log_line(raw)
+                line = _log_line(raw)
                 if wanted(line):
                     emit(line)
         # Lines of the run's last moments that the feed may still be delivering.
-        page = client.connection.call("get_logs", {"run": run_id, "step": args.step, "level": args.level,
-                                                   "search": args.search, "after": last, "limit": 10000})
-        for raw in page["lines"]:
-            emit(log_line(raw))
+        for raw in read_page(last, 10000)["lines"]:
+            emit(_log_line(raw))
     return 0
 
 
@@ -161,13 +207,16 @@ def _definition_text(series: dict) -> str:
     return "; ".join(parts)
 
 
+@plain_http
 def cmd_metrics(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        series = client.metrics(args.run)
+    with _api(args) as api:
+        series = api.get(run_path(args.run, "/metrics"))["series"]
     if args.output == "json":
         print(json.dumps(series, indent=2))
         return 0
     if args.output == "csv":
+        import csv
+
         writer = csv.writer(sys.stdout)
         writer.writerow(["execution", "key", "group", "scale", "x", "value"])
         for s in series:
@@ -190,9 +239,19 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ runs list
 
 
+@plain_http
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        runs = client.runs(args.workflow, status=args.status, limit=max(1, min(args.limit, 1000)))
+    module = target = None
+    if args.workflow:
+        module, slash, target = args.workflow.partition("/")
+        if not slash or not module or not target:
+            raise CommandError("'workflow' is MODULE/NAME")
+    limit = max(1, min(args.limit, 1000))
+    with _api(args) as api:
+        # The newest runs, filtered by state here (as the server's list_runs op filters them).
+        runs = api.get("runs", module=module, target=target, limit=1000 if args.status else limit)["runs"]
+    if args.status:
+        runs = [run for run in runs if run["state"] == args.status][:limit]
     if args.output == "json":
         print(json.dumps(runs, indent=2))
         return 0

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 class Run:
     """A submitted run: `.id`, `.result(timeout=None)`, `.inspect()`. In a notebook it displays
-    as a live widget."""
+    as its live view; `.graph`, `.timeline`, `.logs`, `.metrics`, `.assets` display one part."""
 
     def __init__(self, client: Client, run_id: str, execution_id: str, module: str, target: str) -> None:
         self.client = client
@@ -48,18 +48,64 @@ class Run:
         """The run's steps, executions and results, as the server has them now."""
         return self.client.get_run(self.id)
 
-    def assets(self) -> list:
-        """The assets (`cf.Asset`) this run's executions created."""
-        return self.client.assets(self)
+    # ------------------------------------------------------------ display (coflux/widgets.py)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """In a notebook a run displays as its live view (graph, timeline, logs, metrics, assets)."""
+        from .widgets import display_bundle
+
+        return display_bundle(self)
+
+    def widget(self, height: int = 0) -> Any:
+        """The run's live view as a widget (what displaying the run shows)."""
+        from .widgets import run_view
+
+        return run_view(self, height=height)
+
+    view = widget
+
+    @property
+    def graph(self) -> Any:
+        """Displays as the run's graph alone (`.view()` for the widget)."""
+        return self._part("graph")
+
+    @property
+    def timeline(self) -> Any:
+        """Displays as the run's timeline alone."""
+        return self._part("timeline")
+
+    @property
+    def logs(self) -> Any:
+        """Displays as the run's logs alone (`client.logs(run)` returns the lines)."""
+        return self._part("logs")
+
+    @property
+    def metrics(self) -> Any:
+        """Displays as the run's metric charts alone (`metrics_figure()` for a plotly Figure)."""
+        return self._part("metrics")
+
+    @property
+    def assets(self) -> Any:
+        """Displays as the run's assets with previews; `run.assets()` returns them (`cf.Asset`)."""
+        from .widgets import AssetsPart
+
+        return AssetsPart(self, "assets")
+
+    def _part(self, part: str) -> Any:
+        from .widgets import RunPart
+
+        return RunPart(self, part)
+
+    def metrics_figure(self, title: str | None = None) -> Any:
+        """A `plotly.graph_objects.Figure` of the run's metrics as recorded so far: one subplot
+        per metric group, a trace per series (progress bars as filled areas)."""
+        from .widgets import metrics_figure
+
+        return metrics_figure(self.client.metrics(self), title=title or f"{self.module}/{self.target} {self.id}")
 
     def cancel(self) -> list[str]:
         """Cancel the run's unfinished executions."""
         return self.client.cancel(self.execution_id)
-
-    def widget(self):
-        from .widgets import RunWidget
-
-        return RunWidget(self)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.module}/{self.target}>"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-import tomllib
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_SERVER = "http://127.0.0.1:7777/"
 
@@ -12,6 +14,8 @@ DEFAULT_SERVER = "http://127.0.0.1:7777/"
 def load_file(path: str = "coflux.toml") -> dict[str, Any]:
     if not os.path.exists(path):
         return {}
+    import tomllib  # only where there is a file to read: most commands never parse TOML
+
     with open(path, "rb") as f:
         try:
             return tomllib.load(f)

@@ -107,6 +107,10 @@ class Connection:
         # (viewers re-subscribe from where they were; see Client.subscribe).
         self.connect_hooks: list[Callable[[bool], None]] = []
         self.last_heard = 0.0  # monotonic time of the last frame from the server
+        # Called on the loop thread once all messages of a frame from the server are dispatched
+        # (a worker sends what they produced for its processes in one write each).
+        self.frame_hooks: list[Callable[[], None]] = []
+        self.dispatching = False  # (loop thread) a frame's messages are being dispatched
         self.disconnect_hooks: list[Callable[[], None]] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=f"{name}-connection", daemon=True)
@@ -184,6 +188,11 @@ class Connection:
         """Run `fn(*args)` on the connection's loop thread."""
         if not self._closing:
             self._loop.call_soon_threadsafe(fn, *args)
+
+    def call_soon_here(self, fn: Callable[..., Any], *args: Any) -> None:
+        """(Loop thread) run `fn(*args)` after the callbacks already due and the I/O callbacks of
+        the next loop iteration (a zero-delay timer): what they produce can go out with it."""
+        self._loop.call_later(0, fn, *args)
 
     def close(self, timeout: float = 5.0) -> None:
         if self._closing:
@@ -338,7 +347,15 @@ class Connection:
             return  # notifications while disconnected are dropped; requests wait in _pending
         self._outbox.append(message)
         if len(self._outbox) == 1:
-            self._loop.call_soon(self._flush)
+            # A zero-delay timer, not call_soon: it runs after the I/O callbacks of the next loop
+            # iteration too, so what they send (another process's result, say) joins this frame
+            # instead of costing the server a frame of its own. Nothing waits longer for it.
+            self._loop.call_later(0, self._flush)
+
+    def flush_now(self) -> None:
+        """(Loop thread) write what is queued for the server now, not at the end of the iteration."""
+        if self._outbox:
+            self._flush()
 
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, []
@@ -381,8 +398,17 @@ class Connection:
                 return
             self.last_heard = time.monotonic()
             frame = json.loads(message)
-            for item in frame if isinstance(frame, list) else [frame]:
-                self._dispatch(item)
+            self.dispatching = True
+            try:
+                for item in frame if isinstance(frame, list) else [frame]:
+                    self._dispatch(item)
+            finally:
+                self.dispatching = False
+            for hook in self.frame_hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("frame hook failed")
 
     def _dispatch(self, message: dict) -> None:
         if "re" in message:

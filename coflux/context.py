@@ -64,9 +64,20 @@ class ExecutionContext:
         self._lock = threading.Lock()
         self.aborted: str | None = None  # set when the server aborts us (kernel threads stop at the next call)
         self.started_at = time.time()
-        self.telemetry = Telemetry(execution_id, transport)
+        self._telemetry: Telemetry | None = None  # made on the first line or point (most steps have none)
         self.metrics: Any = None  # metrics._Recorder, made on the first record
         self._output: dict[tuple[str, int], str] = {}  # (level, thread) -> text since its last newline
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """This execution's buffer of log lines and metric points."""
+        telemetry = self._telemetry
+        if telemetry is None:
+            with self._lock:
+                if self._telemetry is None:
+                    self._telemetry = Telemetry(self.execution_id, self.transport)
+                telemetry = self._telemetry
+        return telemetry
 
     @contextlib.contextmanager
     def activate(self, *, whole_process: bool = False) -> Iterator[ExecutionContext]:
@@ -108,7 +119,8 @@ class ExecutionContext:
                 self.telemetry.log(level, rest, None)
         if self.metrics is not None:
             self.metrics.flush_held()
-        self.telemetry.close()
+        if self._telemetry is not None:
+            self._telemetry.close()
 
     def check_aborted(self) -> None:
         if self.aborted == "cancelled":

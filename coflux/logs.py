@@ -9,6 +9,7 @@ with the placeholders filled here: the "plain call" rule.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from . import serialization
@@ -18,21 +19,25 @@ _python_levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": loggi
 _logger = logging.getLogger("coflux")
 
 
+# `{name}` fills in a value, `{{` and `}}` are literal braces; anything else is left as written,
+# placeholder by placeholder (a stray brace never hides the rest of the message).
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def render(template: str | None, values: dict[str, Any]) -> str:
     """The template with `{name}` placeholders filled; values without a placeholder follow it."""
-    text = template or ""
     used: set[str] = set()
-    if template:
-        class _Tracking(dict):
-            def __missing__(self, key: str) -> str:
-                return "{" + key + "}"
 
-        tracking = _Tracking(values)
-        try:
-            text = template.format_map(tracking)
-            used = {k for k in values if "{" + k in template}
-        except (ValueError, IndexError, AttributeError, KeyError):
-            text = template
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
+        if name not in values:
+            return match.group(0)
+        used.add(name)
+        return str(values[name])
+
+    text = _PLACEHOLDER.sub(fill, template) if template else ""
     rest = {k: v for k, v in values.items() if k not in used}
     if rest:
         text = (text + " " if text else "") + " ".join(f"{k}={v!r}" for k, v in rest.items())

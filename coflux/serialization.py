@@ -252,6 +252,8 @@ def _decode(data: Any, refs: list[dict], resolve_ref: Callable[[dict], Any] | No
         return base64.b64decode(data["b64"])
     if kind == "pickle":
         return pickle.loads(base64.b64decode(data["b64"]))
+    if kind in ("asset", "asset_entry") and kind not in _INLINE:
+        from . import assets  # noqa: F401 - registers them; `import coflux` loads names lazily
     if kind in _INLINE:
         return _INLINE[kind].from_data(data)
     if kind == "blob":

@@ -3,8 +3,9 @@
 This is the one place that knows about the kernel worker and the widgets, so the client below it
 depends on neither: in a notebook, running a workflow attaches the kernel (its cells are the
 targets) and uses the kernel's client; elsewhere a client is built from the environment
-(COFLUX_SERVER, COFLUX_TOKEN, coflux.toml). A run displays as a live widget once the session
-registered that with IPython (`%load_ext coflux`, or the kernel attaching by itself).
+(COFLUX_SERVER, COFLUX_TOKEN, coflux.toml). In a kernel a run displays as its live view
+(`Run._repr_mimebundle_`, coflux/widgets.py); the session also registers that with IPython
+(`%load_ext coflux`, or the kernel attaching by itself), so `run` shows as a display of its own.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _display_run(run: Run) -> None:
 
 
 def register_display(ipython: Any = None) -> None:
-    """Make IPython display a `Run` as its live widget (idempotent)."""
+    """Make IPython display a `Run` as its live view (idempotent)."""
     if ipython is None:
         try:
             from IPython import get_ipython

@@ -175,7 +175,8 @@ class Target(Generic[P, T]):
         """What a worker declares for this target (and registers, for workflows)."""
         parameters = []
         for param in self.signature.parameters.values():
-            entry: dict[str, Any] = {"name": param.name}
+            # kind: positional_only, positional_or_keyword or keyword_only (Studio's run dialog)
+            entry: dict[str, Any] = {"name": param.name, "kind": param.kind.name.lower()}
             if param.annotation is not param.empty:
                 entry["annotation"] = param.annotation if isinstance(param.annotation, str) \
                     else getattr(param.annotation, "__name__", str(param.annotation))

@@ -79,8 +79,13 @@ class Telemetry:
             if self._points:
                 params["points"] = self._points
             self._logs, self._points, self._definitions, self._since = [], [], {}, None
-            # Under the lock: two flushes of one execution must reach the server in order.
-            self.transport.request("telemetry", params)
+            # Under the lock: two flushes of one execution must reach the server in order. A pool
+            # process's transport can send it without the answer coming back (nobody reads it).
+            send = getattr(self.transport, "send_request", None)
+            if send is not None:
+                send("telemetry", params)
+            else:
+                self.transport.request("telemetry", params)
 
     def close(self) -> None:
         self.flush()
@@ -91,6 +96,10 @@ _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 _flusher_lock = threading.Lock()
 _flusher_wake = threading.Event()
 _flusher: threading.Thread | None = None
+# The flusher sleeps with no timeout (nothing pending): only then must a first entry wake it.
+# While it waits for the oldest pending buffer to come due, a newer one can wait too, which
+# spares a thread switch per execution (most end, and flush, within the half second).
+_flusher_idle = False
 
 
 def _wake_flusher() -> None:
@@ -100,17 +109,26 @@ def _wake_flusher() -> None:
             if _flusher is None:
                 _flusher = threading.Thread(target=_flush_loop, name="coflux-telemetry", daemon=True)
                 _flusher.start()
-    _flusher_wake.set()
+    if _flusher_idle:
+        _flusher_wake.set()
+
+
+def _pending() -> list[Telemetry]:
+    return [t for t in list(_live) if t._since is not None]
 
 
 def _flush_loop() -> None:
     """Flush buffers whose oldest entry is half a second old. Sleeps while nothing is pending."""
+    global _flusher_idle
     while True:
-        _flusher_wake.wait()
+        _flusher_idle = True
+        if not _pending():  # looked at after saying it sleeps: an entry added meanwhile wakes it
+            _flusher_wake.wait()
+        _flusher_idle = False
         _flusher_wake.clear()
         while True:
             now = time.monotonic()
-            pending = [t for t in list(_live) if t._since is not None]
+            pending = _pending()
             if not pending:
                 break
             for telemetry in pending:

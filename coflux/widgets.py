@@ -1,32 +1,49 @@
-"""Notebook widgets: a live view of a run that keeps updating while you work in other cells.
+"""Notebook widgets: the run view, and the status table it falls back to.
 
-`RunWidget(run)` subscribes to the run's events (`run:<id>`) on the run's client. Events arrive on
-the client's connection thread; they are merged under a lock and pushed to the front end by
-re-assigning traits (in-place mutation would not sync), once per WebSocket frame (a flush queued
-on the connection's loop runs after the whole frame is dispatched), so a large fan-out costs one
-update per server batch rather than one per event.
+`RunView` is the rich view (graph, timeline, logs, metrics, assets, step panel): an anywidget whose
+front-end (coflux/static/runview.js, built from jupyter_ext/frontend) talks to the server itself
+and follows the run live, so the kernel holds no subscription for it. Its traits say which run,
+where the API is (`api_base`: the Jupyter mount's path, resolved against the page's origin and
+authenticated by Jupyter's cookie, or a headless server's absolute URL with `token`), which part
+to show and the run's Studio link. `run_view(run)` is what displaying a run shows: the RunView, or,
+without a front-end build, the status table below with a note how to build.
 
-Result events carry no values, so once the run's status is "value" the widget asks the server for
-the run's outcome (one `wait` with a zero timeout, answered on the connection thread) and shows a
-short display form of it (`serialization.to_display`: nothing is unpickled).
+`RunWidget(run)` (the status table) subscribes to the run's events (`run:<id>`) on the run's
+client. Events arrive on the client's connection thread; they are merged under a lock and pushed
+to the front end by re-assigning traits (in-place mutation would not sync), once per WebSocket
+frame (a flush queued on the connection's loop runs after the whole frame is dispatched), so a
+large fan-out costs one update per server batch rather than one per event. Result events carry
+no values, so once the run's status is "value" the widget asks the server for the run's outcome
+(one `wait` with a zero timeout, answered on the connection thread) and shows a short display form
+of it (`serialization.to_display`: nothing is unpickled).
+
+`metrics_figure(series)` draws a run's metrics (`Client.metrics(run)`) as a plotly Figure.
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
 import threading
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
-from .runview import RunView
+from .runview import RunView as RunFold
 from .serialization import to_display
 
 if TYPE_CHECKING:
+    import plotly.graph_objects
+
     from .client import Run
 
 _STATIC = pathlib.Path(__file__).parent / "static"
+BUILD_COMMAND = "npm --prefix jupyter_ext/frontend ci && npm --prefix jupyter_ext/frontend run build"
+PARTS = ("", "graph", "timeline", "logs", "metrics", "assets")
+# Set by the Jupyter extension for the kernels it starts: the server URL of its own mount.
+JUPYTER_MOUNT_ENV = "COFLUX_JUPYTER_MOUNT"
 
 FLUSH_DELAY = 0.05  # coalescing window when there is no connection loop to queue the flush on
 VALUE_CHARS = 300  # the run's value is shown up to this many characters
@@ -62,11 +79,13 @@ class RunWidget(anywidget.AnyWidget):
     connected = traitlets.Bool(True).tag(sync=True)
     # The latest warning about the run (e.g. a worker that may park no more blocked executions).
     warning = traitlets.Unicode("").tag(sync=True)
+    # A standing remark (e.g. that the rich view is not built), shown below the table.
+    note = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, run: Run | None = None, *, subscribe: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._lock = threading.Lock()
-        self._view = RunView()  # the one fold of run events every viewer shares (runview.py)
+        self._view = RunFold()  # the one fold of run events every viewer shares (runview.py)
         self._loaded = False
         self._buffer: list[dict] = []
         self._timer: threading.Timer | None = None
@@ -193,3 +212,170 @@ class RunWidget(anywidget.AnyWidget):
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         return f"<RunWidget {self.run_id} {self.module}/{self.target}: {self.status}" + \
             (f" ({summary})" if summary else "") + ">"
+
+
+# ---------------------------------------------------------------------- the rich view
+
+def built() -> bool:
+    """Whether the front-end build put the run view's module here."""
+    return (_STATIC / "runview.js").is_file()
+
+
+# Without a build RunView still loads (anywidget reads its module when the class is defined), and
+# says what to do; `run_view` shows the status table instead.
+_UNBUILT_ESM = (
+    "export default { render({ model, el }) {"
+    " el.textContent = 'The coflux run view is not built: run ' + " + repr(BUILD_COMMAND) +
+    " + ' and restart the kernel.'; } };")
+
+
+def endpoints(run: Run) -> tuple[str, str, str]:
+    """(api_base, token, studio_url) for a view of `run` in the browser.
+
+    A kernel of the Jupyter server that hosts coflux (the extension's mount) gives the mount's
+    path: the browser resolves it against its own origin and Jupyter's login authenticates it (no
+    token in the page). Any other server is reached at its absolute URL with the client's token."""
+    url = run.client.url
+    url = url if url.endswith("/") else url + "/"
+    mount = os.environ.get(JUPYTER_MOUNT_ENV, "")
+    if mount and mount.rstrip("/") == url.rstrip("/"):
+        base = urllib.parse.urlsplit(mount).path.rstrip("/") + "/"
+        return base, "", f"{base}#/runs/{run.id}"
+    token = getattr(run.client.connection, "token", None) or ""
+    return url, token, f"{url}#/runs/{run.id}"
+
+
+class RunView(anywidget.AnyWidget):
+    """A run, live: graph, timeline, logs, metrics, assets and the step panel (or one `part`)."""
+
+    _esm = _STATIC / "runview.js" if built() else _UNBUILT_ESM
+    _css = _STATIC / "runview.css" if (_STATIC / "runview.css").is_file() else ""
+
+    run_id = traitlets.Unicode("").tag(sync=True)
+    # Where the API is: a path ("/coflux/") resolved against the page's origin, or an absolute URL.
+    api_base = traitlets.Unicode("").tag(sync=True)
+    token = traitlets.Unicode("").tag(sync=True)  # "" for cookie auth (Jupyter's login)
+    part = traitlets.Unicode("").tag(sync=True)  # "" = every part
+    studio_url = traitlets.Unicode("").tag(sync=True)  # "open in Studio"
+    height = traitlets.Int(0).tag(sync=True)  # px; 0 = the view's default
+
+    def __init__(self, run: Run | None = None, *, part: str = "", height: int = 0, **kwargs: Any) -> None:
+        if run is not None:
+            api_base, token, studio_url = endpoints(run)
+            kwargs = {"run_id": run.id, "api_base": api_base, "token": token, "studio_url": studio_url,
+                      **kwargs}
+        super().__init__(part=part, height=height, **kwargs)
+        self._summary = f"{run.module}/{run.target}" if run is not None else ""
+
+    @traitlets.validate("part")
+    def _check_part(self, proposal: dict) -> str:
+        if proposal["value"] not in PARTS:
+            raise traitlets.TraitError(f"part must be one of {', '.join(map(repr, PARTS))}, "
+                                       f"not {proposal['value']!r}")
+        return proposal["value"]
+
+    @traitlets.validate("height")
+    def _check_height(self, proposal: dict) -> int:
+        if proposal["value"] < 0:
+            raise traitlets.TraitError("height is a number of pixels (0 = the default)")
+        return proposal["value"]
+
+    def __repr__(self) -> str:
+        what = f" {self._summary}" if getattr(self, "_summary", "") else ""
+        part = f" ({self.part})" if self.part else ""
+        return f"<RunView {self.run_id}{what}{part}>"
+
+
+def run_view(run: Run, part: str = "", height: int = 0) -> RunView | RunWidget:
+    """What displaying `run` shows: the RunView, or the status table when the view is not built."""
+    if built():
+        return RunView(run, part=part, height=height)
+    widget = RunWidget(run)
+    widget.note = f"The rich run view is not built: run {BUILD_COMMAND} (then restart the kernel)."
+    return widget
+
+
+def display_bundle(run: Run, part: str = "") -> Any:
+    """`_repr_mimebundle_` of a run (or one part): its view inside a kernel, else its repr."""
+    from .kernel import in_kernel
+
+    if not in_kernel():  # a terminal or a script: no front-end to render a widget
+        return {"text/plain": repr(run) if not part else f"<{part} of {run!r}>"}
+    return run_view(run, part)._repr_mimebundle_()
+
+
+class RunPart:
+    """One part of a run's view (`run.graph`, `run.logs`, ...): displays as that part alone;
+    `.view()` gives the widget (to put in a layout, or to set its `height`)."""
+
+    def __init__(self, run: Run, part: str) -> None:
+        self.run = run
+        self.part = part
+
+    def view(self, height: int = 0) -> RunView | RunWidget:
+        return run_view(self.run, self.part, height)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        return display_bundle(self.run, self.part)
+
+    def __repr__(self) -> str:
+        return f"<{self.part} of {self.run!r}>"
+
+
+class AssetsPart(RunPart):
+    """`run.assets`: displays as the run's asset browser; `run.assets()` lists the assets."""
+
+    def __call__(self) -> list:
+        return self.run.client.assets(self.run)
+
+
+# ---------------------------------------------------------------------- metrics as a plotly figure
+
+def _series_label(series: dict, ambiguous: set[str]) -> str:
+    key = str(series.get("key", ""))
+    return f"{key} ({series.get('execution_id')})" if key in ambiguous else key
+
+
+def metrics_figure(series: list[dict], *, title: str | None = None) -> plotly.graph_objects.Figure:
+    """A plotly Figure of metric series (as `Client.metrics(run)` returns them): one subplot per
+    `MetricGroup` (a metric without one gets its own), a trace per series (key, and execution
+    where one key comes from several), progress metrics as filled areas up to their total."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    charts: dict[str, list[dict]] = {}
+    for item in series:
+        group = item.get("group") or {}
+        charts.setdefault(str(group.get("name") or item.get("key", "")), []).append(item)
+    names = list(charts) or [title or "no metrics"]
+    figure = make_subplots(rows=len(names), cols=1, subplot_titles=names, vertical_spacing=min(0.12, 0.3 / len(names)))
+    executions_of: dict[str, set[str]] = {}
+    for item in series:
+        executions_of.setdefault(str(item.get("key", "")), set()).add(str(item.get("execution_id")))
+    ambiguous = {key for key, executions in executions_of.items() if len(executions) > 1}
+    for row, name in enumerate(names, start=1):
+        members = charts.get(name, [])
+        group = (members[0].get("group") or {}) if members else {}
+        for item in members:
+            points = item.get("points") or []
+            scale = item.get("scale") or {}
+            progress = bool(scale.get("progress"))
+            figure.add_trace(go.Scatter(
+                x=[p[0] for p in points], y=[p[1] for p in points], name=_series_label(item, ambiguous),
+                mode="lines" if len(points) > 50 else "lines+markers", legendgroup=name,
+                fill="tozeroy" if progress else None, line={"shape": "hv"} if progress else None,
+                hovertemplate="%{y}" + (f" {scale['units']}" if scale.get("units") else "") + "<extra>%{fullData.name}</extra>"),
+                row=row, col=1)
+            if progress and scale.get("upper") is not None:
+                figure.update_yaxes(range=[scale.get("lower") or 0, scale["upper"]], row=row, col=1)
+            elif scale.get("lower") is not None or scale.get("upper") is not None:
+                figure.update_yaxes(range=[scale.get("lower"), scale.get("upper")], row=row, col=1)
+            if scale.get("units"):
+                figure.update_yaxes(title_text=scale["units"], row=row, col=1)
+        x_title = group.get("units") or "seconds since the execution started"
+        figure.update_xaxes(title_text=x_title, row=row, col=1)
+        if group.get("lower") is not None or group.get("upper") is not None:
+            figure.update_xaxes(range=[group.get("lower"), group.get("upper")], row=row, col=1)
+    figure.update_layout(height=max(320, 280 * len(names)), title=title, legend={"groupclick": "toggleitem"},
+                         margin={"t": 60 if title else 40})
+    return figure

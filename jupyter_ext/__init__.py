@@ -15,3 +15,8 @@ __all__ = ["CofluxExtension"]
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "jupyter_ext", "app": CofluxExtension}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    # The prebuilt Lab extension (built from frontend/lab/); `jupyter labextension develop .` links it.
+    return [{"src": "labextension", "dest": "coflux-studio"}]

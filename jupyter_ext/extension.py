@@ -1,9 +1,11 @@
 """The coflux server inside Jupyter Server: same handlers, Jupyter's auth, orchestrator in-process.
 
-The routes of `server.handlers.route_table` are mounted under `{base_url}coflux/`. Each handler is
+The routes of `server.handlers.route_table` are mounted under `{base_url}coflux/`, and Studio's
+page at `{base_url}coflux/` (its files under `{base_url}coflux/static/`). Each handler is
 re-based on Jupyter's handler classes, so the login cookie, Jupyter's token, XSRF and origin checks
-apply. Kernels started by this server get `COFLUX_SERVER`/`COFLUX_TOKEN` in their environment; the
-token is an internal one (Jupyter may use a password instead of a token), accepted only by these
+apply. Kernels started by this server get `COFLUX_SERVER`/`COFLUX_TOKEN` (and `COFLUX_JUPYTER_MOUNT`,
+the same URL, so their run views use the mount's path) in their environment; the token is an
+internal one (Jupyter may use a password instead of a token), accepted only by these
 routes.
 """
 
@@ -21,7 +23,7 @@ import tornado.websocket
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.auth.identity import User
 from jupyter_server.base.call_context import CallContext
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
@@ -29,7 +31,9 @@ from traitlets import Float, Unicode
 
 from server.handlers import route_table
 from server.state import ServerState
+from server.studio_handlers import STATIC_DIR, studio_page
 
+JUPYTER_MOUNT_ENV = "COFLUX_JUPYTER_MOUNT"  # read by coflux.widgets
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 WILDCARD_IPS = ("", "0.0.0.0", "::", "*")
 # What the authorizer is asked for: submitting runs (or serving as a worker) runs code.
@@ -113,6 +117,45 @@ def _jupyterize_websocket(handler: type) -> type:
     return JupyterSocket
 
 
+class StudioPageHandler(_CofluxAuthMixin, JupyterHandler):
+    """`{base_url}coflux/`: the Studio page, behind Jupyter's login (a visitor who is not logged
+    in is redirected to it); the page then talks to the API with Jupyter's cookie and XSRF token."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self._check_authorized("read")
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(studio_page(url_path_join(self.base_url, "coflux") + "/", "jupyter"))
+
+
+class StudioRedirectHandler(JupyterHandler):
+    """`{base_url}coflux` -> `{base_url}coflux/`: the page's relative URLs need the slash."""
+
+    def get(self) -> None:
+        self.redirect(url_path_join(self.base_url, "coflux") + "/")
+
+
+class StudioStaticHandler(AuthenticatedFileHandler):
+    """`{base_url}coflux/static/<file>`: the built front-end files (server/static), logged in only."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def check_referer(self) -> bool:
+        # Jupyter refuses Referer-less GETs against cross-site inclusion of user data; these are
+        # the same built files for everyone, and `import()` from a widget's blob module sends none.
+        return True
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+
+def studio_handlers() -> list[tuple[str, type, dict]]:
+    return [("/coflux", StudioRedirectHandler, {}),
+            ("/coflux/", StudioPageHandler, {}),
+            ("/coflux/static/(.*)", StudioStaticHandler, {"path": str(STATIC_DIR)})]
+
+
 def kernel_server_url(serverapp: Any) -> str:
     """The URL kernels (and local workers) use: connection_url + `coflux/`, loopback for wildcards."""
     url = serverapp.connection_url
@@ -159,7 +202,7 @@ class CofluxExtension(ExtensionApp):
 
         self.state.blobs = LocalBlobStore(os.path.join(data_dir, "blobs"))
         self.settings["coflux_state"] = self.state
-        self._saved_env = {key: os.environ.get(key) for key in ("COFLUX_SERVER", "COFLUX_TOKEN")}
+        self._saved_env = {key: os.environ.get(key) for key in ("COFLUX_SERVER", "COFLUX_TOKEN", JUPYTER_MOUNT_ENV)}
         self._export_env()  # refreshed once listening: the port may still change (port retries)
 
     def initialize_handlers(self) -> None:
@@ -167,12 +210,16 @@ class CofluxExtension(ExtensionApp):
         # ExtensionApp prefixes base_url.
         self.handlers.extend(("/coflux/" + path, jupyterize(handler), kwargs)
                              for path, handler, kwargs in route_table(self.state))
+        self.handlers.extend(studio_handlers())
 
     def _export_env(self) -> None:
         # Kernels started by Jupyter inherit os.environ; `%load_ext coflux` reads these.
         assert self.state is not None
         os.environ["COFLUX_SERVER"] = kernel_server_url(self.serverapp)
         os.environ["COFLUX_TOKEN"] = self.state.token
+        # A kernel whose client uses this URL shows runs through the mount's path: the browser's
+        # own origin and Jupyter's login (coflux.widgets.endpoints), no token in the page.
+        os.environ[JUPYTER_MOUNT_ENV] = os.environ["COFLUX_SERVER"]
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         assert self.state is not None

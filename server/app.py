@@ -13,6 +13,7 @@ from tornado.log import access_log
 
 from .handlers import Unauthorized, redact_uri, route_table
 from .state import ServerState
+from .studio_handlers import cookie_matches, cookie_name, studio_routes
 
 log = logging.getLogger("coflux.server")
 
@@ -26,10 +27,22 @@ MAX_UNAUTHENTICATED_BODY = 64 * 1024
 CHALLENGE = 'Token realm="coflux", Bearer realm="coflux"'
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# What a browser page on another origin may send with its token (a notebook using this server).
+CORS_HEADERS = "Authorization, Content-Type, Range, X-Requested-With, X-XSRFToken"
+CORS_EXPOSED = "Content-Length, Content-Range, Content-Disposition, ETag"
+
+
 class TokenAuthMixin:
-    """Accepts `Authorization: token|bearer <T>` or `?token=<T>`; no cookies, so no XSRF."""
+    """Accepts `Authorization: token|bearer <T>`, `?token=<T>`, or Studio's login cookie.
+
+    A request authenticated by the cookie that changes something (POST, PUT, ...) must also send
+    `X-Requested-With: coflux`: a cross-site form cannot set that header (CSRF), and the cookie is
+    SameSite=Strict besides. Token-authenticated requests may come from any origin (CORS): the
+    token, not the origin, is the credential; the cookie is never accepted cross-origin."""
 
     state: ServerState
+    _csrf_refused = False
 
     def _given_token(self) -> str:
         header = self.request.headers.get("Authorization", "")  # type: ignore[attr-defined]
@@ -38,17 +51,28 @@ class TokenAuthMixin:
             given = self.get_query_argument("token", "")  # type: ignore[attr-defined]
         return given.strip()
 
+    def _token_valid(self) -> bool:
+        given = self._given_token()
+        # Bytes: compare_digest refuses str with non-ASCII characters.
+        return bool(given) and hmac.compare_digest(given.encode(), self.state.token.encode())
+
     def get_current_user(self) -> str | None:
         if not self.state.auth:
             return "anonymous"
-        given = self._given_token()
-        # Bytes: compare_digest refuses str with non-ASCII characters.
-        if given and hmac.compare_digest(given.encode(), self.state.token.encode()):
+        if self._token_valid():
             return "token"
+        request = self.request  # type: ignore[attr-defined]
+        if cookie_matches(self.get_cookie(cookie_name(request.host), ""), self.state.token):  # type: ignore[attr-defined]
+            if request.method in SAFE_METHODS or request.headers.get("X-Requested-With", "") == "coflux":
+                return "cookie"
+            self._csrf_refused = True
         return None
 
     def authentication_error(self) -> tornado.web.HTTPError:
         """401 with a `WWW-Authenticate` hint when no token came, 403 when a wrong one did."""
+        if self._csrf_refused:
+            return tornado.web.HTTPError(403, "a request authenticated by the login cookie that changes "
+                                              "something needs the header 'X-Requested-With: coflux'")
         if self._given_token():
             return tornado.web.HTTPError(403, "wrong token")
         return Unauthorized("a token is required: send 'Authorization: token <T>'", CHALLENGE)
@@ -56,12 +80,48 @@ class TokenAuthMixin:
     def check_xsrf_cookie(self) -> None:
         return None
 
+    def check_origin(self, origin: str) -> bool:
+        # WebSockets: a browser on another origin may connect with `?token=` (it cannot send headers);
+        # with the cookie only from the same origin (tornado's check).
+        if self._token_valid():
+            return True
+        return super().check_origin(origin)  # type: ignore[misc]
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()  # type: ignore[misc]
+        request = self.request  # type: ignore[attr-defined]
+        if request.headers.get("Origin") and self._given_token():
+            self.set_header("Access-Control-Allow-Origin", request.headers["Origin"])  # type: ignore[attr-defined]
+            self.set_header("Access-Control-Expose-Headers", CORS_EXPOSED)  # type: ignore[attr-defined]
+            self.add_header("Vary", "Origin")  # type: ignore[attr-defined]
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
+        request = self.request  # type: ignore[attr-defined]
+        if (request.method == "OPTIONS" and request.headers.get("Origin")
+                and request.headers.get("Access-Control-Request-Method")):
+            self._preflight()  # browsers send no credentials with a preflight: answered for anyone
+            return
+        parent = super().prepare(*args, **kwargs)  # type: ignore[misc]
+        if parent is not None:
+            await parent
+
+    def _preflight(self) -> None:
+        handler: Any = self
+        handler.set_status(204)
+        handler.set_header("Access-Control-Allow-Origin", handler.request.headers["Origin"])
+        handler.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+        handler.set_header("Access-Control-Allow-Headers", CORS_HEADERS)
+        handler.set_header("Access-Control-Max-Age", "600")
+        handler.add_header("Vary", "Origin")
+        handler.finish()
+
 
 def make_app(state: ServerState, base_url: str = "/") -> tornado.web.Application:
     prefix = "/" + base_url.strip("/")
     prefix = prefix.rstrip("/") + "/"
+    table = route_table(state) + studio_routes(state, prefix)  # Studio: the page at the root
     routes = [(prefix + path, type("Token" + handler.__name__, (TokenAuthMixin, handler), {}), kwargs)
-              for path, handler, kwargs in route_table(state)]
+              for path, handler, kwargs in table]
     return tornado.web.Application(routes, log_function=log_request)
 
 

@@ -544,6 +544,7 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
     """Routes relative to the server's base (`/` headless, `{base_url}coflux/` in Jupyter)."""
     from .blob_handlers import blob_routes  # it builds on ApiHandler (defined above)
     from .observe_handlers import observe_routes
+    from .studio_handlers import studio_api_routes
 
     kw = {"state": state}
     run = RUN_ID_PATTERN
@@ -560,4 +561,5 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         ("api/workers", WorkersHandler, kw),
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets
         *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics
+        *studio_api_routes(state),  # api/queue
     ]

@@ -32,5 +32,6 @@ def test_soak_benchmark_smoke() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for label in ("coflux soak benchmark", "baseline: fresh database, second server", "soaked database after",
-                  "server RSS (MiB) by steps recorded", "`coflux runs inspect` of a 100-step run", "soaked database: server answer"):
+                  "server RSS (MiB) by steps recorded", "`coflux runs inspect` of a 100-step run",
+                  "soaked database: whole command", "server answer"):
         assert label in out, out

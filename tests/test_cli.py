@@ -198,6 +198,26 @@ def test_runs_result_of_unfinished_run(cli, tmp_path):
     assert result.returncode == 0 and json.loads(result.stdout) == {"before": 1, "gate": 100, "after": 1}
 
 
+def test_runs_result_follows_a_returned_execution(cli):
+    """A finished run whose value is another execution shows that execution's value, as
+    `Run.result()` does (the plain HTTP path hands such a run to the WebSocket client)."""
+    run_id = cli("submit", "--no-wait", "myapp.workflows/returns_execution", "7").stdout.strip()
+    for _ in range(2):  # waiting for it, then once it is finished
+        result = cli("runs", "result", run_id)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == 49
+
+
+@pytest.mark.parametrize("command", [["runs", "inspect"], ["runs", "result"], ["logs"], ["metrics"]])
+def test_read_only_commands_name_an_unknown_run(cli, command):
+    for run_id in ("Rnothere", "not-a-run", "R/../api"):
+        result = cli(*command, run_id)
+        assert result.returncode == 2, result.stdout
+        assert result.stdout == ""
+        assert f"no run {run_id!r}" in result.stderr or f"no execution '{run_id}:1:1'" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 # ------------------------------------------------------------------ configuration precedence
 
 
@@ -299,3 +319,38 @@ def test_server_settings_from_environment_and_toml_section(tmp_path):
     finally:
         stop_process(proc)
         out.close()
+
+
+# ------------------------------------------------------------------ logs --search over several pages
+
+
+def test_logs_search_pages_through_every_match_of_the_run(server, tmp_path):
+    """`coflux logs R --search W` prints every line of R with the word, once each and in order,
+    across the command's pages (5,000 lines each) and whatever other runs say."""
+    worker = Worker(server, ["observing"], concurrency=2, log=tmp_path / "w.log",
+                    extra=["--workspace", "search"]).start()
+    try:
+        worker.wait_registered()
+        env = server.env(COFLUX_WORKSPACE="search")
+        runs = []
+        for lines in (6000, 10):  # the second run says "line" too: none of it may show up in the first's search
+            result = run_cli("submit", "observing/observed", "2", str(lines), env=env)
+            assert result.returncode == 0, result.stderr
+            runs.append(re.search(r"^run (R\w+) submitted$", result.stderr, re.M).group(1))
+    finally:
+        worker.stop()
+    everything = run_cli("logs", runs[0], "-o", "json", env=env)
+    assert everything.returncode == 0, everything.stderr
+    expected = [line["id"] for line in map(json.loads, everything.stdout.splitlines())
+                if re.search(r"\bline\b", line["template"] or "", re.I)]
+    assert len(expected) == 2 * 6000 + 2  # "line {k} of task {i}", and "partial line joined" of each task
+
+    found = run_cli("logs", runs[0], "--search", "line", "-o", "json", env=env)
+    assert found.returncode == 0, found.stderr
+    assert [json.loads(line)["id"] for line in found.stdout.splitlines()] == expected
+    # Two words: both required, in the template or the values (here `i`, the task's number).
+    both = run_cli("logs", runs[0], "--search", "line 1", "--level", "debug", "-o", "json", env=env)
+    assert both.returncode == 0, both.stderr
+    messages = [json.loads(line)["message"] for line in both.stdout.splitlines()]
+    assert len(messages) == 6000 + 1  # task 1's lines, and the line whose k is 1 in task 0
+    assert all(m.endswith("of task 1") or m == "line 1 of task 0" for m in messages)

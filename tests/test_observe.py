@@ -123,6 +123,8 @@ def test_runs_list_and_the_python_client(server: Server, observe_worker: Worker)
     ids = [r["id"] for r in json.loads(cli(server, "runs", "list", "--workflow", "observing/observed",
                                            "--status", "succeeded", "-o", "json").stdout)]
     assert done_id in ids
+    (done,) = [r for r in listed if r["id"] == done_id]
+    assert done["finished_at"] >= done["created_at"]  # finished runs show their duration
     failed = json.loads(cli(server, "runs", "list", "--status", "failed", "-o", "json").stdout)
     assert failed and all(r["state"] == "failed" for r in failed)
     assert done_id in cli(server, "runs", "list", "--limit", "50").stdout

@@ -3,7 +3,7 @@
 
 const FINAL_OK = new Set(["value", "cached", "spawned"]);
 const RUNNING = new Set(["assigned", "running"]);
-const TRAITS = ["steps", "status", "value", "error", "run_id", "connected", "warning"];
+const TRAITS = ["steps", "status", "value", "error", "run_id", "connected", "warning", "note"];
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -101,8 +101,8 @@ function render({ model, el: root }) {
     const err = model.get("error");
     const offline = model.get("connected") === false;
     const warning = model.get("warning");
-    note.textContent = err || (offline ? "disconnected from the coflux server: reconnecting…" : "") ||
-      (warning ? `warning: ${warning}` : "");
+    note.textContent = [err || (offline ? "disconnected from the coflux server: reconnecting…" : "") ||
+      (warning ? `warning: ${warning}` : ""), model.get("note")].filter(Boolean).join("\n");
     root.classList.toggle("coflux-offline", offline);
 
     // Re-draw once a second while something runs, so running durations tick.

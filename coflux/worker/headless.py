@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import socket
 import sys
@@ -50,18 +51,33 @@ class WorkerProcess:
                                       daemon=True, name="coflux-worker-process")
         self.process.start()
         child_end.close()
+        # Whether a message waits on the pipe: one poll(2), where `Connection.poll()` builds a
+        # selector each time (two checks per message on the hot path).
+        self._poller = select.poll()
+        self._poller.register(parent_end.fileno(), select.POLLIN)
         self.generation = generation
         self.execution: str | None = None
         self.ready = False
         self.configured = False  # it has the server's URL and token (for blobs)
         self.idle_since = time.monotonic()
+        self.outbox: list[tuple] = []  # replies and pushes not sent yet (HeadlessWorker._to_child)
 
     def send(self, message: tuple) -> bool:
+        if self.outbox:
+            self.flush()  # what was queued before goes first
         try:
             self.pipe.send(message)
             return True
         except (OSError, ValueError):
             return False
+
+    def flush(self) -> None:
+        messages, self.outbox = self.outbox, []
+        if messages:
+            self.send(messages[0] if len(messages) == 1 else ("many", messages))
+
+    def readable(self) -> bool:
+        return bool(self._poller.poll(0))
 
     def kill(self) -> None:
         try:
@@ -94,6 +110,7 @@ class HeadlessWorker(WorkerBase):
         self._awaiting_process: deque[dict] = deque()  # admitted executions waiting for a process
         self._lease_held: list[dict] = []  # admitted, but not started until the server is heard from
         self._lease_timer: Any = None
+        self._lease_ping: Any = None  # a ping in flight to renew the lease
         self._messages: dict[str, dict] = {}  # execute messages received and not finished
         self._release_timer: Any = None
         self._reap_timer: Any = None
@@ -102,6 +119,8 @@ class HeadlessWorker(WorkerBase):
         self._running: dict[str, WorkerProcess] = {}
         self._unacked: set[str] = set()
         self._processes: list[WorkerProcess] = []
+        self._to_flush: list[WorkerProcess] = []  # processes with replies or pushes queued
+        self._flush_timer = False  # a timer will flush them (else the end of the frame does)
         self._stopping = threading.Event()
         self._draining = False
         self._signals = 0
@@ -112,6 +131,7 @@ class HeadlessWorker(WorkerBase):
         self.targets = self._discover()
         self.connection = Connection(url, token, name="coflux-worker", handshake=self._register,
                                      on_push=self._on_push)
+        self.connection.frame_hooks.append(self._flush_children)
 
     def _discover(self) -> dict:
         if os.getcwd() not in sys.path and "" not in sys.path:
@@ -147,10 +167,11 @@ class HeadlessWorker(WorkerBase):
 
     def _readable(self, process: WorkerProcess) -> None:
         try:
-            while process.pipe.poll():
+            while process.readable():  # all that is there, so replies go out in one frame
                 self._handle(process, process.pipe.recv())
         except (EOFError, OSError):
             self._exited(process)
+        self._flush_children()
 
     def _handle(self, process: WorkerProcess, message: tuple) -> None:
         kind = message[0]
@@ -163,13 +184,14 @@ class HeadlessWorker(WorkerBase):
                 self.gate.block(execution)
                 self._attach_slots(params)
             future = self.connection.request(op, params)
-            future.add_done_callback(lambda f: self._replied(process, execution, rid, f, blocking))
+            if rid is not None:  # None: the process reads no answer (telemetry)
+                future.add_done_callback(lambda f: self._replied(process, execution, rid, f, blocking))
         elif kind == "note":
             self.connection.notify(message[1], message[2])
         elif kind == "done":
             result = message[1]
+            self._report(result)  # first: the next execution's `started` then goes in its frame
             self._finished(process, result["execution"])
-            self._report(result)
         elif kind == "ready":
             process.ready = True
             self._starting -= 1
@@ -191,13 +213,38 @@ class HeadlessWorker(WorkerBase):
                  blocking: bool) -> None:
         reply = ("rep", rid, *encode_reply(future))
         if not blocking:
-            process.send(reply)
+            self._to_child(process, reply)
             return
 
         def resume() -> None:
             if process.execution == execution:  # not killed or replaced meanwhile
-                process.send(reply)
+                self._to_child(process, reply)
         self.gate.unblock(execution, resume)
+
+    def _to_child(self, process: WorkerProcess, message: tuple) -> None:
+        """Replies and pushes for a process go out together once the server's frame that brought
+        them is dispatched (a frame hook; a timer for the few produced otherwise): one frame often
+        carries several for one process (a fan-out's submit replies, results it waits for), and
+        every pipe write wakes the process up."""
+        if not process.outbox:
+            self._to_flush.append(process)
+        process.outbox.append(message)
+        if not self.connection.dispatching and not self._flush_timer:
+            self._flush_timer = True
+            self.connection.call_soon_here(self._flush_children, True)
+
+    def _flush_children(self, from_timer: bool = False) -> None:
+        """Send what is queued for the processes, after what is queued for the server: an
+        execution's `started` is on its way before its body can begin (a worker killed or
+        frozen right then cannot leave the server thinking it never began, and run it twice)."""
+        if from_timer:
+            self._flush_timer = False
+        if not self._to_flush:
+            return
+        self.connection.flush_now()
+        processes, self._to_flush = self._to_flush, []
+        for process in processes:
+            process.flush()
 
     def _finished(self, process: WorkerProcess, execution: str) -> None:
         self._clear_deadline(execution)
@@ -293,7 +340,7 @@ class HeadlessWorker(WorkerBase):
         elif op == "resolved":
             process = self._running.get(message["parent"])
             if process is not None:
-                process.send(("resolved", message))
+                self._to_child(process, ("resolved", message))
         elif op == "abort":
             self._abort(message["execution"])
         elif op == "replaced":
@@ -329,6 +376,7 @@ class HeadlessWorker(WorkerBase):
             self._lease_held.append(message)
             process.idle_since = time.monotonic()
             self._idle.append(process)
+            self._renew_lease()
             if self._lease_timer is None:
                 self._lease_timer = self.connection.call_later(0.2, self._retry_lease_held)
             return
@@ -338,13 +386,10 @@ class HeadlessWorker(WorkerBase):
         if not process.configured:
             message = {**message, "server": self.connection.url, "token": self.connection.token}
             process.configured = True
-        if not process.send(("execute", message)):
-            # The process died under us: its exit is reported separately; run this elsewhere.
-            process.execution = None
-            self._running.pop(execution, None)
-            self._awaiting_process.appendleft(message)
-            return
+        # Told before the process gets it (see _flush_children). Should the process have died
+        # meanwhile, its exit reports the execution as crashed (retries apply).
         self._started(execution)
+        self._to_child(process, ("execute", message))
         if message.get("timeout"):
             self._deadlines[execution] = (time.time(), self.connection.call_later(
                 float(message["timeout"]), self._timed_out, execution))
@@ -356,6 +401,7 @@ class HeadlessWorker(WorkerBase):
         if not self._lease_held:
             return
         if not self._lease_valid():
+            self._renew_lease()
             self._lease_timer = self.connection.call_later(0.2, self._retry_lease_held)
             return
         held, self._lease_held = self._lease_held, []
@@ -367,6 +413,15 @@ class HeadlessWorker(WorkerBase):
             else:
                 self._awaiting_process.append(message)
         self._ensure_processes()
+
+    def _renew_lease(self) -> None:
+        """Work waits for the lease: ask the server something, so its answer renews the lease,
+        rather than wait for a message that may never come (a worker whose processes took
+        longer than the lease to start hears nothing more until its work starts). An answer on
+        this connection means the session is still ours: the server ends a session only once
+        its connection is gone (closed, or its pings unanswered)."""
+        if self.connection.connected and (self._lease_ping is None or self._lease_ping.done()):
+            self._lease_ping = self.connection.request("ping", {}, resend=False)
 
     def _release_stale(self) -> None:
         """Hand back prefetched executions that waited too long for a free slot, so an idle

@@ -1,8 +1,9 @@
 """Warm worker processes: each imports the modules once, then runs executions one after another.
 
-Messages on the pipe (tuples): parent -> child `("execute", message)`, `("rep", id, ok, payload)`;
-child -> parent `("ready", pid, targets)`, `("req", id, op, params)`, `("note", op, params)`,
-`("done", result)`, `("import_error", text)`.
+Messages on the pipe (tuples): parent -> child `("execute", message)`, `("rep", id, ok, payload)`,
+`("resolved", push)`, `("many", [message, ...])` (several at once: one wake-up);
+child -> parent `("ready", pid, targets)`, `("req", id, op, params)` (id None: no reply wanted),
+`("note", op, params)`, `("done", result)`, `("import_error", text)`.
 """
 
 from __future__ import annotations
@@ -50,27 +51,39 @@ class PipeTransport:
     def notify(self, op: str, params: dict) -> None:
         self.send(("note", op, params))
 
+    def send_request(self, op: str, params: dict) -> None:
+        """A request to the server whose answer nobody here reads (telemetry): the parent sends it
+        (and re-sends it after a reconnect) like any other, but sends no reply back down the pipe."""
+        self.send(("req", None, op, params))
+
     def _read(self) -> None:
         while True:
             try:
                 message = self.pipe.recv()
             except (EOFError, OSError):
                 os._exit(0)  # the parent is gone: nothing left to report to
-            if message[0] == "resolved":
-                pushed = message[1]
-                context = self.contexts.get(pushed["parent"])
-                if context is not None:
-                    context.deliver(pushed["child"], pushed)
-            elif message[0] == "rep":
-                _, rid, ok, payload = message
-                future = self._pending.pop(rid, None)
-                if future is not None:
-                    if ok:
-                        future.set_result(payload)
-                    else:
-                        future.set_exception(RemoteError(payload.get("code", "error"), payload.get("message", "")))
+            if message[0] == "many":
+                for item in message[1]:
+                    self._received(item)
             else:
-                self.commands.put(message)
+                self._received(message)
+
+    def _received(self, message: tuple) -> None:
+        if message[0] == "resolved":
+            pushed = message[1]
+            context = self.contexts.get(pushed["parent"])
+            if context is not None:
+                context.deliver(pushed["child"], pushed)
+        elif message[0] == "rep":
+            _, rid, ok, payload = message
+            future = self._pending.pop(rid, None)
+            if future is not None:
+                if ok:
+                    future.set_result(payload)
+                else:
+                    future.set_exception(RemoteError(payload.get("code", "error"), payload.get("message", "")))
+        else:
+            self.commands.put(message)
 
 
 def discover_targets(modules: list[str]) -> dict[str, dict[str, dict]]:
@@ -128,9 +141,11 @@ def in_fresh_workdir(message: dict) -> Iterator[str]:
     `cf.asset()` sees only the files this execution wrote, and files it leaves are removed.
     A directory the previous execution left empty is as good as a new one and is used again:
     making and removing a directory per execution cost more than a trivial task (measured:
-    ~0.35 ms here). The parent removes it when the process ends. The server URL and token that
-    come with the first execution make blob uploads go straight to the server over HTTP (a
-    large value never crosses the pipe)."""
+    ~0.35 ms here). The process stays in it between executions (nothing else here uses the
+    working directory), which spares a `getcwd` and a `chdir` back per execution. The parent
+    removes it when the process ends. The server URL and token that come with the first
+    execution make blob uploads go straight to the server over HTTP (a large value never
+    crosses the pipe)."""
     global _blob_server, _workdir
     server = (message.get("server"), message.get("token"))
     if server[0] and server != _blob_server:
@@ -138,25 +153,24 @@ def in_fresh_workdir(message: dict) -> Iterator[str]:
 
         blobs.configure(server[0], server[1])
         _blob_server = server
-    previous = os.getcwd()
     if _workdir is None:
         _workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
     workdir = _workdir
     try:
-        os.chdir(workdir)
+        os.chdir(workdir)  # again each time: the previous execution may have changed directory
     except OSError:  # removed from under us: a new one
         workdir = _workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
         os.chdir(workdir)
     try:
         yield workdir
     finally:
-        os.chdir(previous)
         try:
             with os.scandir(workdir) as entries:
                 left = next(entries, None) is not None
         except OSError:
             left = True
         if left:  # it wrote files: they go, and the next execution gets a new directory
+            os.chdir(os.path.dirname(workdir))
             shutil.rmtree(workdir, ignore_errors=True)
             _workdir = None
 

@@ -13,6 +13,7 @@ recurrence, waiters) and control (cancel, re-run, suspend, workspaces).
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import logging
@@ -33,6 +34,7 @@ from ..store import schema as t
 from . import limits
 from .assets import AssetsMixin
 from .caches import BoundedCache, approx_size
+from .checkpoint import Checkpointer, tune_writer
 from .control import ControlMixin
 from .feed import FeedMixin
 from .matching import merge_requires
@@ -57,6 +59,13 @@ CACHE_KEYS_MAX_ITEMS = 20_000
 CACHE_KEYS_MAX_BYTES = 16 * 1024 * 1024
 
 Deliver = Callable[[list[tuple[Peer, dict]], list[tuple[str, dict]]], None]
+
+# Commands from one queue drain that share a transaction, at most.
+MAX_BATCH = 5000
+# Notifications that nobody waits on (no reply; scheduling does not depend on them): they wait
+# up to HOLD seconds for other work to share its batch and commit (see `post`).
+HOLDABLE = frozenset({"started", "depend", "group"})
+HOLD = 0.02
 
 # The loop never sleeps longer than this, however far away the next timer is (a timer of years
 # would overflow a thread wait, and a clock jump must not leave timers waiting forever).
@@ -84,6 +93,9 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         self._deliver = deliver
         self.reconnect_grace = reconnect_grace
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._held: deque[tuple] = deque()  # holdable notifications not handed to the loop yet
+        self._held_lock = threading.Lock()
+        self._hold_armed = False  # a wake-up of the loop is due within HOLD (or it was woken)
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -92,6 +104,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         self._pending_peers: dict[str, Any] = {}  # session peers to re-attach after a failed recovery
         self._busy_since: float | None = None  # when the batch being processed began (health: a stuck loop)
         self._seq = itertools.count()
+        self._checkpointer: Checkpointer | None = None  # SQLite only (set by start)
         self._handlers: dict[str, Callable[[Peer | None, Any, dict], None]] = {
             "register": self._on_register,
             "declare": self._on_declare,
@@ -148,13 +161,16 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
     def start(self) -> None:
         # One long-lived connection: the orchestrator is the only writer, and a pool checkout
         # per batch would cost more than the batch itself on the hot path.
-        self._connection = self.engine.connect()
+        self._checkpointer = Checkpointer(self.engine) if self.engine.dialect.name == "sqlite" else None
+        self._connection = self._connect()
         with self.engine.begin() as db:
             self.db = db
             self.w = WriteBuffer(db)
             self._load()
             self.w.flush()
         self._start_loop()
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         self._supervisor = threading.Thread(target=self._supervise, name="coflux-orchestrator-supervisor",
                                             daemon=True)
         self._supervisor.start()
@@ -197,12 +213,45 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
             self._thread.join(timeout)
         if self._supervisor is not None:
             self._supervisor.join(timeout)
+        if getattr(self, "_checkpointer", None) is not None:
+            self._checkpointer.stop()
         if getattr(self, "_connection", None) is not None:
             self._connection.close()
 
+    def _connect(self) -> Any:
+        connection = self.engine.connect()
+        if self._checkpointer is not None:
+            tune_writer(connection)
+        return connection
+
     def post(self, op: str, peer: Peer | None = None, request_id: Any = None, params: dict | None = None) -> None:
-        """Queue a command from any thread."""
-        self._queue.put((op, peer, request_id, params or {}))
+        """Queue a command from any thread.
+
+        A notification nobody waits on (a worker's `started`, most often, whose execution's result
+        follows a moment later) does not wake the loop: it goes with the next command that does,
+        in the same batch and commit, or at most HOLD seconds later (a timer on the calling
+        thread's event loop; off an event loop, at once). That spares the loop a wake-up and a
+        commit per step. The events it publishes go out after that commit."""
+        command = (op, peer, request_id, params or {})
+        if op not in HOLDABLE or request_id is not None:
+            self._queue.put(command)
+            return
+        with self._held_lock:
+            self._held.append(command)
+            if self._hold_armed:
+                return
+            self._hold_armed = True
+        try:
+            asyncio.get_running_loop().call_later(HOLD, self._queue.put, ())
+        except RuntimeError:  # not on an event loop: wake the loop now
+            self._queue.put(())
+
+    def _take_held(self) -> list:
+        with self._held_lock:
+            held = list(self._held)
+            self._held.clear()
+            self._hold_armed = False
+        return held
 
     def call(self, fn: Callable[[Orchestrator], Any]) -> Future:
         """Run `fn(self)` inside the orchestrator's transaction; its return value resolves the future."""
@@ -224,16 +273,11 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                     first = ()
                 if first is None:
                     break
-                batch = [first] if first else []
-                while len(batch) < 5000:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        self._stopped.set()
-                        break
-                    batch.append(item)
+                # Held notifications first: they were posted before what woke the loop, or
+                # concern executions that were running then (their order relative to other
+                # executions' commands does not matter).
+                batch = self._take_held() + ([first] if first else [])
+                self._drain_queue(batch)
                 self._process(batch)
             except _Stopped:
                 break
@@ -253,6 +297,18 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 except Exception:
                     log.exception("orchestrator could not recover; trying again")
                     time.sleep(0.5)
+
+    def _drain_queue(self, batch: list) -> None:
+        """Add what is queued to the batch, up to its bound (a `None` in the queue means stop)."""
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self._stopped.set()
+                return
+            batch.append(item)
 
     def _process(self, batch: list) -> None:
         self._busy_since = time.monotonic()
@@ -277,6 +333,8 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
             for command in batch:
                 self._process_alone(command)
         self._deliver_out()
+        if self._checkpointer is not None and self._checkpointer.finish_due:
+            self._checkpointer.finish(self._connection)
 
     def _process_alone(self, command: tuple) -> None:
         """Run one command of a failed batch in a transaction of its own. A database that is
@@ -333,6 +391,8 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
             if self._needs_schedule:
                 self._schedule(time.time())
             self.w.flush()
+        if self._checkpointer is not None:
+            self._checkpointer.commits += 1
         for future, value in calls:
             future.set_result(value)
 
@@ -404,7 +464,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         peer_waiters = self.peer_waiters
         out, events = self._out, self._events
         try:
-            self._connection = self.engine.connect()
+            self._connection = self._connect()
             self._reset_memory()
             with self.engine.begin() as db:
                 self.db = db

@@ -158,12 +158,19 @@ class OutcomesMixin:
         """A parent read a child's pushed outcome: record the dependency edge it implies."""
         self.w.insert_ignore(t.dependencies, dict(execution_id=str(params["from"]),
                                                   dependency_id=str(params["execution"]), created_at=time.time()))
+        self._publish_dependency(str(params["from"]), str(params["execution"]))
+
+    def _publish_dependency(self, from_id: str, execution_id: str) -> None:
+        """Live graphs draw the edge when it is recorded (repeats are harmless: viewers fold sets)."""
+        self._publish(f"run:{run_of(from_id)}", {"type": "dependency", "execution": from_id,
+                                                 "dependency": execution_id})
 
     def _wait(self, peer: Peer | None, request_id: Any, execution_id: str, from_id: str | None,
               timeout: float | None, extra: dict | None = None) -> None:
         if from_id:
             self.w.insert_ignore(t.dependencies, dict(execution_id=str(from_id), dependency_id=execution_id,
                                                       created_at=time.time()))
+            self._publish_dependency(str(from_id), execution_id)
         status, tail, result = self.follow(execution_id)
         if status == "final":
             self._reply(peer, request_id, {**self._wire_outcome(tail, result), **(extra or {})})

@@ -254,6 +254,33 @@ class SchedulingMixin:
         self._publish(f"run:{pending.run_id}", {"type": "assigned", "execution": pending.id,
                                                 "session": session.id, "at": now})
 
+    def queue_listing(self, limit: int) -> tuple[int, list[dict]]:
+        """Read-only: the executions that have not started (waiting, or assigned to a worker that
+        has not begun them), oldest first, at most `limit`, with why each waits; and how many there are."""
+        entries: list[dict] = []
+        total = len(self.pending_by_id)
+        for pending in self.pending_by_id.values():
+            if len(entries) < limit:
+                entries.append(self._queue_entry(pending, None, self.waiting_reason(pending)))
+        for execution_id, pending in self.assigned.items():
+            if pending.started_at is not None:
+                continue
+            total += 1
+            if len(entries) < limit:
+                session = self.sessions.get(self.active.get(execution_id, ""))
+                name = session.name if session is not None else "a worker"
+                reason = self.stuck_reason(execution_id) or f"assigned to {name}, which has not started it yet"
+                entries.append(self._queue_entry(pending, session, reason))
+        return total, entries
+
+    @staticmethod
+    def _queue_entry(pending: Pending, session: Session | None, reason: str) -> dict:
+        return {"id": pending.id, "run": pending.run_id, "step": pending.step_id, "module": pending.module,
+                "target": pending.target, "type": pending.type, "attempt": pending.attempt,
+                "parent": pending.parent_id, "execute_after": pending.execute_after or None,
+                "assigned": session is not None, "session": session.id if session is not None else None,
+                "worker": session.name if session is not None else None, "waiting": reason}
+
     def waiting_reason(self, pending: Pending) -> str:
         """Why an execution has not started (shown by `coflux runs inspect` and Studio)."""
         if pending.execute_after and pending.execute_after > time.time():

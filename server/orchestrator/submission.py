@@ -72,8 +72,11 @@ class SubmissionMixin:
 
     def _on_group(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         group_id = limits.integer(params.get("group"), "group")
-        self.w.insert_ignore(t.groups, dict(execution_id=str(params["execution"])[:70], group_id=group_id,
-                                            name=None if params.get("name") is None else str(params["name"])[:300]))
+        execution_id = str(params["execution"])[:70]
+        name = None if params.get("name") is None else str(params["name"])[:300]
+        self.w.insert_ignore(t.groups, dict(execution_id=execution_id, group_id=group_id, name=name))
+        self._publish(f"run:{run_of(execution_id)}", {"type": "group", "execution": execution_id,
+                                                      "group": group_id, "name": name})
         self._reply(peer, request_id, {"ok": True})
 
     # ----------------------------------------------------------------- runs
@@ -127,6 +130,10 @@ class SubmissionMixin:
         execution_id = self._create_step(info, parent_execution_id, module, target, "workflow", args, options)
         self._publish("runs", {"type": "run", "run": run_id, "module": module, "target": target,
                                "workspace_id": workspace_id, "parent": parent_execution_id, "created_at": now})
+        if parent_execution_id is not None:  # the parent run's graph links to the child run
+            self._publish(f"run:{run_of(parent_execution_id)}", {
+                "type": "child_run", "run": run_id, "parent": parent_execution_id, "module": module,
+                "target": target})
         return run_id, execution_id
 
     # ----------------------------------------------------------------- child steps

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, bindparam, update
@@ -22,7 +23,7 @@ _ORDER = [t.runs, t.steps, t.executions, t.children, t.results, t.dependencies, 
 
 
 class _Statement:
-    __slots__ = ("sql", "names", "positional", "json_columns")
+    __slots__ = ("sql", "names", "positional", "json_columns", "_row", "_json_at")
 
     def __init__(self, statement: Any, db: Connection, json_columns: set[str]) -> None:
         compiled = statement.compile(dialect=db.dialect)
@@ -30,14 +31,27 @@ class _Statement:
         self.positional = bool(compiled.positional)
         self.names = list(compiled.positiontup or []) if self.positional else None
         self.json_columns = json_columns
+        if self.names:
+            # A row's values in the statement's order, taken in C: the hot path writes many rows.
+            self._row = itemgetter(*self.names) if len(self.names) > 1 else lambda row, n=self.names[0]: (row[n],)
+            self._json_at = [i for i, n in enumerate(self.names) if n in json_columns]
 
     def params(self, rows: list[dict]) -> list:
+        if self.positional:
+            get, json_at = self._row, self._json_at
+            if not json_at:
+                return [get(row) for row in rows]
+            out = []
+            for row in rows:
+                values = list(get(row))
+                for i in json_at:
+                    if values[i] is not None:
+                        values[i] = json.dumps(values[i])
+                out.append(values)
+            return out
         json_columns = self.json_columns
-        out = []
-        for row in rows:
-            values = {k: (json.dumps(v) if k in json_columns and v is not None else v) for k, v in row.items()}
-            out.append(tuple(values[n] for n in self.names) if self.positional else values)
-        return out
+        return [{k: (json.dumps(v) if k in json_columns and v is not None else v) for k, v in row.items()}
+                for row in rows]
 
 
 _cache: dict[tuple, _Statement] = {}
@@ -54,6 +68,7 @@ class WriteBuffer:
         self._ignores: dict[Table, list[dict]] = {}
         self._execution_updates: dict[str, dict[str, Any]] = {}
         self._feed: dict[str, list[dict]] = {}  # topic -> events since the last flush (feed.py)
+        self._raw: dict[str, list[tuple]] = {}  # SQL -> parameter rows (tables SQLAlchemy does not model)
 
     def feed(self, topic: str, seq: int, event: dict) -> None:
         """An event of the durable feed: grouped per topic into one row at the next flush."""
@@ -65,6 +80,10 @@ class WriteBuffer:
     def insert_ignore(self, table: Table, row: dict) -> None:
         """Insert unless a row with the same primary key exists (edges recorded more than once)."""
         self._ignores.setdefault(table, []).append(row)
+
+    def raw(self, sql: str, row: tuple) -> None:
+        """A row for a plain SQL statement, written after the tables (the log search index)."""
+        self._raw.setdefault(sql, []).append(row)
 
     def update_execution(self, execution_id: str, **values: Any) -> None:
         self._execution_updates.setdefault(execution_id, {}).update(values)
@@ -91,6 +110,14 @@ class WriteBuffer:
             self._execution_updates = {}
             for columns, rows in by_columns.items():
                 self._run("update", t.executions, rows, columns)
+        if self._raw:
+            statements, self._raw = self._raw, {}
+            cursor = self.db.connection.dbapi_connection.cursor()
+            try:
+                for sql, params in statements.items():
+                    cursor.executemany(sql, params)
+            finally:
+                cursor.close()
 
     def _run(self, kind: str, table: Table, rows: list[dict], columns: tuple[str, ...] | None = None) -> None:
         names = columns or tuple(rows[0])
@@ -98,7 +125,9 @@ class WriteBuffer:
         statement = _cache.get(key)
         if statement is None:
             statement = _cache[key] = self._compile(kind, table, names)
-        if kind != "update" and any(tuple(r) != names for r in rows):
+        # Same size and (below) every named column present: the same columns (a key missing
+        # from a row raises KeyError in params; an extra one would otherwise go unnoticed).
+        if kind != "update" and any(len(r) != len(names) for r in rows):
             raise ValueError(f"rows for {table.name} must all have the same columns")
         # The DB-API cursor directly, inside the same transaction as everything else.
         cursor = self.db.connection.dbapi_connection.cursor()

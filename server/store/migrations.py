@@ -2,7 +2,7 @@
 
 Each migration is a function taking a connection inside a transaction. Version 1 creates the
 tables of `schema.py` (as they are now: later versions check before they add); version 2 adds
-`sessions.secret_hash`.
+`sessions.secret_hash`; version 4 drops SQLite's log-indexing trigger (the orchestrator indexes).
 """
 
 from __future__ import annotations
@@ -35,7 +35,15 @@ def _v3_observability(conn: Connection) -> None:
     search.create_log_index(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability]
+def _v4_log_index_written_by_orchestrator(conn: Connection) -> None:
+    """SQLite: the orchestrator fills the log search index itself, in the transaction that
+    inserts the lines (server/orchestrator/telemetry.py); the per-row trigger goes."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("DROP TRIGGER IF EXISTS logs_fts_insert"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
+                                                  _v4_log_index_written_by_orchestrator]
 
 
 def migrate(engine: Engine) -> int:

@@ -44,7 +44,7 @@ def get_logs(engine: Engine, run_id: str, *, step: str | None = None, level: str
     with engine.connect() as db:
         _check_run(db, run_id)
         if search_text:
-            query = search.matching(query, db.dialect.name, search_text)
+            query = search.matching(query, db, search_text, run_id=run_id, after=after)
         rows = db.execute(query).all()
         seq = db.execute(select(func.max(t.events.c.seq))).scalar() or 0
     lines = [{"id": r.id, "execution_id": r.execution_id, "level": r.level, "template": r.template,

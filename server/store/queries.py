@@ -12,26 +12,13 @@ from . import schema as t
 FINAL_KINDS = {"value", "error", "cancelled", "abandoned", "crashed", "timeout"}
 
 
-def _result_dict(row: Any) -> dict | None:
-    if row.kind is None:
-        return None
-    return {"kind": row.kind, "value": row.value, "error": row.error, "successor": row.successor_id,
-            "at": row.result_at}
-
-
-def _execution_state(row: Any) -> str:
-    """Where an attempt is: `pending` (no worker yet), `assigned` (a worker has it, it has not
-    reported starting), `running` (it started: the worker said so) or its result kind."""
-    if row.kind is not None:
-        return row.kind
-    if row.started_at is not None:
-        return "running"
-    if row.assigned_at is not None:
-        return "assigned"
-    return "pending"
-
-
 def get_run(engine: Engine, run_id: str) -> dict:
+    """The run as stored: steps with their executions and results, edges, groups, child runs.
+
+    Kept to a handful of indexed queries by run id (edges through a subquery of the run's
+    executions, never a list of bound ids) and to plain tuples: `coflux runs inspect` of a
+    1,000-step run is mostly this function, and it is read on every snapshot and subscription."""
+    run_executions = select(t.executions.c.id).where(t.executions.c.run_id == run_id).scalar_subquery()
     with engine.connect() as db:
         # The feed position first: events after it may repeat what the snapshot shows (viewers
         # fold idempotently), but none that the snapshot lacks can be before it.
@@ -41,67 +28,90 @@ def get_run(engine: Engine, run_id: str) -> dict:
                          .where(t.runs.c.id == run_id)).first()
         if run is None:
             raise NotFound(f"no run {run_id!r}")
-        steps = db.execute(select(t.steps).where(t.steps.c.run_id == run_id).order_by(t.steps.c.number)).all()
+        s = t.steps.c
+        steps = db.execute(select(s.id, s.number, s.module, s.target, s.type, s.parent_execution_id, s.created_at,
+                                  s.arguments, s.options, s.cache_key, s.memo_key)
+                           .where(s.run_id == run_id).order_by(s.number)).tuples().all()
+        e, r = t.executions.c, t.results.c
         executions = db.execute(
-            select(t.executions, t.results.c.kind, t.results.c.value, t.results.c.error,
-                   t.results.c.successor_id, t.results.c.created_at.label("result_at"),
-                   t.sessions.c.name.label("worker"))
-            .outerjoin(t.results, t.results.c.execution_id == t.executions.c.id)
-            .outerjoin(t.sessions, t.sessions.c.id == t.executions.c.session_id)
-            .where(t.executions.c.run_id == run_id)
-            .order_by(t.executions.c.step_id, t.executions.c.attempt)).all()
-        ids = [e.id for e in executions]
-        children = db.execute(select(t.children).where(t.children.c.parent_id.in_(ids))).all() if ids else []
-        dependencies = db.execute(select(t.dependencies).where(
-            t.dependencies.c.execution_id.in_(ids))).all() if ids else []
-        groups = db.execute(select(t.groups).where(t.groups.c.execution_id.in_(ids))).all() if ids else []
-        child_runs = db.execute(select(t.runs.c.id, t.runs.c.parent_execution_id, t.runs.c.module,
-                                       t.runs.c.target).where(t.runs.c.parent_execution_id.in_(ids))).all() \
-            if ids else []
+            select(e.id, e.step_id, e.attempt, e.cause, e.created_at, e.execute_after, e.assigned_at,
+                   e.started_at, e.session_id, t.sessions.c.name, r.kind, r.value, r.error, r.successor_id,
+                   r.created_at)
+            .outerjoin(t.results, r.execution_id == e.id)
+            .outerjoin(t.sessions, t.sessions.c.id == e.session_id)
+            .where(e.run_id == run_id)
+            .order_by(e.step_id, e.attempt)).tuples().all()
+        children = dependencies = groups = child_runs = []
+        if executions:
+            c, d, g = t.children.c, t.dependencies.c, t.groups.c
+            children = db.execute(select(c.parent_id, c.child_id, c.group_id, c.memo)
+                                  .where(c.parent_id.in_(run_executions))).tuples().all()
+            dependencies = db.execute(select(d.execution_id, d.dependency_id)
+                                      .where(d.execution_id.in_(run_executions))).tuples().all()
+            groups = db.execute(select(g.execution_id, g.group_id, g.name)
+                                .where(g.execution_id.in_(run_executions))).tuples().all()
+            child_runs = db.execute(select(t.runs.c.id, t.runs.c.parent_execution_id, t.runs.c.module,
+                                           t.runs.c.target)
+                                    .where(t.runs.c.parent_execution_id.in_(run_executions))).tuples().all()
     by_step: dict[str, list[dict]] = {}
-    for e in executions:
-        by_step.setdefault(e.step_id, []).append({
-            "id": e.id, "attempt": e.attempt, "cause": e.cause, "created_at": e.created_at,
-            "execute_after": e.execute_after,
-            "assigned_at": e.assigned_at, "started_at": e.started_at, "session": e.session_id,
-            "worker": e.worker, "state": _execution_state(e), "result": _result_dict(e)})
+    for (eid, step_id, attempt, cause, created_at, execute_after, assigned_at, started_at, session_id, worker,
+         kind, value, error, successor, result_at) in executions:
+        by_step.setdefault(step_id, []).append({
+            "id": eid, "attempt": attempt, "cause": cause, "created_at": created_at,
+            "execute_after": execute_after, "assigned_at": assigned_at, "started_at": started_at,
+            "session": session_id, "worker": worker,
+            "state": kind if kind is not None else _unfinished_state(started_at, assigned_at),
+            "result": None if kind is None else {"kind": kind, "value": value, "error": error,
+                                                 "successor": successor, "at": result_at}})
     stale = _stale_steps(executions, dependencies)
     return {
         "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
         "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
         "memo": run.memo, "seq": seq,
         "steps": [{
-            "id": s.id, "number": s.number, "module": s.module, "target": s.target, "type": s.type,
-            "parent": s.parent_execution_id, "created_at": s.created_at, "arguments": s.arguments,
-            "options": s.options, "cache_key": s.cache_key, "memo_key": s.memo_key, "stale": s.id in stale,
-            "executions": by_step.get(s.id, [])} for s in steps],
-        "children": [{"parent": c.parent_id, "child": c.child_id, "group": c.group_id, "memo": c.memo}
-                     for c in children],
-        "dependencies": [{"execution": d.execution_id, "dependency": d.dependency_id} for d in dependencies],
-        "groups": [{"execution": g.execution_id, "group": g.group_id, "name": g.name} for g in groups],
-        "child_runs": [{"id": r.id, "parent": r.parent_execution_id, "module": r.module, "target": r.target}
-                       for r in child_runs],
+            "id": sid, "number": number, "module": module, "target": target, "type": kind, "parent": parent,
+            "created_at": created_at, "arguments": arguments, "options": options, "cache_key": cache_key,
+            "memo_key": memo_key, "stale": sid in stale, "executions": by_step.get(sid, [])}
+            for sid, number, module, target, kind, parent, created_at, arguments, options, cache_key, memo_key
+            in steps],
+        "children": [{"parent": p, "child": ch, "group": gid, "memo": memo} for p, ch, gid, memo in children],
+        "dependencies": [{"execution": x, "dependency": dep} for x, dep in dependencies],
+        "groups": [{"execution": x, "group": gid, "name": name} for x, gid, name in groups],
+        "child_runs": [{"id": rid, "parent": p, "module": m, "target": tg} for rid, p, m, tg in child_runs],
     }
+
+
+def _unfinished_state(started_at: float | None, assigned_at: float | None) -> str:
+    """Where an attempt without a result is: `pending` (no worker yet), `assigned` (a worker has
+    it, it has not reported starting) or `running` (it started: the worker said so)."""
+    if started_at is not None:
+        return "running"
+    if assigned_at is not None:
+        return "assigned"
+    return "pending"
 
 
 def _stale_steps(executions: list, dependencies: list) -> set[str]:
     """Steps that consumed a result which a re-run has since replaced: the dependency's chain
-    ended at an attempt older than the newest attempt of its step."""
-    by_id = {e.id: e for e in executions}
+    ended at an attempt older than the newest attempt of its step. `executions` are get_run's
+    tuples (id, step, attempt, ..., successor at index 13); `dependencies` (execution, dependency)."""
+    if not dependencies:
+        return set()
+    by_id = {row[0]: row for row in executions}
     latest: dict[str, int] = {}
-    for e in executions:
-        latest[e.step_id] = max(latest.get(e.step_id, 0), e.attempt)
+    for row in executions:
+        latest[row[1]] = max(latest.get(row[1], 0), row[2])
     stale: set[str] = set()
-    for d in dependencies:
-        current = by_id.get(d.dependency_id)
+    for consumer_id, dependency_id in dependencies:
+        current = by_id.get(dependency_id)
         for _ in range(10000):  # along retries and suspensions; a successor in another run ends it
-            if current is None or current.successor_id not in by_id:
+            if current is None or current[13] not in by_id:
                 break
-            current = by_id[current.successor_id]
-        if current is not None and current.attempt < latest.get(current.step_id, 0):
-            consumer = by_id.get(d.execution_id)
+            current = by_id[current[13]]
+        if current is not None and current[2] < latest.get(current[1], 0):
+            consumer = by_id.get(consumer_id)
             if consumer is not None:
-                stale.add(consumer.step_id)
+                stale.add(consumer[1])
     return stale
 
 
@@ -119,23 +129,40 @@ def list_runs(engine: Engine, module: str | None = None, target: str | None = No
         rows = db.execute(query).all()
         out = []
         for r in rows:
+            status, finished_at = _run_outcome(db, r.id)
             out.append({"id": r.id, "module": r.module, "target": r.target, "created_at": r.created_at,
                         "parent": r.parent_execution_id, "workspace": r.workspace,
-                        "status": _run_status(db, r.id)})
+                        "status": status, "state": run_state(status), "finished_at": finished_at})
     return out
 
 
+def run_state(kind: str) -> str:
+    """A run's outcome kind as users filter by it: running, succeeded, failed or cancelled."""
+    if kind in ("running", "suspended"):
+        return "running"
+    if kind == "value":
+        return "succeeded"
+    if kind == "cancelled":
+        return "cancelled"
+    return "failed"
+
+
 def _run_status(db: Any, run_id: str) -> str:
+    return _run_outcome(db, run_id)[0]
+
+
+def _run_outcome(db: Any, run_id: str) -> tuple[str, float | None]:
+    """The run's status (its first step's final outcome, following successors) and when it ended."""
     current = f"{run_id}:1:1"
     for _ in range(10000):
-        row = db.execute(select(t.results.c.kind, t.results.c.successor_id)
+        row = db.execute(select(t.results.c.kind, t.results.c.successor_id, t.results.c.created_at)
                          .where(t.results.c.execution_id == current)).first()
         if row is None:
-            return "running"
+            return "running", None
         if row.successor_id is None:
-            return row.kind
+            return row.kind, row.created_at
         current = row.successor_id
-    return "running"
+    return "running", None
 
 
 def list_workflows(engine: Engine, workspace: str = "default") -> list[dict]:

@@ -75,8 +75,12 @@ async def test_cell_defined_targets_run_in_the_kernel(coflux_ext, jp_serverapp):
     # Executions run in kernel threads while the notebook stays usable: this run blocks on an
     # Event that only a later cell sets.
     out = await k.ok("run2 = waits.run(4)\nrun2")
+    (display,) = out["displays"]  # the live run view (it follows the run from the browser)
+    assert WIDGET_MIME in display and "<RunView R" in display["text/plain"]
+    # The status table follows the run from the kernel's threads.
+    out = await k.ok("from coflux.widgets import RunWidget\ndisplay(RunWidget(run2))")
     (display,) = out["displays"]
-    assert WIDGET_MIME in display and "<RunWidget R" in display["text/plain"]
+    assert "<RunWidget R" in display["text/plain"]
     comm_id = display[WIDGET_MIME]["model_id"]
     out = await k.ok("import threading\nprint(run2.poll(), sorted(t.name.split('_')[0] for t in threading.enumerate() "
                      "if t.name.startswith('coflux-exec')))")
@@ -89,7 +93,7 @@ async def test_cell_defined_targets_run_in_the_kernel(coflux_ext, jp_serverapp):
                                    and c["data"].get("state", {}).get("status") == "value")
     assert [s["status"] for s in update["content"]["data"]["state"]["steps"]] == ["value", "value"]
     assert not coflux_ext.current_activity()
-    out = await k.ok("w = run2.widget(); print(w.status, [(s['target'], s['status']) for s in w.steps])")
+    out = await k.ok("w = RunWidget(run2); print(w.status, [(s['target'], s['status']) for s in w.steps])")
     assert out["stdout"].strip() == "value [('waits', 'value'), ('held', 'value')]"
 
     # Executions see the notebook's live globals ...

@@ -103,7 +103,7 @@ async def test_the_parking_bound_is_told_in_the_notebook(coflux_ext, jp_serverap
     _, k = await start_kernel(jp_serverapp)
     await k.ok("import coflux as cf\ncf.attach(concurrency=1, max_parked=0)")
     await k.ok(DEFINITIONS)
-    out = await k.ok("import time\nr = recursion.run(3)\nw = r.widget()\n"
+    out = await k.ok("import time\nr = recursion.run(3)\nfrom coflux.widgets import RunWidget\nw = RunWidget(r)\n"
                      "deadline = time.time() + 30\n"
                      "while not w.warning and time.time() < deadline:\n    time.sleep(0.05)\n"
                      "print(json.dumps({'warning': w.warning}))\nr.cancel()", timeout=60)

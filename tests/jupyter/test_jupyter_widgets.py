@@ -1,14 +1,24 @@
-"""RunWidget headless: fed events directly, and following a real run on a `coflux server`."""
+"""The notebook widgets without a browser: RunView's traits (which run, where the API is, which
+part, the Studio link) for a headless server and for the Jupyter mount, the parts and the metrics
+figure of a real run; and RunWidget (the status table it falls back to), fed events directly and
+following a real run on a `coflux server`."""
 
 from __future__ import annotations
 
+import re
 import time
+import urllib.parse
 
+import plotly.graph_objects as go
 import pytest
-from jx_helpers import start_worker, stop_process
+import traitlets
+from jx_helpers import start_kernel, start_worker, stop_process
 
+from coflux import widgets
 from coflux.client import Client
-from coflux.widgets import RunWidget
+from coflux.widgets import RunView, RunWidget, metrics_figure
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def snapshot(run_id: str, *steps: dict) -> dict:
@@ -96,7 +106,7 @@ def test_widget_follows_a_real_run(coflux_server, remote_worker):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        w = run.widget()
+        w = RunWidget(run)  # the status table (what a run shows when the rich view is not built)
         assert w.run_id == run.id
         assert run.result(timeout=30) == 14
         deadline = time.monotonic() + 10
@@ -108,3 +118,130 @@ def test_widget_follows_a_real_run(coflux_server, remote_worker):
         assert all(s["parent"] == f"{run.id}:1:1" for s in w.steps[1:])
         w.close()
         assert not client._listeners.get(f"run:{run.id}")
+
+
+def _submit(client: Client, *args) -> object:
+    deadline = time.monotonic() + 30
+    while True:  # until the worker has registered its workflows
+        try:
+            return client.submit("cfjx_remote", *args)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_run_view_of_a_headless_server_run(coflux_server, remote_worker, monkeypatch):
+    monkeypatch.delenv(widgets.JUPYTER_MOUNT_ENV, raising=False)
+    url, token = coflux_server
+    with Client(url, token) as client:
+        run = _submit(client, "sum_of_squares", 2)
+        view = RunView(run)
+        # The browser talks to the headless server itself: its absolute URL and the token.
+        assert (view.run_id, view.api_base, view.token, view.part, view.height) == (run.id, url, token, "", 0)
+        assert view.studio_url == f"{url}#/runs/{run.id}"
+        assert repr(view) == f"<RunView {run.id} cfjx_remote/sum_of_squares>"
+        state = view.get_state()
+        assert {k: state[k] for k in ("run_id", "api_base", "token", "part", "studio_url", "height")} == \
+            {"run_id": run.id, "api_base": url, "token": token, "part": "", "studio_url": view.studio_url,
+             "height": 0}
+        assert re.search(r"export\s*(default\b|\{[^}]*\bas default\b)", state["_esm"])  # an ES module
+        if not widgets.built():
+            assert widgets.BUILD_COMMAND in state["_esm"]  # the view says how to build it
+        with pytest.raises(traitlets.TraitError, match="part must be one of"):
+            view.part = "everything"
+        with pytest.raises(traitlets.TraitError):
+            view.height = -1
+
+        # Each part alone; `run.assets()` still lists the assets.
+        for part in ("graph", "timeline", "logs", "metrics", "assets"):
+            handle = getattr(run, part)
+            assert repr(handle) == f"<{part} of {run!r}>"
+            shown = handle.view(height=300)
+            if widgets.built():
+                assert (shown.part, shown.height, shown.run_id) == (part, 300, run.id)
+            else:
+                assert isinstance(shown, RunWidget) and "npm --prefix jupyter_ext/frontend" in shown.note
+            shown.close()
+        assert run.result(timeout=30) == 5
+        assert run.assets() == []
+        # Outside a kernel a run shows as text (no widget comm is opened for it).
+        assert run._repr_mimebundle_() == {"text/plain": repr(run)}
+        full = run.widget()
+        assert isinstance(full, RunView if widgets.built() else RunWidget) and full.run_id == run.id
+        full.close()
+        view.close()
+
+
+def test_run_view_of_the_jupyter_mount_uses_its_path(coflux_server, remote_worker, monkeypatch):
+    url, token = coflux_server
+    with Client(url, token) as client:
+        run = _submit(client, "sum_of_squares", 1)
+        # As in a kernel of the Jupyter server that hosts coflux at `base_url` a@b: the client's URL
+        # is the extension's mount.
+        path = "/a%40b/coflux/"
+        client.connection.url = urllib.parse.urljoin(url, path)
+        monkeypatch.setenv(widgets.JUPYTER_MOUNT_ENV, client.connection.url)
+        view = RunView(run)
+        assert (view.api_base, view.token) == (path, "")  # the page's origin and Jupyter's login
+        assert view.studio_url == f"{path}#/runs/{run.id}"
+        monkeypatch.setenv(widgets.JUPYTER_MOUNT_ENV, "http://127.0.0.1:1/elsewhere/coflux/")
+        other = RunView(run)
+        assert (other.api_base, other.token) == (client.connection.url, token)  # not the mount: URL + token
+        client.connection.url = url
+        view.close()
+        other.close()
+
+
+def test_metrics_figure_has_a_subplot_per_group():
+    series = [
+        {"execution_id": "R1:2:1", "key": "loss", "group": {"name": "training", "units": "epoch"},
+         "scale": {"name": "loss", "units": None, "progress": False, "lower": None, "upper": None},
+         "points": [[0, 1.0], [1, 0.5], [2, 0.25]]},
+        {"execution_id": "R1:3:1", "key": "loss", "group": {"name": "training", "units": "epoch"},
+         "scale": None, "points": [[0, 2.0], [1, 1.0]]},
+        {"execution_id": "R1:2:1", "key": "accuracy", "group": {"name": "training", "units": "epoch"},
+         "scale": {"name": "fraction", "units": "%", "progress": False, "lower": 0, "upper": 100},
+         "points": [[0, 50], [2, 90]]},
+        {"execution_id": "R1:2:1", "key": "progress", "group": None,
+         "scale": {"name": "progress", "units": None, "progress": True, "lower": 0, "upper": 10},
+         "points": [[0.0, 0], [0.5, 4], [1.0, 10]]},
+    ]
+    figure = metrics_figure(series, title="train")
+    assert isinstance(figure, go.Figure)
+    assert [a.text for a in figure.layout.annotations] == ["training", "progress"]
+    names = [trace.name for trace in figure.data]
+    assert names == ["loss (R1:2:1)", "loss (R1:3:1)", "accuracy", "progress"]  # one key, two executions
+    assert list(figure.data[0].y) == [1.0, 0.5, 0.25] and list(figure.data[0].x) == [0, 1, 2]
+    progress = figure.data[3]
+    assert progress.fill == "tozeroy" and progress.yaxis == "y2"
+    assert tuple(figure.layout.yaxis2.range) == (0, 10)
+    assert figure.layout.xaxis.title.text == "epoch"
+    assert metrics_figure([]).data == ()  # nothing recorded yet: an empty figure, not an error
+
+
+async def test_displayed_run_in_a_jupyter_kernel(coflux_ext, jp_serverapp, jp_base_url):
+    """A kernel of the Jupyter server that hosts coflux: the displayed run's view reaches the API
+    through the mount's path (the page's own origin, Jupyter's login), with no token in it."""
+    _, k = await start_kernel(jp_serverapp)
+    await k.ok("%load_ext coflux")
+    await k.ok("import coflux as cf\n@cf.workflow()\ndef hello(n: int) -> int:\n    return n + 1\n")
+    out = await k.ok("run = hello.run(1)\nrun")
+    (display,) = out["displays"]
+    assert WIDGET_MIME in display
+    comm = next(c for c in out["comms"] if c["comm_id"] == display[WIDGET_MIME]["model_id"])
+    state = comm["data"]["state"]
+    run_id = (await k.ok("print(run.id)"))["stdout"].strip()
+    base = jp_base_url + "coflux/"
+    if widgets.built():
+        assert display["text/plain"].startswith(f"<RunView {run_id} ")
+        assert (state["run_id"], state["api_base"], state["token"], state["part"]) == (run_id, base, "", "")
+        assert state["studio_url"] == f"{base}#/runs/{run_id}"
+    else:  # the status table, saying how to build the view
+        assert state["run_id"] == run_id and "npm --prefix jupyter_ext/frontend" in state["note"]
+    out = await k.ok("from coflux import widgets\nv = widgets.RunView(run, part='graph')\n"
+                     "print(v.api_base, repr(v.token), v.part, v.studio_url)")
+    assert out["stdout"].split() == [base, "''", "graph", f"{base}#/runs/{run_id}"]
+    assert (await k.ok("run.result(timeout=30)"))["results"] == ["2"]
+    out = await k.ok("run.graph")
+    assert len(out["displays"]) + len(out["results"]) == 1

@@ -1,7 +1,9 @@
-"""The live run widget in a real JupyterLab, driven through headless Chromium.
+"""The status-table widget (`coflux.widgets.RunWidget`, fed from the kernel) in a real JupyterLab.
 
-A notebook loads coflux, defines a fan-out workflow whose tasks wait on gate files, runs it (the
-run displays as a RunWidget) and then blocks in a busy cell. The test opens the gates one by one
+Driven through headless Chromium. (Displaying a run shows the full run view: test_runview_browser.py.)
+
+A notebook loads coflux, defines a fan-out workflow whose tasks wait on gate files, runs it (shown
+as a RunWidget) and then blocks in a busy cell. The test opens the gates one by one
 and checks, in the page, what a user sees: a row per step, statuses moving from running to done
 while the busy cell still runs, the failed step's error, and the run's value at the end.
 """
@@ -63,7 +65,7 @@ def notebook_cells(gates: pathlib.Path) -> list[str]:
                         failed.append(i)
                 return f"sum={{total}}, failed={{failed}}"
             """),
-        f"run = fan_out.run({ITEMS!r})\nrun",
+        f"run = fan_out.run({ITEMS!r})\nfrom coflux.widgets import RunWidget\nRunWidget(run)",
         '# A busy cell: the widget above must keep updating while it runs.\n'
         'wait_for_gate("busy-cell")\nprint("busy cell done")',
     ]

@@ -1,0 +1,170 @@
+"""The command line's plain HTTP path to the server's JSON routes (`GET api/...`).
+
+Read-only commands (`runs inspect`, `runs list`, `logs`, `metrics`, `workspaces list`, the
+`runs result` of a finished run) need one request, not a WebSocket session: this path starts
+without tornado or asyncio, so the command's time is mostly the server's answer. Failures read
+as the WebSocket client's do (same wording), so a user cannot tell which path answered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import urllib.parse
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plain_http(command: F) -> F:
+    """Mark a command that answers over this path: `main` then skips setting up logging (the
+    WebSocket client sets it up if the command falls back to it)."""
+    command.plain_http = True  # type: ignore[attr-defined]
+    return command
+
+
+class CommandError(Exception):
+    """A failure the command reports in one line (exit status 2): no server, wrong token, or
+    the server's own refusal (an unknown run, a bad filter)."""
+
+
+RUN_ID = re.compile(r"R[A-Za-z0-9]+")  # the server's route pattern
+
+
+def run_path(run_id: str, suffix: str = "") -> str:
+    """`runs/<id><suffix>`; an id the routes cannot take is no run, as the server would say."""
+    if not RUN_ID.fullmatch(run_id):
+        raise CommandError(f"no run {run_id!r}")
+    return f"runs/{run_id}{suffix}"
+
+
+def normalise_url(url: str) -> str:
+    """`host:port`, `http://host:port/base` -> `http://host:port/base/` (as the WebSocket client)."""
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    return url if url.endswith("/") else url + "/"
+
+
+class Api:
+    """GETs of `{server}api/<path>` with the token, over one kept-alive connection.
+
+    HTTP/1.1 over a socket by hand rather than `http.client`, whose import (the email package,
+    ssl) costs more than the server takes to answer; replies of the coflux server carry a
+    Content-Length, and chunked or close-delimited ones are read too."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 120.0) -> None:
+        self.url = normalise_url(url)
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CommandError(f"not an http(s) server URL: {url!r}")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._base = parts.path
+        self._head = (f"Host: {parts.netloc}\r\n"
+                      + (f"Authorization: token {token}\r\n" if token else "")
+                      + "Accept: application/json\r\nUser-Agent: coflux-cli\r\n")
+        self.timeout = timeout
+        self._file: Any = None  # the connection's buffered reader; its socket is self._sock
+        self._sock: socket.socket | None = None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._sock is not None:
+            self._sock.close()
+        self._file = self._sock = None
+
+    def get(self, path: str, **query: Any) -> Any:
+        """The JSON reply of `GET api/<path>?<query>` (None values left out)."""
+        params = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        target = f"{self._base}api/{urllib.parse.quote(path)}" + (f"?{params}" if params else "")
+        try:
+            status, body = self._request(target)
+        except (TimeoutError, OSError, ValueError) as exc:
+            raise CommandError(f"cannot connect to the coflux server at {self.url} ({exc.__class__.__name__}: "
+                               f"{exc}). Is `coflux server` running there?") from None
+        if status in (401, 403):
+            raise CommandError(f"the coflux server at {self.url} refused the token (HTTP {status}); "
+                               "check --token / COFLUX_TOKEN")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if status != 200:
+            error = payload.get("error") if isinstance(payload, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            raise CommandError(message or f"GET api/{path}: HTTP {status}")
+        return payload
+
+    def _connect(self) -> None:
+        sock = socket.create_connection((self._host, self._port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._https:
+            import ssl
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._host)
+        self._sock, self._file = sock, sock.makefile("rb")
+
+    def _request(self, target: str) -> tuple[int, bytes]:
+        request = f"GET {target} HTTP/1.1\r\n{self._head}\r\n".encode()
+        for attempt in (1, 2):
+            reused = self._sock is not None
+            if not reused:
+                self._connect()
+            try:
+                self._sock.sendall(request)  # type: ignore[union-attr]
+                return self._response()
+            except (ConnectionError, _Closed):
+                self.close()
+                if not reused or attempt == 2:  # only a kept-alive connection the server closed is retried
+                    raise
+        raise AssertionError("unreachable")
+
+    def _response(self) -> tuple[int, bytes]:
+        file = self._file
+        status_line = file.readline(65537)
+        if not status_line:
+            raise _Closed("the server closed the connection")
+        version, status, _ = status_line.decode("latin-1").split(" ", 2)
+        if not version.startswith("HTTP/"):
+            raise ValueError(f"not an HTTP reply: {status_line[:80]!r}")
+        headers: dict[str, str] = {}
+        while (line := file.readline(65537)) not in (b"\r\n", b"\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._chunked()
+        elif "content-length" in headers:
+            body = file.read(int(headers["content-length"]))
+        else:  # delimited by the end of the connection
+            body = file.read()
+            headers["connection"] = "close"
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return int(status), body
+
+    def _chunked(self) -> bytes:
+        parts = []
+        while size := int(self._file.readline(65537).split(b";", 1)[0].strip() or b"0", 16):
+            parts.append(self._file.read(size))
+            self._file.readline()
+        while self._file.readline(65537) not in (b"\r\n", b"\n", b""):  # trailers
+            pass
+        return b"".join(parts)
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class _Closed(ConnectionError):
+    """The server closed a kept-alive connection before answering."""

@@ -1,0 +1,155 @@
+// Wire shapes of the coflux server's HTTP API and event feed, as the server sends them.
+// One definition for Studio, the notebook view and the Lab panel (server/protocol.md has the prose).
+
+/** A serialised value: `{"v": data}` plus `refs` (execution ids) when it references executions.
+ * Inside `v`, plain JSON passes through; other types are objects with a `"$"` key:
+ * float (non-finite), dict (items), tuple/set/frozenset (items), ref (i: index into refs),
+ * datetime/date/time/timedelta/decimal/uuid (v), bytes/pickle (b64, class), blob (format, key, size),
+ * asset (an asset reference), asset_entry. */
+export interface WireValue {
+  v: unknown;
+  refs?: WireRef[];
+}
+/** A reference an encoded value holds: an execution id, or an object with fields the server added. */
+export type WireRef = string | { execution?: string; id?: string; [key: string]: unknown };
+
+export interface ErrorInfo {
+  type: string; // "builtins.RuntimeError", "module.QualName"
+  message: string;
+  frames?: [string, number, string, string | null][]; // file, line, function, source line
+  retryable?: boolean | null;
+}
+
+/** What an attempt ended with. `successor` points at the execution that holds the real outcome
+ * for cached, deferred, spawned, recurred, suspended (and retried) results. */
+export interface ResultInfo {
+  kind: string; // value | error | abandoned | crashed | timeout | cancelled | suspended | deferred | cached | spawned | recurred
+  value: WireValue | null;
+  error: ErrorInfo | null;
+  successor: string | null;
+  at: number; // epoch seconds
+}
+
+export interface ExecutionInfo {
+  id: string; // "<run>:<step number>:<attempt>"
+  attempt: number;
+  cause: string | null; // retry | recur | suspend | rerun | ... (why this attempt exists)
+  created_at: number;
+  execute_after: number | null;
+  assigned_at: number | null;
+  started_at: number | null;
+  session: string | null;
+  worker: string | null;
+  state: string; // pending | assigned | running | <result kind>
+  result: ResultInfo | null;
+  waiting?: string; // why it has not started (or why a running one is stuck)
+}
+
+export interface StepInfo {
+  id: string; // "<run>:<n>"
+  number: number;
+  module: string;
+  target: string;
+  type: "workflow" | "task" | string;
+  parent: string | null; // the execution that submitted it
+  created_at: number;
+  arguments: WireValue[];
+  options: Record<string, unknown>;
+  cache_key: string | null;
+  memo_key: string | null;
+  stale: boolean;
+  executions: ExecutionInfo[];
+}
+
+export interface RunSnapshot {
+  id: string;
+  workspace: string;
+  module: string;
+  target: string;
+  parent: string | null; // parent execution (a child run)
+  created_at: number;
+  requires: Record<string, unknown> | null;
+  memo: boolean;
+  seq: number; // feed position the snapshot reflects
+  steps: StepInfo[];
+  children: { parent: string; child: string; group: number | null; memo: boolean }[];
+  dependencies: { execution: string; dependency: string }[];
+  groups: { execution: string; group: number; name: string | null }[];
+  child_runs: { id: string; parent: string; module: string; target: string }[];
+}
+
+export interface RunSummary {
+  id: string;
+  module: string;
+  target: string;
+  created_at: number;
+  parent: string | null;
+  workspace: string;
+  status: string;
+  /** when the run's outcome was recorded (epoch seconds), when the server tells it */
+  finished_at?: number | null;
+}
+
+export interface LogLine {
+  id: number;
+  execution_id: string;
+  level: "debug" | "info" | "warning" | "error" | "stdout" | "stderr" | string;
+  template: string | null;
+  fields: Record<string, WireValue> | null;
+  at: number;
+}
+
+export interface MetricGroupInfo { name: string; units: string | null; lower: number | null; upper: number | null }
+export interface MetricScaleInfo { name: string; units: string | null; progress: boolean; lower: number | null; upper: number | null }
+export interface MetricSeries {
+  execution_id: string;
+  key: string;
+  group: MetricGroupInfo | null;
+  scale: MetricScaleInfo | null;
+  points: [number, number][]; // [x, y]
+}
+
+export interface AssetEntryInfo { path: string; blob_key: string; size: number; metadata: Record<string, unknown> }
+export interface AssetInfo {
+  id: string;
+  run_id?: string;
+  execution_id: string;
+  name: string | null;
+  entries: AssetEntryInfo[];
+  created_at?: number;
+}
+
+export interface Parameter { name: string; annotation?: string | null; default?: WireValue | null; kind?: string }
+export interface WorkflowInfo {
+  module: string;
+  name: string;
+  parameters: Parameter[];
+  options: Record<string, unknown>;
+  instruction: string | null; // the docstring
+  updated_at: number;
+}
+
+export interface WorkerInfo {
+  id: string;
+  name: string;
+  kind: string; // headless | kernel
+  connected: boolean;
+  concurrency: number;
+  running: string[];
+  provides: Record<string, unknown>;
+  accepts: Record<string, unknown>;
+  targets: string[];
+}
+
+export interface Workspace { id?: number; name: string; base: string | null }
+
+/** One event of the feed. Every event carries `seq` (strictly increasing per server) and `type`.
+ * Topic `run:<id>`: step, attempt, assigned, started, result, memo, rerun, logs, metrics, asset,
+ * warning, dependency, child_run, group. Topic `runs`: run, run_result. Topic `workers`: session. */
+export interface FeedEvent {
+  seq: number;
+  type: string;
+  execution?: string;
+  step?: string;
+  [key: string]: unknown;
+}

@@ -1,0 +1,144 @@
+// The graph of a run as nodes and edges (no layout, no drawing): steps, collapsed cf.group
+// members, child runs and other runs that results resolve to. Pure, so the view can tell when the
+// node/edge set changed (re-layout) and when only statuses did (recolour).
+import type { RunModel, StepModel } from "../store/types";
+import { runOfId, stepOfExecution } from "./format";
+import { severity } from "./status";
+
+export type EdgeKind = "dependency" | "child" | "childrun" | "spawned" | "successor" | "memo";
+
+export interface GraphNode {
+  id: string;
+  kind: "step" | "group" | "run";
+  label: string;
+  /** steps: the step; groups: its members (step order); runs: none */
+  step?: StepModel;
+  members?: StepModel[];
+  runId?: string; // run nodes: the run to open
+  detail?: string;
+}
+
+export interface GraphEdge {
+  id: string;
+  from: string;
+  to: string;
+  kind: EdgeKind;
+  label?: string;
+}
+
+export interface RunGraph {
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+  nodeOfStep: Map<string, string>;
+  /** changes only when the node or edge set does (the layout's memo key) */
+  structureKey: string;
+}
+
+export function groupNodeId(parentExecution: string, group: number): string {
+  return `group:${parentExecution}:${group}`;
+}
+
+export function buildGraph(model: RunModel): RunGraph {
+  const steps = model.steps();
+  const runId = model.runId;
+  const nodes: GraphNode[] = [];
+  const nodeOfStep = new Map<string, string>();
+  const groups = new Map<string, GraphNode>();
+
+  for (const step of steps) {
+    if (step.group && step.parent) {
+      const id = groupNodeId(step.parent, step.group.id);
+      let node = groups.get(id);
+      if (!node) {
+        node = { id, kind: "group", label: step.group.name || `group ${step.group.id}`, members: [] };
+        groups.set(id, node);
+        nodes.push(node);
+      }
+      node.members!.push(step);
+      nodeOfStep.set(step.id, id);
+    } else {
+      nodes.push({ id: step.id, kind: "step", label: step.target, step });
+      nodeOfStep.set(step.id, step.id);
+    }
+  }
+
+  const runNodes = new Map<string, GraphNode>();
+  const runNode = (id: string, label: string, detail: string): string => {
+    const nodeId = `run:${id}`;
+    if (!runNodes.has(nodeId)) {
+      const node: GraphNode = { id: nodeId, kind: "run", label, runId: id, detail };
+      runNodes.set(nodeId, node);
+      nodes.push(node);
+    }
+    return nodeId;
+  };
+  for (const child of model.childRuns()) {
+    runNode(child.id, child.target, `child run ${child.id}`);
+  }
+  /** The node an execution id belongs to: a step of this run, else another run's node. */
+  const nodeOfExecution = (executionId: string, why: string): string | undefined => {
+    if (runOfId(executionId) === runId) return nodeOfStep.get(stepOfExecution(executionId));
+    return runNode(runOfId(executionId), `run ${runOfId(executionId)}`, `${why} ${executionId}`);
+  };
+
+  const edges = new Map<string, GraphEdge>();
+  const addEdge = (from: string | undefined, to: string | undefined, kind: EdgeKind, label?: string) => {
+    if (!from || !to || from === to) return;
+    const id = `${from}>${to}`;
+    const existing = edges.get(id);
+    // One edge per pair: the strongest meaning wins (a waited-on child is a dependency).
+    if (existing && rank(existing.kind) >= rank(kind)) return;
+    edges.set(id, { id, from, to, kind, label });
+  };
+
+  for (const step of steps) {
+    if (step.parent && runOfId(step.parent) === runId) {
+      addEdge(nodeOfStep.get(stepOfExecution(step.parent)), nodeOfStep.get(step.id), "child");
+    }
+  }
+  for (const step of steps) {
+    const node = nodeOfStep.get(step.id);
+    for (const dependency of step.dependencies) {
+      const from = nodeOfExecution(dependency, "waited on");
+      // Drawn along the parent->child direction when the parent waited on its own child.
+      if (from && edges.has(`${node}>${from}`)) addEdge(node, from, "dependency");
+      else addEdge(from, node, "dependency");
+    }
+    for (const parent of step.memoisedBy) {
+      if (runOfId(parent) === runId) addEdge(nodeOfStep.get(stepOfExecution(parent)), node, "memo", "memo");
+    }
+    for (const execution of step.executions) {
+      const result = execution.result;
+      if (!result?.successor || stepOfExecution(result.successor) === step.id) continue;
+      const kind: EdgeKind = result.kind === "spawned" ? "spawned" : "successor";
+      addEdge(node, nodeOfExecution(result.successor, result.kind), kind, result.kind);
+    }
+  }
+  const resolvedTo = new Set([...edges.values()].filter((e) => e.kind === "spawned").map((e) => e.to));
+  for (const child of model.childRuns()) {
+    // A spawned step already links to its run; otherwise the run hangs off its parent.
+    if (runOfId(child.parent) === runId && !resolvedTo.has(`run:${child.id}`)) {
+      addEdge(nodeOfStep.get(stepOfExecution(child.parent)), `run:${child.id}`, "childrun");
+    }
+  }
+
+  const edgeList = [...edges.values()];
+  const structureKey = nodes.map((n) => n.id + (n.members ? `*${n.members.length}` : "")).join("|") +
+    "#" + edgeList.map((e) => `${e.id}:${e.kind}`).join("|");
+  return { nodes, edges: edgeList, nodeOfStep, structureKey };
+}
+
+function rank(kind: EdgeKind): number {
+  return { child: 0, memo: 1, successor: 2, spawned: 3, childrun: 3, dependency: 4 }[kind];
+}
+
+/** A group's status: its worst member's, and counts per status for the label. */
+export function groupStatus(members: StepModel[]): { status: string; counts: Map<string, number> } {
+  const counts = new Map<string, number>();
+  let worst = "value";
+  for (const m of members) {
+    counts.set(m.status, (counts.get(m.status) ?? 0) + 1);
+    if (severity(m.status) > severity(worst)) worst = m.status;
+  }
+  return { status: worst, counts };
+}

@@ -1,0 +1,254 @@
+// The step panel: arguments, the chosen attempt's result or error (with the remote traceback),
+// every attempt (outcome, cause, timing, worker), cache and memo links, children, options;
+// actions: cancel the step's latest execution, re-run it in a chosen workspace.
+// Keyboard: Tab moves through it, Escape closes it, arrow keys move between attempts.
+import type { JSX } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { ErrorInfo, ExecutionInfo, ResultInfo, Workspace } from "../api/types";
+import type { StepModel } from "../store/types";
+import { useModelVersion, useNow, useView } from "./context";
+import { formatDateTime, formatDuration, runOfId, shortType, stepOfExecution } from "./format";
+import { isActive, statusLook } from "./status";
+import { ExecutionLink, WireValueView } from "./values";
+
+function executionStatus(e: ExecutionInfo): string {
+  if (e.result) return e.result.kind;
+  if (e.started_at != null) return "running";
+  if (e.assigned_at != null) return "assigned";
+  return e.state || "pending";
+}
+
+export function StatusBadge({ status }: { status: string }): JSX.Element {
+  const look = statusLook(status);
+  return <span class={`cf-badge cf-tone-${look.tone}${status === "running" ? " cf-badge-live" : ""}`} data-status={status}>
+    <span class="cf-status-icon" aria-hidden="true">{look.icon}</span> <span class="cf-status-text">{look.label}</span>
+  </span>;
+}
+
+export function ErrorView({ error }: { error: ErrorInfo }): JSX.Element {
+  const frames = error.frames ?? [];
+  return <div class="cf-error" role="group" aria-label="error">
+    <div class="cf-error-head"><strong class="cf-error-type">{shortType(error.type)}</strong>: <span class="cf-error-message">{error.message}</span></div>
+    {error.retryable != null ? <div class="cf-muted">{error.retryable ? "retryable" : "not retryable"}</div> : null}
+    {frames.length ? <ol class="cf-traceback" aria-label="remote traceback">
+      {frames.map(([file, line, fn, source], i) => <li key={i} class="cf-frame">
+        <div><span class="cf-frame-file">{file}</span>:<span class="cf-frame-line">{line}</span> in <span class="cf-frame-fn">{fn}</span></div>
+        {source ? <pre class="cf-frame-source">{source}</pre> : null}
+      </li>)}
+    </ol> : null}
+  </div>;
+}
+
+function ResultView({ result }: { result: ResultInfo }): JSX.Element {
+  return <div class="cf-result">
+    <StatusBadge status={result.kind} />
+    {result.kind === "value" ? <WireValueView value={result.value} /> : null}
+    {result.error ? <ErrorView error={result.error} /> : null}
+    {result.successor ? <div class="cf-successor">{successorText(result.kind)} <ExecutionLink id={result.successor} /></div> : null}
+  </div>;
+}
+
+function successorText(kind: string): string {
+  switch (kind) {
+    case "cached": return "answered from the cache by";
+    case "deferred": return "deferred to";
+    case "spawned": return "spawned as";
+    case "recurred": return "recurred as";
+    case "suspended": return "resumes as";
+    default: return "continued by";
+  }
+}
+
+/** Where a successor chain inside this run ends (the outcome a cached/deferred result stands for). */
+function finalResult(find: (id: string) => ExecutionInfo | undefined, start: ExecutionInfo): ExecutionInfo | undefined {
+  let current: ExecutionInfo | undefined = start;
+  for (let i = 0; i < 1000 && current?.result?.successor; i++) {
+    const next = find(current.result.successor);
+    if (!next) return undefined;
+    current = next;
+  }
+  return current === start ? undefined : current;
+}
+
+function Field({ label, children }: { label: string; children: JSX.Element | JSX.Element[] | string | null }): JSX.Element | null {
+  if (children == null || children === "" || (Array.isArray(children) && children.length === 0)) return null;
+  return <div class="cf-field"><dt>{label}</dt><dd>{children}</dd></div>;
+}
+
+function Attempts({ step, chosen, choose }: { step: StepModel; chosen: number; choose: (i: number) => void }): JSX.Element {
+  const refs = useRef<(HTMLLIElement | null)[]>([]);
+  const live = step.executions.some((e) => isActive(executionStatus(e)));
+  const now = useNow(live);
+  const onKey = (event: KeyboardEvent, i: number) => {
+    let next: number;
+    if (event.key === "ArrowDown" || event.key === "ArrowRight") next = Math.min(step.executions.length - 1, i + 1);
+    else if (event.key === "ArrowUp" || event.key === "ArrowLeft") next = Math.max(0, i - 1);
+    else if (event.key === "Home") next = 0;
+    else if (event.key === "End") next = step.executions.length - 1;
+    else return;
+    event.preventDefault();
+    choose(next);
+    refs.current[next]?.focus();
+  };
+  return <ul class="cf-attempts" role="listbox" aria-label="attempts">
+    {step.executions.map((e, i) => {
+      const status = executionStatus(e);
+      const end = e.result?.at ?? (isActive(status) ? now : null);
+      return <li key={e.id} ref={(el) => { refs.current[i] = el; }} role="option" aria-selected={i === chosen}
+        tabIndex={i === chosen ? 0 : -1} class={`cf-attempt${i === chosen ? " cf-selected" : ""}`}
+        data-execution={e.id} onClick={() => choose(i)} onKeyDown={(ev) => onKey(ev, i)}>
+        <div class="cf-attempt-head">
+          <strong>attempt {e.attempt}</strong> <StatusBadge status={status} />
+          {e.cause ? <span class="cf-tag">{e.cause}</span> : null}
+          <span class="cf-muted"> {e.id}</span>
+        </div>
+        <div class="cf-attempt-times cf-muted">
+          created {formatDateTime(e.created_at)}
+          {e.execute_after ? ` · not before ${formatDateTime(e.execute_after)}` : ""}
+          {e.started_at != null ? ` · started after ${formatDuration(e.started_at - e.created_at)}` : ""}
+          {e.started_at != null && end != null ? ` · ran ${formatDuration(end - e.started_at)}` : ""}
+          {e.result ? ` · finished ${formatDateTime(e.result.at)}` : ""}
+          {e.worker ? ` · worker ${e.worker}` : ""}
+        </div>
+        {e.waiting && !e.result ? <div class="cf-waiting">⏳ {e.waiting}</div> : null}
+      </li>;
+    })}
+  </ul>;
+}
+
+function Actions({ step }: { step: StepModel }): JSX.Element {
+  const { api, model } = useView();
+  const [workspaces, setWorkspaces] = useState<Workspace[] | null>(null);
+  const [workspace, setWorkspace] = useState("");
+  const [message, setMessage] = useState("");
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    let live = true;
+    api.get<{ workspaces: Workspace[] } | Workspace[]>("api/workspaces").then((r) => {
+      if (!live) return;
+      const list = Array.isArray(r) ? r : r.workspaces;
+      setWorkspaces(list);
+      setWorkspace((w) => w || model.snapshot?.workspace || list[0]?.name || "");
+    }, () => { if (live) setWorkspaces([]); });
+    return () => { live = false; };
+  }, [api]);
+  const active = isActive(step.status);
+  const act = async (what: string, work: () => Promise<unknown>) => {
+    setBusy(true);
+    setMessage(`${what}…`);
+    try {
+      const r = await work();
+      const id = (r as { execution?: string } | null)?.execution;
+      setMessage(id ? `${what}: new attempt ${id}` : `${what}: done`);
+    } catch (e) {
+      setMessage(`${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return <div class="cf-actions">
+    <button type="button" class="cf-button cf-danger" disabled={!active || busy}
+      onClick={() => act("cancel", () => api.cancel(step.latest.id))}>⊘ Cancel step</button>
+    <span class="cf-rerun">
+      <button type="button" class="cf-button cf-primary" disabled={busy || active}
+        onClick={() => act("re-run", () => api.rerun(step.id, workspace || undefined))}>↻ Re-run</button>
+      {" in "}
+      <select class="cf-input" aria-label="workspace to re-run in" value={workspace}
+        onChange={(e) => setWorkspace((e.target as HTMLSelectElement).value)}>
+        {(workspaces ?? []).map((w) => <option key={w.name} value={w.name}>{w.name}</option>)}
+        {workspaces && !workspaces.length ? <option value="">default</option> : null}
+      </select>
+    </span>
+    {message ? <div class="cf-action-message" role="status">{message}</div> : null}
+  </div>;
+}
+
+export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => void }): JSX.Element {
+  const { model } = useView();
+  useModelVersion(model);
+  const step = model.step(stepId);
+  const [chosen, setChosen] = useState<number | null>(null);
+  const root = useRef<HTMLElement>(null);
+  const attempts = step?.executions.length ?? 0;
+  const lastCount = useRef(attempts);
+  useEffect(() => { setChosen(null); }, [stepId]);
+  useEffect(() => {
+    // A new attempt (a re-run, a retry) is shown as it appears, unless one was chosen by hand.
+    if (attempts !== lastCount.current) { lastCount.current = attempts; setChosen(null); }
+  }, [attempts]);
+  useEffect(() => { root.current?.focus(); }, [stepId]);
+
+  const onKeyDown = (event: KeyboardEvent) => {
+    if (event.key === "Escape") { event.stopPropagation(); onClose(); }
+  };
+  if (!step) {
+    return <aside class="cf-step-panel" ref={root} tabIndex={-1} onKeyDown={onKeyDown} aria-label="step">
+      <div class="cf-panel-head"><strong>{stepId}</strong>
+        <button type="button" class="cf-button cf-close" aria-label="close the step panel" onClick={onClose}>×</button></div>
+      <div class="cf-muted">not in this run (yet)</div>
+    </aside>;
+  }
+  const index = chosen ?? step.executions.length - 1;
+  const execution = step.executions[Math.max(0, Math.min(index, step.executions.length - 1))];
+  const find = (id: string) => model.execution(id)?.execution;
+  const final = execution ? finalResult(find, execution) : undefined;
+  const children = model.steps().filter((s) => s.parent && stepOfExecution(s.parent) === step.id);
+  const childRuns = model.childRuns().filter((r) => stepOfExecution(r.parent) === step.id);
+  const requires = model.snapshot?.requires;
+  const options = Object.entries(step.options ?? {}).filter(([, v]) => v != null && v !== false);
+
+  return <aside class="cf-step-panel" ref={root} tabIndex={-1} onKeyDown={onKeyDown}
+    aria-label={`step ${step.target} #${step.number}`} data-step={step.id}>
+    <div class="cf-panel-head">
+      <div>
+        <div class="cf-panel-title"><strong>{step.target}</strong> <span class="cf-muted">#{step.number} · {step.type}</span></div>
+        <div class="cf-muted cf-small">{step.module} · {step.id}</div>
+      </div>
+      <StatusBadge status={step.status} />
+      <button type="button" class="cf-button cf-close" aria-label="close the step panel" onClick={onClose}>×</button>
+    </div>
+    {step.stale ? <div class="cf-note cf-tone-warn">⚠ stale: it used a result that a re-run has since replaced</div> : null}
+    <Actions step={step} />
+
+    <section aria-label="arguments">
+      <h4>Arguments</h4>
+      {step.arguments.length ? <ol class="cf-args">
+        {step.arguments.map((a, i) => <li key={i}><WireValueView value={a} /></li>)}
+      </ol> : <div class="cf-muted">none</div>}
+    </section>
+
+    <section aria-label="outcome">
+      <h4>{execution && execution !== step.latest ? `Attempt ${execution.attempt}` : "Result"}</h4>
+      {execution?.result ? <ResultView result={execution.result} /> :
+        <div class="cf-muted"><StatusBadge status={execution ? executionStatus(execution) : step.status} /> no result yet</div>}
+      {final?.result ? <div class="cf-final"><div class="cf-muted">which resolved to ({final.id}):</div><ResultView result={final.result} /></div> : null}
+    </section>
+
+    <section aria-label="attempts">
+      <h4>Attempts ({step.executions.length})</h4>
+      <Attempts step={step} chosen={index} choose={setChosen} />
+    </section>
+
+    <section aria-label="details">
+      <h4>Details</h4>
+      <dl class="cf-fields">
+        <Field label="parent">{step.parent ? <ExecutionLink id={step.parent} /> : "none (the run's workflow)"}</Field>
+        <Field label="cache key">{step.cache_key ? <code>{step.cache_key}</code> : null}</Field>
+        <Field label="cache hit">{step.executions.filter((e) => e.result?.kind === "cached" && e.result.successor).map((e) =>
+          <span key={e.id}>from <ExecutionLink id={e.result!.successor!} />{runOfId(e.result!.successor!) !== model.runId ? " (another run)" : ""} </span>)}</Field>
+        <Field label="memo key">{step.memo_key ? <code>{step.memo_key}</code> : null}</Field>
+        <Field label="memoised for">{step.memoisedBy.length ? step.memoisedBy.map((id) => <span key={id}><ExecutionLink id={id} /> </span>) : null}</Field>
+        <Field label="waited on">{step.dependencies.length ? step.dependencies.map((id) => <span key={id}><ExecutionLink id={id} /> </span>) : null}</Field>
+        <Field label="group">{step.group ? `${step.group.name ?? "unnamed"} (${step.group.id})` : null}</Field>
+        <Field label="children">{children.length || childRuns.length ? <>
+          {children.slice(0, 100).map((c) => <span key={c.id}><ExecutionLink id={c.latest.id} label={`${c.target} #${c.number}`} /> </span>)}
+          {children.length > 100 ? <span class="cf-muted">… {children.length - 100} more</span> : null}
+          {childRuns.map((r) => <span key={r.id}><ExecutionLink id={`${r.id}:1:1`} label={`child run ${r.target} ${r.id}`} /> </span>)}
+        </> : null}</Field>
+        <Field label="options">{options.length ? <code>{JSON.stringify(Object.fromEntries(options))}</code> : null}</Field>
+        <Field label="requires (run)">{requires && Object.keys(requires).length ? <code>{JSON.stringify(requires)}</code> : null}</Field>
+        <Field label="created">{formatDateTime(step.created_at)}</Field>
+      </dl>
+    </section>
+  </aside>;
+}
