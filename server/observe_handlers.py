@@ -73,21 +73,8 @@ async def list_runs(state: ServerState, params: dict) -> dict:
     limit = _integer(params, "limit", 50, 1, 1000)
     runs = await state.read(queries.list_runs, module, target, 1000 if status else limit)
     if status:
-        runs = [r for r in runs if run_status(r["status"]) == status][:limit]
-    for run in runs:
-        run["state"] = run_status(run["status"])
+        runs = [r for r in runs if r["state"] == status][:limit]
     return {"runs": runs}
-
-
-def run_status(kind: str) -> str:
-    """A run's outcome kind as users filter by it."""
-    if kind in ("running", "suspended"):
-        return "running"
-    if kind == "value":
-        return "succeeded"
-    if kind == "cancelled":
-        return "cancelled"
-    return "failed"
 
 
 async def socket_op(state: ServerState, op: str, params: dict) -> Any:
