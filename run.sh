@@ -42,6 +42,14 @@ if ! { [ -x .venv/bin/python ] && venv_ok .venv/bin/python; }; then
     "$PY" -m venv .venv
 fi
 
+# The front-end (Studio, the run view, the JupyterLab panel) is built by `pip install` with npm.
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "run.sh: installing nodejs and npm with apt-get (to build the front-end)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+command -v npm >/dev/null 2>&1 || echo "run.sh: no npm: Studio and the run view will not be built (install Node.js 20 with npm)" >&2
+
 STAMP=.venv/.run-installed
 WANT=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if ! { [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x .venv/bin/jupyter-lab ]; }; then
