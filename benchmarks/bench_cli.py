@@ -34,7 +34,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
-from bench_core import TOKEN, code_env, start_server, start_worker, wait_for_worker  # noqa: E402
+from bench_core import TOKEN, code_env, start_server, start_worker, stop_processes, wait_for_worker  # noqa: E402
 
 from coflux.cli_http import Api  # noqa: E402
 from coflux.client import Client  # noqa: E402
@@ -150,13 +150,7 @@ def main() -> int:
         help_times = time_command([*coflux, "--help"], env, args.repeat)
         load = os.getloadavg()[0]
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(pycache, ignore_errors=True)
 

@@ -59,6 +59,17 @@ def start_worker(url: str, concurrency: int, root: str = ROOT,
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=code_env(root), cwd=HERE)
 
 
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """Stop what a benchmark started (workers before their server), killing what hangs."""
+    for process in reversed(processes):
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def wait_for_worker(client: Client, deadline: float = 30) -> None:
     end = time.time() + deadline
     while time.time() < end:

@@ -41,7 +41,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
 from bench_cli import cli_env, coflux_command, figures, time_command, time_get  # noqa: E402
-from bench_core import TOKEN, code_env, start_worker, wait_for_worker  # noqa: E402
+from bench_core import TOKEN, code_env, start_worker, stop_processes, wait_for_worker  # noqa: E402
 
 from coflux.client import Client  # noqa: E402
 
@@ -255,13 +255,7 @@ def main() -> int:
         scans = [scan(db_path, run_id, w) for w in ("needle", "hay")] if not args.db_url else []
         load = os.getloadavg()[0]
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         shutil.rmtree(pycache, ignore_errors=True)
         if not args.data_dir:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
 from bench_cli import cli_env, coflux_command, time_command  # noqa: E402
-from bench_core import TOKEN, start_server, start_worker, wait_for_worker  # noqa: E402
+from bench_core import TOKEN, start_server, start_worker, stop_processes, wait_for_worker  # noqa: E402
 
 from coflux.client import Client  # noqa: E402
 
@@ -215,13 +215,7 @@ def main() -> int:
         load = os.getloadavg()[0]
         db_mib = os.path.getsize(db_path) / 2**20
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         shutil.rmtree(soak_dir, ignore_errors=True)
         shutil.rmtree(fresh_dir, ignore_errors=True)
 
