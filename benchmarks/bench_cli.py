@@ -7,10 +7,10 @@ benchmarks/bench_app.py, records a `fan_out` run of --steps steps (target: `cofl
 of a 1,000-step run under 0.2 s end to end), then times each read-only command --repeat times
 (`runs inspect`, `runs inspect -o json`, `runs result`, `runs list`, `logs`, `metrics`,
 `assets inspect`, `workspaces list`) and prints the median and 90th percentile, next to the
-server's answer alone (the same HTTP GET from this process) and a bare interpreter start. On a
-shared machine wall-clock time mostly measures the load, so the CPU time each part used is shown
-too: the command's own (user + system) and the server's per answer, which add up to what the
-command takes on an idle machine.
+server's answer alone (the same HTTP GET the command makes, from this process) and a bare
+interpreter start. On a shared machine wall-clock time mostly measures the load, so the CPU time
+each part used is shown too: the command's own (user + system) and the server's per answer,
+which add up to what the command takes on an idle machine.
 
 The commands run as the installed `coflux` script with bytecode caching on (a private
 PYTHONPYCACHEPREFIX, warmed once), as after `pip install`: with PYTHONDONTWRITEBYTECODE set, every
@@ -130,7 +130,9 @@ def main() -> int:
         env = cli_env(url, pycache)
         coflux = coflux_command()
         commands = [
-            (f"runs inspect ({args.steps} steps)", ["runs", "inspect", run.id], (f"runs/{run.id}", {})),
+            # The text asks for the part of the snapshot it prints (`view=inspect`), -o json for all of it.
+            (f"runs inspect ({args.steps} steps)", ["runs", "inspect", run.id],
+             (f"runs/{run.id}", {"view": "inspect"})),
             ("runs inspect -o json", ["runs", "inspect", run.id, "-o", "json"], (f"runs/{run.id}", {})),
             ("runs result", ["runs", "result", run.id], (f"runs/{run.id}/result", {"timeout": 0})),
             ("runs list", ["runs", "list"], ("runs", {"limit": 20})),

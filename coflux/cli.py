@@ -315,6 +315,19 @@ def cmd_runs_result(args: argparse.Namespace) -> int:
     return code
 
 
+_ENCODE_SHOWN = json.JSONEncoder(default=str).encode  # json.dumps(value, default=str), one encoder for all
+
+
+def _json_text(value: Any) -> str:
+    """`json.dumps(value, default=str)`: a whole number or a string (most results) directly."""
+    kind = value.__class__
+    if kind is int:
+        return int.__repr__(value)
+    if kind is str:
+        return json.encoder.encode_basestring_ascii(value)
+    return _ENCODE_SHOWN(value)
+
+
 def _clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
@@ -331,7 +344,7 @@ def _describe_execution(execution: dict) -> str:
         return "pending"
     kind = result["kind"]
     if kind == "value":
-        return "value " + json.dumps(_display(result["value"]), default=str)[:120]
+        return "value " + _json_text(_display(result["value"]))[:120]
     if kind == "error":
         return f"error {result['error']['type']}: {result['error']['message'][:120]}"
     if result.get("successor"):
@@ -341,21 +354,24 @@ def _describe_execution(execution: dict) -> str:
 
 @plain_http
 def cmd_runs_inspect(args: argparse.Namespace) -> int:
+    # The text needs only part of each snapshot: `view=inspect` asks for that part (a server
+    # that predates it sends the whole snapshot, which prints the same).
+    query = {} if args.output == "json" else {"view": "inspect"}
     with _api(args) as api:
-        snapshots = [api.get(run_path(run_id)) for run_id in args.runs]
+        snapshots = [api.get(run_path(run_id), **query) for run_id in args.runs]
     if args.output == "json":
         print(json.dumps(snapshots if len(snapshots) > 1 else snapshots[0], indent=2, default=str))
         return 0
-    for run in snapshots:
-        print(f"run {run['id']}  {run['module']}/{run['target']}  workspace {run['workspace']}  "
-              f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}")
+    for run in snapshots:  # each run's lines written at once: a 1,000-step run has 2,000 of them
+        lines = [f"run {run['id']}  {run['module']}/{run['target']}  workspace {run['workspace']}  "
+                 f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}"]
         for child in run["child_runs"]:
-            print(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
+            lines.append(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
         memo_links = [c for c in run["children"] if c["memo"]]
         for step in run["steps"]:
-            print(f"  step {step['id']}  {step['module']}/{step['target']} ({step['type']})"
-                  + (f"  parent {step['parent']}" if step["parent"] else "")
-                  + ("  [stale: a step it used was re-run]" if step.get("stale") else ""))
+            lines.append(f"  step {step['id']}  {step['module']}/{step['target']} ({step['type']})"
+                         + (f"  parent {step['parent']}" if step["parent"] else "")
+                         + ("  [stale: a step it used was re-run]" if step.get("stale") else ""))
             for e in step["executions"]:
                 result = e.get("result")
                 timing = ""
@@ -364,9 +380,11 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                 elif result:
                     timing = f"  after {1000 * (result['at'] - e['created_at']):.1f} ms"
                 waiting = f"  ({e['waiting']})" if e.get("waiting") else ""
-                print(f"    {e['id']}  attempt {e['attempt']}  {_describe_execution(e)}{timing}{waiting}")
+                lines.append(f"    {e['id']}  attempt {e['attempt']}  {_describe_execution(e)}{timing}{waiting}")
         for link in memo_links:
-            print(f"  memoised: {link['parent']} reused {link['child']}")
+            lines.append(f"  memoised: {link['parent']} reused {link['child']}")
+        lines.append("")
+        sys.stdout.write("\n".join(lines))
     return 0
 
 
@@ -431,11 +449,37 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("modules", nargs="*", help="modules to host (default: `modules` in coflux.toml)")
 
 
+def _terminal_columns() -> int:
+    """`shutil.get_terminal_size().columns`: $COLUMNS, else the terminal's, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return columns
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, as wide as it would be, without importing shutil for it (and
+    with shutil the compression modules): argparse makes one for every argument added."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) < 4 and kwargs.get("width") is None:
+            kwargs["width"] = _terminal_columns() - 2
+        super().__init__(*args, **kwargs)
+
+
 class _Parser(argparse.ArgumentParser):
     """A parser whose arguments may be added when it is first used (`populate`): a command's
     options can import what they describe without every other command paying for that import."""
 
     def __init__(self, *args: Any, populate: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
         self._populate = populate
 
@@ -446,57 +490,93 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
+def _arguments(*adders: Any) -> Any:
+    """A `populate` for `_Parser`: the command's arguments are added when the command is the
+    one parsed (or its help shown), so a start-up builds the options of one command, not all.
+    Each adder is a function of the parser, or a tuple of positional and keyword arguments
+    of an `add_argument` call (dict last)."""
+    def populate(p: argparse.ArgumentParser) -> None:
+        for adder in adders:
+            if callable(adder):
+                adder(p)
+            else:
+                *names, options = adder
+                p.add_argument(*names, **options)
+    return populate
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser. While it is built, argparse's message lookups (gettext's
+    `_`, three for each of the 20-odd parsers, each looking for catalogues on disk) are
+    remembered per message: the same words, looked up once. Parsing itself is untouched."""
+    translate = getattr(argparse, "_", None)
+    if not callable(translate):
+        return _build_parser()
+    found: dict[str, str] = {}
+
+    def remembered(message: str) -> str:
+        text = found.get(message)
+        if text is None:
+            text = found[message] = translate(message)
+        return text
+
+    argparse._ = remembered  # type: ignore[attr-defined]
+    try:
+        return _build_parser()
+    finally:
+        argparse._ = translate  # type: ignore[attr-defined]
+
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="coflux", description="Durable workflows for Python, in Jupyter.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("server", help="run the orchestration server (headless)")
-    p.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default 7777; 0 picks a free one)")
-    p.add_argument("--data-dir", help="where the SQLite database lives (default ./.coflux)")
-    p.add_argument("--db-url", help="any SQLAlchemy database URL (overrides --data-dir)")
-    p.add_argument("--token", help="access token clients must present (default: generated)")
-    p.add_argument("--no-auth", action="store_true", help="accept requests without a token (local only!)")
-    p.add_argument("--reconnect-grace", type=float, metavar="SECONDS",
-                   help="how long a disconnected worker may take to come back before its running "
-                        "executions are abandoned (and retried where allowed); default 30")
-    p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
-                   help="close an HTTP connection that sends no complete request headers for this "
-                        "long (new or kept alive); default 60")
-    p.add_argument("--max-blob-bytes", type=int, metavar="BYTES",
-                   help="largest blob (a large value, an asset file) the server stores; default 4 GiB")
+    p = sub.add_parser("server", help="run the orchestration server (headless)", populate=_arguments(
+        ("--host", {"help": "interface to listen on (default 127.0.0.1)"}),
+        ("--port", {"type": int, "help": "port (default 7777; 0 picks a free one)"}),
+        ("--data-dir", {"help": "where the SQLite database lives (default ./.coflux)"}),
+        ("--db-url", {"help": "any SQLAlchemy database URL (overrides --data-dir)"}),
+        ("--token", {"help": "access token clients must present (default: generated)"}),
+        ("--no-auth", {"action": "store_true", "help": "accept requests without a token (local only!)"}),
+        ("--reconnect-grace", {"type": float, "metavar": "SECONDS",
+                               "help": "how long a disconnected worker may take to come back before its running "
+                                       "executions are abandoned (and retried where allowed); default 30"}),
+        ("--idle-timeout", {"type": float, "metavar": "SECONDS",
+                            "help": "close an HTTP connection that sends no complete request headers for this "
+                                    "long (new or kept alive); default 60"}),
+        ("--max-blob-bytes", {"type": int, "metavar": "BYTES",
+                              "help": "largest blob (a large value, an asset file) the server stores; "
+                                      "default 4 GiB"})))
     p.set_defaults(fn=cmd_server)
 
     p = sub.add_parser("worker", help="run a worker for one or more modules", populate=_worker_arguments)
     p.set_defaults(fn=cmd_worker)
 
-    p = sub.add_parser("submit", help="submit a run of MODULE/WORKFLOW with JSON arguments")
-    _connection_flags(p)
-    p.add_argument("--no-wait", action="store_true", help="print the run id and exit")
-    p.add_argument("--idempotency-key", help="submit at most once per key")
-    p.add_argument("target", metavar="MODULE/WORKFLOW")
-    p.add_argument("arguments", nargs="*", metavar="JSON")
+    p = sub.add_parser("submit", help="submit a run of MODULE/WORKFLOW with JSON arguments", populate=_arguments(
+        _connection_flags,
+        ("--no-wait", {"action": "store_true", "help": "print the run id and exit"}),
+        ("--idempotency-key", {"help": "submit at most once per key"}),
+        ("target", {"metavar": "MODULE/WORKFLOW"}),
+        ("arguments", {"nargs": "*", "metavar": "JSON"})))
     p.set_defaults(fn=cmd_submit)
 
     runs = sub.add_parser("runs", help="inspect runs").add_subparsers(dest="runs_command", required=True)
-    p = runs.add_parser("result", help="print the result of runs (waiting for them)")
-    _connection_flags(p)
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait (default: until done)")
-    p.add_argument("runs", nargs="+", metavar="RUN")
+    p = runs.add_parser("result", help="print the result of runs (waiting for them)", populate=_arguments(
+        _connection_flags,
+        ("--timeout", {"type": float, "default": None, "help": "seconds to wait (default: until done)"}),
+        ("runs", {"nargs": "+", "metavar": "RUN"})))
     p.set_defaults(fn=cmd_runs_result)
-    p = runs.add_parser("inspect", help="show steps, attempts and results of runs")
-    _connection_flags(p)
-    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
-    p.add_argument("runs", nargs="+", metavar="RUN")
+    p = runs.add_parser("inspect", help="show steps, attempts and results of runs", populate=_arguments(
+        _connection_flags,
+        ("-o", "--output", {"choices": ["text", "json"], "default": "text"}),
+        ("runs", {"nargs": "+", "metavar": "RUN"})))
     p.set_defaults(fn=cmd_runs_inspect)
-    p = runs.add_parser("cancel", help="cancel executions (RUN:STEP:ATTEMPT, or RUN) and their descendants")
-    _connection_flags(p)
-    p.add_argument("executions", nargs="+", metavar="EXECUTION")
+    p = runs.add_parser("cancel", help="cancel executions (RUN:STEP:ATTEMPT, or RUN) and their descendants",
+                        populate=_arguments(_connection_flags, ("executions", {"nargs": "+", "metavar": "EXECUTION"})))
     p.set_defaults(fn=cmd_runs_cancel)
-    p = runs.add_parser("rerun", help="run steps (RUN:STEP) again, ignoring cache and memo")
-    _connection_flags(p)
-    p.add_argument("steps", nargs="+", metavar="STEP")
+    p = runs.add_parser("rerun", help="run steps (RUN:STEP) again, ignoring cache and memo",
+                        populate=_arguments(_connection_flags, ("steps", {"nargs": "+", "metavar": "STEP"})))
     p.set_defaults(fn=cmd_runs_rerun)
 
     from .cli_observe import add_commands
@@ -508,20 +588,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)
-    p = spaces.add_parser("list", help="list workspaces")
-    _connection_flags(p)
+    p = spaces.add_parser("list", help="list workspaces", populate=_arguments(_connection_flags))
     p.set_defaults(fn=cmd_workspaces_list)
-    p = spaces.add_parser("create", help="create a workspace (optionally based on another)")
-    _connection_flags(p)
-    p.add_argument("name")
-    p.add_argument("--base", help="base workspace: its cache and memo results are visible in the new one")
+    p = spaces.add_parser("create", help="create a workspace (optionally based on another)", populate=_arguments(
+        _connection_flags,
+        ("name", {}),
+        ("--base", {"help": "base workspace: its cache and memo results are visible in the new one"})))
     p.set_defaults(fn=cmd_workspaces_create)
-    p = spaces.add_parser("update", help="rename a workspace or change its base")
-    _connection_flags(p)
-    p.add_argument("name")
-    p.add_argument("--rename", metavar="NEW_NAME", help="new name")
-    p.add_argument("--base", help="new base workspace")
-    p.add_argument("--no-base", action="store_true", help="remove the base")
+    p = spaces.add_parser("update", help="rename a workspace or change its base", populate=_arguments(
+        _connection_flags,
+        ("name", {}),
+        ("--rename", {"metavar": "NEW_NAME", "help": "new name"}),
+        ("--base", {"help": "new base workspace"}),
+        ("--no-base", {"action": "store_true", "help": "remove the base"})))
     p.set_defaults(fn=cmd_workspaces_update)
     return parser
 

@@ -4,14 +4,17 @@ Read-only commands (`runs inspect`, `runs list`, `logs`, `metrics`, `workspaces 
 `runs result` of a finished run) need one request, not a WebSocket session: this path starts
 without tornado or asyncio, so the command's time is mostly the server's answer. Failures read
 as the WebSocket client's do (same wording), so a user cannot tell which path answered.
+
+For the same reason it does not import `socket` (plain http uses `_socket`, which `socket`
+wraps) nor `urllib.parse` (its ipaddress import) unless a URL or a query needs the latter.
 """
 
 from __future__ import annotations
 
+import _socket  # the C module: `socket` itself (its enums, selectors) costs a fair part of a start
+import io
 import json
 import re
-import socket
-import urllib.parse
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
 if TYPE_CHECKING:
@@ -51,6 +54,47 @@ def normalise_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+# http(s)://host[:port][/path] with a plain host name or address: split here; anything else
+# (user info, IPv6, a query, odd characters) by urllib.parse.urlsplit.
+_SIMPLE_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[A-Za-z0-9._~/%-]*)?", re.ASCII)
+# Characters urllib.parse.quote (safe "/") and quote_plus leave as they are.
+_UNQUOTED_PATH = re.compile(r"[A-Za-z0-9_.~/-]*", re.ASCII)
+_UNQUOTED_VALUE = re.compile(r"[A-Za-z0-9_.~-]*", re.ASCII)
+
+
+def _split_url(url: str) -> tuple[str, str | None, int | None, str, str]:
+    """(scheme, hostname, port, path, netloc) as urllib.parse.urlsplit gives them."""
+    match = _SIMPLE_URL.fullmatch(url)
+    if match is not None and (match.group(3) is None or int(match.group(3)) <= 65535):
+        scheme, host, port, path = match.groups()
+        netloc = host if port is None else f"{host}:{port}"
+        return scheme, host.lower(), None if port is None else int(port), path or "", netloc
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port, parts.path, parts.netloc
+
+
+def _quote_path(path: str) -> str:
+    """urllib.parse.quote(path)."""
+    if _UNQUOTED_PATH.fullmatch(path):
+        return path
+    import urllib.parse
+
+    return urllib.parse.quote(path)
+
+
+def _encode_query(query: dict[str, Any]) -> str:
+    """urllib.parse.urlencode(query)."""
+    if all(isinstance(k, str) and isinstance(v, str | int | float) for k, v in query.items()):
+        pairs = [(k, v if isinstance(v, str) else str(v)) for k, v in query.items()]
+        if all(_UNQUOTED_VALUE.fullmatch(k) and _UNQUOTED_VALUE.fullmatch(v) for k, v in pairs):
+            return "&".join(f"{k}={v}" for k, v in pairs)
+    import urllib.parse
+
+    return urllib.parse.urlencode(query)
+
+
 class Api:
     """GETs of `{server}api/<path>` with the token, over one kept-alive connection.
 
@@ -60,19 +104,19 @@ class Api:
 
     def __init__(self, url: str, token: str | None, *, timeout: float = 120.0) -> None:
         self.url = normalise_url(url)
-        parts = urllib.parse.urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        scheme, hostname, port, path, netloc = _split_url(self.url)
+        if scheme not in ("http", "https") or not hostname:
             raise CommandError(f"not an http(s) server URL: {url!r}")
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port or (443 if self._https else 80)
-        self._base = parts.path
-        self._head = (f"Host: {parts.netloc}\r\n"
+        self._https = scheme == "https"
+        self._host = hostname
+        self._port = port or (443 if self._https else 80)
+        self._base = path
+        self._head = (f"Host: {netloc}\r\n"
                       + (f"Authorization: token {token}\r\n" if token else "")
                       + "Accept: application/json\r\nUser-Agent: coflux-cli\r\n")
         self.timeout = timeout
         self._file: Any = None  # the connection's buffered reader; its socket is self._sock
-        self._sock: socket.socket | None = None
+        self._sock: Any = None  # a _socket.socket (an ssl.SSLSocket for https)
 
     def close(self) -> None:
         if self._file is not None:
@@ -83,8 +127,8 @@ class Api:
 
     def get(self, path: str, **query: Any) -> Any:
         """The JSON reply of `GET api/<path>?<query>` (None values left out)."""
-        params = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        target = f"{self._base}api/{urllib.parse.quote(path)}" + (f"?{params}" if params else "")
+        params = _encode_query({k: v for k, v in query.items() if v is not None})
+        target = f"{self._base}api/{_quote_path(path)}" + (f"?{params}" if params else "")
         try:
             status, body = self._request(target)
         except (TimeoutError, OSError, ValueError) as exc:
@@ -104,13 +148,18 @@ class Api:
         return payload
 
     def _connect(self) -> None:
-        sock = socket.create_connection((self._host, self._port), timeout=self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._https:
+            import socket
             import ssl
 
+            sock: Any = socket.create_connection((self._host, self._port), timeout=self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._host)
-        self._sock, self._file = sock, sock.makefile("rb")
+            self._sock, self._file = sock, sock.makefile("rb")
+            return
+        sock = _create_connection(self._host, self._port, self.timeout)
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        self._sock, self._file = sock, io.BufferedReader(_SocketReader(sock), 65536)
 
     def _request(self, target: str) -> tuple[int, bytes]:
         request = f"GET {target} HTTP/1.1\r\n{self._head}\r\n".encode()
@@ -168,3 +217,38 @@ class Api:
 
 class _Closed(ConnectionError):
     """The server closed a kept-alive connection before answering."""
+
+
+def _create_connection(host: str, port: int, timeout: float) -> Any:
+    """`socket.create_connection((host, port), timeout)` with `_socket`: each address in turn,
+    the last failure raised if none connects. An ASCII host name is passed as bytes, as the
+    resolver takes it, which spares the idna codec's import."""
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
+    error: OSError | None = None
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    if error is not None:
+        raise error
+    raise OSError("getaddrinfo returns an empty list")
+
+
+class _SocketReader(io.RawIOBase):
+    """A connected `_socket.socket` as a raw stream to buffer (what `socket.makefile("rb")`
+    does with socket.SocketIO); closing it leaves the socket to its owner."""
+
+    def __init__(self, sock: Any) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)

@@ -24,28 +24,30 @@ SEVERITY = {"debug": 10, "stdout": 20, "info": 20, "stderr": 30, "warning": 30, 
 
 
 def add_commands(sub: Any, runs: Any, connection_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = sub.add_parser("logs", help="print a run's log lines and captured output")
-    connection_flags(p)
-    p.add_argument("run", metavar="RUN")
-    p.add_argument("--step", metavar="STEP", help="only this step (RUN:N)")
-    p.add_argument("--level", choices=list(SEVERITY), help="only this level and above (stdout/stderr: that stream)")
-    p.add_argument("--search", metavar="TEXT", help="only lines containing these words")
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the run ends")
-    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    from .cli import _arguments  # each command's options are added when it is the one parsed
+
+    p = sub.add_parser("logs", help="print a run's log lines and captured output", populate=_arguments(
+        connection_flags,
+        ("run", {"metavar": "RUN"}),
+        ("--step", {"metavar": "STEP", "help": "only this step (RUN:N)"}),
+        ("--level", {"choices": list(SEVERITY), "help": "only this level and above (stdout/stderr: that stream)"}),
+        ("--search", {"metavar": "TEXT", "help": "only lines containing these words"}),
+        ("-f", "--follow", {"action": "store_true", "help": "keep printing new lines until the run ends"}),
+        ("-o", "--output", {"choices": ["text", "json"], "default": "text"})))
     p.set_defaults(fn=cmd_logs)
 
-    p = sub.add_parser("metrics", help="print a run's metric series with their groups and scales")
-    connection_flags(p)
-    p.add_argument("run", metavar="RUN")
-    p.add_argument("-o", "--output", choices=["text", "json", "csv"], default="text")
+    p = sub.add_parser("metrics", help="print a run's metric series with their groups and scales",
+                       populate=_arguments(connection_flags,
+                                           ("run", {"metavar": "RUN"}),
+                                           ("-o", "--output", {"choices": ["text", "json", "csv"], "default": "text"})))
     p.set_defaults(fn=cmd_metrics)
 
-    p = runs.add_parser("list", help="list runs, newest first")
-    connection_flags(p)
-    p.add_argument("--workflow", metavar="MODULE/NAME")
-    p.add_argument("--status", choices=["running", "succeeded", "failed", "cancelled"])
-    p.add_argument("--limit", type=int, default=20)
-    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p = runs.add_parser("list", help="list runs, newest first", populate=_arguments(
+        connection_flags,
+        ("--workflow", {"metavar": "MODULE/NAME"}),
+        ("--status", {"choices": ["running", "succeeded", "failed", "cancelled"]}),
+        ("--limit", {"type": int, "default": 20}),
+        ("-o", "--output", {"choices": ["text", "json"], "default": "text"})))
     p.set_defaults(fn=cmd_runs_list)
 
 

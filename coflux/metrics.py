@@ -143,6 +143,7 @@ class _Recorder:
         self._scales: dict[tuple[str | None, str], MetricScale] = {}
         self._last: dict[str, float] = {}  # key -> monotonic time of the last point sent
         self._held: dict[str, tuple[float, float]] = {}  # key -> (x, value) held back by the throttle
+        self._checked: dict[str, Metric] = {}  # key -> the Metric whose definition was checked
 
     def record(self, metric: Metric, value: float, at: float | None) -> None:
         x = at if at is not None else time.time() - self.started
@@ -162,6 +163,8 @@ class _Recorder:
             self._define(metric)
 
     def _define(self, metric: Metric) -> None:
+        if self._checked.get(metric.key) is metric:
+            return  # this very metric was checked here already: its definition cannot have changed
         group, scale = metric.group, metric.scale
         group_name = group.name if group else ""
         if group is not None:
@@ -186,6 +189,7 @@ class _Recorder:
                                  f"({known} vs {definition})")
             return
         self._definitions[metric.key] = definition
+        self._checked[metric.key] = metric
         self.context.telemetry.define(metric.key, definition)
 
     def flush_held(self) -> None:

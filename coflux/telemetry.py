@@ -1,8 +1,8 @@
 """What running code reports besides its result: log lines and metric points, batched.
 
 Each execution context owns a `Telemetry` buffer. Entries go out as one `telemetry` request
-when 100 have gathered, when the oldest is half a second old (one flusher thread per process
-wakes for that), and when the execution ends, before its result, so a viewer never sees a
+when 100 have gathered, before the oldest is half a second old (one flusher thread per process
+looks every quarter of a second), and when the execution ends, before its result, so a viewer never sees a
 result before the lines that led to it. Nothing here blocks on the server: a notification is
 queued on the connection and the code goes on.
 """
@@ -57,12 +57,13 @@ class Telemetry:
     def _added(self) -> bool:
         if self._since is None:
             self._since = time.monotonic()
-            _wake_flusher()
+            if _flusher is None:
+                _wake_flusher()
         return len(self._logs) + len(self._points) >= FLUSH_COUNT
 
     def due(self, now: float) -> bool:
         since = self._since
-        return since is not None and now - since >= FLUSH_AFTER
+        return since is not None and now - since >= TICK
 
     def flush(self) -> None:
         with self._lock:
@@ -94,51 +95,31 @@ class Telemetry:
 
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 _flusher_lock = threading.Lock()
-_flusher_wake = threading.Event()
 _flusher: threading.Thread | None = None
-# The flusher sleeps with no timeout (nothing pending): only then must a first entry wake it.
-# While it waits for the oldest pending buffer to come due, a newer one can wait too, which
-# spares a thread switch per execution (most end, and flush, within the half second).
-_flusher_idle = False
+# The flusher looks every TICK seconds and sends what has waited TICK or more, so no entry waits
+# FLUSH_AFTER. It is never woken by an entry: most executions end, and flush, sooner, and waking
+# a thread per execution cost more than the execution's own logging (a GIL hand-over each time).
+TICK = FLUSH_AFTER / 2
 
 
 def _wake_flusher() -> None:
+    """Start the flusher on the first entry of the process (it then runs on its own clock)."""
     global _flusher
     if _flusher is None:
         with _flusher_lock:
             if _flusher is None:
                 _flusher = threading.Thread(target=_flush_loop, name="coflux-telemetry", daemon=True)
                 _flusher.start()
-    if _flusher_idle:
-        _flusher_wake.set()
-
-
-def _pending() -> list[Telemetry]:
-    return [t for t in list(_live) if t._since is not None]
 
 
 def _flush_loop() -> None:
-    """Flush buffers whose oldest entry is half a second old. Sleeps while nothing is pending."""
-    global _flusher_idle
+    """Flush the buffers whose oldest entry has waited a tick, every tick."""
     while True:
-        _flusher_idle = True
-        if not _pending():  # looked at after saying it sleeps: an entry added meanwhile wakes it
-            _flusher_wake.wait()
-        _flusher_idle = False
-        _flusher_wake.clear()
-        while True:
-            now = time.monotonic()
-            pending = _pending()
-            if not pending:
-                break
-            for telemetry in pending:
-                if telemetry.due(now):
-                    try:
-                        telemetry.flush()
-                    except Exception:
-                        pass  # the connection is gone: nothing to report to
-            oldest = min((t._since for t in pending if t._since is not None), default=None)
-            if oldest is None:
-                break
-            _flusher_wake.wait(max(0.01, FLUSH_AFTER - (time.monotonic() - oldest)))
-            _flusher_wake.clear()
+        time.sleep(TICK)
+        now = time.monotonic()
+        for telemetry in list(_live):
+            if telemetry.due(now):
+                try:
+                    telemetry.flush()
+                except Exception:
+                    pass  # the connection is gone: nothing to report to

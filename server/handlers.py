@@ -142,6 +142,47 @@ class _AuthRequired:
             app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
 
 
+def encode_json(payload: Any) -> str:
+    """`payload` as a compact JSON reply, with each `queries.RawJSON` (stored JSON text) written
+    in as it is. Each is first encoded as a placeholder string carrying a per-reply random
+    marker, then replaced; should the marker turn up in any other string of the payload (more
+    placeholders found than were made, or out of order), the texts are decoded and encoded the
+    ordinary way instead."""
+    from os import urandom
+
+    raws: list[str] = []
+    marker = urandom(6).hex()
+
+    def placeholder(value: Any) -> str:
+        if value.__class__ is not queries.RawJSON:
+            raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+        raws.append(value.text)
+        return f"\0{marker}{len(raws) - 1}\0"
+
+    text = json.dumps(payload, separators=(",", ":"), check_circular=False, default=placeholder)
+    if not raws:
+        return text
+    # The placeholders in the order they were encoded: "\u0000<marker><index>\u0000".
+    parts = text.split(f'"\\u0000{marker}')
+    if len(parts) == len(raws) + 1:
+        out = [parts[0]]
+        for index, part in enumerate(parts[1:]):
+            number, found, rest = part.partition('\\u0000"')
+            if not found or number != str(index):
+                break
+            out.append(raws[index])
+            out.append(rest)
+        else:
+            return "".join(out)
+    return json.dumps(payload, separators=(",", ":"), check_circular=False, default=_decoded)
+
+
+def _decoded(value: Any) -> Any:
+    if value.__class__ is not queries.RawJSON:
+        raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+    return value.decode()
+
+
 @tornado.web.stream_request_body
 class ApiHandler(_AuthRequired, tornado.web.RequestHandler):
     state: ServerState
@@ -170,7 +211,7 @@ class ApiHandler(_AuthRequired, tornado.web.RequestHandler):
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(payload))
+        self.finish(encode_json(payload))
 
     def body_json(self) -> dict:
         if self._body_too_large:
@@ -303,9 +344,12 @@ class RunsHandler(ApiHandler):
         self.write_json(result, 201)
 
 
-async def run_snapshot(state: ServerState, run_id: str) -> dict:
-    """The run as stored, plus why each unstarted execution is still waiting."""
-    snapshot = await state.read(queries.get_run, run_id)
+async def run_snapshot(state: ServerState, run_id: str, raw_json: bool = False, view: str = "full") -> dict:
+    """The run as stored, plus why each unstarted execution is still waiting. With `raw_json`,
+    its JSON columns may be `queries.RawJSON` texts: for a reply encoded by `encode_json`;
+    `view` is get_run's (all of the run, or what `coflux runs inspect` prints)."""
+    snapshot = await state.read(lambda engine, rid: queries.get_run(engine, rid, raw_json=raw_json, view=view),
+                                run_id)
     waiting = [e["id"] for step in snapshot["steps"] for e in step["executions"] if e["result"] is None]
     if waiting:
         def reasons(orchestrator: Any) -> dict[str, str]:
@@ -326,7 +370,14 @@ async def run_snapshot(state: ServerState, run_id: str) -> dict:
 
 class RunHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
-        self.write_json(await run_snapshot(self.state, run_id))
+        """The run's snapshot; `?view=inspect` for only what `coflux runs inspect` prints (the
+        same shape, fewer keys: an older server ignores the argument and sends everything)."""
+        view = self.get_query_argument("view", "full")
+        if view not in queries.RUN_VIEWS:
+            raise BadRequest(f"'view' must be one of {', '.join(queries.RUN_VIEWS)}, not {view[:40]!r}")
+        # The stored JSON texts go into the reply as they are (encode_json): most of a large
+        # run's snapshot would otherwise be decoded only to be encoded again.
+        self.write_json(await run_snapshot(self.state, run_id, raw_json=True, view=view))
 
 
 class CancelHandler(ApiHandler):

@@ -6,6 +6,7 @@ WebSocket the same as `get_logs`, `get_metrics` and `list_runs`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from .errors import BadRequest
@@ -48,6 +49,10 @@ def _run_id(params: dict) -> str:
 
 
 async def read_logs(state: ServerState, params: dict) -> dict:
+    if _text(params, "search") and state.engine.dialect.name == "sqlite":
+        # The index takes lines a moment after they are written (orchestrator/telemetry.py):
+        # what waits goes in first, so a search finds every line written before it.
+        await asyncio.wrap_future(state.orchestrator.call(lambda orchestrator: orchestrator.index_pending()))
     return await state.read(
         lambda engine: observe.get_logs(
             engine, _run_id(params), step=_text(params, "step", 100), level=_text(params, "level", 20),

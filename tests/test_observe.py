@@ -4,6 +4,7 @@ through a real worker, the CLI and the Python client; `coflux logs -f` across a 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -211,6 +212,17 @@ def test_a_subscription_resumes_after_a_server_kill(tmp_path: Path) -> None:
         with Client(server.url, server.token) as fresh:  # everything the feed holds for this run
             replay = fresh.connection.call("subscribe", {"topic": f"run:{run.id}", "after": snapshot["seq"]})["events"]
         assert [e["seq"] for e in replay] == seqs  # nothing missed
+        # Read back from the feed, log lines come whole, as they went out live (the feed's rows
+        # keep only the range of the lines' ids: the lines are rows of their own).
+        assert replay == events
+        with sqlite3.connect(server.data_dir / "coflux.db") as db:
+            stored = [json.loads(data) for (data,) in db.execute("select data from events where topic = ?",
+                                                                 (f"run:{run.id}",))]
+        stored_logs = [e for row in stored for e in row["events"] if e["type"] == "logs"]
+        assert stored_logs and all("lines" not in e and e["count"] >= 1 for e in stored_logs)
+        points = [p for e in replay if e["type"] == "metrics" for p in e["points"]]
+        assert points == [["ticks", i, i * 1.5] for i in range(20)]
+        assert all("points" not in e for row in stored for e in row["events"] if e["type"] == "metrics")
         ticks = [line["template"] for e in events if e["type"] == "logs" for line in e["lines"]]
         assert ticks == ["tick {i}"] * 20
     finally:
@@ -256,3 +268,37 @@ def test_threads_inside_a_task_keep_its_context(server: Server, observe_worker: 
     lines = json_lines(cli(server, "logs", run_id, "-o", "json"))
     assert sorted(line["message"] for line in lines if line["level"] == "stdout") == [f"thread {i}" for i in range(4)]
     assert sorted(line["message"] for line in lines if line["level"] == "info") == [f"from thread {i}" for i in range(4)]
+
+
+def test_a_search_finds_lines_just_written_and_lines_a_crash_left_unindexed(tmp_path: Path) -> None:
+    """The search index takes lines a moment after they are written; a search right after the
+    lines are stored finds them all the same, and lines the index lacks when the server was
+    killed are indexed when it starts again."""
+    from coflux.client import Client
+
+    server = Server(tmp_path / "data").start()
+    worker = Worker(server, ["observing"], concurrency=2, log=tmp_path / "worker.log").start()
+    try:
+        worker.wait_registered()
+        with Client(server.url, server.token) as client:
+            run = client.submit("observing", "slow_logger", 3, 2.0)
+            wait_until(lambda: len(client.logs(run)) >= 1, timeout=30, interval=0.01, message="the first line")
+            found = client.logs(run, search="tick")  # at once: the line is most likely not indexed yet
+            assert [line["message"] for line in found][:1] == ["tick 0"]
+            assert run.result(timeout=60) == 3
+        server.kill()
+        # A line the index never got (as if the server died between writing and indexing it).
+        with sqlite3.connect(server.data_dir / "coflux.db") as db:
+            top = db.execute("select max(id) from logs").fetchone()[0]
+            db.execute("insert into logs (id, run_id, execution_id, level, template, fields, at) "
+                       "values (?, ?, ?, 'info', 'zebra crossing', null, ?)",
+                       (top + 1, run.id, f"{run.id}:1:1", time.time()))
+        server.start()
+        result = run_cli("logs", run.id, "--search", "zebra", env=server.env())
+        assert result.returncode == 0, result.stderr
+        assert "zebra crossing" in result.stdout
+        assert "tick" not in result.stdout
+        assert run_cli("logs", run.id, "--search", "tick", env=server.env()).stdout.count("tick") == 3
+    finally:
+        worker.stop()
+        server.stop()

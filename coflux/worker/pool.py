@@ -3,7 +3,8 @@
 Messages on the pipe (tuples): parent -> child `("execute", message)`, `("rep", id, ok, payload)`,
 `("resolved", push)`, `("many", [message, ...])` (several at once: one wake-up);
 child -> parent `("ready", pid, targets)`, `("req", id, op, params)` (id None: no reply wanted),
-`("note", op, params)`, `("done", result)`, `("import_error", text)`.
+`("note", op, params)`, `("done", result)`, `("import_error", text)`, `("many", [message, ...])`
+(an execution's last telemetry requests and its `done`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class PipeTransport:
         self._pending: dict[int, Future] = {}
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
         self.contexts: dict[str, Any] = {}
+        self._held: list[tuple] | None = None  # requests held for the `done` message (hold_requests)
         threading.Thread(target=self._read, name="coflux-pipe", daemon=True).start()
 
     def send(self, message: tuple) -> None:
@@ -54,7 +56,23 @@ class PipeTransport:
     def send_request(self, op: str, params: dict) -> None:
         """A request to the server whose answer nobody here reads (telemetry): the parent sends it
         (and re-sends it after a reconnect) like any other, but sends no reply back down the pipe."""
-        self.send(("req", None, op, params))
+        with self._lock:
+            if self._held is not None:
+                self._held.append(("req", None, op, params))
+                return
+            self.pipe.send(("req", None, op, params))
+
+    def hold_requests(self) -> None:
+        """Keep what `send_request` gets until `send_done`: an ending execution's last telemetry
+        then goes in one pipe message with its result (one write, one wake-up of the parent)."""
+        with self._lock:
+            if self._held is None:
+                self._held = []
+
+    def send_done(self, result: dict) -> None:
+        with self._lock:
+            held, self._held = self._held, None
+            self.pipe.send(("many", [*held, ("done", result)]) if held else ("done", result))
 
     def _read(self) -> None:
         while True:
@@ -123,7 +141,7 @@ def child_main(modules: list[str], pipe: Pipe, sys_path: list[str]) -> None:
         if command[0] == "execute":
             with in_fresh_workdir(command[1]):
                 result = run_execution(command[1], transport, contexts=transport.contexts, whole_process=True)
-            transport.send(("done", result))
+            transport.send_done(result)
         elif command[0] == "stop":
             return
 

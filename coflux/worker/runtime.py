@@ -80,6 +80,9 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
                     "error": error_payload(exc, target, message.get("retry_when")),
                     "started_at": started_at}
         finally:
+            hold = getattr(transport, "hold_requests", None)
+            if hold is not None:
+                hold()  # the last of them go out with the result (a pool process's transport)
             try:
                 context.finish()  # log lines, output and metrics before the result
             except Exception:

@@ -139,6 +139,11 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         self.urgent: deque[Pending] = deque()  # ready work that a running (parked) execution waits for
         self._seq_next: int | None = None  # the next event's number (feed.py), read again after a rollback
         self._log_id_next: int | None = None  # likewise for log lines (telemetry.py)
+        self._point_id_next: int | None = None  # and for metric points
+        # (SQLite) lines not in the search index yet: (id, template, fields), see telemetry.py.
+        # Lost with the memory on purpose: _load indexes whatever the database has unindexed.
+        self._unindexed: list[tuple[int, str | None, dict | None]] = []
+        self._index_timer = False
         self.deferrable: dict[tuple, Pending] = {}  # (module, target, workspace, defer key) -> latest
         self.cache_inflight: dict[str, set[str]] = {}  # cache key -> executions due and unfinished
         # cache key -> [(execution, step, workspace, at)]
@@ -242,8 +247,13 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 return
             self._hold_armed = True
         try:
-            asyncio.get_running_loop().call_later(HOLD, self._queue.put, ())
+            asyncio.get_running_loop().call_later(HOLD, self._wake_for_held)
         except RuntimeError:  # not on an event loop: wake the loop now
+            self._queue.put(())
+
+    def _wake_for_held(self) -> None:
+        # Most often a command has taken the held notifications along already: no wake-up then.
+        if self._held:
             self._queue.put(())
 
     def _take_held(self) -> list:
@@ -278,7 +288,8 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 # executions' commands does not matter).
                 batch = self._take_held() + ([first] if first else [])
                 self._drain_queue(batch)
-                self._process(batch)
+                if batch or self._needs_schedule or (self.timers and self.timers[0][0] <= time.time()):
+                    self._process(batch)  # else a wake-up for held work that went out already
             except _Stopped:
                 break
             except Exception as exc:
@@ -507,9 +518,10 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         if peer is not None:
             self._out.append((peer, message))
 
-    def _publish(self, topic: str, event: dict) -> None:
-        """Record a change for viewers (in this batch's transaction) and push it after commit."""
-        self._events.append((topic, self._append_event(topic, event)))
+    def _publish(self, topic: str, event: dict, stored: dict | None = None) -> None:
+        """Record a change for viewers (in this batch's transaction) and push it after commit
+        (`stored`: a shorter form for the feed's row, see FeedMixin._append_event)."""
+        self._events.append((topic, self._append_event(topic, event, stored)))
 
     # ----------------------------------------------------------------- timers
 
@@ -538,6 +550,9 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                     self._reply(payload.peer, payload.request_id, {"status": "pending", **(payload.extra or {})})
             elif kind == "select":
                 self._select_timed_out(payload)
+            elif kind == "index":
+                self._index_timer = False
+                self.index_pending()
             elif kind == "session":
                 session = self.sessions.get(payload)
                 if session is not None and session.peer is None and session.expires_at is not None \
@@ -601,6 +616,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 self._enqueue(pending)
             else:
                 self._conclude(pending, "abandoned")
+        self._index_unindexed()
 
     # ----------------------------------------------------------------- lookups
 

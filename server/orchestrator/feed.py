@@ -5,7 +5,9 @@ The orchestrator is the only writer, so it numbers events itself: numbers are de
 commit order (a database sequence would be neither, under concurrent transactions), and the
 number is known when the event is pushed live. The events of one topic written in one flush
 share a row (`data.events`, the row's `seq` is the last of them): a fan-out's thousands of
-events cost a few rows, not one each. After a rolled-back batch the next number is read
+events cost a few rows, not one each. Log lines and metric points are rows of their own already:
+their events keep only the range of those rows' ids, and a viewer that resumes gets them read
+back in full (store/observe.py), as a live viewer got them. After a rolled-back batch the next number is read
 again from the table, so numbers a failed batch used are never seen.
 """
 
@@ -17,12 +19,14 @@ from ..store import schema as t
 
 
 class FeedMixin:
-    def _append_event(self, topic: str, event: dict) -> dict:
+    def _append_event(self, topic: str, event: dict, stored: dict | None = None) -> dict:
+        """Number `event` and record it; `stored`, if given, is what the row keeps instead (log
+        lines and metric points as a range of their own rows' ids: see `expand_stored`)."""
         if self._seq_next is None:
             self.w.flush()
             self._seq_next = (self.db.execute(select(func.max(t.events.c.seq))).scalar() or 0) + 1
         seq = self._seq_next
         self._seq_next += 1
         event = {**event, "seq": seq}
-        self.w.feed(topic, seq, event)
+        self.w.feed(topic, seq, event if stored is None else {**stored, "seq": seq})
         return event

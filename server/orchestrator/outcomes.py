@@ -73,7 +73,7 @@ class OutcomesMixin:
             raise BadRequest(f"execution {execution_id} is not assigned to this worker; its result is refused")
         pending = self.pending_of(execution_id)
         self._release_slot(execution_id)
-        if started_at is not None:
+        if started_at is not None and pending.started_at is None:  # else `started` recorded it
             self.w.update_execution(execution_id, started_at=started_at)
         if kind == "value":
             self._conclude(pending, "value", value=value)

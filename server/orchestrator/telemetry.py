@@ -5,9 +5,13 @@ rest of the orchestrator's batch as executemany inserts, so a chatty task costs 
 flush, not a transaction per line. Every entry is checked here: a bad one is dropped with the
 reason logged, never the batch it came in or the run it belongs to.
 
-On SQLite the lines' search index (FTS5, see server/store/search.py) is filled here too, in the
-same transaction, with the template, the values' names and their text: indexing the values'
-JSON through a per-row trigger cost several times the rest of a line's write (measured).
+On SQLite the lines' search index (FTS5, see server/store/search.py) is filled here too, with
+the template, the values' names and their text (indexing the values' JSON through a per-row
+trigger cost several times the rest of a line's write, measured). Lines are indexed up to
+INDEX_AFTER seconds after they are written, many at a time: each transaction that writes the
+index adds a segment to it, and a chatty fan-out would otherwise add one per batch. The lines
+are durable either way; what the index lacks after a crash is indexed again when the server
+starts (the index always holds a prefix of the line ids), and a search first indexes what waits.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ MAX_FIELDS = 100
 MAX_KEY = 200
 
 _SEARCH_INSERT = "INSERT INTO logs_fts(rowid, body) VALUES (?, ?)"
+INDEX_AFTER = 1.0  # seconds a line may wait for the search index
+INDEX_BATCH = 5000  # lines that are indexed at once, whatever their age
+CATCH_UP_CHUNK = 10_000
 
 
 def _search_text(template: str | None, fields: dict | None) -> str:
@@ -72,6 +79,15 @@ class TelemetryMixin:
         self._log_id_next += count
         return first
 
+    def _next_point_ids(self, count: int) -> int:
+        """The first of `count` new metric point ids (as for log lines: the feed refers to them)."""
+        if self._point_id_next is None:
+            self.w.flush()
+            self._point_id_next = (self.db.execute(select(func.max(t.metric_points.c.id))).scalar() or 0) + 1
+        first = self._point_id_next
+        self._point_id_next += count
+        return first
+
     def _on_telemetry(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         execution_id = params.get("execution")
         if not isinstance(execution_id, str):
@@ -95,12 +111,16 @@ class TelemetryMixin:
         now = time.time()
         lines = self._telemetry_logs(run_id, execution_id, params.get("logs"), now)
         definitions = self._telemetry_definitions(run_id, execution_id, params.get("definitions"), now)
-        points = self._telemetry_points(run_id, execution_id, params.get("points"))
+        points, first_point = self._telemetry_points(run_id, execution_id, params.get("points"))
+        # The feed's rows keep the ranges of ids only: the lines and points are rows already.
         if lines:
-            self._publish(f"run:{run_id}", {"type": "logs", "execution": execution_id, "lines": lines})
+            self._publish(f"run:{run_id}", {"type": "logs", "execution": execution_id, "lines": lines},
+                          {"type": "logs", "execution": execution_id, "first": lines[0]["id"], "count": len(lines)})
         if definitions or points:
             self._publish(f"run:{run_id}", {"type": "metrics", "execution": execution_id,
-                                            "definitions": definitions, "points": points})
+                                            "definitions": definitions, "points": points},
+                          {"type": "metrics", "execution": execution_id, "definitions": definitions,
+                           "first": first_point, "count": len(points)})
         self._reply(peer, request_id, {"ok": True})
 
     def _telemetry_logs(self, run_id: str, execution_id: str, entries: Any, now: float) -> list[dict]:
@@ -131,9 +151,38 @@ class TelemetryMixin:
                     "template": template, "fields": fields, "at": at}
             self.w.insert(t.logs, {**line, "run_id": run_id})
             if index:
-                self.w.raw(_SEARCH_INSERT, (line["id"], _search_text(template, fields)))
+                self._unindexed.append((line["id"], template, fields))
             lines.append(line)
+        if index and lines:
+            if len(self._unindexed) >= INDEX_BATCH:
+                self.index_pending()
+            elif not self._index_timer:
+                self._index_timer = True
+                self._add_timer(now + INDEX_AFTER, "index", None)
         return lines
+
+    def index_pending(self) -> None:
+        """(In a batch) add the lines that wait for the search index to it, in this transaction."""
+        pending, self._unindexed = self._unindexed, []
+        for line_id, template, fields in pending:
+            self.w.raw(_SEARCH_INSERT, (line_id, _search_text(template, fields)))
+
+    def _index_unindexed(self) -> None:
+        """(SQLite, at load) index the lines a crash or a rolled-back batch left out of it."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        self.w.flush()
+        done = self.db.exec_driver_sql("SELECT max(id) FROM logs_fts_docsize").scalar() or 0
+        c = t.logs.c
+        while True:
+            rows = self.db.execute(select(c.id, c.template, c.fields).where(c.id > done)
+                                   .order_by(c.id).limit(CATCH_UP_CHUNK)).all()
+            if not rows:
+                return
+            self._unindexed.extend((r.id, r.template, r.fields) for r in rows)
+            self.index_pending()
+            self.w.flush()
+            done = rows[-1].id
 
     def _telemetry_definitions(self, run_id: str, execution_id: str, definitions: Any, now: float) -> dict:
         if not definitions:
@@ -152,9 +201,10 @@ class TelemetryMixin:
                                                         "group": group, "scale": scale, "created_at": now})
         return good
 
-    def _telemetry_points(self, run_id: str, execution_id: str, points: Any) -> list[list]:
+    def _telemetry_points(self, run_id: str, execution_id: str, points: Any) -> tuple[list[list], int]:
+        """The good points, and the id of the first (they are numbered consecutively)."""
         if not points:
-            return []
+            return [], 0
         if not isinstance(points, list):
             raise BadRequest("points must be a list of [key, x, value]")
         good = []
@@ -166,6 +216,10 @@ class TelemetryMixin:
             if x is None or value is None:
                 continue
             good.append([point[0], x, value])
-            self.w.insert(t.metric_points, {"run_id": run_id, "execution_id": execution_id, "key": point[0],
-                                            "x": x, "value": value})
-        return good
+        if len(good) < len(points):
+            log.warning("dropped %d malformed metric points from %s", len(points) - len(good), execution_id)
+        first = self._next_point_ids(len(good)) if good else 0
+        for offset, (key, x, value) in enumerate(good):
+            self.w.insert(t.metric_points, {"id": first + offset, "run_id": run_id, "execution_id": execution_id,
+                                            "key": key, "x": x, "value": value})
+        return good, first

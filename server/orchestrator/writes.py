@@ -69,6 +69,7 @@ class WriteBuffer:
         self._execution_updates: dict[str, dict[str, Any]] = {}
         self._feed: dict[str, list[dict]] = {}  # topic -> events since the last flush (feed.py)
         self._raw: dict[str, list[tuple]] = {}  # SQL -> parameter rows (tables SQLAlchemy does not model)
+        self._new_executions: dict[str, dict] = {}  # id -> its row, while its insert is pending
 
     def feed(self, topic: str, seq: int, event: dict) -> None:
         """An event of the durable feed: grouped per topic into one row at the next flush."""
@@ -76,6 +77,8 @@ class WriteBuffer:
 
     def insert(self, table: Table, row: dict) -> None:
         self._inserts.setdefault(table, []).append(row)
+        if table is t.executions:
+            self._new_executions[row["id"]] = row
 
     def insert_ignore(self, table: Table, row: dict) -> None:
         """Insert unless a row with the same primary key exists (edges recorded more than once)."""
@@ -86,6 +89,10 @@ class WriteBuffer:
         self._raw.setdefault(sql, []).append(row)
 
     def update_execution(self, execution_id: str, **values: Any) -> None:
+        row = self._new_executions.get(execution_id)
+        if row is not None and values.keys() <= row.keys() and execution_id not in self._execution_updates:
+            row.update(values)  # not written yet: the insert carries it (assigned in its own batch)
+            return
         self._execution_updates.setdefault(execution_id, {}).update(values)
 
     def flush(self) -> None:
@@ -95,6 +102,7 @@ class WriteBuffer:
                 self._inserts.setdefault(t.events, []).append(
                     {"seq": events[-1]["seq"], "topic": topic, "data": {"events": events}, "at": now})
             self._feed = {}
+        self._new_executions = {}
         for table in _ORDER + [tb for tb in list(self._inserts) + list(self._ignores) if tb not in _ORDER]:
             rows = self._inserts.pop(table, None)
             if rows:

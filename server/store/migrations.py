@@ -2,7 +2,8 @@
 
 Each migration is a function taking a connection inside a transaction. Version 1 creates the
 tables of `schema.py` (as they are now: later versions check before they add); version 2 adds
-`sessions.secret_hash`; version 4 drops SQLite's log-indexing trigger (the orchestrator indexes).
+`sessions.secret_hash`; version 4 drops SQLite's log-indexing trigger (the orchestrator indexes);
+version 5 makes the cache, memo and successor indexes partial.
 """
 
 from __future__ import annotations
@@ -42,8 +43,17 @@ def _v4_log_index_written_by_orchestrator(conn: Connection) -> None:
         conn.execute(text("DROP TRIGGER IF EXISTS logs_fts_insert"))
 
 
+def _v5_partial_key_indexes(conn: Connection) -> None:
+    """The cache, memo and successor indexes leave out rows without a key (most rows): a step's
+    commit then writes fewer index pages."""
+    for index in (schema.steps.indexes | schema.results.indexes):
+        if index.name in ("ix_steps_cache_key", "ix_steps_memo_key", "ix_results_successor"):
+            conn.execute(text(f"DROP INDEX IF EXISTS {index.name}"))
+            index.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
-                                                  _v4_log_index_written_by_orchestrator]
+                                                  _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes]
 
 
 def migrate(engine: Engine) -> int:

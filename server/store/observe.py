@@ -76,11 +76,33 @@ def get_metrics(engine: Engine, run_id: str) -> dict:
 
 def get_events(engine: Engine, topic: str, after: int, limit: int = 5000) -> list[dict]:
     """Events of a topic after sequence number `after` (what a viewer missed), in order. A row
-    holds the events of one topic from one flush; its `seq` is the last of them."""
+    holds the events of one topic from one flush; its `seq` is the last of them. Log lines and
+    metric points are stored as ranges of their rows' ids and come back whole, as they went
+    out live."""
     with engine.connect() as db:
         rows = db.execute(select(t.events.c.data).where(t.events.c.topic == topic, t.events.c.seq > after)
                           .order_by(t.events.c.seq).limit(limit)).all()
-    return [event for r in rows for event in r.data.get("events", ()) if event.get("seq", 0) > after]
+        events = [event for r in rows for event in r.data.get("events", ()) if event.get("seq", 0) > after]
+        return [_expanded(db, event) if "first" in event and event.get("type") in ("logs", "metrics") else event
+                for event in events]
+
+
+def _expanded(db: Any, event: dict) -> dict:
+    """A stored `logs` or `metrics` event with the lines or points of its id range read back."""
+    first, count = int(event["first"]), int(event["count"])
+    full = {k: v for k, v in event.items() if k not in ("first", "count")}
+    if event.get("type") == "logs":
+        c = t.logs.c
+        rows = db.execute(select(c.id, c.execution_id, c.level, c.template, c.fields, c.at)
+                          .where(c.id >= first, c.id < first + count).order_by(c.id)).all()
+        full["lines"] = [{"id": r.id, "execution_id": r.execution_id, "level": r.level, "template": r.template,
+                          "fields": r.fields, "at": r.at} for r in rows]
+    elif event.get("type") == "metrics":
+        c = t.metric_points.c
+        rows = db.execute(select(c.key, c.x, c.value).where(c.id >= first, c.id < first + count)
+                          .order_by(c.id)).all() if count else []
+        full["points"] = [[r.key, r.x, r.value] for r in rows]
+    return full
 
 
 def latest_seq(engine: Engine) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Text, func, select, type_coerce
 
 from ..errors import NotFound
 from . import schema as t
@@ -12,13 +13,54 @@ from . import schema as t
 FINAL_KINDS = {"value", "error", "cancelled", "abandoned", "crashed", "timeout"}
 
 
-def get_run(engine: Engine, run_id: str) -> dict:
+class RawJSON:
+    """A JSON column's text as SQLite stored it, not decoded: what `get_run(raw_json=True)` gives
+    for step arguments and options and result values and errors, for an encoder that writes
+    the text into its output as it is (`server.handlers.encode_json`). The text is what
+    SQLAlchemy's JSON type wrote, `json.dumps` of the value, so the reply reads the same as
+    decoding and encoding it again would, without the cost (most of a large run's snapshot)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def decode(self) -> Any:
+        return json.loads(self.text)
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.text!r})"
+
+
+# `get_run(view=...)`: everything (Studio, the notebook views, `runs inspect -o json`), or only
+# what `coflux runs inspect` prints (its text output asks for `GET api/runs/<id>?view=inspect`).
+RUN_VIEWS = ("full", "inspect")
+
+
+def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = "full") -> dict:
     """The run as stored: steps with their executions and results, edges, groups, child runs.
 
     Kept to a handful of indexed queries by run id (edges through a subquery of the run's
-    executions, never a list of bound ids) and to plain tuples: `coflux runs inspect` of a
-    1,000-step run is mostly this function, and it is read on every snapshot and subscription."""
-    run_executions = select(t.executions.c.id).where(t.executions.c.run_id == run_id).scalar_subquery()
+    executions, never a list of bound ids) and to plain rows: `coflux runs inspect` of a
+    1,000-step run is mostly this function, and it is read on every snapshot and subscription.
+
+    With `raw_json` (the HTTP route, whose reply is encoded by `encode_json`), the JSON columns
+    of steps and results are `RawJSON` texts on SQLite, not decoded values. Only there: other
+    drivers (psycopg) decode JSON themselves. A JSON number comes back as a number either way
+    (SQLite's numeric affinity of a JSON column), as SQLAlchemy's JSON type passes it on.
+
+    The "inspect" view has the same shape with fewer keys: steps without their number,
+    creation time, arguments, options and keys; attempts without cause, execute_after and
+    state; only the memo edges of `children`; no `dependencies` or `groups`."""
+    if view not in RUN_VIEWS:
+        raise ValueError(f"unknown run view {view!r}")
+    full = view == "full"
+    raw = raw_json and engine.dialect.name == "sqlite"
+    s, e, r = t.steps.c, t.executions.c, t.results.c
+    json_columns = [s.arguments, s.options, r.value, r.error]
+    arguments, options, value_column, error_column = (
+        [type_coerce(c, Text).label(c.name) for c in json_columns] if raw else json_columns)
+    run_executions = select(e.id).where(e.run_id == run_id).scalar_subquery()
     with engine.connect() as db:
         # The feed position first: events after it may repeat what the snapshot shows (viewers
         # fold idempotently), but none that the snapshot lacks can be before it.
@@ -28,50 +70,76 @@ def get_run(engine: Engine, run_id: str) -> dict:
                          .where(t.runs.c.id == run_id)).first()
         if run is None:
             raise NotFound(f"no run {run_id!r}")
-        s = t.steps.c
         steps = db.execute(select(s.id, s.number, s.module, s.target, s.type, s.parent_execution_id, s.created_at,
-                                  s.arguments, s.options, s.cache_key, s.memo_key)
-                           .where(s.run_id == run_id).order_by(s.number)).tuples().all()
-        e, r = t.executions.c, t.results.c
+                                  arguments, options, s.cache_key, s.memo_key)
+                           .where(s.run_id == run_id).order_by(s.number)).all()
         executions = db.execute(
             select(e.id, e.step_id, e.attempt, e.cause, e.created_at, e.execute_after, e.assigned_at,
-                   e.started_at, e.session_id, t.sessions.c.name, r.kind, r.value, r.error, r.successor_id,
-                   r.created_at)
+                   e.started_at, e.session_id, t.sessions.c.name, r.kind, value_column, error_column,
+                   r.successor_id, r.created_at)
             .outerjoin(t.results, r.execution_id == e.id)
             .outerjoin(t.sessions, t.sessions.c.id == e.session_id)
             .where(e.run_id == run_id)
-            .order_by(e.step_id, e.attempt)).tuples().all()
+            .order_by(e.step_id, e.attempt)).all()
         children = dependencies = groups = child_runs = []
         if executions:
             c, d, g = t.children.c, t.dependencies.c, t.groups.c
             children = db.execute(select(c.parent_id, c.child_id, c.group_id, c.memo)
-                                  .where(c.parent_id.in_(run_executions))).tuples().all()
+                                  .where(c.parent_id.in_(run_executions))).all()
             dependencies = db.execute(select(d.execution_id, d.dependency_id)
-                                      .where(d.execution_id.in_(run_executions))).tuples().all()
-            groups = db.execute(select(g.execution_id, g.group_id, g.name)
-                                .where(g.execution_id.in_(run_executions))).tuples().all()
+                                      .where(d.execution_id.in_(run_executions))).all()
+            if full:
+                groups = db.execute(select(g.execution_id, g.group_id, g.name)
+                                    .where(g.execution_id.in_(run_executions))).all()
             child_runs = db.execute(select(t.runs.c.id, t.runs.c.parent_execution_id, t.runs.c.module,
                                            t.runs.c.target)
-                                    .where(t.runs.c.parent_execution_id.in_(run_executions))).tuples().all()
+                                    .where(t.runs.c.parent_execution_id.in_(run_executions))).all()
     by_step: dict[str, list[dict]] = {}
     for (eid, step_id, attempt, cause, created_at, execute_after, assigned_at, started_at, session_id, worker,
          kind, value, error, successor, result_at) in executions:
-        by_step.setdefault(step_id, []).append({
-            "id": eid, "attempt": attempt, "cause": cause, "created_at": created_at,
-            "execute_after": execute_after, "assigned_at": assigned_at, "started_at": started_at,
-            "session": session_id, "worker": worker,
-            "state": kind if kind is not None else _unfinished_state(started_at, assigned_at),
-            "result": None if kind is None else {"kind": kind, "value": value, "error": error,
-                                                 "successor": successor, "at": result_at}})
+        if raw:
+            value = RawJSON(value) if value.__class__ is str else value
+            error = RawJSON(error) if error.__class__ is str else error
+        attempts = by_step.get(step_id)
+        if attempts is None:
+            attempts = by_step[step_id] = []
+        result = None if kind is None else {"kind": kind, "value": value, "error": error, "successor": successor,
+                                            "at": result_at}
+        if full:
+            attempts.append({
+                "id": eid, "attempt": attempt, "cause": cause, "created_at": created_at,
+                "execute_after": execute_after, "assigned_at": assigned_at, "started_at": started_at,
+                "session": session_id, "worker": worker,
+                "state": kind if kind is not None else _unfinished_state(started_at, assigned_at),
+                "result": result})
+        else:
+            attempts.append({
+                "id": eid, "attempt": attempt, "created_at": created_at, "assigned_at": assigned_at,
+                "started_at": started_at, "session": session_id, "worker": worker, "result": result})
     stale = _stale_steps(executions, dependencies)
+    if not full:
+        return {
+            "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
+            "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
+            "memo": run.memo, "seq": seq,
+            "steps": [{"id": sid, "module": module, "target": target, "type": kind, "parent": parent,
+                       "stale": sid in stale, "executions": by_step.get(sid, [])}
+                      for sid, _number, module, target, kind, parent, *_ in steps],
+            "children": [{"parent": p, "child": ch, "group": gid, "memo": memo}
+                         for p, ch, gid, memo in children if memo],
+            "child_runs": [{"id": rid, "parent": p, "module": m, "target": tg} for rid, p, m, tg in child_runs],
+        }
     return {
         "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
         "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
         "memo": run.memo, "seq": seq,
         "steps": [{
             "id": sid, "number": number, "module": module, "target": target, "type": kind, "parent": parent,
-            "created_at": created_at, "arguments": arguments, "options": options, "cache_key": cache_key,
-            "memo_key": memo_key, "stale": sid in stale, "executions": by_step.get(sid, [])}
+            "created_at": created_at,
+            "arguments": RawJSON(arguments) if raw and arguments.__class__ is str else arguments,
+            "options": RawJSON(options) if raw and options.__class__ is str else options,
+            "cache_key": cache_key, "memo_key": memo_key, "stale": sid in stale,
+            "executions": by_step.get(sid, [])}
             for sid, number, module, target, kind, parent, created_at, arguments, options, cache_key, memo_key
             in steps],
         "children": [{"parent": p, "child": ch, "group": gid, "memo": memo} for p, ch, gid, memo in children],
@@ -94,7 +162,7 @@ def _unfinished_state(started_at: float | None, assigned_at: float | None) -> st
 def _stale_steps(executions: list, dependencies: list) -> set[str]:
     """Steps that consumed a result which a re-run has since replaced: the dependency's chain
     ended at an attempt older than the newest attempt of its step. `executions` are get_run's
-    tuples (id, step, attempt, ..., successor at index 13); `dependencies` (execution, dependency)."""
+    rows (id, step, attempt, ..., successor at index 13); `dependencies` (execution, dependency)."""
     if not dependencies:
         return set()
     by_id = {row[0]: row for row in executions}

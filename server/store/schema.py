@@ -109,8 +109,12 @@ steps = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("run_id", "number"),
 )
-Index("ix_steps_cache_key", steps.c.cache_key)
-Index("ix_steps_memo_key", steps.c.run_id, steps.c.memo_key)
+# Partial: most steps have no cache or memo key, and an index entry for each NULL would be written
+# (one more page per commit) only never to be looked up.
+Index("ix_steps_cache_key", steps.c.cache_key, sqlite_where=steps.c.cache_key.isnot(None),
+      postgresql_where=steps.c.cache_key.isnot(None))
+Index("ix_steps_memo_key", steps.c.run_id, steps.c.memo_key, sqlite_where=steps.c.memo_key.isnot(None),
+      postgresql_where=steps.c.memo_key.isnot(None))
 Index("ix_steps_parent", steps.c.parent_execution_id)
 
 executions = Table(
@@ -142,7 +146,8 @@ results = Table(
     Column("successor_id", String(70), nullable=True),
     Column("created_at", Float, nullable=False),
 )
-Index("ix_results_successor", results.c.successor_id)
+Index("ix_results_successor", results.c.successor_id, sqlite_where=results.c.successor_id.isnot(None),
+      postgresql_where=results.c.successor_id.isnot(None))
 
 # Parent -> child edges between executions (memo hits add an edge without a new step).
 children = Table(

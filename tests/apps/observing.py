@@ -95,8 +95,10 @@ def bad_inputs() -> list:
 
 @cf.workflow()
 def slow_logger(n: int, pause: float) -> int:
+    ticks = cf.Metric("ticks", throttle=None)
     for i in range(n):
         cf.log_info("tick {i}", i=i)
+        ticks.record(i * 1.5, at=i)
         time.sleep(pause)
     return n
 
