@@ -115,8 +115,16 @@ class Metric:
         return f"Metric({self.key!r})"
 
 
+_BIG = 1 << 1000  # an int below this converts to a finite float
+
+
 def _real(value: Any, what: str) -> float:
     """`value` as a finite float, or a clear error (TypeError for a non-number)."""
+    kind = type(value)
+    if kind is float and math.isfinite(value):
+        return value
+    if kind is int and -_BIG < value < _BIG:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         item = getattr(value, "item", None)  # a 0-d array or tensor
         if callable(item) and getattr(value, "ndim", None) == 0:

@@ -79,6 +79,10 @@ class Ref:
 def encode(value: Any, *, blobs: Any = None) -> dict:
     """The wire value of `value`; ValueTooDeep when it nests more than MAX_DEPTH levels.
     Parts above BLOB_THRESHOLD are uploaded to `blobs` (default: the blob store in scope)."""
+    kind = type(value)
+    if kind is int or kind is bool or value is None or (kind is float and math.isfinite(value)) \
+            or (kind is str and len(value) <= BLOB_THRESHOLD // 4):
+        return {"v": value}  # the common case (log values, small arguments) without the walk
     refs: list[dict] = []
     token = _blob_client.set(blobs) if blobs is not None else None
     try:
