@@ -41,11 +41,12 @@ class SchedulingMixin:
             self._unqueue(earlier)
             self._record_result(earlier.id, "deferred", successor=pending.id)
 
-    def _unqueue(self, pending: Pending) -> None:
-        """Take a not-yet-assigned execution out of every queue."""
+    def _unqueue(self, pending: Pending, queued: bool = True) -> None:
+        """Take a not-yet-assigned execution out of every queue (`queued=False`: it was never put
+        in a ready queue, which need not be searched then)."""
         self.pending_by_id.pop(pending.id, None)
         self.delayed.pop(pending.id, None)
-        queue = self.ready.get((pending.module, pending.target))
+        queue = self.ready.get((pending.module, pending.target)) if queued else None
         if queue is not None:
             try:
                 queue.remove(pending)
@@ -70,7 +71,7 @@ class SchedulingMixin:
         if pending.cache_key is not None:
             hit = self._cache_hit(pending) if pending.attempt == 1 and not pending.force else None
             if hit is not None:
-                self._unqueue(pending)
+                self._unqueue(pending, queued=False)  # not in a ready queue yet: no scan of it
                 self._record_result(pending.id, "cached", successor=hit)
                 return
             self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
