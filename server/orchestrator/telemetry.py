@@ -72,20 +72,20 @@ class TelemetryMixin:
     def _next_log_ids(self, count: int) -> int:
         """The first of `count` new log line ids: assigned here (the single writer), so a line's
         id is known in the event that announces it and serves as a `coflux logs` cursor."""
-        if self._log_id_next is None:
-            self.w.flush()
-            self._log_id_next = (self.db.execute(select(func.max(t.logs.c.id))).scalar() or 0) + 1
-        first = self._log_id_next
-        self._log_id_next += count
-        return first
+        return self._next_ids("_log_id_next", t.logs, count)
 
     def _next_point_ids(self, count: int) -> int:
         """The first of `count` new metric point ids (as for log lines: the feed refers to them)."""
-        if self._point_id_next is None:
+        return self._next_ids("_point_id_next", t.metric_points, count)
+
+    def _next_ids(self, counter: str, table: Any, count: int) -> int:
+        # The next id is read from the table once (and again after a rolled-back batch, which
+        # resets the counter): the orchestrator is the only writer.
+        first = getattr(self, counter)
+        if first is None:
             self.w.flush()
-            self._point_id_next = (self.db.execute(select(func.max(t.metric_points.c.id))).scalar() or 0) + 1
-        first = self._point_id_next
-        self._point_id_next += count
+            first = (self.db.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+        setattr(self, counter, first + count)
         return first
 
     def _on_telemetry(self, peer: Peer | None, request_id: Any, params: dict) -> None:
