@@ -33,7 +33,8 @@ from coflux.client import Client  # noqa: E402
 def count_lines(db_path: str, run_id: str) -> int:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return db.execute("select count(*) from logs where run_id = ?", (run_id,)).fetchone()[0]
+        return db.execute("select coalesce(sum(line_count), 0) from telemetry where run_id = ?",
+                          (run_id,)).fetchone()[0]
     finally:
         db.close()
 
@@ -42,8 +43,8 @@ def scan_search(db_path: str, run_id: str, word: str) -> tuple[float, int]:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         start = time.perf_counter()
-        found = db.execute("select count(*) from logs where run_id = ? and template like ?",
-                           (run_id, f"%{word}%")).fetchone()[0]
+        found = db.execute("select count(*) from telemetry b, json_each(b.lines) e where b.run_id = ? "
+                           "and json_extract(e.value, '$[1]') like ?", (run_id, f"%{word}%")).fetchone()[0]
         return time.perf_counter() - start, found
     finally:
         db.close()

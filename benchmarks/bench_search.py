@@ -78,7 +78,8 @@ def fill_by_worker(client: Client, lines: int) -> str:
 def count_stored(db_path: str, run_id: str) -> int:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        return db.execute("select count(*) from logs where run_id = ?", (run_id,)).fetchone()[0]
+        return db.execute("select coalesce(sum(line_count), 0) from telemetry where run_id = ?",
+                          (run_id,)).fetchone()[0]
     finally:
         db.close()
 
@@ -183,7 +184,8 @@ def scan(db_path: str, run_id: str, word: str) -> tuple[float, int]:
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         start = time.perf_counter()
-        found = db.execute("select count(*) from logs where run_id = ? and (template like ? or fields like ?)",
+        found = db.execute("select count(*) from telemetry b, json_each(b.lines) e where b.run_id = ? and "
+                           "(json_extract(e.value, '$[1]') like ? or json_extract(e.value, '$[2]') like ?)",
                            (run_id, f"%{word}%", f"%{word}%")).fetchone()[0]
         return time.perf_counter() - start, found
     finally:

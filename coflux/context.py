@@ -116,9 +116,10 @@ class ExecutionContext:
         for line in lines:
             self.telemetry.log(level, line, None)
 
-    def finish(self) -> None:
+    def finish(self, *, final: bool = False) -> dict[str, Any] | None:
         """Send what is buffered (partial output lines, throttled metric values, log lines):
-        called when the execution ends, before its result goes out."""
+        called when the execution ends. With `final`, the last batch is returned instead, for the
+        result to carry."""
         with self._lock:
             partial, self._output = self._output, {}
         for (level, _thread), rest in partial.items():
@@ -127,7 +128,8 @@ class ExecutionContext:
         if self.metrics is not None:
             self.metrics.flush_held()
         if self._telemetry is not None:
-            self._telemetry.close()
+            return self._telemetry.close(final=final)
+        return None
 
     def check_aborted(self) -> None:
         if self.aborted == "cancelled":

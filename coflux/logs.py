@@ -47,9 +47,7 @@ def render(template: str | None, values: dict[str, Any]) -> str:
 def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
     if template is not None and not isinstance(template, str):
         raise TypeError(f"a log template must be a string, not {type(template).__name__}")
-    from .context import current_context
-
-    context = current_context()
+    context = _current_context()
     if context is None:
         _logger.log(_python_levels[level], "%s", render(template, values))
         return
@@ -63,6 +61,16 @@ def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
                             name, type(value).__name__, exc)
             encoded[name] = {"v": _safe_repr(value)}
     context.telemetry.log(level, template, encoded)
+
+
+def _current_context() -> Any:
+    """The running execution's context. The SDK's runtime is imported on the first call (and this
+    name then bound to it): `coflux logs` renders lines with this module and starts faster without."""
+    global _current_context
+    from .context import current_context
+
+    _current_context = current_context
+    return current_context()
 
 
 def _safe_repr(value: Any) -> str:

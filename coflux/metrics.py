@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from .context import current_context
+
 T = TypeVar("T")
 
 
@@ -89,8 +91,6 @@ class Metric:
         if self.scale is not None and not isinstance(self.scale, MetricScale):
             raise TypeError("scale must be a name or a cf.MetricScale")
         self.throttle = throttle
-        from .context import current_context
-
         context = current_context()
         if context is not None:  # defined inside an execution: a conflict is an error here already
             _recorder(context).define(self)
@@ -102,10 +102,8 @@ class Metric:
     def record(self, value: float, *, at: float | None = None) -> None:
         """Record a point: `value` at x = `at`, or the seconds since the execution started.
         Any real number will do (int, float, numpy and torch scalars)."""
-        number = _real(value, f"metric {self.key!r}")
-        x = None if at is None else _real(at, f"metric {self.key!r}: `at`")
-        from .context import current_context
-
+        number = _real(value, self.key)
+        x = None if at is None else _real(at, self.key, ": `at`")
         context = current_context()
         if context is None:
             return
@@ -118,17 +116,19 @@ class Metric:
 _BIG = 1 << 1000  # an int below this converts to a finite float
 
 
-def _real(value: Any, what: str) -> float:
-    """`value` as a finite float, or a clear error (TypeError for a non-number)."""
+def _real(value: Any, key: str, part: str = "") -> float:
+    """`value` as a finite float, or a clear error (TypeError for a non-number) naming the metric
+    `key` (and `part` of the call)."""
     kind = type(value)
     if kind is float and math.isfinite(value):
         return value
     if kind is int and -_BIG < value < _BIG:
         return float(value)
+    what = f"metric {key!r}{part}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         item = getattr(value, "item", None)  # a 0-d array or tensor
         if callable(item) and getattr(value, "ndim", None) == 0:
-            return _real(item(), what)
+            return _real(item(), key, part)
         raise TypeError(f"{what} records numbers, not {type(value).__name__}")
     try:
         number = float(value)
@@ -155,16 +155,20 @@ class _Recorder:
 
     def record(self, metric: Metric, value: float, at: float | None) -> None:
         x = at if at is not None else time.time() - self.started
+        key = metric.key
         with self._lock:
-            self._define(metric)
-            now = time.monotonic()
-            last = self._last.get(metric.key)
-            if metric.throttle is not None and last is not None and now - last < 1.0 / metric.throttle:
-                self._held[metric.key] = (x, value)
-                return
-            self._last[metric.key] = now
-            self._held.pop(metric.key, None)
-        self.context.telemetry.point(metric.key, x, value)
+            if self._checked.get(key) is not metric:
+                self._define(metric)
+            if metric.throttle is not None:
+                now = time.monotonic()
+                last = self._last.get(key)
+                if last is not None and now - last < 1.0 / metric.throttle:
+                    self._held[key] = (x, value)
+                    return
+                self._last[key] = now
+                if self._held:
+                    self._held.pop(key, None)
+        self.context.telemetry.point(key, x, value)
 
     def define(self, metric: Metric) -> None:
         with self._lock:

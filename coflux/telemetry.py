@@ -1,14 +1,16 @@
 """What running code reports besides its result: log lines and metric points, batched.
 
 Each execution context owns a `Telemetry` buffer. Entries go out as one `telemetry` request
-when 100 have gathered, before the oldest is half a second old (one flusher thread per process
-looks every quarter of a second), and when the execution ends, before its result, so a viewer never sees a
-result before the lines that led to it. Nothing here blocks on the server: a notification is
-queued on the connection and the code goes on.
+when 100 have gathered and before the oldest is half a second old (one flusher thread per
+process looks every quarter of a second). What is left when the execution ends rides in its
+`result` request, which the server records after it, so a viewer never sees a result before
+the lines that led to it. Nothing here blocks on the server: a request is queued on the
+connection and the code goes on.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import weakref
@@ -16,6 +18,9 @@ from typing import Any, Protocol
 
 FLUSH_COUNT = 100
 FLUSH_AFTER = 0.5  # seconds
+
+# Non-ASCII characters stay as they are: the server stores the text and its search index reads it.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 LEVELS = ("debug", "info", "warning", "error", "stdout", "stderr")
 
@@ -39,7 +44,9 @@ class Telemetry:
     def log(self, level: str, template: str | None, values: dict[str, Any] | None) -> None:
         with self._lock:
             self._logs.append([level, template, values or None, time.time()])
-            full = self._added()
+            if self._since is None:
+                self._first_entry()
+            full = len(self._logs) + len(self._points) >= FLUSH_COUNT
         if full:
             self.flush()
 
@@ -50,16 +57,16 @@ class Telemetry:
     def point(self, key: str, x: float, value: float) -> None:
         with self._lock:
             self._points.append([key, x, value])
-            full = self._added()
+            if self._since is None:
+                self._first_entry()
+            full = len(self._logs) + len(self._points) >= FLUSH_COUNT
         if full:
             self.flush()
 
-    def _added(self) -> bool:
-        if self._since is None:
-            self._since = time.monotonic()
-            if _flusher is None:
-                _wake_flusher()
-        return len(self._logs) + len(self._points) >= FLUSH_COUNT
+    def _first_entry(self) -> None:
+        self._since = time.monotonic()
+        if _flusher is None:
+            _wake_flusher()
 
     def due(self, now: float) -> bool:
         since = self._since
@@ -67,20 +74,12 @@ class Telemetry:
 
     def flush(self) -> None:
         with self._lock:
-            if not (self._logs or self._points or self._definitions):
+            params = self._take()
+            if params is None:
                 return
-            self._batches += 1
             # A request, not a notification: it is re-sent after a reconnect (a server restart
-            # loses no line), and its batch number lets the server write it only once.
-            params: dict[str, Any] = {"execution": self.execution_id, "batch": self._batches}
-            if self._logs:
-                params["logs"] = self._logs
-            if self._definitions:
-                params["definitions"] = self._definitions
-            if self._points:
-                params["points"] = self._points
-            self._logs, self._points, self._definitions, self._since = [], [], {}, None
-            # Under the lock: two flushes of one execution must reach the server in order. A pool
+            # loses no line), and its batch number lets the server write it only once. Sent under
+            # the lock: two flushes of one execution must reach the server in order. A pool
             # process's transport can send it without the answer coming back (nobody reads it).
             send = getattr(self.transport, "send_request", None)
             if send is not None:
@@ -88,9 +87,32 @@ class Telemetry:
             else:
                 self.transport.request("telemetry", params)
 
-    def close(self) -> None:
-        self.flush()
+    def _take(self) -> dict[str, Any] | None:
+        """(Under the lock) what is buffered, as the params of a `telemetry` request."""
+        if not (self._logs or self._points or self._definitions):
+            return None
+        self._batches += 1
+        params: dict[str, Any] = {"execution": self.execution_id, "batch": self._batches}
+        # Lines and points go as JSON text, encoded once here: the worker's parent passes the
+        # text on as a string, and the server stores it as it came when every entry is good.
+        if self._logs:
+            params["logs_json"] = _dumps(self._logs)
+        if self._definitions:
+            params["definitions"] = self._definitions
+        if self._points:
+            params["points_json"] = _dumps(self._points)
+        self._logs, self._points, self._definitions, self._since = [], [], {}, None
+        return params
+
+    def close(self, *, final: bool = False) -> dict[str, Any] | None:
+        """The execution ended. With `final`, what is left is returned unsent, for its result to
+        carry (one request, one reply); otherwise it is sent."""
         _live.discard(self)
+        if not final:
+            self.flush()
+            return None
+        with self._lock:
+            return self._take()
 
 
 _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()

@@ -137,7 +137,14 @@ class StudioPageHandler(tornado.web.RequestHandler):
     def post(self) -> None:
         """The login form."""
         self.set_header("Cache-Control", "no-store")
-        self._log_in(self.get_body_argument("token", ""), self.get_body_argument("hash", ""))
+        given, hash_route = self.get_body_argument("token", ""), self.get_body_argument("hash", "")
+        if not given.strip():  # no token typed: the login page again (or the Studio, if logged in)
+            if self.current_user:
+                self.redirect(self.base + (hash_route if _HASH_ROUTE.fullmatch(hash_route) else ""))
+            else:
+                self._refuse("Enter the server's token.")
+            return
+        self._log_in(given, hash_route)
 
     def _log_in(self, given: str, hash_route: str) -> None:
         if not self.state.auth:

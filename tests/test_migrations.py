@@ -61,3 +61,75 @@ def test_a_version_4_database_gets_partial_key_indexes_and_keeps_its_runs(tmp_pa
             assert db.execute("select max(version) from schema_version").fetchone()[0] == len(migrations.MIGRATIONS)
     finally:
         server.stop()
+
+
+def test_a_version_5_database_keeps_its_lines_points_search_and_feed_in_batches(tmp_path: Path, monkeypatch) -> None:
+    """Version 6 stores lines and points a batch to a row. The lines, points and definitions an
+    earlier version stored a row each come back the same: in order, searchable (the search
+    index keeps the lines' ids), and the feed's stored events still expand to them."""
+    from coflux.client import Client
+    from server.store import observe
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db_path = data / "coflux.db"
+    engine = create_engine(f"sqlite:///{db_path}")
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
+    assert migrations.migrate(engine) == 5
+    a, b = "RoldRun:2:1", "RoldRun:3:1"
+    now = time.time()
+    lines = [(1, a, "info", "loading {n} rows", {"n": {"v": 7}}), (2, a, "warning", "slow disk", None),
+             (3, b, "info", "other step", None), (4, a, "error", "zebra crossing", None),
+             (5, a, "stdout", "printed", None)]
+    with engine.begin() as conn:
+        # The database as version 5 left it: a row per line, point and definition.
+        schema.telemetry.drop(conn)
+        migrations.legacy.create_all(conn)
+        conn.execute(schema.runs.insert().values(id="RoldRun", workspace_id=1, module="m", target="w",
+                                                 memo=False, created_at=now))
+        conn.execute(schema.steps.insert().values(id="RoldRun:1", run_id="RoldRun", number=1, module="m",
+                                                  target="w", type="workflow", arguments=[], options={},
+                                                  created_at=now))
+        conn.execute(schema.executions.insert().values(id="RoldRun:1:1", step_id="RoldRun:1", run_id="RoldRun",
+                                                       attempt=1, workspace_id=1, created_at=now))
+        conn.execute(schema.results.insert().values(execution_id="RoldRun:1:1", kind="value", value={"v": 1},
+                                                    created_at=now))
+        for line_id, execution, level, template, fields in lines:
+            conn.execute(migrations.legacy_logs.insert().values(id=line_id, run_id="RoldRun", execution_id=execution,
+                                                                level=level, template=template, fields=fields,
+                                                                at=now + line_id))
+            conn.exec_driver_sql("INSERT INTO logs_fts(rowid, body) VALUES (?, ?)",
+                                 (line_id, template + (" n 7" if fields else "")))
+        for point_id, x in ((1, 0.0), (2, 1.0), (3, 2.0)):
+            conn.execute(migrations.legacy_metric_points.insert().values(id=point_id, run_id="RoldRun",
+                                                                         execution_id=a, key="loss", x=x,
+                                                                         value=10 - x))
+        conn.execute(migrations.legacy_metric_definitions.insert().values(
+            execution_id=a, key="loss", run_id="RoldRun", group={"name": "training"}, scale=None, created_at=now))
+        conn.execute(schema.events.insert().values(seq=2, topic="run:RoldRun", at=now, data={"events": [
+            {"type": "logs", "execution": a, "first": 1, "count": 2, "seq": 1},
+            {"type": "metrics", "execution": a, "definitions": {}, "first": 1, "count": 3, "seq": 2}]}))
+    engine.dispose()
+    monkeypatch.undo()
+
+    server = Server(data).start()  # migrates at start
+    try:
+        with Client(server.url, server.token) as client:
+            got = client.logs("RoldRun")
+            assert [(line["id"], line["execution_id"], line["level"], line["message"]) for line in got] == [
+                (1, a, "info", "loading 7 rows"), (2, a, "warning", "slow disk"), (3, b, "info", "other step"),
+                (4, a, "error", "zebra crossing"), (5, a, "stdout", "printed")]
+            assert [line["id"] for line in client.logs("RoldRun", level="warning")] == [2, 4]
+            assert [line["id"] for line in client.logs("RoldRun", step="RoldRun:3")] == [3]
+            assert [line["id"] for line in client.logs("RoldRun", after=2, limit=2)] == [3, 4]
+            assert [line["message"] for line in client.logs("RoldRun", search="zebra")] == ["zebra crossing"]
+            assert client.metrics("RoldRun") == [{"execution_id": a, "key": "loss", "group": {"name": "training"},
+                                                  "scale": None, "points": [[0.0, 10.0], [1.0, 9.0], [2.0, 8.0]]}]
+        with sqlite3.connect(db_path) as db:
+            tables = {name for (name,) in db.execute("select name from sqlite_master where type = 'table'")}
+            assert not tables & {"logs", "metric_points", "metric_definitions", "telemetry_batches"}
+    finally:
+        server.stop()
+    events = observe.get_events(create_engine(f"sqlite:///{db_path}"), "run:RoldRun", 0)
+    assert [line["template"] for line in events[0]["lines"]] == ["loading {n} rows", "slow disk"]
+    assert events[1]["points"] == [["loss", 0.0, 10.0], ["loss", 1.0, 9.0], ["loss", 2.0, 8.0]]

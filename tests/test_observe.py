@@ -289,10 +289,11 @@ def test_a_search_finds_lines_just_written_and_lines_a_crash_left_unindexed(tmp_
         server.kill()
         # A line the index never got (as if the server died between writing and indexing it).
         with sqlite3.connect(server.data_dir / "coflux.db") as db:
-            top = db.execute("select max(id) from logs").fetchone()[0]
-            db.execute("insert into logs (id, run_id, execution_id, level, template, fields, at) "
-                       "values (?, ?, ?, 'info', 'zebra crossing', null, ?)",
-                       (top + 1, run.id, f"{run.id}:1:1", time.time()))
+            top = db.execute("select max(id + line_count + point_count) from telemetry").fetchone()[0]
+            db.execute("insert into telemetry (id, run_id, execution_id, batch, at, line_count, levels, lines, "
+                       "point_count) values (?, ?, ?, 99, ?, 1, 2, ?, 0)",
+                       (top, run.id, f"{run.id}:1:1", time.time(),
+                        json.dumps([["info", "zebra crossing", None, time.time()]])))
         server.start()
         result = run_cli("logs", run.id, "--search", "zebra", env=server.env())
         assert result.returncode == 0, result.stderr

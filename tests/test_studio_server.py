@@ -118,6 +118,12 @@ def test_visitor_without_token_gets_a_login_form_and_no_data(server: Server) -> 
     assert "Set-Cookie" not in page.headers
     wrong = request(server, "GET", "/?token=not-the-token")
     assert wrong.status == 403 and "not right" in wrong.text and "Set-Cookie" not in wrong.headers
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    empty = request(server, "POST", "/", headers=form, body="token=")
+    assert empty.status == 401 and "Enter the server" in empty.text  # no token typed: not a wrong one
+    # Already authenticated (a header token) and no token typed: on to the Studio.
+    assert request(server, "POST", "/", headers={**form, "Authorization": f"token {TOKEN}"},
+                   body="token=").status == 302
     for path in ("/api/runs", "/static/studio.js", f"/api/runs/{run_id}"):
         assert request(server, "GET", path).status == 401, path
     bad_cookie = {"Cookie": f"coflux-auth-{server.port}=" + "0" * 64}

@@ -115,6 +115,8 @@ class WorkerBase:
 
         def done(future: Any) -> None:
             if isinstance(future.exception(), MessageTooLarge):
+                if result.get("telemetry"):  # the lines and points on their own, then the error
+                    self.connection.request("telemetry", result["telemetry"])
                 self._send_result(undeliverable(result, future.exception()), acked)
                 return
             if acked is not None:

@@ -175,10 +175,6 @@ class HeadlessWorker(WorkerBase):
 
     def _handle(self, process: WorkerProcess, message: tuple) -> None:
         kind = message[0]
-        if kind == "many":
-            for item in message[1]:
-                self._handle(process, item)
-            return
         if kind == "req":
             _, rid, op, params = message
             execution = process.execution

@@ -3,8 +3,8 @@
 Messages on the pipe (tuples): parent -> child `("execute", message)`, `("rep", id, ok, payload)`,
 `("resolved", push)`, `("many", [message, ...])` (several at once: one wake-up);
 child -> parent `("ready", pid, targets)`, `("req", id, op, params)` (id None: no reply wanted),
-`("note", op, params)`, `("done", result)`, `("import_error", text)`, `("many", [message, ...])`
-(an execution's last telemetry requests and its `done`).
+`("note", op, params)`, `("done", result)` (with the execution's last telemetry inside),
+`("import_error", text)`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ class PipeTransport:
         self._pending: dict[int, Future] = {}
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
         self.contexts: dict[str, Any] = {}
-        self._held: list[tuple] | None = None  # requests held for the `done` message (hold_requests)
         threading.Thread(target=self._read, name="coflux-pipe", daemon=True).start()
 
     def send(self, message: tuple) -> None:
@@ -56,23 +55,10 @@ class PipeTransport:
     def send_request(self, op: str, params: dict) -> None:
         """A request to the server whose answer nobody here reads (telemetry): the parent sends it
         (and re-sends it after a reconnect) like any other, but sends no reply back down the pipe."""
-        with self._lock:
-            if self._held is not None:
-                self._held.append(("req", None, op, params))
-                return
-            self.pipe.send(("req", None, op, params))
-
-    def hold_requests(self) -> None:
-        """Keep what `send_request` gets until `send_done`: an ending execution's last telemetry
-        then goes in one pipe message with its result (one write, one wake-up of the parent)."""
-        with self._lock:
-            if self._held is None:
-                self._held = []
+        self.send(("req", None, op, params))
 
     def send_done(self, result: dict) -> None:
-        with self._lock:
-            held, self._held = self._held, None
-            self.pipe.send(("many", [*held, ("done", result)]) if held else ("done", result))
+        self.send(("done", result))
 
     def _read(self) -> None:
         while True:

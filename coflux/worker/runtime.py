@@ -63,32 +63,42 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
             "message": f"{message['module']}/{message['target']} is not defined in this worker",
             "frames": [], "retryable": False}}
     context = ExecutionContext(execution_id, message["run"], message["module"], message["target"], transport)
-    started_at = time.time()  # reported with the result: one message per execution, not two
     if contexts is not None:
         contexts[execution_id] = context
-    with context.activate(whole_process=whole_process):
+    result = None
+    try:
+        with context.activate(whole_process=whole_process):
+            result = _call(target, message, context)
+    finally:
         try:
-            values = [decode_value(arg, context) for arg in message["args"]]
-            result = target.call_with(values)
-            return {"execution": execution_id, "kind": "value", "value": serialization.encode(result),
-                    "started_at": started_at}
-        except Suspending as suspension:
-            return {"execution": execution_id, "kind": "suspended", "execute_after": suspension.execute_after,
-                    "after": suspension.after, "started_at": started_at}
-        except Exception as exc:
-            return {"execution": execution_id, "kind": "error",
-                    "error": error_payload(exc, target, message.get("retry_when")),
-                    "started_at": started_at}
-        finally:
-            hold = getattr(transport, "hold_requests", None)
-            if hold is not None:
-                hold()  # the last of them go out with the result (a pool process's transport)
-            try:
-                context.finish()  # log lines, output and metrics before the result
-            except Exception:
-                pass  # nothing to report to any more: the result still goes out
-            if contexts is not None:
-                contexts.pop(execution_id, None)
+            # Output, log lines and metrics not sent yet: with the result when there is one (the
+            # server records them first), else on their own (the execution was stopped).
+            telemetry = context.finish(final=result is not None)
+        except Exception:
+            telemetry = None  # nothing to report to any more: the result still goes out
+        if contexts is not None:
+            contexts.pop(execution_id, None)
+    if telemetry:
+        result["telemetry"] = telemetry
+    return result
+
+
+def _call(target: Target, message: dict, context: ExecutionContext) -> dict:
+    """Decode the arguments, call the target, and say how it went (the `result` params)."""
+    execution_id = message["execution"]
+    started_at = time.time()  # reported with the result: one message per execution, not two
+    try:
+        values = [decode_value(arg, context) for arg in message["args"]]
+        result = target.call_with(values)
+        return {"execution": execution_id, "kind": "value", "value": serialization.encode(result),
+                "started_at": started_at}
+    except Suspending as suspension:
+        return {"execution": execution_id, "kind": "suspended", "execute_after": suspension.execute_after,
+                "after": suspension.after, "started_at": started_at}
+    except Exception as exc:
+        return {"execution": execution_id, "kind": "error",
+                "error": error_payload(exc, target, message.get("retry_when")),
+                "started_at": started_at}
 
 
 def undeliverable(result: dict, exc: BaseException) -> dict:

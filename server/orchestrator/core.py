@@ -138,11 +138,12 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         self.pending_by_id: dict[str, Pending] = {}
         self.urgent: deque[Pending] = deque()  # ready work that a running (parked) execution waits for
         self._seq_next: int | None = None  # the next event's number (feed.py), read again after a rollback
-        self._log_id_next: int | None = None  # likewise for log lines (telemetry.py)
-        self._point_id_next: int | None = None  # and for metric points
-        # (SQLite) lines not in the search index yet: (id, template, fields), see telemetry.py.
-        # Lost with the memory on purpose: _load indexes whatever the database has unindexed.
-        self._unindexed: list[tuple[int, str | None, dict | None]] = []
+        self._telemetry_id_next: int | None = None  # likewise for log lines and metric points (telemetry.py)
+        self._telemetry_batches: dict[str, int] = {}  # active execution -> its last telemetry batch number
+        # (SQLite) batches of lines not in the search index yet: (batch id, lines' JSON), see
+        # telemetry.py. Lost with the memory on purpose: _load indexes what the database lacks.
+        self._unindexed: list[tuple[int, str]] = []
+        self._unindexed_lines = 0
         self._index_timer = False
         self.deferrable: dict[tuple, Pending] = {}  # (module, target, workspace, defer key) -> latest
         self.cache_inflight: dict[str, set[str]] = {}  # cache key -> executions due and unfinished

@@ -3,6 +3,7 @@ answering everyone who waits."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -14,6 +15,8 @@ from ..store import schema as t
 from . import limits
 from .model import FAILURE_KINDS, Peer, Waiter
 from .rules.retries import is_retryable, retry_delay
+
+log = logging.getLogger("coflux.orchestrator")
 
 WORKER_KINDS = {"value", "error", "crashed", "timeout", "suspended", "abandoned"}  # abandoned: a draining worker gave up
 
@@ -71,6 +74,14 @@ class OutcomesMixin:
             if execution_id not in self.active and not self._execution_exists(execution_id):
                 raise NotFound(f"no execution {execution_id!r}")
             raise BadRequest(f"execution {execution_id} is not assigned to this worker; its result is refused")
+        telemetry = params.get("telemetry")
+        if telemetry is not None:  # the execution's last lines and points: recorded before its end
+            try:
+                if not isinstance(telemetry, dict) or telemetry.get("execution") != execution_id:
+                    raise BadRequest("telemetry with a result must be the same execution's")
+                self._record_telemetry(execution_id, telemetry)
+            except BadRequest as exc:  # the result counts all the same
+                log.warning("telemetry with the result of %s dropped: %s", execution_id, exc)
         pending = self.pending_of(execution_id)
         self._release_slot(execution_id)
         if started_at is not None and pending.started_at is None:  # else `started` recorded it

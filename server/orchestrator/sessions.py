@@ -264,6 +264,7 @@ class SessionsMixin:
         """Forget that a worker runs this execution; returns that worker's session."""
         session_id = self.active.pop(execution_id, None)
         self.assigned.pop(execution_id, None)
+        self._telemetry_batches.pop(execution_id, None)
         session = self.sessions.get(session_id) if session_id else None
         if session is not None:
             session.running.discard(execution_id)

@@ -1,17 +1,19 @@
-"""Log lines and metric points sent by running executions (the `telemetry` notification).
+"""Log lines and metric points sent by running executions (`telemetry` requests, and the last
+batch of each execution inside its `result`).
 
-They arrive batched by the worker (about 100 entries or half a second) and are written with the
-rest of the orchestrator's batch as executemany inserts, so a chatty task costs a few rows per
-flush, not a transaction per line. Every entry is checked here: a bad one is dropped with the
-reason logged, never the batch it came in or the run it belongs to.
+They arrive batched by the worker (about 100 entries or half a second) and each batch is one row
+of `telemetry`, written with the rest of the orchestrator's batch: a chatty task costs a row per
+flush, not a row per line and point. Every entry is checked here: a bad one is dropped with the
+reason logged, never the batch it came in or the run it belongs to. When every entry is good,
+the JSON text the worker sent is stored as it came (it is not encoded again).
 
-On SQLite the lines' search index (FTS5, see server/store/search.py) is filled here too, with
-the template, the values' names and their text (indexing the values' JSON through a per-row
-trigger cost several times the rest of a line's write, measured). Lines are indexed up to
-INDEX_AFTER seconds after they are written, many at a time: each transaction that writes the
-index adds a segment to it, and a chatty fan-out would otherwise add one per batch. The lines
-are durable either way; what the index lacks after a crash is indexed again when the server
-starts (the index always holds a prefix of the line ids), and a search first indexes what waits.
+On SQLite the lines' search index (FTS5, see server/store/search.py) is filled here too, a
+document per batch: the template, the values' names and their text of each line. Batches are
+indexed up to INDEX_AFTER seconds after they are written, many at a time: each transaction that
+writes the index adds a segment to it, and a chatty fan-out would otherwise add one per batch.
+The lines are durable either way; what the index lacks after a crash is indexed again when the
+server starts (the index always holds a prefix of the batch ids), and a search first indexes
+what waits.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..errors import BadRequest
 from ..ids import run_of
 from ..store import schema as t
+from ..store import search
+from ..store.schema import LEVEL_BITS
 from .model import Peer
 
 log = logging.getLogger("coflux.orchestrator")
@@ -39,20 +43,9 @@ MAX_KEY = 200
 _SEARCH_INSERT = "INSERT INTO logs_fts(rowid, body) VALUES (?, ?)"
 INDEX_AFTER = 1.0  # seconds a line may wait for the search index
 INDEX_BATCH = 5000  # lines that are indexed at once, whatever their age
-CATCH_UP_CHUNK = 10_000
-
-
-def _search_text(template: str | None, fields: dict | None) -> str:
-    """What `coflux logs --search` finds a line by: its template, its values' names and text."""
-    parts = [template or ""]
-    for name, value in (fields or {}).items():
-        v = value["v"]
-        parts.append(name)
-        parts.append(v if type(v) is str else str(v) if type(v) in _SCALARS else json.dumps(v, ensure_ascii=False))
-    return " ".join(parts)
-
-
-_SCALARS = (int, float, bool, type(None))
+CATCH_UP_CHUNK = 1000  # batches
+# Stored texts keep non-ASCII characters as they are: the search index reads them (search.py).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def _number(value: Any) -> float | None:
@@ -64,28 +57,19 @@ def _number(value: Any) -> float | None:
     return float(value) if -1e300 < value < 1e300 else None
 
 
-def _wire(value: Any) -> bool:
-    return isinstance(value, dict) and "v" in value and isinstance(value.get("refs", []), list)
-
-
 class TelemetryMixin:
-    def _next_log_ids(self, count: int) -> int:
-        """The first of `count` new log line ids: assigned here (the single writer), so a line's
-        id is known in the event that announces it and serves as a `coflux logs` cursor."""
-        return self._next_ids("_log_id_next", t.logs, count)
-
-    def _next_point_ids(self, count: int) -> int:
-        """The first of `count` new metric point ids (as for log lines: the feed refers to them)."""
-        return self._next_ids("_point_id_next", t.metric_points, count)
-
-    def _next_ids(self, counter: str, table: Any, count: int) -> int:
-        # The next id is read from the table once (and again after a rolled-back batch, which
-        # resets the counter): the orchestrator is the only writer.
-        first = getattr(self, counter)
+    def _next_telemetry_ids(self, count: int) -> int:
+        """The first of `count` new ids of log lines and metric points: assigned here (the
+        single writer), so an entry's id is known in the event that announces it and a line's
+        id serves as a `coflux logs` cursor. Read from the table once (and again after a
+        rolled-back batch, which resets the counter)."""
+        first = self._telemetry_id_next
         if first is None:
             self.w.flush()
-            first = (self.db.execute(select(func.max(table.c.id))).scalar() or 0) + 1
-        setattr(self, counter, first + count)
+            c = t.telemetry.c
+            last = self.db.execute(select(c.id, c.line_count, c.point_count).order_by(c.id.desc()).limit(1)).first()
+            first = last.id + max(1, last.line_count + last.point_count) if last is not None else 1
+        self._telemetry_id_next = first + max(1, count)  # a batch of definitions only takes an id too
         return first
 
     def _on_telemetry(self, peer: Peer | None, request_id: Any, params: dict) -> None:
@@ -96,130 +80,196 @@ class TelemetryMixin:
         if session_id is None or self.active.get(execution_id) != session_id:
             # Only the worker running an execution may speak for it.
             raise BadRequest(f"execution {execution_id} is not running on this connection's worker")
+        recorded = self._record_telemetry(execution_id, params)
+        self._reply(peer, request_id, {"ok": True} if recorded else {"ok": True, "duplicate": True})
+
+    def _record_telemetry(self, execution_id: str, params: dict) -> bool:
+        """Record a batch of an active execution's log lines, metric definitions and points (a
+        `telemetry` request's params, or what rides in its `result`): one row, and the events
+        that announce it. False when the batch was recorded before (re-sent after a reconnect)."""
         batch = params.get("batch")
         if isinstance(batch, bool) or not isinstance(batch, int) or not 0 < batch < 2**31:
             raise BadRequest("telemetry needs a 'batch' number")
-        if params.get("resent"):  # it may have been written before the connection dropped
-            self.w.flush()
-            seen = self.db.execute(select(t.telemetry_batches.c.batch).where(
-                t.telemetry_batches.c.execution_id == execution_id, t.telemetry_batches.c.batch == batch)).first()
-            if seen is not None:
-                self._reply(peer, request_id, {"ok": True, "duplicate": True})
-                return
-        self.w.insert_ignore(t.telemetry_batches, {"execution_id": execution_id, "batch": batch})
+        # A worker sends an execution's batches in order, numbered from 1: one not above the last
+        # seen is a repeat. After a server restart the memory is gone, and the database says.
+        if batch <= self._telemetry_batches.get(execution_id, 0):
+            return False
         run_id = run_of(execution_id)
+        if params.get("resent") and execution_id not in self._telemetry_batches:
+            self.w.flush()
+            c = t.telemetry.c
+            seen = self.db.execute(select(c.id).where(c.run_id == run_id, c.execution_id == execution_id,
+                                                      c.batch == batch)).first()
+            if seen is not None:
+                return False
+        self._telemetry_batches[execution_id] = batch
         now = time.time()
-        lines = self._telemetry_logs(run_id, execution_id, params.get("logs"), now)
-        definitions = self._telemetry_definitions(run_id, execution_id, params.get("definitions"), now)
-        points, first_point = self._telemetry_points(run_id, execution_id, params.get("points"))
-        # The feed's rows keep the ranges of ids only: the lines and points are rows already.
+        lines, lines_json = _good_lines(*_entries(params, "logs"), now, execution_id)
+        definitions = _good_definitions(params.get("definitions"))
+        points, points_json = _good_points(*_entries(params, "points"), execution_id)
+        if not (lines or definitions or points):
+            return True
+        first = self._next_telemetry_ids(len(lines) + len(points))
+        levels = 0
+        for line in lines:
+            levels |= LEVEL_BITS[line[0]]
+        self.w.insert(t.telemetry, {
+            "id": first, "run_id": run_id, "execution_id": execution_id, "batch": batch, "at": now,
+            "line_count": len(lines), "levels": levels, "lines": lines_json if lines else None,
+            "point_count": len(points), "points": points_json if points else None,
+            "definitions": json.dumps(definitions) if definitions else None})
         if lines:
-            self._publish(f"run:{run_id}", {"type": "logs", "execution": execution_id, "lines": lines},
-                          {"type": "logs", "execution": execution_id, "first": lines[0]["id"], "count": len(lines)})
+            self._publish(f"run:{run_id}", {"type": "logs", "execution": execution_id, "lines": [
+                {"id": first + k, "execution_id": execution_id, "level": level, "template": template,
+                 "fields": fields, "at": at} for k, (level, template, fields, at) in enumerate(lines)]},
+                # The feed's row keeps the range of ids only: the lines are stored already.
+                {"type": "logs", "execution": execution_id, "first": first, "count": len(lines)})
+            self._index_lines(first, lines_json, len(lines), now)
         if definitions or points:
             self._publish(f"run:{run_id}", {"type": "metrics", "execution": execution_id,
                                             "definitions": definitions, "points": points},
                           {"type": "metrics", "execution": execution_id, "definitions": definitions,
-                           "first": first_point, "count": len(points)})
-        self._reply(peer, request_id, {"ok": True})
+                           "first": first + len(lines), "count": len(points)})
+        return True
 
-    def _telemetry_logs(self, run_id: str, execution_id: str, entries: Any, now: float) -> list[dict]:
-        if not entries:
-            return []
-        if not isinstance(entries, list):
-            raise BadRequest("logs must be a list of [level, template, values, at]")
-        good = []
-        for entry in entries[:MAX_ENTRIES]:
-            if not isinstance(entry, list) or len(entry) != 4:
-                continue
-            level, template, fields, at = entry
-            if level not in LEVELS or (template is not None and not isinstance(template, str)):
-                continue
-            if fields is not None and (not isinstance(fields, dict) or len(fields) > MAX_FIELDS
-                                       or not all(isinstance(k, str) and _wire(v) for k, v in fields.items())):
-                continue
-            at = _number(at)
-            good.append((level, template[:MAX_TEMPLATE] if template else template, fields or None,
-                         at if at is not None and abs(at - now) < 86400 * 366 else now))
-        if len(good) < len(entries):
-            log.warning("dropped %d malformed log entries from %s", len(entries) - len(good), execution_id)
-        first = self._next_log_ids(len(good)) if good else 0
-        lines = []
-        index = self.engine.dialect.name == "sqlite"  # PostgreSQL indexes by itself (an expression index)
-        for offset, (level, template, fields, at) in enumerate(good):
-            line = {"id": first + offset, "execution_id": execution_id, "level": level,
-                    "template": template, "fields": fields, "at": at}
-            self.w.insert(t.logs, {**line, "run_id": run_id})
-            if index:
-                self._unindexed.append((line["id"], template, fields))
-            lines.append(line)
-        if index and lines:
-            if len(self._unindexed) >= INDEX_BATCH:
-                self.index_pending()
-            elif not self._index_timer:
-                self._index_timer = True
-                self._add_timer(now + INDEX_AFTER, "index", None)
-        return lines
+    def _index_lines(self, first: int, lines_json: str, count: int, now: float) -> None:
+        """(SQLite) queue the batch for the search index (PostgreSQL indexes by itself)."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        self._unindexed.append((first, lines_json))
+        self._unindexed_lines += count
+        if self._unindexed_lines >= INDEX_BATCH:
+            self.index_pending()
+        elif not self._index_timer:
+            self._index_timer = True
+            self._add_timer(now + INDEX_AFTER, "index", None)
 
     def index_pending(self) -> None:
-        """(In a batch) add the lines that wait for the search index to it, in this transaction."""
-        pending, self._unindexed = self._unindexed, []
-        for line_id, template, fields in pending:
-            self.w.raw(_SEARCH_INSERT, (line_id, _search_text(template, fields)))
+        """(In a batch) add the batches that wait for the search index to it, in this transaction."""
+        pending, self._unindexed, self._unindexed_lines = self._unindexed, [], 0
+        for batch_id, lines_json in pending:
+            self.w.raw(_SEARCH_INSERT, (batch_id, search.document(lines_json)))
 
     def _index_unindexed(self) -> None:
-        """(SQLite, at load) index the lines a crash or a rolled-back batch left out of it."""
+        """(SQLite, at load) index the batches a crash or a rolled-back batch left out of it."""
         if self.engine.dialect.name != "sqlite":
             return
         self.w.flush()
         done = self.db.exec_driver_sql("SELECT max(id) FROM logs_fts_docsize").scalar() or 0
-        c = t.logs.c
+        c = t.telemetry.c
         while True:
-            rows = self.db.execute(select(c.id, c.template, c.fields).where(c.id > done)
+            rows = self.db.execute(select(c.id, c.lines).where(c.id > done, c.line_count > 0)
                                    .order_by(c.id).limit(CATCH_UP_CHUNK)).all()
             if not rows:
                 return
-            self._unindexed.extend((r.id, r.template, r.fields) for r in rows)
+            self._unindexed.extend((row.id, row.lines) for row in rows)
             self.index_pending()
             self.w.flush()
             done = rows[-1].id
 
-    def _telemetry_definitions(self, run_id: str, execution_id: str, definitions: Any, now: float) -> dict:
-        if not definitions:
-            return {}
-        if not isinstance(definitions, dict):
-            raise BadRequest("definitions must be an object of key -> {group, scale}")
-        good = {}
-        for key, definition in list(definitions.items())[:MAX_ENTRIES]:
-            if not isinstance(key, str) or not key or len(key) > MAX_KEY or not isinstance(definition, dict):
-                continue
-            group, scale = definition.get("group"), definition.get("scale")
-            if (group is not None and not isinstance(group, dict)) or (scale is not None and not isinstance(scale, dict)):
-                continue
-            good[key] = {"group": group, "scale": scale}
-            self.w.insert_ignore(t.metric_definitions, {"execution_id": execution_id, "key": key, "run_id": run_id,
-                                                        "group": group, "scale": scale, "created_at": now})
-        return good
 
-    def _telemetry_points(self, run_id: str, execution_id: str, points: Any) -> tuple[list[list], int]:
-        """The good points, and the id of the first (they are numbered consecutively)."""
-        if not points:
-            return [], 0
-        if not isinstance(points, list):
-            raise BadRequest("points must be a list of [key, x, value]")
-        good = []
-        for point in points[:MAX_ENTRIES]:
-            if not isinstance(point, list) or len(point) != 3 or not isinstance(point[0], str) \
-                    or not point[0] or len(point[0]) > MAX_KEY:
-                continue
-            x, value = _number(point[1]), _number(point[2])
+def _entries(params: dict, name: str) -> tuple[Any, str | None]:
+    """A batch's `logs` or `points`: sent as JSON text (`logs_json`, `points_json`, what the SDK
+    does), or as a list. Returns the entries and the text they came as."""
+    text = params.get(name + "_json")
+    if text is None:
+        return params.get(name), None
+    if not isinstance(text, str):
+        raise BadRequest(f"{name}_json must be a JSON text")
+    try:
+        return json.loads(text), text
+    except ValueError:
+        raise BadRequest(f"{name}_json is not valid JSON") from None
+
+
+def _good_lines(entries: Any, text: str | None, now: float, execution_id: str) -> tuple[list[list], str]:
+    """The well-formed log entries, [level, template, values, at], and their JSON text (the text
+    they came as when nothing was dropped or changed); the rest are dropped, and said."""
+    if not entries:
+        return [], ""
+    if not isinstance(entries, list):
+        raise BadRequest("logs must be a list of [level, template, values, at]")
+    good = []
+    changed = False
+    for entry in entries[:MAX_ENTRIES]:
+        if type(entry) is not list or len(entry) != 4:
+            continue
+        level, template, fields, at = entry
+        if level not in LEVELS or (template is not None and type(template) is not str):
+            continue
+        if fields is not None and not _good_fields(fields):
+            continue
+        if template and len(template) > MAX_TEMPLATE:
+            entry = [level, template[:MAX_TEMPLATE], fields, at]
+            changed = True
+        if not fields and fields is not None:
+            entry = [level, entry[1], None, at]
+            changed = True
+        if type(at) is not float or not abs(at - now) < 86400 * 366:
+            number = _number(at)
+            entry = [level, entry[1], entry[2], number if number is not None and abs(number - now) < 86400 * 366
+                     else now]
+            changed = True
+        good.append(entry)
+    if len(good) < len(entries):
+        log.warning("dropped %d malformed log entries from %s", len(entries) - len(good), execution_id)
+        changed = True
+    # Written again when changed, and when it spells characters as \u escapes (the search index
+    # reads the text: search.document).
+    return good, (_dumps(good) if changed or text is None or "\\u" in text else text)
+
+
+def _good_fields(fields: Any) -> bool:
+    """A line's values: names to wire values ({"v": ..., "refs"?: [...]})."""
+    if type(fields) is not dict or len(fields) > MAX_FIELDS:
+        return False
+    for name, value in fields.items():
+        if type(name) is not str or type(value) is not dict or "v" not in value:
+            return False
+        refs = value.get("refs")
+        if refs is not None and type(refs) is not list:
+            return False
+    return True
+
+
+def _good_definitions(definitions: Any) -> dict:
+    if not definitions:
+        return {}
+    if not isinstance(definitions, dict):
+        raise BadRequest("definitions must be an object of key -> {group, scale}")
+    good = {}
+    for key, definition in list(definitions.items())[:MAX_ENTRIES]:
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY or not isinstance(definition, dict):
+            continue
+        group, scale = definition.get("group"), definition.get("scale")
+        if (group is not None and not isinstance(group, dict)) or (scale is not None and not isinstance(scale, dict)):
+            continue
+        good[key] = {"group": group, "scale": scale}
+    return good
+
+
+def _good_points(points: Any, text: str | None, execution_id: str) -> tuple[list[list], str]:
+    """The well-formed points, [key, x, value] with finite numbers, and their JSON text."""
+    if not points:
+        return [], ""
+    if not isinstance(points, list):
+        raise BadRequest("points must be a list of [key, x, value]")
+    good = []
+    changed = False
+    for point in points[:MAX_ENTRIES]:
+        if type(point) is not list or len(point) != 3:
+            continue
+        key, x, value = point
+        if type(key) is not str or not key or len(key) > MAX_KEY:
+            continue
+        if type(x) is not float or type(value) is not float or not (-1e300 < x < 1e300 and -1e300 < value < 1e300):
+            x, value = _number(x), _number(value)
             if x is None or value is None:
                 continue
-            good.append([point[0], x, value])
-        if len(good) < len(points):
-            log.warning("dropped %d malformed metric points from %s", len(points) - len(good), execution_id)
-        first = self._next_point_ids(len(good)) if good else 0
-        for offset, (key, x, value) in enumerate(good):
-            self.w.insert(t.metric_points, {"id": first + offset, "run_id": run_id, "execution_id": execution_id,
-                                            "key": key, "x": x, "value": value})
-        return good, first
+            point = [key, x, value]
+            changed = True
+        good.append(point)
+    if len(good) < len(points):
+        log.warning("dropped %d malformed metric points from %s", len(points) - len(good), execution_id)
+        changed = True
+    return good, (_dumps(good) if changed or text is None else text)

@@ -3,15 +3,35 @@
 Each migration is a function taking a connection inside a transaction. Version 1 creates the
 tables of `schema.py` (as they are now: later versions check before they add); version 2 adds
 `sessions.secret_hash`; version 4 drops SQLite's log-indexing trigger (the orchestrator indexes);
-version 5 makes the cache, memo and successor indexes partial.
+version 5 makes the cache, memo and successor indexes partial; version 6 stores log lines and
+metric points a batch to a row (`telemetry`), converting the rows of the tables before it.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    cast,
+    func,
+    inspect,
+    select,
+    text,
+)
 
 from . import schema, search
 
@@ -31,8 +51,7 @@ def _v2_session_secret(conn: Connection) -> None:
 def _v3_observability(conn: Connection) -> None:
     """The event feed, logs, metrics and assets (tables a v1 database of this version has already),
     and the full-text index of log lines."""
-    schema.metadata.create_all(conn, tables=[schema.events, schema.logs, schema.metric_definitions,
-                                             schema.metric_points, schema.assets, schema.telemetry_batches])
+    schema.metadata.create_all(conn, tables=[schema.events, schema.assets, schema.telemetry])
     search.create_log_index(conn)
 
 
@@ -52,8 +71,159 @@ def _v5_partial_key_indexes(conn: Connection) -> None:
             index.create(conn)
 
 
+# The tables of log lines and metrics before version 6 (a row per line, point and definition).
+legacy = MetaData()
+legacy_logs = Table("logs", legacy, Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+                    Column("run_id", String(40), nullable=False), Column("execution_id", String(70), nullable=False),
+                    Column("level", String(10), nullable=False), Column("template", Text), Column("fields", JSON),
+                    Column("at", Float, nullable=False))
+legacy_metric_definitions = Table(
+    "metric_definitions", legacy, Column("execution_id", String(70), primary_key=True),
+    Column("key", String(200), primary_key=True), Column("run_id", String(40), nullable=False),
+    Column("group", JSON), Column("scale", JSON), Column("created_at", Float, nullable=False))
+legacy_metric_points = Table(
+    "metric_points", legacy, Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("run_id", String(40), nullable=False), Column("execution_id", String(70), nullable=False),
+    Column("key", String(200), nullable=False), Column("x", Float, nullable=False),
+    Column("value", Float, nullable=False))
+legacy_telemetry_batches = Table("telemetry_batches", legacy, Column("execution_id", String(70), primary_key=True),
+                                 Column("batch", Integer, primary_key=True))
+
+_CHUNK = 10_000  # legacy rows converted at a time
+_MAX_BATCH = 1000  # entries per converted batch
+
+
+def _v6_telemetry_batches(conn: Connection) -> None:
+    """Log lines and metric points a batch to a row. The lines keep their ids (the feed's stored
+    events name them); points, whose ids were a sequence of their own, move after the last line,
+    and the feed's stored `metrics` events move with them. The search index now holds a document
+    per batch: it is emptied here and filled when the server starts."""
+    schema.metadata.create_all(conn, tables=[schema.telemetry])
+    if conn.dialect.name == "sqlite":  # it indexed lines; now batches (the server indexes them at start)
+        conn.execute(text("DROP TABLE IF EXISTS logs_fts"))
+    search.create_log_index(conn)
+    present = set(inspect(conn).get_table_names())
+    if "logs" not in present:
+        return
+    writer = _BatchWriter(conn)
+    c = legacy_logs.c
+    after = 0
+    while rows := conn.execute(select(c.id, c.run_id, c.execution_id, c.level, c.template, c.fields, c.at)
+                               .where(c.id > after).order_by(c.id).limit(_CHUNK)).all():
+        for r in rows:
+            writer.add_line(r.id, r.run_id, r.execution_id, [r.level, r.template, r.fields, r.at], r.at)
+        after = rows[-1].id
+    writer.close()
+    shift = writer.next_id - 1  # point ids move after every line id
+    p = legacy_metric_points.c
+    after = 0
+    while rows := conn.execute(select(p.id, p.run_id, p.execution_id, p.key, p.x, p.value)
+                               .where(p.id > after).order_by(p.id).limit(_CHUNK)).all():
+        for r in rows:
+            writer.add_point(r.id + shift, r.run_id, r.execution_id, [r.key, r.x, r.value])
+        after = rows[-1].id
+    writer.close()
+    d = legacy_metric_definitions.c
+    for r in conn.execute(select(d.execution_id, d.key, d.run_id, d.group, d.scale, d.created_at)
+                          .order_by(d.created_at)).all():
+        writer.add_definition(r.run_id, r.execution_id, r.key, {"group": r.group, "scale": r.scale}, r.created_at)
+    writer.close()
+    if shift:
+        _shift_stored_metric_events(conn, shift)
+    for table in (legacy_logs, legacy_metric_points, legacy_metric_definitions, legacy_telemetry_batches):
+        table.drop(conn, checkfirst=True)
+
+
+class _BatchWriter:
+    """Groups legacy rows into `telemetry` rows: consecutive entries of one execution."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.next_id = (conn.execute(select(func.max(schema.telemetry.c.id))).scalar() or 0) + 1
+        self.row: dict[str, Any] | None = None
+        self.entries: list = []
+        self.rows: list[dict] = []
+        self.definitions: dict[str, dict] = {}  # execution -> its definitions (one row each)
+
+    def add_line(self, line_id: int, run_id: str, execution_id: str, line: list, at: float) -> None:
+        self._continue("lines", line_id, run_id, execution_id, at)
+        self.entries.append(line)
+
+    def add_point(self, point_id: int, run_id: str, execution_id: str, point: list) -> None:
+        self._continue("points", point_id, run_id, execution_id, 0.0)
+        self.entries.append(point)
+
+    def add_definition(self, run_id: str, execution_id: str, key: str, definition: dict, at: float) -> None:
+        row = self.definitions.get(execution_id)
+        if row is None:
+            row = self.definitions[execution_id] = self._new("definitions", self.next_id, run_id, execution_id, at)
+            row["definitions"] = {}
+            self.next_id += 1
+        row["definitions"].setdefault(key, definition)
+
+    def _continue(self, kind: str, entry_id: int, run_id: str, execution_id: str, at: float) -> None:
+        row = self.row
+        if row is None or row["_kind"] != kind or row["execution_id"] != execution_id \
+                or entry_id != row["id"] + len(self.entries) or len(self.entries) >= _MAX_BATCH:
+            self._end()
+            self.row = self._new(kind, entry_id, run_id, execution_id, at)
+
+    def _new(self, kind: str, first: int, run_id: str, execution_id: str, at: float) -> dict:
+        return {"_kind": kind, "id": first, "run_id": run_id, "execution_id": execution_id, "batch": 0,
+                "at": at, "line_count": 0, "levels": 0, "lines": None, "point_count": 0, "points": None,
+                "definitions": None}
+
+    def _end(self) -> None:
+        row, entries, self.row, self.entries = self.row, self.entries, None, []
+        if row is None or not entries:
+            return
+        if row["_kind"] == "lines":
+            row.update(line_count=len(entries), lines=json.dumps(entries),
+                       levels=_levels_of(entries))
+        else:
+            row.update(point_count=len(entries), points=json.dumps(entries))
+        self.next_id = max(self.next_id, row["id"] + len(entries))
+        self.rows.append(row)
+        if len(self.rows) >= _CHUNK // 10:
+            self._write()
+
+    def _write(self) -> None:
+        rows, self.rows = self.rows, []
+        if rows:
+            self.conn.execute(schema.telemetry.insert(), [{k: v for k, v in r.items() if k != "_kind"} for r in rows])
+
+    def close(self) -> None:
+        self._end()
+        for row in self.definitions.values():
+            row["definitions"] = json.dumps(row["definitions"])
+            self.rows.append(row)
+        self.definitions = {}
+        self._write()
+
+
+def _levels_of(lines: list) -> int:
+    levels = 0
+    for line in lines:
+        levels |= schema.LEVEL_BITS.get(line[0], 0)
+    return levels
+
+
+def _shift_stored_metric_events(conn: Connection, shift: int) -> None:
+    """The feed's stored `metrics` events name their points by id: move them with the points."""
+    e = schema.events.c
+    for seq, data in conn.execute(select(e.seq, e.data).where(cast(e.data, Text).like('%"metrics"%'))).all():
+        changed = False
+        for event in data.get("events", ()):
+            if event.get("type") == "metrics" and "first" in event:
+                event["first"] = int(event["first"]) + shift
+                changed = True
+        if changed:
+            conn.execute(schema.events.update().where(e.seq == seq).values(data=data))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
-                                                  _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes]
+                                                  _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
+                                                  _v6_telemetry_batches]
 
 
 def migrate(engine: Engine) -> int:

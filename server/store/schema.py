@@ -192,44 +192,31 @@ events = Table(
 )
 Index("ix_events_topic_seq", events.c.topic, events.c.seq)
 
-# Structured log lines and captured output: the template and its values are kept apart.
-logs = Table(
-    "logs",
+# What running executions report besides results: log lines (structured, and captured output)
+# and metric points, one row per batch a worker sent (about 100 entries): a chatty fan-out then
+# writes a row per execution, not one per line and point. Lines and points have ids of one
+# sequence, assigned by the orchestrator: a batch's id is the id of its first entry, its lines
+# are the ids from there (`line_count` of them) and its points the ids after them. So a line's
+# id is the `coflux logs` cursor and the search index's rowid, and the batch holding a line or
+# point is the one with the greatest id not above it.
+telemetry = Table(
+    "telemetry",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("run_id", String(40), nullable=False),
     Column("execution_id", String(70), nullable=False),
-    Column("level", String(10), nullable=False),  # debug info warning error stdout stderr
-    Column("template", Text, nullable=True),
-    Column("fields", JSON, nullable=True),  # the values: name -> wire value
+    Column("batch", Integer, nullable=False),  # the worker's batch number (a re-sent one is written once)
     Column("at", Float, nullable=False),
+    Column("line_count", Integer, nullable=False),
+    Column("levels", Integer, nullable=False),  # a bit per level among its lines (LEVEL_BITS)
+    Column("lines", Text, nullable=True),  # JSON [[level, template, values, at], ...]: values are wire values
+    Column("point_count", Integer, nullable=False),
+    Column("points", Text, nullable=True),  # JSON [[key, x, value], ...]
+    Column("definitions", Text, nullable=True),  # JSON {key: {group, scale}}: the first one of a key counts
 )
-Index("ix_logs_run", logs.c.run_id, logs.c.id)
+Index("ix_telemetry_run", telemetry.c.run_id, telemetry.c.id)
 
-# Metric definitions per execution and key; points separately (many per definition).
-metric_definitions = Table(
-    "metric_definitions",
-    metadata,
-    Column("execution_id", String(70), primary_key=True),
-    Column("key", String(200), primary_key=True),
-    Column("run_id", String(40), nullable=False),
-    Column("group", JSON, nullable=True),  # {name, units, lower, upper}
-    Column("scale", JSON, nullable=True),  # {name, units, progress, lower, upper}
-    Column("created_at", Float, nullable=False),
-)
-Index("ix_metric_definitions_run", metric_definitions.c.run_id)
-
-metric_points = Table(
-    "metric_points",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("run_id", String(40), nullable=False),
-    Column("execution_id", String(70), nullable=False),
-    Column("key", String(200), nullable=False),
-    Column("x", Float, nullable=False),
-    Column("value", Float, nullable=False),
-)
-Index("ix_metric_points_run", metric_points.c.run_id, metric_points.c.id)
+LEVEL_BITS = {"debug": 1, "info": 2, "warning": 4, "error": 8, "stdout": 16, "stderr": 32}
 
 # Assets: named collections of files (entries point at blobs by their sha256 key).
 assets = Table(
@@ -245,10 +232,3 @@ assets = Table(
 Index("ix_assets_run", assets.c.run_id)
 Index("ix_assets_execution", assets.c.execution_id)
 
-# Telemetry batches already recorded, so a batch re-sent after a reconnect is written once.
-telemetry_batches = Table(
-    "telemetry_batches",
-    metadata,
-    Column("execution_id", String(70), primary_key=True),
-    Column("batch", Integer, primary_key=True),
-)

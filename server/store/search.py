@@ -1,33 +1,32 @@
 """Full-text search of log lines, by the database's own index (never a scan of the run's lines).
 
-SQLite: an FTS5 table without content of its own (it indexes; `logs` keeps the text), filled by
-the orchestrator in the transaction that inserts the line (a per-row trigger cost five times the
-rest of the write; migration v4 dropped it). PostgreSQL: a GIN index over the same text's
-`to_tsvector`. Both index the template and the values, so a word in either is found.
+Lines are stored a batch to a row (`telemetry`, see schema.py), and both databases index a
+batch as one document: the JSON text of its lines (templates, values' names and their text).
+The index finds the batches with every word; each of their lines is then matched on its own, so
+a line is found exactly when its own text has every word. SQLite: an FTS5 table without content
+of its own (rowid = the batch's id), filled by the orchestrator (server/orchestrator/telemetry.py);
+a line is matched by `line_matches`, which splits text into words as FTS5's unicode61 tokenizer
+does (letters and digits; case and Latin diacritics folded). PostgreSQL: a GIN index over the
+`to_tsvector` of the batch's lines, and the same test on each line's own text.
 
-A page of matches is read from the index in line order, bounded to the run's span of line ids
-and starting after the page before: a word in every one of a million lines costs one page of
-index entries, not a million (which an `id IN (all matches)` filter would gather first).
+A page of matches is read in line order, starting after the page before: a word in every one of
+a million lines costs one page of index entries, not a million.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Select, false, func, select, text
-from sqlalchemy.sql import ColumnElement, column, table
+import json
+import re
+import unicodedata
+from typing import Any
 
-from . import schema
+from sqlalchemy import Connection, text
 
-_fts = table("logs_fts", column("rowid"))
-
-_SQLITE = [
-    "CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(body, content='', tokenize='unicode61')",
-    """CREATE TRIGGER IF NOT EXISTS logs_fts_insert AFTER INSERT ON logs BEGIN
-         INSERT INTO logs_fts(rowid, body)
-         VALUES (new.id, coalesce(new.template, '') || ' ' || coalesce(new.fields, ''));
-       END""",
-]
-_POSTGRES_DOCUMENT = "to_tsvector('simple', coalesce(logs.template, '') || ' ' || coalesce(logs.fields::text, ''))"
-_POSTGRES = [f"CREATE INDEX IF NOT EXISTS ix_logs_search ON logs USING gin ({_POSTGRES_DOCUMENT})"]
+_SQLITE = ["CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(body, content='', tokenize='unicode61')"]
+_POSTGRES_BATCH = "to_tsvector('simple', coalesce(lines, ''))"
+_POSTGRES = [f"CREATE INDEX IF NOT EXISTS ix_telemetry_search ON telemetry USING gin ({_POSTGRES_BATCH})"]
+# A line's own document: its template and the JSON of its values (as it was before batches).
+_POSTGRES_LINE = "to_tsvector('simple', coalesce(e.line->>1, '') || ' ' || coalesce((e.line->2)::text, ''))"
 
 
 def create_log_index(conn: Connection) -> None:
@@ -42,27 +41,125 @@ def _fts_phrase(words: str) -> str:
     return " ".join(f'"{term}"' for term in terms if term)
 
 
-def matching(query: Select, db: Connection, words: str, *, run_id: str, after: int) -> Select:
-    """`query` (over `logs`, of lines of `run_id` after line id `after`, in id order) narrowed to
-    lines containing every word of `words`."""
-    if not words.split():
-        return query
+def line_text(template: str | None, fields: dict | None) -> str:
+    """What a search finds a line by: its template, its values' names and their text (numbers,
+    `true`, `false` and `null` as JSON writes them)."""
+    parts = [template or ""]
+    for name, value in (fields or {}).items():
+        v = value.get("v") if type(value) is dict else value
+        parts.append(name)
+        parts.append(v if type(v) is str else json.dumps(v, ensure_ascii=False))
+    return " ".join(parts)
+
+
+_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")  # a JSON string escape: a separator, as the character is
+
+
+def document(lines_json: str) -> str:
+    """A batch's document in the SQLite index: the JSON text of its lines (written without ASCII
+    escapes), its escapes made spaces. It holds every token of each line's `line_text`, and
+    others (levels, times), which only bring batches to the line by line test."""
+    return _ESCAPE.sub(" ", lines_json) if "\\" in lines_json else lines_json
+
+
+_TOKEN = re.compile(r"[^\W_]+")  # runs of letters and digits: unicode61's tokens
+
+
+def _tokens(text: str) -> list[str]:
+    found = _TOKEN.findall(text.lower())
+    if not text.isascii():
+        found = ["".join(ch for ch in unicodedata.normalize("NFD", token) if not unicodedata.combining(ch))
+                 for token in found]
+    return found
+
+
+def query_terms(words: str) -> list[list[str]]:
+    """Each word of the query as the run of tokens a line must hold (one FTS5 phrase each)."""
+    return [tokens for tokens in (_tokens(word) for word in words.split()) if tokens]
+
+
+def line_matches(terms: list[list[str]], template: str | None, fields: dict | None) -> bool:
+    """Whether the line holds every term, each as consecutive tokens (what FTS5 finds)."""
+    tokens = _tokens(line_text(template, fields))
+    for term in terms:
+        if len(term) == 1:
+            if term[0] not in tokens:
+                return False
+            continue
+        n = len(term)
+        if not any(tokens[i:i + n] == term for i in range(len(tokens) - n + 1)):
+            return False
+    return True
+
+
+def matching_lines(db: Connection, words: str, *, run_id: str, after: int, limit: int,
+                   step_like: str | None, levels: list[str] | None) -> list[tuple[int, str, list]]:
+    """Up to `limit` lines of `run_id` after line id `after` with every word of `words`, in id
+    order: (line id, execution id, [level, template, values, at]). Lines of other levels or
+    steps are left out; fewer than `limit` means there are no more."""
     if db.dialect.name == "sqlite":
-        logs = schema.logs.c
-        # Two queries: SQLite answers a lone min() or max() from the index, not both together.
-        first = db.execute(select(func.min(logs.id)).where(logs.run_id == run_id)).scalar()
-        last = db.execute(select(func.max(logs.id)).where(logs.run_id == run_id)).scalar()
-        if first is None:
-            return query.where(false())
-        # The index drives: its rowids in order within these bounds (FTS5 takes rowid ranges and
-        # rowid order itself), each joined to its line by primary key, until the page is full.
-        return (query.join(_fts, _fts.c.rowid == logs.id)
-                .where(text("logs_fts MATCH :phrase").bindparams(phrase=_fts_phrase(words)),
-                       _fts.c.rowid >= max(first, after + 1), _fts.c.rowid <= last)
-                .order_by(None).order_by(_fts.c.rowid))
+        return _sqlite_matches(db, words, run_id=run_id, after=after, limit=limit, step_like=step_like,
+                               levels=levels)
     if db.dialect.name == "postgresql":
-        condition: ColumnElement = text(f"{_POSTGRES_DOCUMENT} @@ plainto_tsquery('simple', :words)").bindparams(
-            words=words)
-        return query.where(condition)
-    like = f"%{words}%"  # other databases: correct, if slower
-    return query.where(schema.logs.c.template.like(like))
+        return _postgres_matches(db, words, run_id=run_id, after=after, limit=limit, step_like=step_like,
+                                 levels=levels)
+    raise NotImplementedError(f"log search on {db.dialect.name}")
+
+
+_PAGE = 200  # batches read from the index at a time
+
+
+def _sqlite_matches(db: Connection, words: str, *, run_id: str, after: int, limit: int,
+                    step_like: str | None, levels: list[str] | None) -> list[tuple[int, str, list]]:
+    from .schema import LEVEL_BITS
+
+    # The batch that may hold line `after + 1` starts at or before it; later ones follow.
+    start = db.execute(text("SELECT max(id) FROM telemetry WHERE run_id = :run AND id <= :after"),
+                       {"run": run_id, "after": after + 1}).scalar() or 0
+    end = db.execute(text("SELECT max(id) FROM telemetry WHERE run_id = :run"), {"run": run_id}).scalar()
+    if end is None:
+        return []
+    terms = query_terms(words)
+    # The index drives: its rowids (batch ids) in order within the run's span (FTS5 takes rowid
+    # ranges and order itself), each joined to its batch by primary key.
+    query = text(
+        "SELECT b.id, b.execution_id, b.lines FROM logs_fts f JOIN telemetry b ON b.id = f.rowid "
+        "WHERE logs_fts MATCH :phrase AND f.rowid >= :lo AND f.rowid <= :hi AND b.run_id = :run"
+        + (" AND b.execution_id LIKE :step" if step_like else "")
+        + (" AND (b.levels & :mask) != 0" if levels is not None else "")
+        + " ORDER BY f.rowid LIMIT :n")
+    params = {"phrase": _fts_phrase(words), "hi": end, "run": run_id, "step": step_like, "n": _PAGE,
+              "mask": sum(LEVEL_BITS[name] for name in levels) if levels is not None else 0}
+    found: list[tuple[int, str, list]] = []
+    while True:
+        rows = db.execute(query, {**params, "lo": start}).all()
+        for batch_id, execution_id, lines_json in rows:
+            for offset, line in enumerate(json.loads(lines_json) if lines_json else ()):
+                line_id = batch_id + offset
+                if line_id > after and (levels is None or line[0] in levels) \
+                        and line_matches(terms, line[1], line[2]):
+                    found.append((line_id, execution_id, line))
+                    if len(found) == limit:
+                        return found
+        if len(rows) < _PAGE:
+            return found
+        start = rows[-1][0] + 1
+
+
+def _postgres_matches(db: Connection, words: str, *, run_id: str, after: int, limit: int,
+                      step_like: str | None, levels: list[str] | None) -> list[tuple[int, str, list]]:
+    conditions = ""
+    params: dict[str, Any] = {"run": run_id, "words": words, "after": after, "n": limit}
+    if step_like:
+        conditions += " AND b.execution_id LIKE :step"
+        params["step"] = step_like
+    if levels is not None:
+        conditions += " AND e.line->>0 = ANY(:levels)"
+        params["levels"] = list(levels)
+    rows = db.execute(text(
+        "SELECT b.id + e.ord - 1 AS line_id, b.execution_id, e.line::text FROM telemetry b "
+        "CROSS JOIN LATERAL json_array_elements(b.lines::json) WITH ORDINALITY AS e(line, ord) "
+        f"WHERE b.run_id = :run AND b.line_count > 0 AND {_POSTGRES_BATCH} @@ plainto_tsquery('simple', :words) "
+        f"AND {_POSTGRES_LINE} @@ plainto_tsquery('simple', :words) AND b.id + e.ord - 1 > :after"
+        f"{conditions} ORDER BY line_id LIMIT :n"), params).all()
+    return [(int(r[0]), r[1], json.loads(r[2])) for r in rows]
