@@ -19,7 +19,7 @@ from typing import Any, Protocol
 FLUSH_COUNT = 100
 FLUSH_AFTER = 0.5  # seconds
 
-# Non-ASCII characters stay as they are: the server stores the text and its search index reads it.
+# Non-ASCII characters stay as they are (shorter than \u escapes): the server stores the text.
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 LEVELS = ("debug", "info", "warning", "error", "stdout", "stderr")

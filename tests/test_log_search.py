@@ -4,7 +4,6 @@ on its own (server/store/search.py). Checked here against FTS5 itself, a documen
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
@@ -48,12 +47,10 @@ def per_line_index() -> sqlite3.Connection:
     db.executemany("INSERT INTO per_line(rowid, body) VALUES (?, ?)",
                    [(i + 1, search.line_text(t, f)) for i, (t, f) in enumerate(LINES)])
     db.execute("CREATE VIRTUAL TABLE per_batch USING fts5(body, content='', tokenize='unicode61')")
-    # A batch as the server indexes it: the JSON text of its lines, as stored.
-    text = json.dumps([["info", t, f, 1764612345.25] for t, f in LINES], ensure_ascii=False, separators=(",", ":"))
+    # Batches as the server indexes them: all lines in one, and each line in one of its own.
+    batch = [["info", t, f, 1764612345.25] for t, f in LINES]
     db.executemany("INSERT INTO per_batch(rowid, body) VALUES (?, ?)",
-                   [(1, search.document(text))] + [
-                       (i + 2, search.document(json.dumps([["info", t, f, 0.5]], ensure_ascii=False)))
-                       for i, (t, f) in enumerate(LINES)])
+                   [(1, search.document(batch))] + [(i + 2, search.document([line])) for i, line in enumerate(batch)])
     return db
 
 
@@ -72,6 +69,11 @@ def test_a_line_matches_exactly_when_fts5_finds_it_on_its_own(per_line_index: sq
     if expected:
         assert 1 in batches, words
     assert {row - 1 for row in batches if row > 1} >= expected, words
+
+
+def test_levels_and_times_stay_out_of_a_batch_document(per_line_index: sqlite3.Connection) -> None:
+    for word in ("info", "1764612345"):
+        assert per_line_index.execute("SELECT rowid FROM per_batch WHERE per_batch MATCH ?", (word,)).fetchall() == []
 
 
 def test_words_on_two_lines_of_one_batch_do_not_make_a_match() -> None:

@@ -140,9 +140,9 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         self._seq_next: int | None = None  # the next event's number (feed.py), read again after a rollback
         self._telemetry_id_next: int | None = None  # likewise for log lines and metric points (telemetry.py)
         self._telemetry_batches: dict[str, int] = {}  # active execution -> its last telemetry batch number
-        # (SQLite) batches of lines not in the search index yet: (batch id, lines' JSON), see
+        # (SQLite) batches of lines not in the search index yet: (batch id, lines), see
         # telemetry.py. Lost with the memory on purpose: _load indexes what the database lacks.
-        self._unindexed: list[tuple[int, str]] = []
+        self._unindexed: list[tuple[int, list]] = []
         self._unindexed_lines = 0
         self._index_timer = False
         self.deferrable: dict[tuple, Pending] = {}  # (module, target, workspace, defer key) -> latest

@@ -5,9 +5,9 @@ The orchestrator is the only writer, so it numbers events itself: numbers are de
 commit order (a database sequence would be neither, under concurrent transactions), and the
 number is known when the event is pushed live. The events of one topic written in one flush
 share a row (`data.events`, the row's `seq` is the last of them): a fan-out's thousands of
-events cost a few rows, not one each. Log lines and metric points are rows of their own already:
-their events keep only the range of those rows' ids, and a viewer that resumes gets them read
-back in full (store/observe.py), as a live viewer got them. After a rolled-back batch the next number is read
+events cost a few rows, not one each. Log lines and metric points are stored already (a batch to
+a row of `telemetry`): their events keep only the range of their ids, and a viewer that resumes
+gets them read back in full (store/observe.py), as a live viewer got them. After a rolled-back batch the next number is read
 again from the table, so numbers a failed batch used are never seen.
 """
 

@@ -44,7 +44,6 @@ _SEARCH_INSERT = "INSERT INTO logs_fts(rowid, body) VALUES (?, ?)"
 INDEX_AFTER = 1.0  # seconds a line may wait for the search index
 INDEX_BATCH = 5000  # lines that are indexed at once, whatever their age
 CATCH_UP_CHUNK = 1000  # batches
-# Stored texts keep non-ASCII characters as they are: the search index reads them (search.py).
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
@@ -124,7 +123,7 @@ class TelemetryMixin:
                  "fields": fields, "at": at} for k, (level, template, fields, at) in enumerate(lines)]},
                 # The feed's row keeps the range of ids only: the lines are stored already.
                 {"type": "logs", "execution": execution_id, "first": first, "count": len(lines)})
-            self._index_lines(first, lines_json, len(lines), now)
+            self._index_lines(first, lines, now)
         if definitions or points:
             self._publish(f"run:{run_id}", {"type": "metrics", "execution": execution_id,
                                             "definitions": definitions, "points": points},
@@ -132,12 +131,12 @@ class TelemetryMixin:
                            "first": first + len(lines), "count": len(points)})
         return True
 
-    def _index_lines(self, first: int, lines_json: str, count: int, now: float) -> None:
+    def _index_lines(self, first: int, lines: list[list], now: float) -> None:
         """(SQLite) queue the batch for the search index (PostgreSQL indexes by itself)."""
         if self.engine.dialect.name != "sqlite":
             return
-        self._unindexed.append((first, lines_json))
-        self._unindexed_lines += count
+        self._unindexed.append((first, lines))
+        self._unindexed_lines += len(lines)
         if self._unindexed_lines >= INDEX_BATCH:
             self.index_pending()
         elif not self._index_timer:
@@ -147,8 +146,8 @@ class TelemetryMixin:
     def index_pending(self) -> None:
         """(In a batch) add the batches that wait for the search index to it, in this transaction."""
         pending, self._unindexed, self._unindexed_lines = self._unindexed, [], 0
-        for batch_id, lines_json in pending:
-            self.w.raw(_SEARCH_INSERT, (batch_id, search.document(lines_json)))
+        for batch_id, lines in pending:
+            self.w.raw(_SEARCH_INSERT, (batch_id, search.document(lines)))
 
     def _index_unindexed(self) -> None:
         """(SQLite, at load) index the batches a crash or a rolled-back batch left out of it."""
@@ -162,7 +161,7 @@ class TelemetryMixin:
                                    .order_by(c.id).limit(CATCH_UP_CHUNK)).all()
             if not rows:
                 return
-            self._unindexed.extend((row.id, row.lines) for row in rows)
+            self._unindexed.extend((row.id, json.loads(row.lines)) for row in rows)
             self.index_pending()
             self.w.flush()
             done = rows[-1].id
@@ -214,9 +213,7 @@ def _good_lines(entries: Any, text: str | None, now: float, execution_id: str) -
     if len(good) < len(entries):
         log.warning("dropped %d malformed log entries from %s", len(entries) - len(good), execution_id)
         changed = True
-    # Written again when changed, and when it spells characters as \u escapes (the search index
-    # reads the text: search.document).
-    return good, (_dumps(good) if changed or text is None or "\\u" in text else text)
+    return good, (_dumps(good) if changed or text is None else text)
 
 
 def _good_fields(fields: Any) -> bool:

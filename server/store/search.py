@@ -1,7 +1,7 @@
 """Full-text search of log lines, by the database's own index (never a scan of the run's lines).
 
 Lines are stored a batch to a row (`telemetry`, see schema.py), and both databases index a
-batch as one document: the JSON text of its lines (templates, values' names and their text).
+batch as one document: the templates and values of its lines.
 The index finds the batches with every word; each of their lines is then matched on its own, so
 a line is found exactly when its own text has every word. SQLite: an FTS5 table without content
 of its own (rowid = the batch's id), filled by the orchestrator (server/orchestrator/telemetry.py);
@@ -23,10 +23,13 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 _SQLITE = ["CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(body, content='', tokenize='unicode61')"]
-_POSTGRES_BATCH = "to_tsvector('simple', coalesce(lines, ''))"
+# The templates and values of the batch's lines (not their levels and times), escapes made
+# spaces, as `document` does for SQLite.
+_POSTGRES_BATCH = ("to_tsvector('simple', regexp_replace(jsonb_path_query_array(coalesce(lines, '[]')::jsonb, "
+                   "'$[*][1 to 2]')::text, '\\\\(u[0-9a-fA-F]{4}|.)', ' ', 'g'))")
 _POSTGRES = [f"CREATE INDEX IF NOT EXISTS ix_telemetry_search ON telemetry USING gin ({_POSTGRES_BATCH})"]
 # A line's own document: its template and the JSON of its values (as it was before batches).
-_POSTGRES_LINE = "to_tsvector('simple', coalesce(e.line->>1, '') || ' ' || coalesce((e.line->2)::text, ''))"
+_POSTGRES_LINE = "to_tsvector('simple', coalesce(e.line->>1, '') || ' ' || coalesce(e.line->>2, ''))"
 
 
 def create_log_index(conn: Connection) -> None:
@@ -53,13 +56,22 @@ def line_text(template: str | None, fields: dict | None) -> str:
 
 
 _ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")  # a JSON string escape: a separator, as the character is
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
-def document(lines_json: str) -> str:
-    """A batch's document in the SQLite index: the JSON text of its lines (written without ASCII
-    escapes), its escapes made spaces. It holds every token of each line's `line_text`, and
-    others (levels, times), which only bring batches to the line by line test."""
-    return _ESCAPE.sub(" ", lines_json) if "\\" in lines_json else lines_json
+def document(lines: list[list]) -> str:
+    """A batch's document in the SQLite index: each line's template and the JSON of its values
+    (escapes made spaces). It holds every token of each line's `line_text` (and the values' JSON
+    keys); levels and times stay out, so a search for `info` does not bring every batch."""
+    parts = []
+    for line in lines:
+        template, fields = line[1], line[2]
+        if template:
+            parts.append(template)
+        if fields:
+            text = _dumps(fields)
+            parts.append(_ESCAPE.sub(" ", text) if "\\" in text else text)
+    return "\n".join(parts)
 
 
 _TOKEN = re.compile(r"[^\W_]+")  # runs of letters and digits: unicode61's tokens
