@@ -48,30 +48,36 @@ def line_text(template: str | None, fields: dict | None) -> str:
     """What a search finds a line by: its template, its values' names and their text (numbers,
     `true`, `false` and `null` as JSON writes them)."""
     parts = [template or ""]
-    for name, value in (fields or {}).items():
-        v = value.get("v") if type(value) is dict else value
-        parts.append(name)
-        parts.append(v if type(v) is str else json.dumps(v, ensure_ascii=False))
+    _add_values(parts, fields)
     return " ".join(parts)
 
 
-_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")  # a JSON string escape: a separator, as the character is
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+def _add_values(parts: list[str], fields: dict | None) -> None:
+    for name, value in (fields or {}).items():
+        v = value.get("v") if type(value) is dict else value
+        parts.append(name)
+        kind = type(v)
+        if kind is str:
+            parts.append(v)
+        elif kind is int or (kind is float and v - v == 0):  # a finite number: its JSON text
+            parts.append(repr(v))
+        else:
+            parts.append(_dumps(v))
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def document(lines: list[list]) -> str:
-    """A batch's document in the SQLite index: each line's template and the JSON of its values
-    (escapes made spaces). It holds every token of each line's `line_text` (and the values' JSON
-    keys); levels and times stay out, so a search for `info` does not bring every batch."""
-    parts = []
+    """A batch's document in the SQLite index: its lines' `line_text`, a line each (levels and
+    times stay out, so a search for `info` does not bring every batch)."""
+    parts: list[str] = []
     for line in lines:
-        template, fields = line[1], line[2]
-        if template:
-            parts.append(template)
-        if fields:
-            text = _dumps(fields)
-            parts.append(_ESCAPE.sub(" ", text) if "\\" in text else text)
-    return "\n".join(parts)
+        parts.append(line[1] or "")
+        if line[2]:
+            _add_values(parts, line[2])
+        parts.append("\n")
+    return " ".join(parts)
 
 
 _TOKEN = re.compile(r"[^\W_]+")  # runs of letters and digits: unicode61's tokens
