@@ -5,7 +5,8 @@
 Starts a real `coflux server` (SQLite in a temp dir) and `coflux worker` for bench_app.py and
 prints, next to same-run baselines:
 - a fan-out of N tasks that each log 10 lines and record 10 metric points, against the plain
-  fan-out of N trivial tasks (target: within 25% of its steps/s);
+  fan-out of N trivial tasks run just before it (target: within 25% of its steps/s, the median
+  over the pairs);
 - the log ingest rate: lines per second from tasks logging as fast as they can until every line
   is stored (counted in the database);
 - `coflux logs RUN --search WORD` over a run with --lines lines (target: under 1 s), next to the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,16 +109,22 @@ def main() -> int:
 
     plain_rate = args.fan_out / min(plain)
     observed_rate = args.fan_out / min(observed)
+    # Each observed run against the plain run just before it: the two saw the same machine (a
+    # shared machine's speed drifts between runs, and the best of each may come from different
+    # moments).
+    ratio = statistics.median(p / o for p, o in zip(plain, observed, strict=True))
     print(f"coflux observability benchmark (worker concurrency {args.concurrency}, best of {args.repeat})")
     print(f"  baseline: plain fan-out of {args.fan_out} tasks          {plain_rate:10.0f} steps/s")
     print(f"  fan-out of {args.fan_out} tasks, 10 lines + 10 points each {observed_rate:10.0f} steps/s"
-          f"   ({100 * observed_rate / plain_rate:.0f}% of plain; target >= 75%)")
+          f"   ({100 * observed_rate / plain_rate:.0f}% of plain)")
+    print(f"  observed against plain, run by run (median of {args.repeat} pairs)  {100 * ratio:6.0f}%"
+          f"   (target >= 75%; pairs: {', '.join(f'{100 * p / o:.0f}%' for p, o in zip(plain, observed, strict=True))})")
     print(f"  log ingest: {total} lines from {tasks} tasks        {total / ingest:10.0f} lines/s"
           f"   ({ingest:.1f} s until all were stored)")
     print(f"  `coflux logs --search` over {total} lines          {min(searches):10.3f} s"
           f"   (target < 1 s; includes interpreter start; the same search as a scan: {scan_time:.3f} s,"
           f" {scan_found} lines)")
-    ok = observed_rate >= 0.75 * plain_rate and min(searches) < 1.0
+    ok = ratio >= 0.75 and min(searches) < 1.0
     print("  targets:", "met" if ok else "NOT met")
     return 0
 

@@ -17,6 +17,7 @@ from . import serialization
 _python_levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
                   "error": logging.ERROR}
 _logger = logging.getLogger("coflux")
+_SMALL = serialization.BLOB_THRESHOLD // 4  # a string up to this long is its own wire value
 
 
 # `{name}` fills in a value, `{{` and `}}` are literal braces; anything else is left as written,
@@ -53,6 +54,11 @@ def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
         return
     encoded: dict[str, Any] = {}
     for name, value in values.items():
+        kind = type(value)
+        if kind is int or kind is bool or value is None or (kind is float and value - value == 0) \
+                or (kind is str and len(value) <= _SMALL):
+            encoded[name] = {"v": value}  # the common case, as serialization.encode gives it
+            continue
         try:
             encoded[name] = serialization.encode(value)
         except Exception as exc:
@@ -60,7 +66,8 @@ def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
             _logger.warning("log value %r (%s) cannot be serialised (%s); recorded as its repr",
                             name, type(value).__name__, exc)
             encoded[name] = {"v": _safe_repr(value)}
-    context.telemetry.log(level, template, encoded)
+    telemetry = context._telemetry
+    (telemetry if telemetry is not None else context.telemetry).log(level, template, encoded)
 
 
 def _current_context() -> Any:

@@ -16,11 +16,23 @@ import time
 import weakref
 from typing import Any, Protocol
 
+import orjson
+
 FLUSH_COUNT = 100
 FLUSH_AFTER = 0.5  # seconds
 
 # Non-ASCII characters stay as they are (shorter than \u escapes): the server stores the text.
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def _dumps(value: Any) -> str:
+    """`value` as compact JSON text: by orjson (a tenth of the time), else the standard library
+    (an integer beyond 64 bits, a lone surrogate) with the same output."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _json_dumps(value)
+
 
 LEVELS = ("debug", "info", "warning", "error", "stdout", "stderr")
 

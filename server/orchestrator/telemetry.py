@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 
 from ..errors import BadRequest
@@ -176,9 +178,23 @@ def _entries(params: dict, name: str) -> tuple[Any, str | None]:
     if not isinstance(text, str):
         raise BadRequest(f"{name}_json must be a JSON text")
     try:
-        return json.loads(text), text
+        return _loads(text), text
     except ValueError:
         raise BadRequest(f"{name}_json is not valid JSON") from None
+
+
+_LONG_INTEGER = re.compile(r"\d{19}")
+
+
+def _loads(text: str) -> Any:
+    """Parse JSON text: by orjson (a third of the time) unless it holds an integer beyond 64 bits
+    (orjson would make it a float) or what orjson refuses and Python's json takes (NaN)."""
+    if not _LONG_INTEGER.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def _good_lines(entries: Any, text: str | None, now: float, execution_id: str) -> tuple[list[list], str]:
