@@ -25,13 +25,14 @@ FLUSH_AFTER = 0.5  # seconds
 _json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
-def _dumps(value: Any) -> str:
-    """`value` as compact JSON text: by orjson (a tenth of the time), else the standard library
-    (an integer beyond 64 bits, a lone surrogate) with the same output."""
+def _dumps(value: Any) -> tuple[str, bool]:
+    """`value` as compact JSON text, and whether it holds integers beyond 64 bits: by orjson (a
+    tenth of the time), else by Python's json (such integers, a lone surrogate) with the same
+    output. The server parses a text flagged `wide_ints` with Python's json (exact integers)."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value).decode(), False
     except TypeError:
-        return _json_dumps(value)
+        return _json_dumps(value), True
 
 
 LEVELS = ("debug", "info", "warning", "error", "stdout", "stderr")
@@ -107,12 +108,16 @@ class Telemetry:
         params: dict[str, Any] = {"execution": self.execution_id, "batch": self._batches}
         # Lines and points go as JSON text, encoded once here: the worker's parent passes the
         # text on as a string, and the server stores it as it came when every entry is good.
+        wide = False
         if self._logs:
-            params["logs_json"] = _dumps(self._logs)
+            params["logs_json"], wide = _dumps(self._logs)
         if self._definitions:
             params["definitions"] = self._definitions
         if self._points:
-            params["points_json"] = _dumps(self._points)
+            params["points_json"], wide_points = _dumps(self._points)
+            wide = wide or wide_points
+        if wide:
+            params["wide_ints"] = True
         self._logs, self._points, self._definitions, self._since = [], [], {}, None
         return params
 

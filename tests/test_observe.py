@@ -303,3 +303,29 @@ def test_a_search_finds_lines_just_written_and_lines_a_crash_left_unindexed(tmp_
     finally:
         worker.stop()
         server.stop()
+
+
+def test_a_search_finds_lines_deep_in_a_big_batch(tmp_path: Path, monkeypatch) -> None:
+    """A batch of many lines (a client may send up to 10,000 at once) is indexed in parts: a
+    word in its 258th line is found, with the line's own id and text."""
+    from coflux.client import Client
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    import bench_search
+
+    server = Server(tmp_path / "data").start()
+    monkeypatch.setattr(bench_search, "TOKEN", server.token)
+    filler = bench_search.DirectFiller(server.url, batch=1000)
+    try:
+        with Client(server.url, server.token) as client:
+            run_id = filler.run(client, 2500)  # 10 tasks of 250 lines, a needle at each one's 8th
+            found = client.logs(run_id, search="needle")
+            assert [line["message"] for line in found] == [f"needle 7 in task {i}" for i in range(10)]
+            every = client.logs(run_id, limit=10_000)
+            assert len(every) == 2500
+            by_id = {line["id"]: line["message"] for line in every}
+            assert all(by_id[line["id"]] == line["message"] for line in found)
+            assert [line["message"] for line in client.logs(run_id, search="hay 249 task 9")] == ["hay 249 of task 9"]
+    finally:
+        filler.close()
+        server.stop()

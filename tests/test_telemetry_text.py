@@ -8,7 +8,7 @@ import json
 import math
 
 from coflux.telemetry import _dumps
-from server.orchestrator.telemetry import _loads
+from server.store.jsontext import loads as _loads
 
 
 def _stdlib(value: object) -> str:
@@ -18,18 +18,24 @@ def _stdlib(value: object) -> str:
 def test_a_batch_is_encoded_as_the_standard_library_would() -> None:
     lines = [["info", "step {k} of {x} — café", {"k": {"v": 3}, "x": {"v": 0.1 + 0.2}}, 1764612345.123456],
              ["stdout", "tabs\tand\nnewlines \"quoted\" \\ back", None, 1764612345.5]]
-    assert _dumps(lines) == _stdlib(lines)
-    assert json.loads(_dumps(lines)) == lines
+    assert _dumps(lines) == (_stdlib(lines), False)
+    assert json.loads(_dumps(lines)[0]) == lines
 
 
 def test_values_the_fast_encoder_refuses_are_encoded_all_the_same() -> None:
     for value in ([["info", None, {"big": {"v": 2 ** 70}}, 1.0]], [["info", "lone \ud800 surrogate", None, 1.0]]):
-        assert _dumps(value) == _stdlib(value)
+        assert _dumps(value)[0] == _stdlib(value)
 
 
-def test_parsing_keeps_integers_beyond_64_bits_exact_and_takes_what_python_takes() -> None:
+def test_a_flagged_text_keeps_integers_beyond_64_bits_exact_and_nan_is_taken() -> None:
     text = _stdlib([["info", None, {"big": {"v": 2 ** 70}, "small": {"v": 12}}, 1.5]])
-    parsed = _loads(text)
+    parsed = _loads(text, True)
     assert parsed[0][2]["big"]["v"] == 2 ** 70 and type(parsed[0][2]["big"]["v"]) is int
     assert parsed == json.loads(text)
     assert math.isnan(_loads('[["points", 1.0, NaN]]')[0][2])  # refused later, by the point check
+
+
+def test_a_text_with_integers_beyond_64_bits_is_flagged_and_read_exactly() -> None:
+    text, wide = _dumps([["info", None, {"big": {"v": 2 ** 70}}, 1.0]])
+    assert wide and _loads(text, wide)[0][2]["big"]["v"] == 2 ** 70
+    assert _dumps([["info", None, {"small": {"v": 2 ** 40}}, 1.0]])[1] is False

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 
 from ..errors import BadRequest
 from ..ids import run_of
 from ..store import schema as t
 from ..store import search
+from ..store.jsontext import loads
 from ..store.schema import LEVEL_BITS
 from .model import Peer
 
@@ -105,9 +104,10 @@ class TelemetryMixin:
                 return False
         self._telemetry_batches[execution_id] = batch
         now = time.time()
-        lines, lines_json = _good_lines(*_entries(params, "logs"), now, execution_id)
+        wide = params.get("wide_ints") is True
+        lines, lines_json = _good_lines(*_entries(params, "logs", wide), now, execution_id)
         definitions = _good_definitions(params.get("definitions"))
-        points, points_json = _good_points(*_entries(params, "points"), execution_id)
+        points, points_json = _good_points(*_entries(params, "points", wide), execution_id)
         if not (lines or definitions or points):
             return True
         first = self._next_telemetry_ids(len(lines) + len(points))
@@ -118,7 +118,7 @@ class TelemetryMixin:
             "id": first, "run_id": run_id, "execution_id": execution_id, "batch": batch, "at": now,
             "line_count": len(lines), "levels": levels, "lines": lines_json if lines else None,
             "point_count": len(points), "points": points_json if points else None,
-            "definitions": json.dumps(definitions) if definitions else None})
+            "definitions": json.dumps(definitions) if definitions else None, "wide_ints": wide})
         if lines:
             self._publish(f"run:{run_id}", {"type": "logs", "execution": execution_id, "lines": [
                 {"id": first + k, "execution_id": execution_id, "level": level, "template": template,
@@ -148,8 +148,10 @@ class TelemetryMixin:
     def index_pending(self) -> None:
         """(In a batch) add the batches that wait for the search index to it, in this transaction."""
         pending, self._unindexed, self._unindexed_lines = self._unindexed, [], 0
+        size = search.DOCUMENT_LINES
         for batch_id, lines in pending:
-            self.w.raw(_SEARCH_INSERT, (batch_id, search.document(lines)))
+            for start in range(0, len(lines), size):
+                self.w.raw(_SEARCH_INSERT, (batch_id + start, search.document(lines[start:start + size])))
 
     def _index_unindexed(self) -> None:
         """(SQLite, at load) index the batches a crash or a rolled-back batch left out of it."""
@@ -159,17 +161,17 @@ class TelemetryMixin:
         done = self.db.exec_driver_sql("SELECT max(id) FROM logs_fts_docsize").scalar() or 0
         c = t.telemetry.c
         while True:
-            rows = self.db.execute(select(c.id, c.lines).where(c.id > done, c.line_count > 0)
+            rows = self.db.execute(select(c.id, c.lines, c.wide_ints).where(c.id > done, c.line_count > 0)
                                    .order_by(c.id).limit(CATCH_UP_CHUNK)).all()
             if not rows:
                 return
-            self._unindexed.extend((row.id, json.loads(row.lines)) for row in rows)
+            self._unindexed.extend((row.id, loads(row.lines, row.wide_ints)) for row in rows)
             self.index_pending()
             self.w.flush()
             done = rows[-1].id
 
 
-def _entries(params: dict, name: str) -> tuple[Any, str | None]:
+def _entries(params: dict, name: str, wide_ints: bool) -> tuple[Any, str | None]:
     """A batch's `logs` or `points`: sent as JSON text (`logs_json`, `points_json`, what the SDK
     does), or as a list. Returns the entries and the text they came as."""
     text = params.get(name + "_json")
@@ -178,23 +180,9 @@ def _entries(params: dict, name: str) -> tuple[Any, str | None]:
     if not isinstance(text, str):
         raise BadRequest(f"{name}_json must be a JSON text")
     try:
-        return _loads(text), text
+        return loads(text, wide_ints), text
     except ValueError:
         raise BadRequest(f"{name}_json is not valid JSON") from None
-
-
-_LONG_INTEGER = re.compile(r"\d{19}")
-
-
-def _loads(text: str) -> Any:
-    """Parse JSON text: by orjson (a third of the time) unless it holds an integer beyond 64 bits
-    (orjson would make it a float) or what orjson refuses and Python's json takes (NaN)."""
-    if not _LONG_INTEGER.search(text):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
 
 
 def _good_lines(entries: Any, text: str | None, now: float, execution_id: str) -> tuple[list[list], str]:

@@ -171,7 +171,7 @@ class _BatchWriter:
     def _new(self, kind: str, first: int, run_id: str, execution_id: str, at: float) -> dict:
         return {"_kind": kind, "id": first, "run_id": run_id, "execution_id": execution_id, "batch": 0,
                 "at": at, "line_count": 0, "levels": 0, "lines": None, "point_count": 0, "points": None,
-                "definitions": None}
+                "definitions": None, "wide_ints": True}  # not looked at: read exactly, if slower
 
     def _end(self) -> None:
         row, entries, self.row, self.entries = self.row, self.entries, None, []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
@@ -10,6 +9,7 @@ from sqlalchemy import Engine, func, or_, select
 from ..errors import BadRequest, NotFound
 from . import schema as t
 from . import search
+from .jsontext import loads
 
 # `--level L` shows L and above; captured stdout counts as info and stderr as warning.
 SEVERITY = {"debug": 10, "stdout": 20, "info": 20, "stderr": 30, "warning": 30, "error": 40}
@@ -70,7 +70,7 @@ def _read_lines(db: Any, run_id: str, after: int, limit: int, step_like: str | N
     c = t.telemetry.c
     # The batch that may hold line `after + 1` starts at or before it; the rest come after it.
     start = db.execute(select(func.max(c.id)).where(c.run_id == run_id, c.id <= after + 1)).scalar() or 0
-    query = select(c.id, c.execution_id, c.lines).where(c.run_id == run_id, c.line_count > 0)
+    query = select(c.id, c.execution_id, c.lines, c.wide_ints).where(c.run_id == run_id, c.line_count > 0)
     if step_like:
         query = query.where(c.execution_id.like(step_like))
     if levels is not None:
@@ -79,8 +79,8 @@ def _read_lines(db: Any, run_id: str, after: int, limit: int, step_like: str | N
     lines: list[dict] = []
     while True:
         rows = db.execute(query.where(c.id >= start).order_by(c.id).limit(_BATCHES)).all()
-        for batch_id, execution_id, lines_json in rows:
-            for offset, entry in enumerate(json.loads(lines_json)):
+        for batch_id, execution_id, lines_json, wide_ints in rows:
+            for offset, entry in enumerate(loads(lines_json, wide_ints)):
                 line_id = batch_id + offset
                 if line_id > after and (levels is None or entry[0] in levels):
                     lines.append(_line(line_id, execution_id, entry))
@@ -96,7 +96,7 @@ def get_metrics(engine: Engine, run_id: str) -> dict:
     c = t.telemetry.c
     with engine.connect() as db:
         _check_run(db, run_id)
-        rows = db.execute(select(c.execution_id, c.points, c.definitions)
+        rows = db.execute(select(c.execution_id, c.points, c.definitions, c.wide_ints)
                           .where(c.run_id == run_id, or_(c.point_count > 0, c.definitions.isnot(None)))
                           .order_by(c.id)).all()
         seq = db.execute(select(func.max(t.events.c.seq))).scalar() or 0
@@ -109,12 +109,12 @@ def get_metrics(engine: Engine, run_id: str) -> dict:
                                                    "scale": None, "points": [], "_defined": False}
         return found
 
-    for execution_id, points_json, definitions_json in rows:
-        for key, definition in (json.loads(definitions_json) if definitions_json else {}).items():
+    for execution_id, points_json, definitions_json, wide_ints in rows:
+        for key, definition in (loads(definitions_json) if definitions_json else {}).items():
             found = entry(execution_id, key)
             if not found["_defined"]:  # the first definition of a key counts
                 found.update(group=definition.get("group"), scale=definition.get("scale"), _defined=True)
-        for key, x, value in json.loads(points_json) if points_json else ():
+        for key, x, value in loads(points_json, wide_ints) if points_json else ():
             entry(execution_id, key)["points"].append([x, value])
     for found in series.values():
         del found["_defined"]
@@ -143,15 +143,16 @@ def _expanded(db: Any, event: dict, batches: dict[int, Any]) -> dict:
     batch_id = db.execute(select(func.max(c.id)).where(c.id <= first)).scalar()
     row = batches.get(batch_id) if batch_id is not None else None
     if row is None and batch_id is not None:
-        row = batches[batch_id] = db.execute(select(c.id, c.execution_id, c.line_count, c.lines, c.points)
+        row = batches[batch_id] = db.execute(select(c.id, c.execution_id, c.line_count, c.lines, c.points,
+                                                    c.wide_ints)
                                              .where(c.id == batch_id)).first()
     if event.get("type") == "logs":
-        entries = json.loads(row.lines) if row is not None and row.lines else []
+        entries = loads(row.lines, row.wide_ints) if row is not None and row.lines else []
         offset = first - batch_id if row is not None else 0
         full["lines"] = [_line(first + k, row.execution_id, entry)
                          for k, entry in enumerate(entries[offset:offset + count])]
     else:
-        entries = json.loads(row.points) if row is not None and row.points else []
+        entries = loads(row.points, row.wide_ints) if row is not None and row.points else []
         offset = first - batch_id - row.line_count if row is not None else 0
         full["points"] = [list(point) for point in entries[offset:offset + count]] if count else []
     return full

@@ -213,6 +213,7 @@ telemetry = Table(
     Column("point_count", Integer, nullable=False),
     Column("points", Text, nullable=True),  # JSON [[key, x, value], ...]
     Column("definitions", Text, nullable=True),  # JSON {key: {group, scale}}: the first one of a key counts
+    Column("wide_ints", Boolean, nullable=False, default=False, server_default="0"),  # texts with integers beyond 64 bits
 )
 Index("ix_telemetry_run", telemetry.c.run_id, telemetry.c.id)
 

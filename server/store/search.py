@@ -22,6 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from .jsontext import loads
+
 _SQLITE = ["CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(body, content='', tokenize='unicode61')"]
 # The templates and values of the batch's lines (not their levels and times), escapes made
 # spaces, as `document` does for SQLite.
@@ -69,8 +71,9 @@ _dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def document(lines: list[list]) -> str:
-    """A batch's document in the SQLite index: its lines' `line_text`, a line each (levels and
-    times stay out, so a search for `info` does not bring every batch)."""
+    """A document of the SQLite index: these lines' `line_text`, a line each (levels and times
+    stay out, so a search for `info` does not bring every batch). A batch is indexed as
+    documents of DOCUMENT_LINES lines, each with the id of its first line as its rowid."""
     parts: list[str] = []
     for line in lines:
         parts.append(line[1] or "")
@@ -98,7 +101,12 @@ def query_terms(words: str) -> list[list[str]]:
 
 def line_matches(terms: list[list[str]], template: str | None, fields: dict | None) -> bool:
     """Whether the line holds every term, each as consecutive tokens (what FTS5 finds)."""
-    tokens = _tokens(line_text(template, fields))
+    text = line_text(template, fields)
+    if text.isascii():  # then each token is a piece of the lowered text: most lines fail here, cheaply
+        lowered = text.lower()
+        if not all(token in lowered for term in terms for token in term):
+            return False
+    tokens = _tokens(text)
     for term in terms:
         if len(term) == 1:
             if term[0] not in tokens:
@@ -124,7 +132,8 @@ def matching_lines(db: Connection, words: str, *, run_id: str, after: int, limit
     raise NotImplementedError(f"log search on {db.dialect.name}")
 
 
-_PAGE = 200  # batches read from the index at a time
+_PAGE = 200  # documents read from the index at a time
+DOCUMENT_LINES = 100  # lines of a batch per document: a match tests these, not the whole batch
 
 
 def _sqlite_matches(db: Connection, words: str, *, run_id: str, after: int, limit: int,
@@ -134,26 +143,34 @@ def _sqlite_matches(db: Connection, words: str, *, run_id: str, after: int, limi
     # The batch that may hold line `after + 1` starts at or before it; later ones follow.
     start = db.execute(text("SELECT max(id) FROM telemetry WHERE run_id = :run AND id <= :after"),
                        {"run": run_id, "after": after + 1}).scalar() or 0
-    end = db.execute(text("SELECT max(id) FROM telemetry WHERE run_id = :run"), {"run": run_id}).scalar()
+    # The last batch's parts have rowids up to its last line's id.
+    end = db.execute(text("SELECT id + line_count FROM telemetry WHERE run_id = :run ORDER BY id DESC LIMIT 1"),
+                     {"run": run_id}).scalar()
     if end is None:
         return []
     terms = query_terms(words)
-    # The index drives: its rowids (batch ids) in order within the run's span (FTS5 takes rowid
-    # ranges and order itself), each joined to its batch by primary key.
+    # The index drives: its rowids (a part's first line id) in order within the run's span
+    # (FTS5 takes rowid ranges and order itself), each joined to the batch that holds it.
     query = text(
-        "SELECT b.id, b.execution_id, b.lines FROM logs_fts f JOIN telemetry b ON b.id = f.rowid "
-        "WHERE logs_fts MATCH :phrase AND f.rowid >= :lo AND f.rowid <= :hi AND b.run_id = :run"
+        "SELECT f.rowid, b.id, b.execution_id, b.lines, b.wide_ints FROM logs_fts f "
+        "JOIN telemetry b ON b.id = (SELECT max(t.id) FROM telemetry t WHERE t.id <= f.rowid) "
+        "WHERE logs_fts MATCH :phrase AND f.rowid >= :lo AND f.rowid < :hi AND b.run_id = :run"
         + (" AND b.execution_id LIKE :step" if step_like else "")
         + (" AND (b.levels & :mask) != 0" if levels is not None else "")
         + " ORDER BY f.rowid LIMIT :n")
     params = {"phrase": _fts_phrase(words), "hi": end, "run": run_id, "step": step_like, "n": _PAGE,
               "mask": sum(LEVEL_BITS[name] for name in levels) if levels is not None else 0}
     found: list[tuple[int, str, list]] = []
+    parsed: dict[int, list] = {}  # batch id -> its lines (several parts of one batch may match)
     while True:
         rows = db.execute(query, {**params, "lo": start}).all()
-        for batch_id, execution_id, lines_json in rows:
-            for offset, line in enumerate(json.loads(lines_json) if lines_json else ()):
-                line_id = batch_id + offset
+        for part, batch_id, execution_id, lines_json, wide_ints in rows:
+            lines = parsed.get(batch_id)
+            if lines is None:
+                lines = parsed[batch_id] = loads(lines_json, wide_ints) if lines_json else []
+            first = part - batch_id
+            for offset in range(first, min(first + DOCUMENT_LINES, len(lines))):
+                line, line_id = lines[offset], batch_id + offset
                 if line_id > after and (levels is None or line[0] in levels) \
                         and line_matches(terms, line[1], line[2]):
                     found.append((line_id, execution_id, line))
@@ -175,9 +192,9 @@ def _postgres_matches(db: Connection, words: str, *, run_id: str, after: int, li
         conditions += " AND e.line->>0 = ANY(:levels)"
         params["levels"] = list(levels)
     rows = db.execute(text(
-        "SELECT b.id + e.ord - 1 AS line_id, b.execution_id, e.line::text FROM telemetry b "
+        "SELECT b.id + e.ord - 1 AS line_id, b.execution_id, e.line::text, b.wide_ints FROM telemetry b "
         "CROSS JOIN LATERAL json_array_elements(b.lines::json) WITH ORDINALITY AS e(line, ord) "
         f"WHERE b.run_id = :run AND b.line_count > 0 AND {_POSTGRES_BATCH} @@ plainto_tsquery('simple', :words) "
         f"AND {_POSTGRES_LINE} @@ plainto_tsquery('simple', :words) AND b.id + e.ord - 1 > :after"
         f"{conditions} ORDER BY line_id LIMIT :n"), params).all()
-    return [(int(r[0]), r[1], json.loads(r[2])) for r in rows]
+    return [(int(r[0]), r[1], loads(r[2], r[3])) for r in rows]
