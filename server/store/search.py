@@ -4,10 +4,11 @@ Lines are stored a batch to a row (`telemetry`, see schema.py), and both databas
 batch as one document: the templates and values of its lines.
 The index finds the batches with every word; each of their lines is then matched on its own, so
 a line is found exactly when its own text has every word. SQLite: an FTS5 table without content
-of its own (rowid = the batch's id), filled by the orchestrator (server/orchestrator/telemetry.py);
-a line is matched by `line_matches`, which splits text into words as FTS5's unicode61 tokenizer
-does (letters and digits; case and Latin diacritics folded). PostgreSQL: a GIN index over the
-`to_tsvector` of the batch's lines, and the same test on each line's own text.
+of its own (a document per 100 lines of a batch, its rowid the id of the first), filled by the
+orchestrator (server/orchestrator/telemetry.py); a line is matched by `line_matches`, which
+splits text into words as FTS5's unicode61 tokenizer does (letters and digits; case and Latin
+diacritics folded). PostgreSQL: a stored `tsvector` of each batch's lines (a generated column,
+GIN-indexed), and `to_tsvector` of each line's own text.
 
 A page of matches is read in line order, starting after the page before: a word in every one of
 a million lines costs one page of index entries, not a million.
@@ -29,9 +30,13 @@ _SQLITE = ["CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(body, content
 # spaces, as `document` does for SQLite.
 _POSTGRES_BATCH = ("to_tsvector('simple', regexp_replace(jsonb_path_query_array(coalesce(lines, '[]')::jsonb, "
                    "'$[*][1 to 2]')::text, '\\\\(u[0-9a-fA-F]{4}|.)', ' ', 'g'))")
-_POSTGRES = [f"CREATE INDEX IF NOT EXISTS ix_telemetry_search ON telemetry USING gin ({_POSTGRES_BATCH})"]
+# Stored, not an expression index: the planner may test rows one by one (a word in most batches),
+# and reading a stored document is cheap where computing it is not.
+_POSTGRES = [f"ALTER TABLE telemetry ADD COLUMN IF NOT EXISTS search tsvector GENERATED ALWAYS AS ({_POSTGRES_BATCH}) STORED",
+             "CREATE INDEX IF NOT EXISTS ix_telemetry_search ON telemetry USING gin (search)"]
 # A line's own document: its template and the JSON of its values (as it was before batches).
-_POSTGRES_LINE = "to_tsvector('simple', coalesce(e.line->>1, '') || ' ' || coalesce(e.line->>2, ''))"
+_POSTGRES_LINE_TEXT = "coalesce(e.line->>1, '') || ' ' || coalesce(e.line->>2, '')"
+_POSTGRES_LINE = f"to_tsvector('simple', {_POSTGRES_LINE_TEXT})"
 
 
 def create_log_index(conn: Connection) -> None:
@@ -183,18 +188,48 @@ def _sqlite_matches(db: Connection, words: str, *, run_id: str, after: int, limi
 
 def _postgres_matches(db: Connection, words: str, *, run_id: str, after: int, limit: int,
                       step_like: str | None, levels: list[str] | None) -> list[tuple[int, str, list]]:
-    conditions = ""
-    params: dict[str, Any] = {"run": run_id, "words": words, "after": after, "n": limit}
+    # The query's words as PostgreSQL splits them: each is in the lowered text of a line that
+    # matches, so a LIKE sorts out most lines before the costlier full-text test.
+    lexemes = db.execute(text("SELECT unnest(tsvector_to_array(to_tsvector('simple', :words)))"),
+                         {"words": words}).scalars().all()
+    if not lexemes:
+        return []
+    conditions, line_conditions = "", ""
+    params: dict[str, Any] = {"run": run_id, "words": words, "after": after}
     if step_like:
         conditions += " AND b.execution_id LIKE :step"
         params["step"] = step_like
     if levels is not None:
-        conditions += " AND e.line->>0 = ANY(:levels)"
+        line_conditions += " AND e.line->>0 = ANY(:levels)"
         params["levels"] = list(levels)
-    rows = db.execute(text(
-        "SELECT b.id + e.ord - 1 AS line_id, b.execution_id, e.line::text, b.wide_ints FROM telemetry b "
-        "CROSS JOIN LATERAL json_array_elements(b.lines::json) WITH ORDINALITY AS e(line, ord) "
-        f"WHERE b.run_id = :run AND b.line_count > 0 AND {_POSTGRES_BATCH} @@ plainto_tsquery('simple', :words) "
-        f"AND {_POSTGRES_LINE} @@ plainto_tsquery('simple', :words) AND b.id + e.ord - 1 > :after"
-        f"{conditions} ORDER BY line_id LIMIT :n"), params).all()
-    return [(int(r[0]), r[1], loads(r[2], r[3])) for r in rows]
+    for i, lexeme in enumerate(lexemes):
+        params[f"like{i}"] = "%" + lexeme.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        line_conditions += f" AND lower({_POSTGRES_LINE_TEXT}) LIKE :like{i}"
+    # The batches the index finds, then a few at a time in id order, their lines tested one by
+    # one. (jsonb: parsed once a batch. The line itself is taken from
+    # the stored text, as written.)
+    start = db.execute(text("SELECT max(id) FROM telemetry WHERE run_id = :run AND id <= :after"),
+                       {"run": run_id, "after": after + 1}).scalar() or 0
+    ids = [i for i in db.execute(text(
+        "SELECT b.id FROM telemetry b WHERE b.run_id = :run AND b.line_count > 0 AND b.search "
+        f"@@ plainto_tsquery('simple', :words){conditions} ORDER BY b.id"), params).scalars() if i >= start]
+    query = text(
+        "SELECT p.id, e.ord - 1 AS offset FROM telemetry p "
+        "CROSS JOIN LATERAL jsonb_array_elements(p.lines::jsonb) WITH ORDINALITY AS e(line, ord) "
+        f"WHERE p.id = ANY(:ids) AND p.id + e.ord - 1 > :after{line_conditions} "
+        f"AND {_POSTGRES_LINE} @@ plainto_tsquery('simple', :words) ORDER BY p.id, e.ord")
+    found: list[tuple[int, str, list]] = []
+    at, pages = 0, 1
+    while at < len(ids):
+        page, at, pages = ids[at:at + pages], at + pages, min(pages * 4, 256)
+        batches: dict[int, Any] = {}
+        for batch_id, offset in db.execute(query, {**params, "ids": page}).all():
+            batch = batches.get(batch_id)
+            if batch is None:
+                row = db.execute(text("SELECT execution_id, lines, wide_ints FROM telemetry WHERE id = :id"),
+                                 {"id": batch_id}).first()
+                batch = batches[batch_id] = (row.execution_id, loads(row.lines, row.wide_ints))
+            found.append((batch_id + offset, batch[0], batch[1][offset]))
+            if len(found) == limit:
+                return found
+    return found
