@@ -329,3 +329,58 @@ def test_a_search_finds_lines_deep_in_a_big_batch(tmp_path: Path, monkeypatch) -
     finally:
         filler.close()
         server.stop()
+
+
+def test_hostile_telemetry_loses_nothing_good(tmp_path: Path, monkeypatch) -> None:
+    """A worker session that sends bad telemetry: malformed entries are dropped, the good ones
+    of the same batch kept; a batch sent twice is written once; a refused batch (not JSON) says
+    why; bad telemetry inside a result does not cost the result, and good telemetry in it is
+    recorded before it."""
+    from coflux.client import Client
+    from coflux.errors import RemoteError
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    import bench_search
+
+    server = Server(tmp_path / "data").start()
+    monkeypatch.setattr(bench_search, "TOKEN", server.token)
+    filler = bench_search.DirectFiller(server.url)
+    connection = filler.connection
+    try:
+        with Client(server.url, server.token) as client:
+            run = client.submit(filler.MODULE, filler.TARGET, 1)
+            execution = filler.executions.get(timeout=60)["execution"]
+            connection.notify("started", {"execution": execution, "at": time.time()})
+            now = time.time()
+            good = ["info", "kept {n}", {"n": {"v": 1}}, now]
+            batch = {"execution": execution, "batch": 1, "logs": [
+                good, ["shout", "no such level", None, now], ["info", 5, None, now], "not a line",
+                ["info", "bad values", {"n": 3}, now], ["info", "far future", None, 1e300]],
+                "points": [["loss", 0, 0.5], ["loss", 1, "NaN"], ["", 2, 1.0], ["loss", float("inf"), 1.0]]}
+            assert connection.call("telemetry", batch, 30) == {"ok": True}
+            assert connection.call("telemetry", batch, 30) == {"ok": True, "duplicate": True}
+            with pytest.raises(RemoteError, match="not valid JSON"):
+                connection.call("telemetry", {"execution": execution, "batch": 2, "logs_json": "[[oops"}, 30)
+            with pytest.raises(RemoteError, match="not running"):
+                connection.call("telemetry", {"execution": f"{run.id}:9:1", "batch": 1, "logs": [good]}, 30)
+            connection.call("result", {"execution": execution, "kind": "value", "value": {"v": 41},
+                                       "telemetry": {"execution": execution, "batch": 3, "logs": "not a list"}}, 30)
+            assert run.result(timeout=30) == 41
+            messages = [line["message"] for line in client.logs(run.id)]
+            assert messages[:2] == ["kept 1", "far future"]  # a time a year off is the server's own
+            assert len(messages) == 2
+            assert [s["points"] for s in client.metrics(run.id)] == [[[0.0, 0.5]]]
+
+            again = client.submit(filler.MODULE, filler.TARGET, 2)
+            execution = filler.executions.get(timeout=60)["execution"]
+            connection.notify("started", {"execution": execution, "at": time.time()})
+            connection.call("result", {"execution": execution, "kind": "value", "value": {"v": 2}, "telemetry": {
+                "execution": execution, "batch": 1, "logs_json": json.dumps([["warning", "last words", None, now]]),
+                "points_json": json.dumps([["loss", 3.0, 0.25]])}}, 30)
+            assert again.result(timeout=30) == 2
+            assert [line["message"] for line in client.logs(again.id)] == ["last words"]
+            assert client.metrics(again.id)[0]["points"] == [[3.0, 0.25]]
+        assert "Traceback" not in server.output()
+    finally:
+        filler.close()
+        server.stop()

@@ -35,7 +35,7 @@ from .model import Peer
 
 log = logging.getLogger("coflux.orchestrator")
 
-LEVELS = frozenset({"debug", "info", "warning", "error", "stdout", "stderr"})
+LEVELS = frozenset(LEVEL_BITS)
 MAX_ENTRIES = 10_000  # per notification
 MAX_TEMPLATE = 100_000  # characters
 MAX_FIELDS = 100
@@ -102,12 +102,12 @@ class TelemetryMixin:
                                                       c.batch == batch)).first()
             if seen is not None:
                 return False
-        self._telemetry_batches[execution_id] = batch
         now = time.time()
         wide = params.get("wide_ints") is True
         lines, lines_json = _good_lines(*_entries(params, "logs", wide), now, execution_id)
         definitions = _good_definitions(params.get("definitions"))
         points, points_json = _good_points(*_entries(params, "points", wide), execution_id)
+        self._telemetry_batches[execution_id] = batch  # a refused batch (above) is not seen
         if not (lines or definitions or points):
             return True
         first = self._next_telemetry_ids(len(lines) + len(points))
