@@ -25,13 +25,14 @@ from urllib.parse import urlsplit, urlunsplit
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from . import protocol
 from .errors import RemoteError
 
 __all__ = ["Connection", "MessageTooLarge", "RemoteError", "ServerUnavailable"]
 
 log = logging.getLogger("coflux.connection")
 
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # what the server accepts in one message
+MAX_MESSAGE_BYTES = protocol.MAX_MESSAGE_BYTES  # what the server accepts in one message
 MAX_INCOMING_BYTES = 2 * MAX_MESSAGE_BYTES  # a reply may wrap a value that was itself at the limit
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import protocol
+
 Seconds = float | dt.timedelta
 
 
@@ -139,7 +141,7 @@ def when_predicate(spec: dict) -> Callable[[BaseException], bool] | None:
 
 
 # The longest delay, timeout or backoff the server accepts (ten years); longer is surely a mistake.
-MAX_SECONDS = 10 * 365.25 * 24 * 3600.0
+MAX_SECONDS = protocol.MAX_SECONDS
 
 
 def seconds(value: Any, what: str) -> float:

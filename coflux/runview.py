@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# Within one attempt a status only moves forward.
-_RANK = {"pending": 0, "assigned": 1, "running": 2}
-FINAL = 3
+from coflux.protocol import FINAL_RANK, execution_state, status_rank
 
-
-def rank(status: str) -> int:
-    return _RANK.get(status, FINAL)
+# Within one attempt a status only moves forward (the order is the protocol's).
+FINAL = FINAL_RANK
+rank = status_rank
 
 
 def short_type(error_type: str) -> str:
@@ -38,14 +36,10 @@ def step_of(execution_id: str) -> tuple[str, int]:
 
 
 def execution_status(execution: dict) -> str:
+    """An execution's status from a snapshot's entry (the server sends it as `state` too)."""
     result = execution.get("result")
-    if result:
-        return result["kind"]
-    if execution.get("started_at"):
-        return "running"
-    if execution.get("assigned_at"):
-        return "assigned"
-    return "pending"
+    return execution_state(result["kind"] if result else None, execution.get("started_at"),
+                           execution.get("assigned_at"))
 
 
 class RunView:

@@ -31,6 +31,8 @@ import tornado.web
 import tornado.websocket
 from tornado.log import app_log
 
+from coflux.protocol import Op
+
 from .errors import INTERNAL_MESSAGE, BadRequest, NotFound
 from .state import MAX_MESSAGE_BYTES, ServerState, encode_frames
 from .store import queries
@@ -38,9 +40,7 @@ from .store import queries
 log = logging.getLogger("coflux.server")
 
 # Operations the orchestrator thread handles; the rest are answered on the loop.
-ORCHESTRATOR_OPS = {"register", "declare", "release", "submit", "call", "group", "result", "wait", "depend",
-                    "cancel", "rerun", "slots", "started", "drain", "select", "telemetry",
-                    "put_asset"}
+ORCHESTRATOR_OPS = frozenset(Op)
 # Far below Python's recursion limit (1000), which json.dumps shares with the frames above it.
 MAX_JSON_DEPTH = 500
 # `GET api/runs/<id>/result?timeout=` waits at most this long.

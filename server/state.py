@@ -12,12 +12,14 @@ from typing import Any
 
 from tornado.ioloop import IOLoop
 
+from coflux import protocol
+
 from .errors import INTERNAL_MESSAGE
 from .hub import Hub
 from .orchestrator import Orchestrator
 from .store import create_store_engine
 
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MAX_MESSAGE_BYTES = protocol.MAX_MESSAGE_BYTES
 
 
 class ServerState:

@@ -15,6 +15,8 @@ import re
 import time
 from typing import Any
 
+from coflux.protocol import AssetEvent, run_topic
+
 from ..errors import BadRequest
 from ..ids import _ALPHABET, run_of
 from ..store import schema as t
@@ -92,7 +94,6 @@ class AssetsMixin:
         self.w.insert_ignore(t.assets, dict(  # type: ignore[attr-defined]
             id=asset_id, run_id=run_of(execution_id), execution_id=execution_id, name=name,
             entries=entries, created_at=time.time()))
-        self._publish(f"run:{run_of(execution_id)}", {  # type: ignore[attr-defined]
-            "type": "asset", "execution": execution_id, "asset": asset_id, "name": name,
-            "count": len(entries), "size": size})
+        self._publish(run_topic(run_of(execution_id)), AssetEvent(  # type: ignore[attr-defined]
+            type="asset", execution=execution_id, asset=asset_id, name=name, count=len(entries), size=size))
         self._reply(peer, request_id, {"id": asset_id, "name": name, "count": len(entries), "size": size})  # type: ignore[attr-defined]

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
+from coflux.protocol import RerunEvent, run_topic
+
 from ..errors import BadRequest, NotFound
 from ..store import schema as t
 from .model import Peer
@@ -129,7 +131,7 @@ class ControlMixin:
                 self._stop(execution_id, "cancelled")
                 self.waiters.setdefault(self.follow(new_id)[1], []).extend(waiters)
             self._cancel_descendants(execution_id)
-        self._publish(f"run:{latest.run_id}", {"type": "rerun", "step": step_id, "execution": new_id})
+        self._publish(run_topic(latest.run_id), RerunEvent(type="rerun", step=step_id, execution=new_id))
         return {"execution": new_id, "step": step_id}
 
     # ----------------------------------------------------------------- workspaces

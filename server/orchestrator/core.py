@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
+from coflux.protocol import HOLDABLE_OPS, Event, Op
+
 from ..errors import BadRequest, NotFound
 from ..store import schema as t
 from . import limits
@@ -64,7 +66,7 @@ Deliver = Callable[[list[tuple[Peer, dict]], list[tuple[str, dict]]], None]
 MAX_BATCH = 5000
 # Notifications that nobody waits on (no reply; scheduling does not depend on them): they wait
 # up to HOLD seconds for other work to share its batch and commit (see `post`).
-HOLDABLE = frozenset({"started", "depend", "group"})
+HOLDABLE = HOLDABLE_OPS
 HOLD = 0.02
 
 # The loop never sleeps longer than this, however far away the next timer is (a timer of years
@@ -105,25 +107,9 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         self._busy_since: float | None = None  # when the batch being processed began (health: a stuck loop)
         self._seq = itertools.count()
         self._checkpointer: Checkpointer | None = None  # SQLite only (set by start)
+        # One handler per operation of the protocol, `_on_<op>` (a missing one fails here, at start).
         self._handlers: dict[str, Callable[[Peer | None, Any, dict], None]] = {
-            "register": self._on_register,
-            "declare": self._on_declare,
-            "release": self._on_release,
-            "submit": self._on_submit,
-            "call": self._on_call,
-            "group": self._on_group,
-            "result": self._on_result,
-            "wait": self._on_wait,
-            "depend": self._on_depend,
-            "cancel": self._on_cancel,
-            "rerun": self._on_rerun,
-            "slots": self._on_slots,
-            "started": self._on_started,
-            "drain": self._on_drain,
-            "select": self._on_select,
-            "telemetry": self._on_telemetry,
-            "put_asset": self._on_put_asset,
-        }
+            op: getattr(self, f"_on_{op}") for op in Op}
         self._reset_memory()
 
     # ----------------------------------------------------------------- lifecycle
@@ -519,7 +505,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         if peer is not None:
             self._out.append((peer, message))
 
-    def _publish(self, topic: str, event: dict, stored: dict | None = None) -> None:
+    def _publish(self, topic: str, event: Event, stored: dict | None = None) -> None:
         """Record a change for viewers (in this batch's transaction) and push it after commit
         (`stored`: a shorter form for the feed's row, see FeedMixin._append_event)."""
         self._events.append((topic, self._append_event(topic, event, stored)))

@@ -10,17 +10,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from coflux.protocol import MAX_REQUEST_KEY, MAX_SECONDS
+
 from ..errors import BadRequest
 
-# Ten years: longer delays, timeouts and retry backoffs are surely mistakes, and every timer
-# stays far below what a thread wait accepts (threading.TIMEOUT_MAX).
-MAX_SECONDS = 10 * 365.25 * 24 * 3600.0
 # Absolute times (`execute_after`) are seconds since the epoch, up to now + MAX_SECONDS.
 MAX_EPOCH = 4102444800.0 + MAX_SECONDS  # 2100-01-01 plus ten years
 MAX_INT = 2**53  # what JSON, SQLite and PostgreSQL BIGINT all hold exactly
 MAX_RETRIES = 10000
-MAX_KEY = 64  # a child step's request key (steps.request_key)
-MAX_IDEMPOTENCY_KEY = 200  # runs.idempotency_key
+MAX_KEY = MAX_REQUEST_KEY  # steps.request_key
 
 
 def seconds(value: Any, what: str, *, maximum: float = MAX_SECONDS, allow_none: bool = False) -> float | None:

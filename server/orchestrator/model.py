@@ -6,10 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# Result kinds that end a chain when they carry no successor.
-FINAL_KINDS = {"value", "error", "cancelled", "abandoned", "crashed", "timeout"}
-# Kinds a retry policy may turn into a new attempt.
-FAILURE_KINDS = {"error", "abandoned", "crashed", "timeout"}
+from coflux.protocol import FAILURE_KINDS, FINAL_KINDS  # noqa: F401 (re-exported for the components)
 
 
 class Peer(Protocol):

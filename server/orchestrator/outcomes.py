@@ -9,6 +9,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from coflux.protocol import (
+    RUNS_TOPIC,
+    WORKER_RESULT_KINDS,
+    DependencyEvent,
+    ErrorSummary,
+    ResultEvent,
+    ResultKind,
+    RunResultEvent,
+    run_topic,
+)
+
 from ..errors import BadRequest, NotFound
 from ..ids import run_of
 from ..store import schema as t
@@ -18,13 +29,11 @@ from .rules.retries import is_retryable, retry_delay
 
 log = logging.getLogger("coflux.orchestrator")
 
-WORKER_KINDS = {"value", "error", "crashed", "timeout", "suspended", "abandoned"}  # abandoned: a draining worker gave up
-
 
 def _result_fields(kind: Any, params: dict) -> tuple:
     """(value, error, after, execute_after, started_at) of a worker's result, checked."""
-    if kind not in WORKER_KINDS:
-        raise BadRequest(f"result kind must be one of {', '.join(sorted(WORKER_KINDS))}, not {kind!r}")
+    if kind not in WORKER_RESULT_KINDS:
+        raise BadRequest(f"result kind must be one of {', '.join(sorted(WORKER_RESULT_KINDS))}, not {kind!r}")
     value = error = after = execute_after = None
     if kind == "value":
         value = params.get("value")
@@ -141,16 +150,15 @@ class OutcomesMixin:
         self.w.insert(t.results, dict(execution_id=execution_id, kind=kind, value=value, error=error,
                                       successor_id=successor, created_at=now))
         self._cache_result(execution_id, (kind, value, error, successor))
-        event: dict[str, Any] = {"type": "result", "execution": execution_id, "kind": kind, "at": now,
-                                 "successor": successor}
-        if kind == "error":
-            event["error"] = {"type": error["type"], "message": error["message"][:1000]}
-        self._publish(f"run:{run_of(execution_id)}", event)
+        event = ResultEvent(type="result", execution=execution_id, kind=kind, at=now, successor=successor)
+        if kind == ResultKind.ERROR:
+            event["error"] = ErrorSummary(type=error["type"], message=error["message"][:1000])
+        self._publish(run_topic(run_of(execution_id)), event)
         if execution_id.split(":")[1] == "1":  # the run's own (first) step
             status, _, final = self.follow(execution_id)
             if status == "final":
-                self._publish("runs", {"type": "run_result", "run": run_of(execution_id), "kind": final[0],
-                                       "at": now})
+                self._publish(RUNS_TOPIC, RunResultEvent(type="run_result", run=run_of(execution_id), kind=final[0],
+                                                         at=now))
         self._resolve_waiters(execution_id)
 
     # ----------------------------------------------------------------- waiting
@@ -173,8 +181,8 @@ class OutcomesMixin:
 
     def _publish_dependency(self, from_id: str, execution_id: str) -> None:
         """Live graphs draw the edge when it is recorded (repeats are harmless: viewers fold sets)."""
-        self._publish(f"run:{run_of(from_id)}", {"type": "dependency", "execution": from_id,
-                                                 "dependency": execution_id})
+        self._publish(run_topic(run_of(from_id)),
+                      DependencyEvent(type="dependency", execution=from_id, dependency=execution_id))
 
     def _wait(self, peer: Peer | None, request_id: Any, execution_id: str, from_id: str | None,
               timeout: float | None, extra: dict | None = None) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
+from coflux.protocol import AssignedEvent, run_topic
+
 from ..store import schema as t
 from .matching import worker_matches
 from .model import Pending, Session, Waiter
@@ -252,8 +254,8 @@ class SchedulingMixin:
             "timeout": pending.timeout, "attempt": pending.attempt,
             "retry_when": (pending.options.get("retries") or {}).get("when"),
             "parent": pending.parent_id, "urgent": pending.urgent})
-        self._publish(f"run:{pending.run_id}", {"type": "assigned", "execution": pending.id,
-                                                "session": session.id, "at": now})
+        self._publish(run_topic(pending.run_id),
+                      AssignedEvent(type="assigned", execution=pending.id, session=session.id, at=now))
 
     def queue_listing(self, limit: int) -> tuple[int, list[dict]]:
         """Read-only: the executions that have not started (waiting, or assigned to a worker that

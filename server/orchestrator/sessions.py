@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 
+from coflux.protocol import WORKERS_TOPIC, SessionEvent
+
 from ..errors import BadRequest
 from ..ids import random_id
 from ..store import schema as t
@@ -137,7 +139,7 @@ class SessionsMixin:
         self._register_workflows(workspace_id, manifest)
         self._needs_schedule = True
         self._reply(peer, request_id, reply)
-        self._publish("workers", {"type": "session", "session": session.id, "connected": True})
+        self._publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, connected=True))
 
     def _detach_previous(self, peer: Peer | None) -> None:
         """This connection registered before as another session: that one is now disconnected
@@ -233,7 +235,7 @@ class SessionsMixin:
                 return
             session.expires_at = time.time() + self.reconnect_grace
             self._add_timer(session.expires_at, "session", session.id)
-            self._publish("workers", {"type": "session", "session": session.id, "connected": False})
+            self._publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, connected=False))
 
     def kernel_gone(self, kernel_id: str) -> list[str]:
         """Jupyter restarted or shut down this kernel: its executions will not report back, so
@@ -252,7 +254,7 @@ class SessionsMixin:
             self._requeue_or_abandon(execution_id)
         self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(ended_at=time.time()))
         del self.sessions[session.id]
-        self._publish("workers", {"type": "session", "session": session.id, "ended": True})
+        self._publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, ended=True))
 
     def _abandon(self, execution_id: str) -> None:
         pending = self.assigned.get(execution_id)

@@ -7,6 +7,18 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
+from coflux.protocol import (
+    MAX_IDEMPOTENCY_KEY,
+    RUNS_TOPIC,
+    AttemptEvent,
+    ChildRunEvent,
+    GroupEvent,
+    MemoEvent,
+    RunEvent,
+    StepEvent,
+    run_topic,
+)
+
 from ..errors import BadRequest, NotFound
 from ..ids import random_id, run_of
 from ..store import schema as t
@@ -75,8 +87,8 @@ class SubmissionMixin:
         execution_id = str(params["execution"])[:70]
         name = None if params.get("name") is None else str(params["name"])[:300]
         self.w.insert_ignore(t.groups, dict(execution_id=execution_id, group_id=group_id, name=name))
-        self._publish(f"run:{run_of(execution_id)}", {"type": "group", "execution": execution_id,
-                                                      "group": group_id, "name": name})
+        self._publish(run_topic(run_of(execution_id)),
+                      GroupEvent(type="group", execution=execution_id, group=group_id, name=name))
         self._reply(peer, request_id, {"ok": True})
 
     # ----------------------------------------------------------------- runs
@@ -99,7 +111,7 @@ class SubmissionMixin:
         _wire_values(list(kwargs.values()), "kwargs")
         bound = bind_arguments(target, workflow.parameters, args, kwargs)
         merged = limits.options({**(workflow.options or {}), **options})
-        key = limits.text(params.get("idempotency_key"), "idempotency_key", maximum=limits.MAX_IDEMPOTENCY_KEY)
+        key = limits.text(params.get("idempotency_key"), "idempotency_key", maximum=MAX_IDEMPOTENCY_KEY)
         if key:
             self.w.flush()
             existing = self.db.execute(select(t.runs.c.id).where(and_(
@@ -128,12 +140,11 @@ class SubmissionMixin:
         self.w.insert(t.runs, row)
         info = self.runs[run_id] = RunInfo(_Row(row), 1)
         execution_id = self._create_step(info, parent_execution_id, module, target, "workflow", args, options)
-        self._publish("runs", {"type": "run", "run": run_id, "module": module, "target": target,
-                               "workspace_id": workspace_id, "parent": parent_execution_id, "created_at": now})
+        self._publish(RUNS_TOPIC, RunEvent(type="run", run=run_id, module=module, target=target,
+                                           workspace_id=workspace_id, parent=parent_execution_id, created_at=now))
         if parent_execution_id is not None:  # the parent run's graph links to the child run
-            self._publish(f"run:{run_of(parent_execution_id)}", {
-                "type": "child_run", "run": run_id, "parent": parent_execution_id, "module": module,
-                "target": target})
+            self._publish(run_topic(run_of(parent_execution_id)), ChildRunEvent(
+                type="child_run", run=run_id, parent=parent_execution_id, module=module, target=target))
         return run_id, execution_id
 
     # ----------------------------------------------------------------- child steps
@@ -159,7 +170,7 @@ class SubmissionMixin:
             if hit is not None:
                 self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=hit, group_id=group_id,
                                                       memo=True, created_at=time.time()))
-                self._publish(f"run:{run.id}", {"type": "memo", "parent": parent_id, "execution": hit})
+                self._publish(run_topic(run.id), MemoEvent(type="memo", parent=parent_id, execution=hit))
                 if watch and peer is not None:
                     self._watch(peer, parent_id, hit)
                 return {"execution": hit, "module": module, "target": target, "memoised": True}
@@ -250,10 +261,9 @@ class SubmissionMixin:
         if parent_id is not None:
             self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=execution_id, group_id=group_id,
                                                   memo=False, created_at=now))
-        self._publish(f"run:{run.id}", {
-            "type": "step", "step": step_id, "number": number, "execution": execution_id,
-            "parent": parent_id, "module": module, "target": target, "kind": kind, "created_at": now,
-            "execute_after": execute_after, "group": group_id})
+        self._publish(run_topic(run.id), StepEvent(
+            type="step", step=step_id, number=number, execution=execution_id, parent=parent_id, module=module,
+            target=target, kind=kind, created_at=now, execute_after=execute_after, group=group_id))
         if pend:
             self._enqueue(Pending(
                 id=execution_id, step_id=step_id, run_id=run.id, module=module, target=target, type=kind,
@@ -275,9 +285,9 @@ class SubmissionMixin:
             id=execution_id, step_id=previous.step_id, run_id=previous.run_id, attempt=attempt, cause=cause,
             workspace_id=workspace_id, created_at=now, execute_after=execute_after, session_id=None,
             assigned_at=None, started_at=None))
-        self._publish(f"run:{previous.run_id}", {
-            "type": "attempt", "step": previous.step_id, "execution": execution_id, "attempt": attempt,
-            "cause": cause, "created_at": now, "execute_after": execute_after})
+        self._publish(run_topic(previous.run_id), AttemptEvent(
+            type="attempt", step=previous.step_id, execution=execution_id, attempt=attempt, cause=cause,
+            created_at=now, execute_after=execute_after))
         if not pend:
             return execution_id
         self._enqueue(Pending(

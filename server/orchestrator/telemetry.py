@@ -25,6 +25,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from coflux.protocol import LogLine, LogsEvent, MetricsEvent, run_topic
+
 from ..errors import BadRequest
 from ..ids import run_of
 from ..store import schema as t
@@ -120,15 +122,15 @@ class TelemetryMixin:
             "point_count": len(points), "points": points_json if points else None,
             "definitions": json.dumps(definitions) if definitions else None, "wide_ints": wide})
         if lines:
-            self._publish(f"run:{run_id}", {"type": "logs", "execution": execution_id, "lines": [
-                {"id": first + k, "execution_id": execution_id, "level": level, "template": template,
-                 "fields": fields, "at": at} for k, (level, template, fields, at) in enumerate(lines)]},
+            self._publish(run_topic(run_id), LogsEvent(type="logs", execution=execution_id, lines=[
+                LogLine(id=first + k, execution_id=execution_id, level=level, template=template, fields=fields,
+                        at=at) for k, (level, template, fields, at) in enumerate(lines)]),
                 # The feed's row keeps the range of ids only: the lines are stored already.
                 {"type": "logs", "execution": execution_id, "first": first, "count": len(lines)})
             self._index_lines(first, lines, now)
         if definitions or points:
-            self._publish(f"run:{run_id}", {"type": "metrics", "execution": execution_id,
-                                            "definitions": definitions, "points": points},
+            self._publish(run_topic(run_id), MetricsEvent(type="metrics", execution=execution_id,
+                                                          definitions=definitions, points=points),
                           {"type": "metrics", "execution": execution_id, "definitions": definitions,
                            "first": first + len(lines), "count": len(points)})
         return True

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from coflux.protocol import WORKERS_TOPIC, AssignedEvent, SessionEvent, StartedEvent, WarningEvent, run_topic
+
 from ..errors import BadRequest
 from ..ids import run_of
 from .model import Peer, Session
@@ -47,10 +49,10 @@ class WorkerStateMixin:
             return
         stuck_ids = {str(e) for e in stuck[:10000]} & session.running
         for execution_id in sorted(stuck_ids - session.stuck):
-            self._publish(f"run:{run_of(execution_id)}", {
-                "type": "warning", "execution": execution_id, "at": time.time(),
-                "message": f"{execution_id} waits for a result while holding a slot, so the run may never "
-                           f"finish: {parking_bound(session)}"})
+            self._publish(run_topic(run_of(execution_id)), WarningEvent(
+                type="warning", execution=execution_id, at=time.time(),
+                message=f"{execution_id} waits for a result while holding a slot, so the run may never "
+                        f"finish: {parking_bound(session)}"))
         session.stuck = stuck_ids
 
     def _piggybacked_slots(self, peer: Peer | None, params: dict) -> None:
@@ -86,8 +88,8 @@ class WorkerStateMixin:
         if pending is not None:
             pending.started_at = at
         self.w.update_execution(execution_id, started_at=at)
-        self._publish(f"run:{run_of(execution_id)}", {"type": "started", "execution": execution_id,
-                                                      "session": session.id, "at": at})
+        self._publish(run_topic(run_of(execution_id)),
+                      StartedEvent(type="started", execution=execution_id, session=session.id, at=at))
 
     def _adopt(self, session: Session, execution_id: str) -> bool:
         """A worker began an execution the server holds as queued (it came back from a restart
@@ -103,8 +105,8 @@ class WorkerStateMixin:
         self.active[execution_id] = session.id
         self.assigned[execution_id] = pending
         self.w.update_execution(execution_id, session_id=session.id, assigned_at=now)
-        self._publish(f"run:{pending.run_id}", {"type": "assigned", "execution": execution_id,
-                                                "session": session.id, "at": now})
+        self._publish(run_topic(pending.run_id),
+                      AssignedEvent(type="assigned", execution=execution_id, session=session.id, at=now))
         return True
 
     def _on_drain(self, peer: Peer | None, request_id: Any, params: dict) -> None:
@@ -120,4 +122,4 @@ class WorkerStateMixin:
                 released.append(execution_id)
         self._needs_schedule = True
         self._reply(peer, request_id, {"released": released})
-        self._publish("workers", {"type": "session", "session": session.id, "draining": True})
+        self._publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, draining=True))

@@ -7,6 +7,7 @@
 // and "workers"); after a reconnect, `subscribe {topic, after: seq}` replies `{events}`: what was
 // missed. Live events that arrive before that reply are held back, then applied after it, and
 // any event with a seq at or below the last one applied is dropped: no gap, no repeat.
+import { Push } from "./protocol";
 import type { FeedEvent } from "./types";
 
 export type ConnectionListener = (connected: boolean) => void;
@@ -267,10 +268,8 @@ export class Feed {
         this.pending.delete(m.re as number);
         if ("err" in m) pending.reject(m.err as { code: string; message: string });
         else pending.resolve(m.ok);
-      } else if (m.op === "events" && Array.isArray(m.events)) {
+      } else if (m.op === Push.EVENTS && Array.isArray(m.events)) {
         for (const item of m.events as { topic?: string; data?: FeedEvent }[]) this.push(item.topic, item.data);
-      } else if (m.op === "event") {
-        this.push(m.topic as string, (m.data ?? m.event) as FeedEvent);
       }
     }
   }

@@ -143,13 +143,6 @@ export interface WorkerInfo {
 
 export interface Workspace { id?: number; name: string; base: string | null }
 
-/** One event of the feed. Every event carries `seq` (strictly increasing per server) and `type`.
- * Topic `run:<id>`: step, attempt, assigned, started, result, memo, rerun, logs, metrics, asset,
- * warning, dependency, child_run, group. Topic `runs`: run, run_result. Topic `workers`: session. */
-export interface FeedEvent {
-  seq: number;
-  type: string;
-  execution?: string;
-  step?: string;
-  [key: string]: unknown;
-}
+/** One event of the feed, a union discriminated by `type` (generated from coflux/protocol.py).
+ * Topic `run:<id>`: RUN_EVENT_TYPES. Topic `runs`: run, run_result. Topic `workers`: session. */
+export type { FeedEvent } from "./protocol";

@@ -2,11 +2,12 @@
 // Idempotent and order-tolerant: an event may repeat what the snapshot has, or arrive before
 // the step it belongs to; within one attempt a status only moves forward; a step's status is
 // its latest attempt's, so a later attempt supersedes.
+import { ExecutionState, FINAL_RANK, ResultKind, STATUS_RANK } from "../api/protocol";
 import type { ErrorInfo, ExecutionInfo, FeedEvent, ResultInfo, RunSnapshot, StepInfo } from "../api/types";
 
-const RANK: Record<string, number> = { pending: 0, assigned: 1, running: 2 };
-export const FINAL = 3;
-export const rank = (state: string): number => RANK[state] ?? FINAL;
+export const FINAL = FINAL_RANK;
+/** Within one attempt a status only moves forward (the protocol's order). */
+export const rank = (state: string): number => STATUS_RANK[state] ?? FINAL_RANK;
 
 export function stepOf(executionId: string): { step: string; attempt: number } {
   const i = executionId.lastIndexOf(":");
@@ -189,93 +190,76 @@ export class RunFold {
   // ------------------------------------------------------------------ events
 
   apply(event: FeedEvent, change: Change): void {
-    const e = event as FeedEvent & Record<string, unknown>;
-    const execution = typeof e.execution === "string" ? e.execution : "";
-    const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
-    switch (e.type) {
+    switch (event.type) {
       case "step": {
-        if (!execution) return;
-        const stepId = (e.step as string) || stepOf(execution).step;
-        const record = this.step(stepId, change);
+        const execution = event.execution;
+        const record = this.step(event.step || stepOf(execution).step, change);
         if (!record.detailed) {
           record.info = {
-            ...record.info, number: num(e.number) ?? record.info.number, module: String(e.module ?? ""),
-            target: String(e.target ?? ""), type: String(e.kind ?? "task"),
-            parent: (e.parent as string | null) ?? null, created_at: num(e.created_at) ?? 0,
+            ...record.info, number: event.number ?? record.info.number, module: event.module ?? "",
+            target: event.target ?? "", type: event.kind ?? "task", parent: event.parent ?? null,
+            created_at: event.created_at ?? 0,
           };
           change.structure = true;
         }
         this.mergeExecution(execution, {
-          attempt: stepOf(execution).attempt, created_at: num(e.created_at) ?? 0,
-          execute_after: num(e.execute_after), state: "pending",
+          attempt: stepOf(execution).attempt, created_at: event.created_at ?? 0,
+          execute_after: event.execute_after ?? null, state: ExecutionState.PENDING,
         }, change);
-        if (typeof e.parent === "string") {
-          this.addEdge({ parent: e.parent, child: execution, group: num(e.group), memo: false }, change);
+        if (typeof event.parent === "string") {
+          this.addEdge({ parent: event.parent, child: execution, group: event.group ?? null, memo: false }, change);
         }
         return;
       }
       case "attempt":
-      case "rerun": {
-        if (!execution) return;
-        this.mergeExecution(execution, {
-          attempt: num(e.attempt) ?? stepOf(execution).attempt,
-          cause: (e.cause as string | undefined) ?? (e.type === "rerun" ? "rerun" : undefined),
-          created_at: num(e.created_at) ?? undefined, execute_after: num(e.execute_after), state: "pending",
+        this.mergeExecution(event.execution, {
+          attempt: event.attempt ?? stepOf(event.execution).attempt, cause: event.cause,
+          created_at: event.created_at ?? undefined, execute_after: event.execute_after ?? null,
+          state: ExecutionState.PENDING,
         }, change);
         return;
-      }
+      case "rerun":
+        this.mergeExecution(event.execution, {
+          attempt: stepOf(event.execution).attempt, cause: "rerun", state: ExecutionState.PENDING,
+        }, change);
+        return;
       case "assigned":
-        if (execution) {
-          this.mergeExecution(execution, { assigned_at: num(e.at), session: (e.session as string) ?? null,
-            state: "assigned" }, change);
-        }
+        this.mergeExecution(event.execution, { assigned_at: event.at ?? null, session: event.session ?? null,
+          state: ExecutionState.ASSIGNED }, change);
         return;
       case "started":
-        if (execution) {
-          this.mergeExecution(execution, { started_at: num(e.at), session: (e.session as string) ?? null,
-            state: "running" }, change);
-        }
+        this.mergeExecution(event.execution, { started_at: event.at ?? null, session: event.session ?? null,
+          state: ExecutionState.RUNNING }, change);
         return;
       case "result": {
-        if (!execution) return;
-        const kind = String(e.kind ?? "value");
+        const execution = event.execution;
+        const kind = event.kind ?? ResultKind.VALUE;
         const result: ResultInfo = {
-          kind, value: null, error: (e.error as ErrorInfo | undefined) ?? null,
-          successor: (e.successor as string | null) ?? null, at: num(e.at) ?? 0,
+          kind, value: null, error: (event.error as ErrorInfo | undefined) ?? null,
+          successor: event.successor ?? null, at: event.at ?? 0,
         };
         const known = this.steps.get(stepOf(execution).step)?.executions.get(execution)?.result;
         this.mergeExecution(execution, { result, state: kind }, change);
-        if (!known && (kind === "value" || kind === "error")) change.details = true; // value, frames
+        if (!known && (kind === ResultKind.VALUE || kind === ResultKind.ERROR)) change.details = true; // value, frames
         if (result.successor && this.steps.has(stepOf(result.successor).step)) change.structure = true;
         return;
       }
-      case "memo": {
-        const parent = e.parent as string | undefined;
-        if (parent && execution) this.addEdge({ parent, child: execution, group: null, memo: true }, change);
+      case "memo":
+        this.addEdge({ parent: event.parent, child: event.execution, group: null, memo: true }, change);
         return;
-      }
-      case "dependency": {
-        const dependency = e.dependency as string | undefined;
-        if (execution && dependency) this.addDependency(execution, dependency, change);
+      case "dependency":
+        this.addDependency(event.execution, event.dependency, change);
         return;
-      }
-      case "group": {
-        if (execution && typeof e.group === "number") {
-          this.addGroup(execution, e.group, (e.name as string | null) ?? null, change);
-        }
+      case "group":
+        if (typeof event.group === "number") this.addGroup(event.execution, event.group, event.name ?? null, change);
         return;
-      }
-      case "child_run": {
-        const id = (e.run ?? e.id) as string | undefined;
-        if (id) {
-          this.addChildRun({ id, parent: String(e.parent ?? ""), module: String(e.module ?? ""),
-            target: String(e.target ?? "") }, change);
-        }
+      case "child_run":
+        this.addChildRun({ id: event.run, parent: event.parent ?? "", module: event.module ?? "",
+          target: event.target ?? "" }, change);
         return;
-      }
       case "warning":
-        this.warning = String(e.message ?? "");
-        if (execution) change.steps.add(stepOf(execution).step);
+        this.warning = event.message ?? "";
+        change.steps.add(stepOf(event.execution).step);
         return;
       default:
         return;

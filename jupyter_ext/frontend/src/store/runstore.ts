@@ -3,6 +3,7 @@
 //
 // One model per run and client: a second openRun of the same run shares it (each handle has its
 // own listeners and dispose), so Studio, a Lab tab and a widget of one run cost one subscription.
+import type { MetricsEvent } from "../api/protocol";
 import type { FeedEvent, LogLine, MetricSeries, RunSnapshot, AssetInfo, ExecutionInfo } from "../api/types";
 import type { Feed } from "../api/feed";
 import type { CofluxApi, RunModel, StepModel } from "./types";
@@ -65,7 +66,7 @@ class RunCore {
   private series = new Map<string, MetricSeries>();
   private seriesList: MetricSeries[] | null = null;
   private metricsSeq: number | null = null;
-  private heldMetrics: FeedEvent[] = [];
+  private heldMetrics: (MetricsEvent & { seq: number })[] = [];
   private assetMap = new Map<string, AssetInfo>();
   private assetList: AssetInfo[] | null = null;
 
@@ -154,7 +155,7 @@ class RunCore {
         else if (event.seq > this.metricsSeq) this.addMetrics(event);
         break;
       case "asset":
-        void this.loadAsset(String(event.asset ?? ""));
+        void this.loadAsset(event.asset ?? "");
         break;
       default:
         this.fold.apply(event, change);
@@ -259,8 +260,8 @@ class RunCore {
     this.changed(noChange());
   }
 
-  private addMetrics(event: FeedEvent): void {
-    const execution = String(event.execution ?? "");
+  private addMetrics(event: MetricsEvent): void {
+    const execution = event.execution ?? "";
     const definitions = (event.definitions ?? {}) as Record<string, { group: MetricSeries["group"]; scale: MetricSeries["scale"] }>;
     const entry = (key: string): MetricSeries => {
       const id = `${execution}\u0000${key}`;

@@ -1,5 +1,6 @@
 // How a status is shown: always an icon and a text label, with a colour class on top (never the
 // colour alone).
+import { ExecutionState, STATUS_RANK } from "../api/protocol";
 
 export interface StatusLook {
   icon: string;
@@ -28,9 +29,15 @@ export function statusLook(status: string): StatusLook {
   return LOOKS[status] ?? { icon: "•", label: status || "unknown", tone: "wait" };
 }
 
-/** Not finished: pending, assigned or running. */
+/** Not finished: pending, assigned or running (a status the protocol ranks below any result). */
 export function isActive(status: string): boolean {
-  return status === "pending" || status === "assigned" || status === "running";
+  return STATUS_RANK[status] !== undefined;
+}
+
+/** An attempt's status: the server's `state` (its result kind once it has one), kept current by
+ * the fold (store/fold.ts), which moves it only forward. */
+export function executionStatus(e: { state?: string }): string {
+  return e.state || ExecutionState.PENDING;
 }
 
 /** Severity for summarising several statuses (a group node shows its worst). */

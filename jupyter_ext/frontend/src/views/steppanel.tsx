@@ -8,15 +8,9 @@ import type { ErrorInfo, ExecutionInfo, ResultInfo, Workspace } from "../api/typ
 import type { StepModel } from "../store/types";
 import { useModelVersion, useNow, useView } from "./context";
 import { formatDateTime, formatDuration, runOfId, shortType, stepOfExecution } from "./format";
-import { isActive, statusLook } from "./status";
+import { executionStatus, isActive, statusLook } from "./status";
 import { ExecutionLink, WireValueView } from "./values";
 
-function executionStatus(e: ExecutionInfo): string {
-  if (e.result) return e.result.kind;
-  if (e.started_at != null) return "running";
-  if (e.assigned_at != null) return "assigned";
-  return e.state || "pending";
-}
 
 export function StatusBadge({ status }: { status: string }): JSX.Element {
   const look = statusLook(status);

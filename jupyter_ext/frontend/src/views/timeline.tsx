@@ -6,7 +6,7 @@ import type { ExecutionInfo } from "../api/types";
 import type { StepModel } from "../store/types";
 import { useModelVersion, useNow, useView } from "./context";
 import { formatDuration, formatTime } from "./format";
-import { isActive, statusLook } from "./status";
+import { executionStatus, isActive, statusLook } from "./status";
 import { useVirtualRows } from "./virtual";
 
 const ROW_H = 24;
@@ -15,12 +15,7 @@ const OVERSCAN = 10;
 
 interface Row { step: StepModel; execution: ExecutionInfo }
 
-function statusOf(e: ExecutionInfo): string {
-  if (e.result) return e.result.kind;
-  if (e.started_at != null) return "running";
-  if (e.assigned_at != null) return "assigned";
-  return e.state || "pending";
-}
+const statusOf = executionStatus;
 
 export function TimelineView(): JSX.Element {
   const { model, selectStep, selectedStep } = useView();
