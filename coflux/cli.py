@@ -282,7 +282,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"run {run.id} submitted", file=sys.stderr)
         snapshot = client.subscribe(f"run:{run.id}", progress.event)
         progress.load(snapshot)
-        outcome = client.result(run.execution_id)
+        outcome = client.run_result(run.id)
         progress.load(client.get_run(run.id))  # the summary as of the result, not as events arrived
         progress.draw(final=True)
         if not progress.tty:
@@ -310,7 +310,7 @@ def cmd_runs_result(args: argparse.Namespace) -> int:
     with _client(args) as client:  # waiting, or following returned executions: the WebSocket client
         for run_id, outcome in zip(args.runs, outcomes, strict=True):
             if outcome is None:
-                outcome = client.result(f"{run_id}:1:1", args.timeout)
+                outcome = client.run_result(run_id, args.timeout)
             code = max(code, _outcome_exit(outcome))
     return code
 
@@ -362,9 +362,12 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps(snapshots if len(snapshots) > 1 else snapshots[0], indent=2, default=str))
         return 0
+    from .cli_observe import run_outcome_text
+
     for run in snapshots:  # each run's lines written at once: a 1,000-step run has 2,000 of them
         lines = [f"run {run['id']}  {run['module']}/{run['target']}  workspace {run['workspace']}  "
-                 f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}"]
+                 f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}  "
+                 f"{run_outcome_text(run)}"]
         for child in run["child_runs"]:
             lines.append(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
         memo_links = [c for c in run["children"] if c["memo"]]

@@ -156,7 +156,7 @@ def _follow_logs(args: argparse.Namespace, emit: Callable[[dict], None]) -> int:
 
         def wait_for_end() -> None:
             try:
-                client.wait(f"{run_id}:1:1", None)
+                client.wait_run(run_id, None)
             finally:
                 done.set()
                 events.put(None)
@@ -259,6 +259,18 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         return 0
     for run in runs:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["created_at"]))
-        print(f"{run['id']}  {run['module']}/{run['target']}  {run['state']:<9}  {created}  "
+        print(f"{run['id']}  {run['module']}/{run['target']}  {run_outcome_text(run)}  {created}  "
               f"workspace {run['workspace']}" + (f"  (child of {run['parent']})" if run.get("parent") else ""))
     return 0
+
+
+def run_outcome_text(run: dict) -> str:
+    """A run's outcome as the server sends it (`state`, `status`, `duration`: one definition, in
+    server/store/queries.py run_outcomes), for `runs list` and `runs inspect`: the state, the
+    result kind behind it when that says more, and how long it ran (or has run so far)."""
+    state, status = run.get("state") or "running", run.get("status") or "running"
+    label = state if status in (state, "value") else f"{state} ({status})"
+    if run.get("duration") is not None:
+        return f"{label} in {run['duration']:.3f} s"
+    started = run.get("started_at") or run["created_at"]
+    return f"{label} for {max(0.0, time.time() - started):.1f} s"

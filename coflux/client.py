@@ -33,13 +33,13 @@ class Run:
         """Block until the run finishes (or `timeout` seconds pass: TimeoutError). Executions the
         workflow returned (also inside lists, dicts, ...) are waited for and replaced by their
         values, as `.result()` on each would give them; an error of one of them is raised."""
-        outcome = self.client.result(self.execution_id, timeout)
+        outcome = self.client.run_result(self.id, timeout)
         if outcome.get("status") == "pending":
             raise TimeoutError(f"run {self.id} did not finish within {timeout} s")
         return outcome_value(outcome, self.client)
 
     def poll(self, timeout: float | None = None, *, default: Any = None) -> Any:
-        outcome = self.client.result(self.execution_id, timeout if timeout is not None else 0)
+        outcome = self.client.run_result(self.id, timeout if timeout is not None else 0)
         if outcome.get("status") == "pending":
             return default
         return outcome_value(outcome, self.client)
@@ -105,7 +105,7 @@ class Run:
 
     def cancel(self) -> list[str]:
         """Cancel the run's unfinished executions."""
-        return self.client.cancel(self.execution_id)
+        return self.client.cancel(self.id)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.module}/{self.target}>"
@@ -207,10 +207,23 @@ class Client:
 
     def result(self, execution_id: str, timeout: float | None = None) -> dict:
         """The outcome of an execution with the executions its value references resolved (see
-        `follow_refs`): what `Run.result()`, `coflux submit` and `coflux runs result` show."""
+        `follow_refs`); `run_result` gives a run's."""
         timeout = wait_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         return follow_refs(self._wait_async, self.wait(execution_id, timeout), deadline)
+
+    def wait_run(self, run_id: str, timeout: float | None) -> dict:
+        """`wait` for a run's outcome: the server follows its root step's latest attempt (a
+        re-run of the root step replaces the attempts before it)."""
+        timeout = wait_timeout(timeout)
+        return self.connection.call("wait", {"run": run_id, "timeout": timeout})
+
+    def run_result(self, run_id: str, timeout: float | None = None) -> dict:
+        """`result` of a run (see `wait_run`): what `Run.result()`, `coflux submit` and `coflux
+        runs result` show."""
+        timeout = wait_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return follow_refs(self._wait_async, self.wait_run(run_id, timeout), deadline)
 
     def _wait_async(self, execution_id: str, timeout: float | None) -> Future:
         return self.connection.request("wait", {"execution": execution_id, "timeout": timeout})
@@ -225,8 +238,8 @@ class Client:
 
     def cancel(self, execution_id: str) -> list[str]:
         """Cancel an execution (or a run, by its id) and its unfinished descendants."""
-        if ":" not in execution_id:
-            execution_id = f"{execution_id}:1:1"
+        if ":" not in execution_id:  # a run: the server picks its root step's latest attempt
+            return self.connection.call("cancel", {"run": execution_id})["cancelled"]
         return self.connection.call("cancel", {"execution": execution_id})["cancelled"]
 
     def rerun(self, step_id: str, *, workspace: str | None = None) -> str:

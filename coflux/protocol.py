@@ -312,11 +312,27 @@ class RunEvent(TypedDict):
     created_at: float
 
 
-class RunResultEvent(TypedDict):
+class RunOutcome(TypedDict):
+    """A run's outcome, defined once on the server (`server.store.queries.run_outcomes`): the
+    latest attempt of its root step, followed to the execution that holds its result. Run
+    payloads (`get_run`, `list_runs`) carry these fields, and so does RunResultEvent."""
+
+    status: str  # that result's kind (a ResultKind), or "running" while there is none
+    state: str  # a RunState: the status as users filter by it (`run_state`)
+    started_at: float  # the run's creation
+    finished_at: float | None  # when its outcome was recorded (None while it runs)
+    duration: float | None  # finished_at - started_at (None while it runs)
+    execution: str | None  # the root step's latest attempt: what waiting on the run waits on
+
+
+class RunResultEvent(RunOutcome):
+    """The run's outcome changed (it ended, or a re-run of its root step made it run again):
+    published on RUNS_TOPIC and on the run's own topic."""
+
     type: Literal["run_result"]
     run: str
-    kind: str  # the root step's final outcome
-    at: float
+    kind: str  # the same as `status` (the name older viewers read)
+    at: float  # when it was published
 
 
 class _SessionEventBase(TypedDict):
@@ -342,6 +358,6 @@ EVENT_TYPES: dict[str, type] = {
     "metrics": MetricsEvent, "asset": AssetEvent, "run": RunEvent, "run_result": RunResultEvent,
     "session": SessionEvent,
 }
-# Event types published on a run's topic (`run_topic`); `run` and `run_result` go to RUNS_TOPIC,
-# `session` to WORKERS_TOPIC.
-RUN_EVENT_TYPES = frozenset(EVENT_TYPES) - {"run", "run_result", "session"}
+# Event types published on a run's topic (`run_topic`); `run` and `run_result` go to RUNS_TOPIC
+# (`run_result` to the run's topic as well), `session` to WORKERS_TOPIC.
+RUN_EVENT_TYPES = frozenset(EVENT_TYPES) - {"run", "session"}

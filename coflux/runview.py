@@ -6,7 +6,8 @@ events may repeat what the snapshot already has (the feed position is read befor
 see `server.store.queries.get_run`), and within one attempt a status only moves forward.
 
 Per step it keeps the latest attempt: status (`pending`, `assigned`, `running`, then a result
-kind), timing, error text and successor.
+kind), timing, error text and successor. The run's own status is not derived here: it is the
+server's (`outcome`, from the snapshot and `run_result` events).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def execution_status(execution: dict) -> str:
                            execution.get("assigned_at"))
 
 
+# A run's outcome: the fields the server sends in run payloads and `run_result` events.
+OUTCOME_FIELDS = ("status", "state", "started_at", "finished_at", "duration", "execution")
+
+
 class RunView:
     def __init__(self, run_id: str = "") -> None:
         self.run_id = run_id
@@ -50,6 +55,10 @@ class RunView:
         self.seq = 0  # the feed position the view reflects
         self.steps: dict[str, dict] = {}  # step id -> its latest attempt's entry
         self.warnings: list[dict] = []
+        # The run's outcome as the server computed it (status, state, started_at, finished_at,
+        # duration: server/store/queries.py run_outcomes), and the feed position it is from.
+        self.outcome: dict[str, Any] | None = None
+        self._outcome_seq = -1
 
     # ------------------------------------------------------------------ folding
 
@@ -59,6 +68,8 @@ class RunView:
         self.module = snapshot.get("module", self.module)
         self.target = snapshot.get("target", self.target)
         self.seq = max(self.seq, int(snapshot.get("seq") or 0))
+        if "status" in snapshot:
+            self.fold_outcome(snapshot, int(snapshot.get("seq") or 0), snapshot=True)
         for step in snapshot.get("steps", []):
             executions = step.get("executions") or []
             if not executions:
@@ -83,6 +94,8 @@ class RunView:
         if kind == "warning":
             self.warnings.append(event)
             return True
+        if kind == "run_result":
+            return self.fold_outcome(event, event.get("seq"))
         execution = event.get("execution")
         if not execution or kind not in ("step", "attempt", "assigned", "started", "result"):
             return False
@@ -127,17 +140,21 @@ class RunView:
     def ordered_steps(self) -> list[dict]:
         return [dict(s) for s in sorted(self.steps.values(), key=lambda s: s["number"] or 0)]
 
+    def fold_outcome(self, source: dict, seq: Any, snapshot: bool = False) -> bool:
+        """Take the run's outcome from a snapshot or a `run_result` event, unless the view has
+        one from a later feed position (a snapshot reflects at least its `seq`; an event, its
+        own). The server computed it: nothing here derives it from the steps."""
+        if isinstance(seq, int) and (seq < self._outcome_seq or (seq == self._outcome_seq and not snapshot)):
+            return False
+        self.outcome = {key: source.get(key) for key in OUTCOME_FIELDS}
+        if isinstance(seq, int):
+            self._outcome_seq = seq
+        return True
+
     def status(self) -> str:
-        """The run's status: its first step's, following retries and cached results in the run."""
-        seen: set[str] = set()
-        entry = self.steps.get(f"{self.run_id}:1")
-        while entry is not None and entry["step"] not in seen:
-            seen.add(entry["step"])
-            successor = entry.get("successor")
-            if not successor or entry["status"] in ("value", "error"):
-                return entry["status"]
-            entry = self.steps.get(step_of(successor)[0])
-        return "pending" if entry is None else entry["status"]
+        """The run's status as the server defines it (the outcome its root step's latest attempt
+        leads to, or `running`); `pending` until the view has heard it."""
+        return str(self.outcome.get("status") or "pending") if self.outcome else "pending"
 
     def warning(self) -> str:
         """What the user should hear about a run that does not move: the latest warning event,

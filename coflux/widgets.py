@@ -173,7 +173,7 @@ class RunWidget(anywidget.AnyWidget):
         if connection is None or not hasattr(connection, "request"):
             return
         try:
-            future = connection.request("wait", {"execution": self._run.execution_id, "timeout": 0})
+            future = connection.request("wait", {"run": self._run.id, "timeout": 0})  # its latest root attempt
         except Exception:
             return
         future.add_done_callback(self._value_arrived)

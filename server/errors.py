@@ -16,3 +16,17 @@ class BadRequest(Exception):
 
 class NotFound(BadRequest):
     code = "not_found"
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now (stopped, restarting, its connections cut). A read
+    is answered with this (HTTP 503) and may be sent again; writes wait in the orchestrator,
+    which retries until the database is back."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str = "database unavailable, retrying") -> None:
+        super().__init__(message)
+
+    def to_wire(self) -> dict:
+        return {"code": self.code, "message": str(self)}

@@ -33,9 +33,10 @@ from tornado.log import app_log
 
 from coflux.protocol import Op
 
-from .errors import INTERNAL_MESSAGE, BadRequest, NotFound
+from .errors import INTERNAL_MESSAGE, BadRequest, DatabaseUnavailable, NotFound
 from .state import MAX_MESSAGE_BYTES, ServerState, encode_frames
 from .store import queries
+from .store.availability import describe_outage
 
 log = logging.getLogger("coflux.server")
 
@@ -43,6 +44,10 @@ log = logging.getLogger("coflux.server")
 ORCHESTRATOR_OPS = frozenset(Op)
 # Far below Python's recursion limit (1000), which json.dumps shares with the frames above it.
 MAX_JSON_DEPTH = 500
+# The health check: how long it waits for the database's answer, and how long the orchestrator
+# may work on one batch (milliseconds, as a rule) before it counts as stuck.
+HEALTH_PROBE_TIMEOUT = 3.0
+STUCK_AFTER = 10.0
 # `GET api/runs/<id>/result?timeout=` waits at most this long.
 MAX_RESULT_TIMEOUT = 3600.0
 RUN_ID_PATTERN = r"R[A-Za-z0-9]+"
@@ -245,12 +250,16 @@ class ApiHandler(_AuthRequired, tornado.web.RequestHandler):
         self.finish(json.dumps({"error": {"code": code, "message": message}}))
 
     def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, BadRequest):
+        if isinstance(e, DatabaseUnavailable):  # no traceback: the access log and the health check say it
+            status = 503
+            self.set_header("Retry-After", "1")
+        elif isinstance(e, BadRequest):
             status = 404 if e.code == "not_found" else 400
-            if not self._finished:
-                self.write_json({"error": e.to_wire()}, status)
+        else:
+            super()._handle_request_exception(e)
             return
-        super()._handle_request_exception(e)
+        if not self._finished:
+            self.write_json({"error": e.to_wire()}, status)
 
 
 class _Retry(Exception):
@@ -295,17 +304,35 @@ async def orchestrate(state: ServerState, op: str, params: dict) -> Any:
 
 
 class HealthHandler(ApiHandler):
-    """`{"ok": true}` while the orchestrator's loop thread runs; otherwise 503 with its state."""
+    """200 `{"ok": true}` while the orchestrator's loop thread runs and is not stuck on one batch,
+    and the database answers; otherwise 503 (what a load balancer acts on) with `problems`, one
+    sentence each: the database unreachable since when, the orchestrator busy on one batch for
+    how long, its thread not running. `orchestrator` and `database` give the figures."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
         health = getattr(self.state.orchestrator, "health", None)
         state = dict(health()) if health is not None else {"alive": True}
         if state.get("last_error"):  # the kind of error only: its text (SQL, driver messages) stays in the log
             state["last_error"] = str(state["last_error"]).split("(", 1)[0]
-        if state.get("alive"):
-            self.write_json({"ok": True, "orchestrator": state})  # restarts, last_error, queued
-        else:
-            self.write_json({"ok": False, "orchestrator": state}, 503)
+        database = await self.state.probe_database(HEALTH_PROBE_TIMEOUT)
+        problems = health_problems(state, database)
+        body = {"ok": not problems, "orchestrator": state, "database": database}  # restarts, last_error, queued
+        if problems:
+            body["problems"] = problems
+        self.write_json(body, 503 if problems else 200)
+
+
+def health_problems(orchestrator: dict, database: dict) -> list[str]:
+    """What keeps the server from serving, one sentence each (none: healthy)."""
+    problems = []
+    if not database["reachable"]:
+        problems.append(describe_outage(database))
+    if not orchestrator.get("alive"):
+        problems.append("the orchestrator's thread is not running (it is being restarted)")
+    busy = orchestrator.get("busy_for") or 0.0
+    if busy >= STUCK_AFTER:
+        problems.append(f"orchestrator busy on one batch for {busy:.0f} s: writes wait until it is done")
+    return problems
 
 
 def _optional(body: dict, name: str, kind: type, what: str) -> Any:
@@ -395,7 +422,8 @@ class RerunHandler(ApiHandler):
 class RunResultHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
         timeout = self.query_number("timeout", 0, 0, MAX_RESULT_TIMEOUT)
-        outcome = await orchestrate(self.state, "wait", {"execution": f"{run_id}:1:1", "timeout": timeout})
+        # The run's outcome: its root step's latest attempt, followed (queries.run_outcomes).
+        outcome = await orchestrate(self.state, "wait", {"run": run_id, "timeout": timeout})
         self.write_json(outcome)
 
 
@@ -530,7 +558,7 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
         async def answer() -> None:
             try:
                 result = await work
-            except BadRequest as exc:
+            except (BadRequest, DatabaseUnavailable) as exc:
                 self._error(request_id, exc.code, str(exc))
             except Exception:
                 log.exception("request %r failed", request_id)

@@ -10,14 +10,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sqlalchemy import Engine, text
 from tornado.ioloop import IOLoop
 
 from coflux import protocol
 
-from .errors import INTERNAL_MESSAGE
+from .errors import INTERNAL_MESSAGE, DatabaseUnavailable
 from .hub import Hub
 from .orchestrator import Orchestrator
 from .store import create_store_engine
+from .store.availability import DatabaseStatus, is_unavailable
 
 MAX_MESSAGE_BYTES = protocol.MAX_MESSAGE_BYTES
 
@@ -33,6 +35,7 @@ class ServerState:
         self.orchestrator = Orchestrator(self.engine, self._deliver_from_thread,
                                          reconnect_grace=reconnect_grace)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coflux-read")
+        self._probe: asyncio.Future | None = None  # the health check's question to the database
         self._loop: IOLoop | None = None
         self.started = False
         self.blobs: Any = None  # a server.blobs.BlobStore; set by whoever knows the data directory
@@ -55,9 +58,40 @@ class ServerState:
         self._readers.shutdown(wait=False)
         self.engine.dispose()
 
+    @property
+    def database(self) -> DatabaseStatus:
+        return self.orchestrator.database
+
     async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a read-only query function `fn(engine, *args)` off the I/O loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, self.engine, *args)
+        """Run a read-only query function `fn(engine, *args)` off the I/O loop. A database out of
+        reach raises DatabaseUnavailable (the client may ask again), and the health check hears
+        of it."""
+        try:
+            value = await asyncio.get_running_loop().run_in_executor(self._readers, fn, self.engine, *args)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self.database.failed(exc)
+            raise DatabaseUnavailable() from exc
+        self.database.reached()
+        return value
+
+    async def probe_database(self, timeout: float) -> dict:
+        """Ask the database something trivial, waiting at most `timeout` seconds, and report since
+        when it is out of reach (DatabaseStatus.report). One question at a time: while one stays
+        unanswered (a host that does not answer at all), it is not asked again."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.ensure_future(self.read(_select_one))
+            self._probe.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, not logged
+        try:
+            await asyncio.wait_for(asyncio.shield(self._probe), timeout)
+        except DatabaseUnavailable:
+            pass  # read() recorded it
+        except TimeoutError:
+            self.database.failed(f"no answer within {timeout:g} s")
+        except Exception as exc:
+            self.database.failed(exc)
+        return self.database.report()
 
     # Called by the orchestrator thread after each committed batch.
     def _deliver_from_thread(self, out: list[tuple[Any, dict]], events: list[tuple[str, dict]]) -> None:
@@ -74,6 +108,11 @@ class ServerState:
                 per_peer.setdefault(peer, []).append({"op": "events", "events": items})
         for peer, messages in per_peer.items():
             peer.send_many(messages)
+
+
+def _select_one(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def _public(message: dict) -> dict:

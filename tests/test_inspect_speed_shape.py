@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+import typing
 import urllib.error
 import urllib.parse
 from collections.abc import Iterator
@@ -20,8 +21,10 @@ from pathlib import Path
 import pytest
 from harness import Server, Worker, run_cli, wait_until
 
-RUN_KEYS = ["id", "workspace", "module", "target", "parent", "created_at", "requires", "memo", "seq", "steps",
-            "children", "dependencies", "groups", "child_runs"]
+from coflux.protocol import RunOutcome
+
+RUN_KEYS = ["id", "workspace", "module", "target", "parent", "created_at", "requires", "memo", "seq",
+            *typing.get_type_hints(RunOutcome), "steps", "children", "dependencies", "groups", "child_runs"]
 STEP_KEYS = ["id", "number", "module", "target", "type", "parent", "created_at", "arguments", "options",
              "cache_key", "memo_key", "stale", "executions"]
 EXECUTION_KEYS = ["id", "attempt", "cause", "created_at", "execute_after", "assigned_at", "started_at", "session",

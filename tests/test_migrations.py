@@ -133,3 +133,42 @@ def test_a_version_5_database_keeps_its_lines_points_search_and_feed_in_batches(
     events = observe.get_events(create_engine(f"sqlite:///{db_path}"), "run:RoldRun", 0)
     assert [line["template"] for line in events[0]["lines"]] == ["loading {n} rows", "slow disk"]
     assert events[1]["points"] == [["loss", 0.0, 10.0], ["loss", 1.0, 9.0], ["loss", 2.0, 8.0]]
+
+
+def test_a_version_6_database_gets_hand_out_numbers_and_runs_its_waiting_work(tmp_path: Path, monkeypatch) -> None:
+    """Version 7 numbers each hand-out of an execution to a worker (`executions.assignment`). A run
+    that waited in a version 6 database is handed out as number 1 and completes."""
+    from harness import Worker
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db_path = data / "coflux.db"
+    engine = create_engine(f"sqlite:///{db_path}")
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
+    assert migrations.migrate(engine) == 6
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE executions DROP COLUMN assignment")  # as version 6 left it
+        now = time.time()
+        conn.execute(schema.runs.insert().values(id="RoldRun", workspace_id=1, module="myapp.workflows",
+                                                 target="identity", memo=False, created_at=now))
+        conn.execute(schema.steps.insert().values(id="RoldRun:1", run_id="RoldRun", number=1,
+                                                  module="myapp.workflows", target="identity", type="workflow",
+                                                  arguments=[{"v": 5}], options={}, created_at=now))
+        conn.exec_driver_sql("INSERT INTO executions (id, step_id, run_id, attempt, workspace_id, created_at) "
+                             "VALUES ('RoldRun:1:1', 'RoldRun:1', 'RoldRun', 1, 1, ?)", (now,))
+    engine.dispose()
+    monkeypatch.undo()
+
+    server = Server(data).start()  # migrates at start
+    worker = Worker(server, ["myapp.workflows"], concurrency=1, log=tmp_path / "worker.log").start()
+    try:
+        worker.wait_registered()
+        result = run_cli("runs", "result", "--timeout", "30", "RoldRun", env=server.env())
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "5"
+        with sqlite3.connect(db_path) as db:
+            assert db.execute("select assignment from executions where id = 'RoldRun:1:1'").fetchone() == (1,)
+            assert db.execute("select max(version) from schema_version").fetchone()[0] == len(migrations.MIGRATIONS)
+    finally:
+        worker.stop()
+        server.stop()

@@ -37,6 +37,9 @@ class WorkerBase:
         self.lease = 15.0  # seconds; from the server's reconnect grace once registered
         self._last_tick = time.monotonic()  # the event loop's heartbeat (see _lease_valid)
         self._reconfirm = False  # frozen since we last registered: re-register before starting work
+        # Execution id -> the number of the server's latest hand-out of it (its `execute`), sent
+        # back with what we say of it: the server ignores what is about an older hand-out.
+        self._assignments: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- session
 
@@ -103,9 +106,22 @@ class WorkerBase:
         self._last_tick = now
         self.connection.call_later(TICK, self._tick)
 
+    def _note_assignment(self, message: dict) -> None:
+        """Remember which hand-out of its execution an `execute` is (a server from before hand-out
+        numbers sends none, and then none is sent back)."""
+        if message.get("assignment") is not None:
+            self._assignments[message["execution"]] = message["assignment"]
+
+    def _about(self, execution_id: str, params: dict) -> dict:
+        """`params` of a message about this execution, with the hand-out it is about."""
+        assignment = self._assignments.get(execution_id)
+        if assignment is not None:
+            params["assignment"] = assignment
+        return params
+
     def _started(self, execution_id: str) -> None:
         # Assigned is not started: work that never began is re-queued, not abandoned, if we vanish.
-        self.connection.notify("started", {"execution": execution_id, "at": time.time()})
+        self.connection.notify("started", self._about(execution_id, {"execution": execution_id, "at": time.time()}))
 
     # ---------------------------------------------------------------- results
 

@@ -24,12 +24,12 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from ..connection import Connection
 from .base import WorkerBase
-from .pool import child_main, discover_targets, encode_reply, remove_workdirs
+from .pool import child_main, discover_targets, encode_reply, remove_workdirs, stop_signals_blocked
 from .slots import DEFAULT_MAX_PARKED, is_blocking
 
 log = logging.getLogger("coflux.worker")
@@ -37,8 +37,25 @@ log = logging.getLogger("coflux.worker")
 _spawn = multiprocessing.get_context("spawn")
 
 RELEASE_AFTER = 0.25  # seconds a prefetched execution may wait for a slot before it is handed back
+FINISHED_KEPT = 10_000  # finished executions remembered, so that a new hand-out never runs one again
 SPARE_IDLE_FOR = 15.0  # seconds an extra (beyond `concurrency`) process may stay idle before it stops
 DEFAULT_DRAIN_TIMEOUT = 60.0
+
+
+def _recorded(future: Any) -> bool:
+    """Whether the server recorded a result it was sent (not refused, not about an older hand-out)."""
+    if future.exception() is not None:
+        return False
+    reply = future.result()
+    return not (isinstance(reply, dict) and reply.get("stale"))
+
+
+def _with_assignment(result: dict, assignment: Any) -> dict:
+    """A copy of a result, about the given hand-out of its execution."""
+    result = {k: v for k, v in result.items() if k != "assignment"}
+    if assignment is not None:
+        result["assignment"] = assignment
+    return result
 
 
 class WorkerProcess:
@@ -49,7 +66,8 @@ class WorkerProcess:
         self.pipe = parent_end
         self.process = _spawn.Process(target=child_main, args=(modules, child_end, list(sys.path)),
                                       daemon=True, name="coflux-worker-process")
-        self.process.start()
+        with stop_signals_blocked():  # a Ctrl-C while it starts up must not stop it either
+            self.process.start()
         child_end.close()
         # Whether a message waits on the pipe: one poll(2), where `Connection.poll()` builds a
         # selector each time (two checks per message on the hot path).
@@ -118,6 +136,11 @@ class HeadlessWorker(WorkerBase):
         self._deadlines: dict[str, tuple[float, Any]] = {}
         self._running: dict[str, WorkerProcess] = {}
         self._unacked: set[str] = set()
+        self._results: dict[str, dict] = {}  # results sent and not answered yet, by execution
+        # Executions finished here, oldest first (at most FINISHED_KEPT): never started again. The
+        # result is kept when the server did not record it (it was about an older hand-out), to
+        # answer a newer hand-out of the same execution with it; None when it was recorded.
+        self._done: OrderedDict[str, dict | None] = OrderedDict()
         self._processes: list[WorkerProcess] = []
         self._to_flush: list[WorkerProcess] = []  # processes with replies or pushes queued
         self._flush_timer = False  # a timer will flush them (else the end of the frame does)
@@ -156,10 +179,8 @@ class HeadlessWorker(WorkerBase):
     # ---------------------------------------------------------------- processes (loop thread)
 
     def _spawn(self) -> None:
-        # Pool processes inherit this thread's signal mask: with SIGINT and SIGTERM blocked they
-        # never see a terminal's Ctrl-C (sent to the whole process group) or a service manager's
-        # SIGTERM, even while starting up; the worker stops them itself, after draining.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        # Pool processes leave SIGINT and SIGTERM to us (a terminal's Ctrl-C reaches the whole
+        # process group): see pool.leave_stop_signals_to_parent and stop_signals_blocked.
         process = WorkerProcess(self.modules, self.generation)
         self._processes.append(process)
         self._starting += 1
@@ -323,13 +344,52 @@ class HeadlessWorker(WorkerBase):
         self._schedule_reap()
 
     def _report(self, result: dict) -> None:
+        assignment = self._assignments.pop(result["execution"], None)
+        if assignment is not None:
+            result["assignment"] = assignment
+        self._send_report(result)
+
+    def _send_report(self, result: dict) -> None:
         execution = result["execution"]
         self._unacked.add(execution)
+        self._results[execution] = result
 
-        def acked(_future: Any) -> None:
+        def answered(future: Any) -> None:
+            if self._results.get(execution) is not result:
+                return  # the answer to a newer hand-out is on its way (see _answer_again)
+            del self._results[execution]
             self._unacked.discard(execution)
+            self._remember_finished(execution, None if _recorded(future) else result)
             self._check_drained()
-        self._send_result(result, acked)
+        self._send_result(result, answered)
+
+    def _remember_finished(self, execution: str, unrecorded: dict | None) -> None:
+        self._done[execution] = unrecorded
+        self._done.move_to_end(execution)
+        while len(self._done) > FINISHED_KEPT:
+            self._done.popitem(last=False)
+
+    def _answer_again(self, message: dict) -> bool:
+        """An `execute` of an execution this worker holds or has finished (the server took it back
+        and gave it out again, or a reconnect crossed): it is never started a second time; the new
+        hand-out is answered with what is here. Returns whether it was one of those."""
+        execution = message["execution"]
+        if execution in self._messages:  # queued or running here
+            older = self._assignments.get(execution)
+            self._note_assignment(message)
+            if execution in self._running and self._assignments.get(execution) != older:
+                self._started(execution)  # it began under an older hand-out: it has begun under this one
+            return True
+        result = self._results.get(execution) or self._done.get(execution)
+        if result is not None:  # its result, under this hand-out
+            self._done.pop(execution, None)
+            self._send_report(_with_assignment(result, message.get("assignment")))
+            return True
+        if execution in self._done:
+            log.warning("execution %s was given to this worker again after its result was recorded; "
+                        "it is not run again", execution)
+            return True
+        return False
 
     # ---------------------------------------------------------------- server pushes (loop thread)
 
@@ -348,13 +408,15 @@ class HeadlessWorker(WorkerBase):
 
     def _on_execute(self, message: dict) -> None:
         execution = message["execution"]
-        if execution in self._messages:
-            return  # sent again after a reconnect: already here
+        if self._answer_again(message):
+            return
         if self._draining and message.get("parent") not in self._running:
             # Sent before the server knew we are draining: give it back at once.
-            self.connection.request("release", {"executions": [execution]})
+            self.connection.request("release", {"executions": [execution],
+                                                "assignments": {execution: message.get("assignment")}})
             return
         self._messages[execution] = message
+        self._note_assignment(message)
         self.gate.submit(execution, lambda: self._admitted(message), urgent=bool(message.get("urgent")))
         if self.gate.queued() and self._release_timer is None:
             self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
@@ -429,11 +491,18 @@ class HeadlessWorker(WorkerBase):
         self._release_timer = None
         stale = self.gate.withdraw(older_than=time.monotonic() - RELEASE_AFTER)
         if stale:
-            for execution in stale:
-                self._messages.pop(execution, None)
-            self.connection.request("release", {"executions": stale})
+            self.connection.request("release", {"executions": stale, "assignments": self._hand_back(stale)})
         if self.gate.queued():
             self._release_timer = self.connection.call_later(RELEASE_AFTER, self._release_stale)
+
+    def _hand_back(self, executions: list[str]) -> dict[str, Any]:
+        """Forget executions given back unstarted; returns the hand-outs they were (id -> number),
+        which the server needs to tell a hand-back that crossed a newer hand-out (it ignores it)."""
+        assignments = {}
+        for execution in executions:
+            self._messages.pop(execution, None)
+            assignments[execution] = self._assignments.pop(execution, None)
+        return assignments
 
     def _clear_deadline(self, execution_id: str) -> None:
         deadline = self._deadlines.pop(execution_id, None)
@@ -455,6 +524,7 @@ class HeadlessWorker(WorkerBase):
     def _abort(self, execution_id: str) -> None:
         self._clear_deadline(execution_id)
         self._messages.pop(execution_id, None)
+        self._assignments.pop(execution_id, None)
         process = self._running.pop(execution_id, None)
         if process is None:
             self.gate.withdraw(executions={execution_id})
@@ -527,12 +597,11 @@ class HeadlessWorker(WorkerBase):
             released.append(message["execution"])
             self.gate.finish(message["execution"])
         self._lease_held, self._awaiting_process = [], deque()
-        for execution in released:
-            self._messages.pop(execution, None)
+        assignments = self._hand_back(released)
         running = len(self._running) + len(self._awaiting_process)
         print(f"coflux worker: draining: waiting for {running} running execution(s) to finish "
               f"(up to {self.drain_timeout:g} s; Ctrl-C again to stop now)", flush=True)
-        self.connection.request("drain", {"release": released})
+        self.connection.request("drain", {"release": released, "assignments": assignments})
         self.connection.call_later(self.drain_timeout, self._drain_expired)
         self._check_drained()
 
@@ -632,4 +701,13 @@ class HeadlessWorker(WorkerBase):
         self._watcher_stop.set()
         for process in list(self._processes):
             process.kill()
-        self.connection.close()
+        self.connection.close()  # its loop thread has ended: no process starts after this
+        self._reap_processes()
+
+    def _reap_processes(self) -> None:
+        """Kill (again: one may have started meanwhile) and reap every pool process, so none
+        outlives the worker: they ignore SIGTERM, which is all multiprocessing's exit handler
+        would send one it finds (before waiting for it to end)."""
+        for process in list(self._processes):
+            process.kill()
+            process.process.join(1.0)

@@ -15,6 +15,7 @@ import itertools
 import os
 import queue
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -106,6 +107,7 @@ def discover_targets(modules: list[str]) -> dict[str, dict[str, dict]]:
 def child_main(modules: list[str], pipe: Pipe, sys_path: list[str]) -> None:
     """Entry point of a pool process (spawned). It reports the targets it found, so that a
     reload (`--dev`) learns the new code's targets from the process that will run it."""
+    leave_stop_signals_to_parent()  # first: before any user code is imported
     # Absolute: each execution runs in its own working directory (in_fresh_workdir).
     sys.path[:] = [os.path.abspath(p) for p in sys_path]
     from .runtime import run_execution
@@ -130,6 +132,48 @@ def child_main(modules: list[str], pipe: Pipe, sys_path: list[str]) -> None:
             transport.send_done(result)
         elif command[0] == "stop":
             return
+
+
+# What stops a worker: the worker process drains on them, its pool processes leave them to it.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """Around starting a pool process, in the worker: the process starts with SIGINT and SIGTERM
+    blocked (a new process inherits the mask of the thread that starts it), so one that arrives
+    while it starts up waits until it has its handlers (leave_stop_signals_to_parent), as
+    multiprocessing does for its resource tracker. That tracker is started first: starting it
+    unblocks these signals on this thread. The worker's main thread still gets them meanwhile."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def leave_stop_signals_to_parent() -> None:
+    """SIGINT and SIGTERM do not stop a pool process: the worker process decides. A terminal's
+    Ctrl-C reaches the whole process group and a service manager's stop (systemd's default
+    KillMode=control-group) every process of the service; the worker drains on the first signal,
+    so the execution running here must finish, and it stops its processes itself (SIGKILL) once
+    drained or on a second signal. We stay in the worker's process group, so Ctrl-Z, SIGSTOP and
+    `kill -9 -PGID` still act on the whole worker. A handler that does nothing rather than
+    SIG_IGN: a handler is reset to the default on exec, so programs a task starts keep the usual
+    signals (an ignored signal would be inherited, and their `terminate()` would do nothing).
+    A task that installs its own handler for these signals gets them from then on (in this
+    process): its choice. Then the signals are unblocked (see stop_signals_blocked): one that
+    came while this process started up is handled, by doing nothing."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _left_to_parent)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _left_to_parent(signum: int, frame: Any) -> None:
+    """Nothing to do: the worker process handles the signal (see leave_stop_signals_to_parent)."""
 
 
 WORKDIR_PREFIX = "coflux-exec-"

@@ -10,6 +10,7 @@ from sqlalchemy import and_, select
 from coflux.protocol import RerunEvent, run_topic
 
 from ..errors import BadRequest, NotFound
+from ..store import queries
 from ..store import schema as t
 from .model import Peer
 
@@ -18,7 +19,11 @@ class ControlMixin:
     # ----------------------------------------------------------------- cancel
 
     def _on_cancel(self, peer: Peer | None, request_id: Any, params: dict) -> None:
-        execution_id = str(params["execution"])
+        """Cancel an execution, or with `run` (and no `execution`) the run: its root step's latest attempt."""
+        if params.get("execution") is None and params.get("run") is not None:
+            execution_id = self.run_execution(str(params["run"]))
+        else:
+            execution_id = str(params["execution"])
         if not self._execution_exists(execution_id):
             raise NotFound(f"no execution {execution_id!r}")
         cancelled = self.cancel(execution_id)
@@ -59,7 +64,10 @@ class ControlMixin:
         children = self.db.execute(select(t.children.c.child_id).where(and_(
             t.children.c.parent_id.in_(chain), t.children.c.memo.is_(False)))).scalars().all()
         runs = self.db.execute(select(t.runs.c.id).where(t.runs.c.parent_execution_id.in_(chain))).scalars().all()
-        return list(children) + [f"{run_id}:1:1" for run_id in runs]
+        # A child run's root is its root step's latest attempt (a re-run of it replaces the first).
+        roots = queries.run_outcomes(self.db, list(runs)) if runs else {}
+        return list(children) + [roots[run_id]["execution"] for run_id in runs
+                                 if run_id in roots and roots[run_id]["execution"]]
 
     def _cancel_descendants(self, execution_id: str) -> None:
         for child in self._descendants([execution_id]):
@@ -72,7 +80,7 @@ class ControlMixin:
             self._unqueue(pending)
         pending = pending or self.assigned.get(execution_id)
         if pending is not None and pending.cache_key is not None:
-            self._track_cached_result(pending, kind)
+            self._track_cached_result(pending, False)
         session = self._release_slot(execution_id)
         if session is not None and session.peer is not None:
             self._send(session.peer, {"op": "abort", "execution": execution_id, "reason": kind})
@@ -132,6 +140,8 @@ class ControlMixin:
                 self.waiters.setdefault(self.follow(new_id)[1], []).extend(waiters)
             self._cancel_descendants(execution_id)
         self._publish(run_topic(latest.run_id), RerunEvent(type="rerun", step=step_id, execution=new_id))
+        if step_id == f"{latest.run_id}:1":  # the root step: the run is running again
+            self._publish_run_outcome(latest.run_id)
         return {"execution": new_id, "step": step_id}
 
     # ----------------------------------------------------------------- workspaces

@@ -33,6 +33,7 @@ from coflux.protocol import HOLDABLE_OPS, Event, Op
 
 from ..errors import BadRequest, NotFound
 from ..store import schema as t
+from ..store.availability import DatabaseStatus, is_unavailable
 from . import limits
 from .assets import AssetsMixin
 from .caches import BoundedCache, approx_size
@@ -105,6 +106,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         self.last_error: str | None = None
         self._pending_peers: dict[str, Any] = {}  # session peers to re-attach after a failed recovery
         self._busy_since: float | None = None  # when the batch being processed began (health: a stuck loop)
+        self.database = DatabaseStatus()  # since when the database is out of reach (health, read errors)
         self._seq = itertools.count()
         self._checkpointer: Checkpointer | None = None  # SQLite only (set by start)
         # One handler per operation of the protocol, `_on_<op>` (a missing one fails here, at start).
@@ -321,6 +323,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
             self._transaction(batch)
         except Exception as exc:
             self.last_error = repr(exc)
+            self._note_failure(exc)
             log.exception("batch of %d commands failed; retrying them one by one", len(batch))
             skip = _requests(batch)
             # None of it was committed. The batch's own commands run again below and answer then;
@@ -389,6 +392,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
             if self._needs_schedule:
                 self._schedule(time.time())
             self.w.flush()
+        self.database.reached()
         if self._checkpointer is not None:
             self._checkpointer.commits += 1
         for future, value in calls:
@@ -437,16 +441,23 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         while True:
             try:
                 self._recover(skip)
+                self.database.reached()
                 for peer, request_id in answered or ():
                     self._out.append((peer, {"re": request_id, "err": {"code": "retry",
                                                                        "message": "server recovered; retry"}}))
                 return
             except Exception as exc:
                 self.last_error = repr(exc)
+                self._note_failure(exc)
                 log.warning("recovery failed (%r); trying again in %.1f s", exc, delay)
                 if self._stopped.wait(delay):
                     raise _Stopped() from exc
                 delay = min(delay * 2, 5.0)
+
+    def _note_failure(self, exc: BaseException) -> None:
+        """A failure that says the database is out of reach starts (or continues) an outage."""
+        if is_unavailable(exc):
+            self.database.failed(exc)
 
     def _recover(self, skip: set | None = None) -> None:
         """Rebuild the in-memory working set from the database after a rolled-back batch.
@@ -562,7 +573,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         query = (
             select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
                    t.executions.c.cause, t.executions.c.workspace_id, t.executions.c.execute_after,
-                   t.executions.c.session_id, t.executions.c.started_at,
+                   t.executions.c.session_id, t.executions.c.started_at, t.executions.c.assignment,
                    t.steps.c.module, t.steps.c.target, t.steps.c.type, t.steps.c.arguments,
                    t.steps.c.options, t.steps.c.cache_key, t.steps.c.defer_key,
                    t.steps.c.parent_execution_id, t.runs.c.requires,
@@ -584,7 +595,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 requires=merge_requires(row.requires, options.get("requires")),
                 origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause,
                 cache_key=row.cache_key, defer_key=row.defer_key if row.attempt == 1 else None,
-                parent_id=row.parent_execution_id)
+                parent_id=row.parent_execution_id, assignment=row.assignment or 0)
             if row.session_id is not None:
                 if row.started_at is not None:  # its worker said it began (the `started` notification)
                     pending.started_at = row.started_at

@@ -12,10 +12,10 @@ def merge_requires(run_requires: dict | None, step_requires: dict | None) -> dic
     return {k: v for k, v in merged.items() if v}
 
 
-def worker_matches(requires: dict[str, list[str]], provides: dict[str, list[str]],
-                   accepts: dict[str, list[str]]) -> bool:
-    """A worker matches when it offers one of the required values for every required key
-    (a required "true" matches any provided value), and when every key it `accepts` is required."""
+def requires_satisfied(requires: dict[str, list[str]], provides: dict[str, list[str]],
+                       accepts: dict[str, list[str]]) -> bool:
+    """The worker offers one of the required values for every required key (a required "true"
+    matches any offered value)."""
     for key, wanted in requires.items():
         offered = set(provides.get(key, [])) | set(accepts.get(key, []))
         if not offered:
@@ -24,6 +24,11 @@ def worker_matches(requires: dict[str, list[str]], provides: dict[str, list[str]
             continue
         if not offered.intersection(wanted):
             return False
+    return True
+
+
+def accepts_satisfied(requires: dict[str, list[str]], accepts: dict[str, list[str]]) -> bool:
+    """Every key the worker `accepts` is required (such a worker takes only work that asks for it)."""
     for key, values in accepts.items():
         required = requires.get(key)
         if not required:
@@ -33,3 +38,10 @@ def worker_matches(requires: dict[str, list[str]], provides: dict[str, list[str]
         if not set(values).intersection(required):
             return False
     return True
+
+
+def worker_matches(requires: dict[str, list[str]], provides: dict[str, list[str]],
+                   accepts: dict[str, list[str]]) -> bool:
+    """A worker matches when it satisfies what the execution requires and the execution requires
+    what the worker accepts."""
+    return requires_satisfied(requires, provides, accepts) and accepts_satisfied(requires, accepts)

@@ -73,6 +73,7 @@ class Pending:
     parent_id: str | None = None  # the execution that submitted its step
     urgent: bool = False  # a running (parked) execution waits for it: schedule it first
     started_at: float | None = None  # its worker said it began running (assigned is not started)
+    assignment: int = 0  # the number of its latest hand-out to a worker (0: never handed out)
 
     @property
     def timeout(self) -> float:

@@ -22,10 +22,11 @@ from coflux.protocol import (
 
 from ..errors import BadRequest, NotFound
 from ..ids import run_of
+from ..store import queries
 from ..store import schema as t
 from . import limits
 from .model import FAILURE_KINDS, Peer, Waiter
-from .rules.retries import is_retryable, retry_delay
+from .rules import outcome
 
 log = logging.getLogger("coflux.orchestrator")
 
@@ -61,13 +62,15 @@ def _result_fields(kind: Any, params: dict) -> tuple:
 
 class OutcomesMixin:
     def _on_result(self, peer: Peer | None, request_id: Any, params: dict) -> None:
-        self._apply_result(params, self.peer_sessions.get(peer))
-        self._reply(peer, request_id, {"ok": True})
+        recorded = self._apply_result(params, self.peer_sessions.get(peer))
+        # `stale`: about an older hand-out, ignored; the worker answers the latest one with it.
+        self._reply(peer, request_id, {"ok": True} if recorded else {"ok": True, "stale": True})
 
-    def _apply_result(self, params: dict, session_id: str | None) -> None:
+    def _apply_result(self, params: dict, session_id: str | None) -> bool:
         """A worker's result, accepted only from the session the execution is assigned to (the
         connection that registered it): another token holder cannot end someone else's work.
-        Everything is checked before anything changes."""
+        Everything is checked before anything changes. False: it is about an older hand-out of
+        the execution than its latest, and changes nothing."""
         execution_id = str(params["execution"])
         kind = params["kind"]
         try:
@@ -78,7 +81,9 @@ class OutcomesMixin:
             raise BadRequest(f"the result for {execution_id[:100]!r} is refused: this connection has not "
                              "registered as a worker")
         if self.result_of(execution_id) is not None:
-            return  # a re-sent result, or one for an execution cancelled meanwhile
+            return True  # a re-sent result, or one for an execution cancelled meanwhile
+        if self._is_stale(execution_id, params.get("assignment")):
+            return False
         if self.active.get(execution_id) != session_id:
             if execution_id not in self.active and not self._execution_exists(execution_id):
                 raise NotFound(f"no execution {execution_id!r}")
@@ -103,25 +108,22 @@ class OutcomesMixin:
             self._suspend(pending, execute_after, [str(a) for a in after] if after else None)
         else:
             self._conclude(pending, kind)
+        return True
 
     def _conclude(self, pending: Any, kind: str, *, value: Any = None, error: Any = None) -> None:
-        """Record how an attempt ended; a retry or recurrence becomes its successor."""
-        options = pending.options
+        """Record how an attempt ended, as the outcome rules decide (rules/outcome.py): a retry
+        or recurrence becomes its successor, descendants may be cancelled, a value cached."""
+        verdict = outcome.conclude(outcome.Ending(pending, kind, value=value, error=error, now=time.time(),
+                                                  failures_before=lambda: self._failures_before(pending)))
         successor = None
-        if kind in FAILURE_KINDS and is_retryable(kind, error):
-            delay = retry_delay(options.get("retries"), self._failures_before(pending))
-            if delay is not None:
-                successor = self._new_attempt(pending, "retry",
-                                              execute_after=time.time() + delay if delay > 0 else None)
-        elif kind == "value" and options.get("recurrent") and value == {"v": None}:
-            delay = float(options.get("delay") or 0)
-            successor = self._new_attempt(pending, "recur", execute_after=time.time() + delay if delay > 0 else None)
-            kind, value = "recurred", None
-        if kind == "timeout" or (kind in FAILURE_KINDS and kind != "error"):
+        if verdict.next_attempt is not None:
+            cause, execute_after = verdict.next_attempt
+            successor = self._new_attempt(pending, cause, execute_after=execute_after)
+        if verdict.cancel_descendants:
             self._cancel_descendants(pending.id)
         if pending.cache_key is not None:
-            self._track_cached_result(pending, kind)
-        self._record_result(pending.id, kind, value=value, error=error, successor=successor)
+            self._track_cached_result(pending, verdict.index_cache)
+        self._record_result(pending.id, verdict.kind, value=verdict.value, error=error, successor=successor)
 
     def _failures_before(self, pending: Any) -> int:
         """Consecutive failed attempts of the step before this one. A re-run starts afresh, and
@@ -154,17 +156,44 @@ class OutcomesMixin:
         if kind == ResultKind.ERROR:
             event["error"] = ErrorSummary(type=error["type"], message=error["message"][:1000])
         self._publish(run_topic(run_of(execution_id)), event)
-        if execution_id.split(":")[1] == "1":  # the run's own (first) step
-            status, _, final = self.follow(execution_id)
+        if execution_id.split(":")[1] == "1":  # the run's root step: its outcome may have changed
+            status, tail, _ = self.follow(execution_id)
             if status == "final":
-                self._publish(RUNS_TOPIC, RunResultEvent(type="run_result", run=run_of(execution_id), kind=final[0],
-                                                         at=now))
+                self._publish_run_outcome(run_of(execution_id))
+            elif tail.rpartition(":")[0] != execution_id.rpartition(":")[0]:
+                # The outcome is another step's (a cached or deferred root): told when that one ends.
+                run_id = run_of(execution_id)
+                self.waiters.setdefault(tail, []).append(Waiter(
+                    peer=None, request_id=None, callback=lambda _outcome: self._publish_run_outcome(run_id)))
         self._resolve_waiters(execution_id)
+
+    def _publish_run_outcome(self, run_id: str) -> None:
+        """Tell the runs lists and the run's own views its outcome, as `queries.run_outcomes` (the
+        one definition) reads it: after a result of its root step's chain, or a re-run of it."""
+        self.w.flush()
+        outcome = queries.run_outcome(self.db, run_id)
+        if outcome is None:
+            return
+        event = RunResultEvent(type="run_result", run=run_id, kind=outcome["status"], at=time.time(), **outcome)
+        self._publish(RUNS_TOPIC, event)
+        self._publish(run_topic(run_id), event)
+
+    def run_execution(self, run_id: str) -> str:
+        """The execution that waiting on a run waits on: its root step's latest attempt."""
+        self.w.flush()
+        outcome = queries.run_outcome(self.db, run_id)
+        if outcome is None or outcome["execution"] is None:
+            raise NotFound(f"no run {run_id!r}")
+        return outcome["execution"]
 
     # ----------------------------------------------------------------- waiting
 
     def _on_wait(self, peer: Peer | None, request_id: Any, params: dict) -> None:
-        execution_id = str(params["execution"])
+        """Wait for an execution's outcome, or with `run` (and no `execution`) for a run's."""
+        if params.get("execution") is None and params.get("run") is not None:
+            execution_id = self.run_execution(str(params["run"]))
+        else:
+            execution_id = str(params["execution"])
         # null waits until resolved; a finite timeout longer than any timer simply never fires
         timeout = limits.seconds(params.get("timeout"), "timeout", maximum=float("inf"), allow_none=True)
         if timeout is not None and timeout > limits.MAX_SECONDS:

@@ -9,39 +9,60 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from coflux.protocol import AssignedEvent, run_topic
+from coflux.protocol import AssignedEvent, ResultKind, run_topic
 
 from ..store import schema as t
-from .matching import worker_matches
 from .model import Pending, Session, Waiter
+from .rules import admission, placement
 from .rules.refs import execution_refs
-from .worker_state import parking_bound
 
 
 class SchedulingMixin:
     def _enqueue(self, pending: Pending) -> None:
-        """Track a new execution: deferral is decided now, everything else once it is due."""
+        """Track a new execution and admit it (rules/admission.py)."""
         self.pending_by_id[pending.id] = pending
         if pending.cache_key is not None and pending.attempt > 1:
             # A later attempt (a retry in its backoff, a suspended step) is in flight for the cache.
             self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
-        if pending.defer_key is not None:
-            self._defer(pending)
-        if pending.execute_after and pending.execute_after > time.time():
-            self.delayed[pending.id] = pending
-            self._add_timer(pending.execute_after, "due", pending.id)
-        else:
-            self._due(pending)
+        self._admit(pending)
 
-    def _defer(self, pending: Pending) -> None:
+    def _admit(self, pending: Pending) -> None:
+        """Apply the admission rules' decisions: supersede a deferred twin, delay, wait for
+        dependencies, reuse a cached result, or queue it for a worker."""
+        for decision in admission.admit(pending, self):
+            if isinstance(decision, admission.Supersede):
+                self._supersede(pending, decision.earlier)
+            elif isinstance(decision, admission.Delay):
+                self.delayed[pending.id] = pending
+                self._add_timer(decision.until, "due", pending.id)
+            elif isinstance(decision, admission.Wait):
+                pending.blocked = True
+                for execution_id in decision.blockers:
+                    self._on_resolved(execution_id, lambda _outcome, p=pending: self._unblock(p))
+            elif isinstance(decision, admission.ReuseCached):
+                self._unqueue(pending, queued=False)  # not in a ready queue yet: no scan of it
+                self._record_result(pending.id, ResultKind.CACHED, successor=decision.execution)
+            else:
+                self._queue_ready(pending)
+
+    # Facts the admission rules ask (admission.AdmissionFacts).
+
+    def deferred_latest(self, pending: Pending) -> Pending | None:
+        return self.deferrable.get((pending.module, pending.target, pending.workspace_id, pending.defer_key))
+
+    def blockers(self, pending: Pending) -> list[str]:
+        return self._blockers(pending)
+
+    def cache_hit(self, pending: Pending) -> str | None:
+        return self._cache_hit(pending)
+
+    def _supersede(self, pending: Pending, earlier: Pending | None) -> None:
         """Among unassigned executions with the same target and defer key, only the latest is kept;
         the earlier one resolves as `deferred` and its waiters follow to the latest."""
-        slot = (pending.module, pending.target, pending.workspace_id, pending.defer_key)
-        earlier = self.deferrable.get(slot)
-        self.deferrable[slot] = pending
+        self.deferrable[(pending.module, pending.target, pending.workspace_id, pending.defer_key)] = pending
         if earlier is not None and earlier.id in self.pending_by_id and earlier.id not in self.active:
             self._unqueue(earlier)
-            self._record_result(earlier.id, "deferred", successor=pending.id)
+            self._record_result(earlier.id, ResultKind.DEFERRED, successor=pending.id)
 
     def _unqueue(self, pending: Pending, queued: bool = True) -> None:
         """Take a not-yet-assigned execution out of every queue (`queued=False`: it was never put
@@ -60,22 +81,14 @@ class SchedulingMixin:
                 del self.deferrable[slot]
 
     def _due(self, pending: Pending) -> None:
-        """The execution's time has come: wait for what it depends on, try the cache, queue it."""
-        if pending.id not in self.pending_by_id:
-            return
-        blockers = self._blockers(pending)
-        if blockers:
-            pending.blocked = True
-            for execution_id in blockers:
-                self._on_resolved(execution_id, lambda _outcome, p=pending: self._unblock(p))
-            return
+        """The execution's time has come, or what it waited for resolved: admit it again."""
+        if pending.id in self.pending_by_id:
+            self._admit(pending)
+
+    def _queue_ready(self, pending: Pending) -> None:
+        """Admitted: it waits in its target's ready queue for a worker (rules/placement.py)."""
         pending.blocked = False
         if pending.cache_key is not None:
-            hit = self._cache_hit(pending) if pending.attempt == 1 and not pending.force else None
-            if hit is not None:
-                self._unqueue(pending, queued=False)  # not in a ready queue yet: no scan of it
-                self._record_result(pending.id, "cached", successor=hit)
-                return
             self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
         self.ready.setdefault((pending.module, pending.target), deque()).append(pending)
         if pending.urgent:
@@ -162,15 +175,16 @@ class SchedulingMixin:
             .order_by(t.results.c.created_at)).all()
         self.cache_values[key] = [(r.id, r.step_id, r.workspace_id, r.created_at) for r in rows]
 
-    def _track_cached_result(self, pending: Pending, kind: str) -> None:
-        """Keep the in-memory cache index in step with an execution that just got a result."""
+    def _track_cached_result(self, pending: Pending, index: bool) -> None:
+        """Keep the in-memory cache index in step with an execution that just got a result
+        (`index`: its value may be reused, as the outcome rules decided)."""
         key = pending.cache_key
         inflight = self.cache_inflight.get(key)
         if inflight is not None:
             inflight.discard(pending.id)
             if not inflight:
                 del self.cache_inflight[key]
-        if kind == "value" and key in self.cache_values:
+        if index and key in self.cache_values:
             self.cache_values[key].append((pending.id, pending.step_id, pending.workspace_id, time.time()))
 
     # ----------------------------------------------------------------- assignment
@@ -206,7 +220,7 @@ class SchedulingMixin:
                     break
                 skipped.append(pending)
                 continue
-            session = self._choose(pending, candidates)
+            session = placement.choose(pending, candidates)
             if session is None:
                 skipped.append(pending)
                 continue
@@ -217,26 +231,6 @@ class SchedulingMixin:
                         sessions.remove(session)
         return skipped
 
-    @staticmethod
-    def _choose(pending: Pending, candidates: list[Session]) -> Session | None:
-        """A matching worker: one with an idle slot before one that would only queue it, then
-        the session the run came from (a notebook runs its own cells), then the least busy."""
-        best: Session | None = None
-        best_key: tuple | None = None
-        for session in candidates:
-            if session.workspace_id != pending.workspace_id:
-                continue
-            if session.targets.get((pending.module, pending.target)) != pending.type:
-                continue
-            if not worker_matches(pending.requires, session.provides, session.accepts):
-                continue
-            if session.draining and pending.parent_id not in session.running:
-                continue  # a stopping worker only takes what its own executions wait for
-            idle = session.concurrency <= 0 or session.busy_slots() < session.concurrency
-            key = (not idle, session.id != pending.origin_session_id, session.busy_slots())
-            if best_key is None or key < best_key:
-                best, best_key = session, key
-        return best
 
     def _assign(self, pending: Pending, session: Session, now: float) -> None:
         self.pending_by_id.pop(pending.id, None)
@@ -247,13 +241,14 @@ class SchedulingMixin:
         session.running.add(pending.id)
         self.active[pending.id] = session.id
         self.assigned[pending.id] = pending
-        self.w.update_execution(pending.id, session_id=session.id, assigned_at=now)
+        pending.assignment += 1  # a new hand-out: what the worker says of an older one is ignored
+        self.w.update_execution(pending.id, session_id=session.id, assigned_at=now, assignment=pending.assignment)
         self._send(session.peer, {
             "op": "execute", "execution": pending.id, "run": pending.run_id, "module": pending.module,
             "target": pending.target, "type": pending.type, "args": pending.arguments,
             "timeout": pending.timeout, "attempt": pending.attempt,
             "retry_when": (pending.options.get("retries") or {}).get("when"),
-            "parent": pending.parent_id, "urgent": pending.urgent})
+            "parent": pending.parent_id, "urgent": pending.urgent, "assignment": pending.assignment})
         self._publish(run_topic(pending.run_id),
                       AssignedEvent(type="assigned", execution=pending.id, session=session.id, at=now))
 
@@ -285,24 +280,9 @@ class SchedulingMixin:
                 "worker": session.name if session is not None else None, "waiting": reason}
 
     def waiting_reason(self, pending: Pending) -> str:
-        """Why an execution has not started (shown by `coflux runs inspect` and Studio)."""
-        if pending.execute_after and pending.execute_after > time.time():
-            return f"delayed until {time.strftime('%H:%M:%S', time.localtime(pending.execute_after))}"
-        if pending.blocked:
-            return "waiting for " + ", ".join(self._blockers(pending) or ["dependencies"])
-        hosts = [s for s in self.sessions.values()
-                 if s.targets.get((pending.module, pending.target)) == pending.type
-                 and s.workspace_id == pending.workspace_id]
-        if not hosts:
-            return f"no connected worker hosts {pending.module}/{pending.target}"
-        if not any(worker_matches(pending.requires, s.provides, s.accepts) for s in hosts):
-            wanted = ", ".join(f"{k}:{'|'.join(v)}" for k, v in pending.requires.items()) or "nothing"
-            return f"no worker matches requires {wanted}"
-        if not any(s.peer is not None for s in hosts):
-            return "the workers hosting it are disconnected"
-        if all(s.draining for s in hosts if s.peer is not None):
-            return "the workers hosting it are draining (stopping)"
-        full = [s for s in hosts if s.peer is not None and s.stuck and s.busy_slots() >= s.concurrency]
-        if full and len(full) == len([s for s in hosts if s.peer is not None]):
-            return f"every slot is held by an execution blocked on a result: {parking_bound(full[0])}"
-        return "waiting for a free worker slot"
+        """Why an execution has not started (shown by `coflux runs inspect` and Studio): what the
+        admission rules decide for it now, else why the placement rules find no worker."""
+        held = admission.reason(admission.admit(pending, self)[-1])
+        if held is not None:
+            return held
+        return placement.why_unplaced(pending, self.sessions.values()) or "waiting for a free worker slot"

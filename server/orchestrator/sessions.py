@@ -54,6 +54,14 @@ def _parse_targets(targets: Any) -> tuple[dict[tuple[str, str], str], list[dict]
     return declared, manifest
 
 
+def assignments_of(params: dict) -> dict[str, Any]:
+    """The hand-out numbers a worker sends with the executions it hands back (id -> number)."""
+    assignments = params.get("assignments") or {}
+    if not isinstance(assignments, dict):
+        raise BadRequest("assignments must be an object of execution id -> hand-out number")
+    return assignments
+
+
 class SessionsMixin:
     def _session_from_row(self, row: Any) -> Session:
         return Session(
@@ -176,6 +184,28 @@ class SessionsMixin:
             return
         self._abandon(execution_id)
 
+    def _is_stale(self, execution_id: str, assignment: Any) -> bool:
+        """Whether a worker's `release`, `started` or `result` is about an older hand-out of this
+        execution than its latest (it crossed a new assignment: a `release` the worker queued while
+        the server was down arrives after the restarted server gave the execution out again), so
+        that it must change nothing. A message without a number (from a worker that predates
+        them) is taken to be about the latest hand-out, as it always was."""
+        if assignment is None:
+            return False
+        pending = self.assigned.get(execution_id) or self.pending_by_id.get(execution_id)
+        return pending is not None and (type(assignment) is not int or assignment != pending.assignment)
+
+    def _take_back(self, session: Session, execution_id: str, assignment: Any) -> bool:
+        """Queue again an execution its worker hands back unstarted (`release`, `drain`), unless
+        the hand-back is about an older hand-out or the execution has started since: the
+        worker's latest copy then runs or has run, and queueing it again would run it twice."""
+        pending = self.assigned.get(execution_id)
+        if pending is None or self.active.get(execution_id) != session.id:
+            return False
+        if self._is_stale(execution_id, assignment) or pending.started_at is not None:
+            return False
+        return self._requeue(execution_id)
+
     def _requeue(self, execution_id: str) -> bool:
         """Put an execution that was assigned but never started back at the head of its queue."""
         pending = self.assigned.get(execution_id)
@@ -212,12 +242,8 @@ class SessionsMixin:
         executions = params.get("executions") or []
         if not isinstance(executions, list) or not all(isinstance(e, str) for e in executions):
             raise BadRequest("executions must be a list of execution ids")
-        released = []
-        for execution_id in executions:
-            if self.active.get(execution_id) != session.id or execution_id not in self.assigned:
-                continue
-            if self._requeue(execution_id):
-                released.append(execution_id)
+        assignments = assignments_of(params)
+        released = [e for e in executions if self._take_back(session, e, assignments.get(e))]
         if released:
             session.prefetch_paused = True  # until one of its slots frees up
             self._needs_schedule = True

@@ -257,7 +257,8 @@ class SubmissionMixin:
             defer_key=defer_key, request_key=request_key, created_at=now))
         self.w.insert(t.executions, dict(
             id=execution_id, step_id=step_id, run_id=run.id, attempt=1, cause=None, workspace_id=workspace_id,
-            created_at=now, execute_after=execute_after, session_id=None, assigned_at=None, started_at=None))
+            created_at=now, execute_after=execute_after, session_id=None, assigned_at=None, started_at=None,
+            assignment=None))
         if parent_id is not None:
             self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=execution_id, group_id=group_id,
                                                   memo=False, created_at=now))
@@ -284,7 +285,7 @@ class SubmissionMixin:
         self.w.insert(t.executions, dict(
             id=execution_id, step_id=previous.step_id, run_id=previous.run_id, attempt=attempt, cause=cause,
             workspace_id=workspace_id, created_at=now, execute_after=execute_after, session_id=None,
-            assigned_at=None, started_at=None))
+            assigned_at=None, started_at=None, assignment=None))
         self._publish(run_topic(previous.run_id), AttemptEvent(
             type="attempt", step=previous.step_id, execution=execution_id, attempt=attempt, cause=cause,
             created_at=now, execute_after=execute_after))

@@ -11,18 +11,14 @@ from coflux.protocol import WORKERS_TOPIC, AssignedEvent, SessionEvent, StartedE
 from ..errors import BadRequest
 from ..ids import run_of
 from .model import Peer, Session
+from .rules.placement import parking_bound
+from .sessions import assignments_of
 
 
 def _count(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
         raise BadRequest(f"{what} must be an integer from 0 to 1000000")
     return value
-
-
-def parking_bound(session: Session) -> str:
-    """The advice for a worker at its parking bound (warnings, inspect and queue reasons say it alike)."""
-    return (f"worker {session.name} already parks {session.parked} blocked execution(s) (its --max-parked): "
-            "start more workers or raise --max-parked")
 
 
 class WorkerStateMixin:
@@ -78,6 +74,8 @@ class WorkerStateMixin:
         started can be handed to another worker without counting as abandoned)."""
         session = self._peer_session(peer)
         execution_id = str(params.get("execution"))
+        if self._is_stale(execution_id, params.get("assignment")):
+            return  # an older hand-out's: the latest one may be elsewhere, or not begun
         if self.active.get(execution_id) != session.id and not self._adopt(session, execution_id):
             return  # another worker's: ignore, it changes nothing
         at = params.get("at")
@@ -114,12 +112,9 @@ class WorkerStateMixin:
         for) and hands back what it had queued."""
         session = self._peer_session(peer)
         session.draining = True
-        released = []
-        for execution_id in (params.get("release") or [])[:100000]:
-            execution_id = str(execution_id)
-            if self.active.get(execution_id) == session.id and execution_id in self.assigned \
-                    and self._requeue(execution_id):
-                released.append(execution_id)
+        assignments = assignments_of(params)
+        released = [str(e) for e in (params.get("release") or [])[:100000]
+                    if self._take_back(session, str(e), assignments.get(str(e)))]
         self._needs_schedule = True
         self._reply(peer, request_id, {"released": released})
         self._publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, draining=True))

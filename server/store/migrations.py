@@ -4,7 +4,8 @@ Each migration is a function taking a connection inside a transaction. Version 1
 tables of `schema.py` (as they are now: later versions check before they add); version 2 adds
 `sessions.secret_hash`; version 4 drops SQLite's log-indexing trigger (the orchestrator indexes);
 version 5 makes the cache, memo and successor indexes partial; version 6 stores log lines and
-metric points a batch to a row (`telemetry`), converting the rows of the tables before it.
+metric points a batch to a row (`telemetry`), converting the rows of the tables before it;
+version 7 adds `executions.assignment` (which hand-out of an execution a worker's message is about).
 """
 
 from __future__ import annotations
@@ -221,9 +222,18 @@ def _shift_stored_metric_events(conn: Connection, shift: int) -> None:
             conn.execute(schema.events.update().where(e.seq == seq).values(data=data))
 
 
+def _v7_execution_assignment(conn: Connection) -> None:
+    """The number of the latest hand-out of each execution to a worker. Executions assigned
+    before it existed count as hand-out 0 (NULL), which is what their workers (that know no
+    numbers) are taken to mean."""
+    # A database created by this version's _v1_initial already has the column.
+    if "assignment" not in {c["name"] for c in inspect(conn).get_columns("executions")}:
+        conn.execute(text("ALTER TABLE executions ADD COLUMN assignment INTEGER"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
                                                   _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
-                                                  _v6_telemetry_batches]
+                                                  _v6_telemetry_batches, _v7_execution_assignment]
 
 
 def migrate(engine: Engine) -> int:

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import Engine, Text, func, select, type_coerce
 
+from coflux.protocol import execution_state, run_state
+
 from ..errors import NotFound
 from . import schema as t
-
-FINAL_KINDS = {"value", "error", "cancelled", "abandoned", "crashed", "timeout"}
 
 
 class RawJSON:
@@ -81,6 +81,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
             .outerjoin(t.sessions, t.sessions.c.id == e.session_id)
             .where(e.run_id == run_id)
             .order_by(e.step_id, e.attempt)).all()
+        outcome = run_outcome(db, run_id) or _outcome(run.created_at, None, None, None)
         children = dependencies = groups = child_runs = []
         if executions:
             c, d, g = t.children.c, t.dependencies.c, t.groups.c
@@ -110,7 +111,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
                 "id": eid, "attempt": attempt, "cause": cause, "created_at": created_at,
                 "execute_after": execute_after, "assigned_at": assigned_at, "started_at": started_at,
                 "session": session_id, "worker": worker,
-                "state": kind if kind is not None else _unfinished_state(started_at, assigned_at),
+                "state": execution_state(kind, started_at, assigned_at),
                 "result": result})
         else:
             attempts.append({
@@ -121,7 +122,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
         return {
             "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
             "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
-            "memo": run.memo, "seq": seq,
+            "memo": run.memo, "seq": seq, **outcome,  # status, state, ...: run_outcomes
             "steps": [{"id": sid, "module": module, "target": target, "type": kind, "parent": parent,
                        "stale": sid in stale, "executions": by_step.get(sid, [])}
                       for sid, _number, module, target, kind, parent, *_ in steps],
@@ -132,7 +133,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
     return {
         "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
         "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
-        "memo": run.memo, "seq": seq,
+        "memo": run.memo, "seq": seq, **outcome,  # status, state, ...: run_outcomes
         "steps": [{
             "id": sid, "number": number, "module": module, "target": target, "type": kind, "parent": parent,
             "created_at": created_at,
@@ -147,16 +148,6 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
         "groups": [{"execution": x, "group": gid, "name": name} for x, gid, name in groups],
         "child_runs": [{"id": rid, "parent": p, "module": m, "target": tg} for rid, p, m, tg in child_runs],
     }
-
-
-def _unfinished_state(started_at: float | None, assigned_at: float | None) -> str:
-    """Where an attempt without a result is: `pending` (no worker yet), `assigned` (a worker has
-    it, it has not reported starting) or `running` (it started: the worker said so)."""
-    if started_at is not None:
-        return "running"
-    if assigned_at is not None:
-        return "assigned"
-    return "pending"
 
 
 def _stale_steps(executions: list, dependencies: list) -> set[str]:
@@ -185,6 +176,7 @@ def _stale_steps(executions: list, dependencies: list) -> set[str]:
 
 def list_runs(engine: Engine, module: str | None = None, target: str | None = None,
               limit: int = 50) -> list[dict]:
+    """The newest runs, each with its outcome (`run_outcomes`): a few queries for the whole page."""
     query = (select(t.runs.c.id, t.runs.c.module, t.runs.c.target, t.runs.c.created_at,
                     t.runs.c.parent_execution_id, t.workspaces.c.name.label("workspace"))
              .join(t.workspaces, t.workspaces.c.id == t.runs.c.workspace_id)
@@ -195,42 +187,90 @@ def list_runs(engine: Engine, module: str | None = None, target: str | None = No
         query = query.where(t.runs.c.target == target)
     with engine.connect() as db:
         rows = db.execute(query).all()
-        out = []
-        for r in rows:
-            status, finished_at = _run_outcome(db, r.id)
-            out.append({"id": r.id, "module": r.module, "target": r.target, "created_at": r.created_at,
-                        "parent": r.parent_execution_id, "workspace": r.workspace,
-                        "status": status, "state": run_state(status), "finished_at": finished_at})
+        outcomes = run_outcomes(db, [r.id for r in rows])
+    return [{"id": r.id, "module": r.module, "target": r.target, "created_at": r.created_at,
+             "parent": r.parent_execution_id, "workspace": r.workspace,
+             **(outcomes.get(r.id) or _outcome(r.created_at, None, None, None))} for r in rows]
+
+
+# ------------------------------------------------------------------ a run's outcome (the one definition)
+
+RUNNING = "running"  # the status of a run whose outcome is not known yet (`run_state` says running)
+
+
+def run_outcomes(db: Any, run_ids: list[str]) -> dict[str, dict]:
+    """Each run's outcome, as every surface shows it: the runs list and run page of Studio, the
+    notebook views and the JupyterLab panel (through the run payloads and the feed's `run_result`
+    events, which the orchestrator publishes from here), `coflux runs list|inspect|result` and
+    `Run.result()` (which wait on the `execution` given here).
+
+    A run's outcome is the latest attempt of its root step (`R:1`), followed along successors
+    (retries, suspensions, cached and deferred links, ...) to the execution that holds it: that
+    execution's result kind once it has one (`value`, `error`, `abandoned`, ...), else `running`.
+    So a re-run of the root step that succeeds makes the run succeed, and one in flight makes it
+    running again, whatever earlier attempts ended with. `state` is the status as users filter by
+    it (coflux.protocol.run_state). The run spans `started_at` (its creation) to `finished_at`
+    (when its outcome was recorded: the latest result along the chain); `duration` is the span,
+    None while it runs. `execution` is the root step's latest attempt.
+
+    One query for any number of runs, plus one per link of the longest chain that leaves a
+    root step's latest attempt (a cached or deferred root); none per step."""
+    if not run_ids:
+        return {}
+    e, r = t.executions.c, t.results.c
+    roots = [f"{run_id}:1" for run_id in run_ids]
+    latest: dict[str, Any] = {}
+    for row in db.execute(select(e.run_id, t.runs.c.created_at, e.id, e.attempt, r.kind, r.successor_id,
+                                 r.created_at.label("at"))
+                          .join(t.runs, t.runs.c.id == e.run_id)
+                          .outerjoin(t.results, r.execution_id == e.id)
+                          .where(e.step_id.in_(roots) if len(roots) > 1 else e.step_id == roots[0])):
+        current = latest.get(row.run_id)
+        if current is None or row.attempt > current.attempt:
+            latest[row.run_id] = row
+    out: dict[str, dict] = {}
+    following: dict[str, str] = {}  # run id -> the successor its chain reached
+    ended: dict[str, float] = {}  # run id -> the latest result time along its chain
+    for run_id, row in latest.items():
+        if row.kind is None:
+            out[run_id] = _outcome(row.created_at, RUNNING, None, row.id)
+        elif row.successor_id is None:
+            out[run_id] = _outcome(row.created_at, row.kind, row.at, row.id)
+        else:
+            following[run_id], ended[run_id] = row.successor_id, row.at
+    seen: dict[str, set[str]] = {run_id: set() for run_id in following}
+    while following:
+        found = {x.execution_id: x for x in db.execute(
+            select(r.execution_id, r.kind, r.successor_id, r.created_at)
+            .where(r.execution_id.in_(set(following.values()))))}
+        step: dict[str, str] = {}
+        for run_id, current in following.items():
+            row, root = found.get(current), latest[run_id]
+            if row is None or current in seen[run_id]:  # no result yet (or a loop, which no chain has)
+                out[run_id] = _outcome(root.created_at, RUNNING, None, root.id)
+                continue
+            seen[run_id].add(current)
+            ended[run_id] = max(ended[run_id], row.created_at)
+            if row.successor_id is None:
+                out[run_id] = _outcome(root.created_at, row.kind, ended[run_id], root.id)
+            else:
+                step[run_id] = row.successor_id
+        following = step
     return out
 
 
-def run_state(kind: str) -> str:
-    """A run's outcome kind as users filter by it: running, succeeded, failed or cancelled."""
-    if kind in ("running", "suspended"):
-        return "running"
-    if kind == "value":
-        return "succeeded"
-    if kind == "cancelled":
-        return "cancelled"
-    return "failed"
+def run_outcome(db: Any, run_id: str) -> dict | None:
+    """`run_outcomes` of one run; None when there is no such run."""
+    return run_outcomes(db, [run_id]).get(run_id)
 
 
-def _run_status(db: Any, run_id: str) -> str:
-    return _run_outcome(db, run_id)[0]
-
-
-def _run_outcome(db: Any, run_id: str) -> tuple[str, float | None]:
-    """The run's status (its first step's final outcome, following successors) and when it ended."""
-    current = f"{run_id}:1:1"
-    for _ in range(10000):
-        row = db.execute(select(t.results.c.kind, t.results.c.successor_id, t.results.c.created_at)
-                         .where(t.results.c.execution_id == current)).first()
-        if row is None:
-            return "running", None
-        if row.successor_id is None:
-            return row.kind, row.created_at
-        current = row.successor_id
-    return "running", None
+def _outcome(created_at: float, status: str | None, finished_at: float | None, execution: str | None) -> dict:
+    status = status or RUNNING
+    if status == RUNNING:
+        finished_at = None
+    return {"status": status, "state": run_state(status), "started_at": created_at, "finished_at": finished_at,
+            "duration": None if finished_at is None else max(0.0, finished_at - created_at),
+            "execution": execution}
 
 
 def list_workflows(engine: Engine, workspace: str = "default") -> list[dict]:

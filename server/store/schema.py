@@ -131,6 +131,9 @@ executions = Table(
     Column("session_id", String(40), nullable=True),
     Column("assigned_at", Float, nullable=True),
     Column("started_at", Float, nullable=True),
+    # How many times it was handed to a worker. The `execute` message carries the number and the
+    # worker echoes it: a `release`, `started` or `result` of an older hand-out is ignored.
+    Column("assignment", Integer, nullable=True),
     UniqueConstraint("step_id", "attempt"),
 )
 Index("ix_executions_run", executions.c.run_id)

@@ -22,7 +22,10 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def snapshot(run_id: str, *steps: dict) -> dict:
-    return {"id": run_id, "module": "m", "target": "wf", "steps": list(steps)}
+    """A run in flight: the run's own status is the server's (`status`, ...), not the steps'."""
+    return {"id": run_id, "module": "m", "target": "wf", "steps": list(steps), "status": "running",
+            "state": "running", "started_at": 9.0, "finished_at": None, "duration": None,
+            "execution": f"{run_id}:1:1"}
 
 
 def step(run_id: str, number: int, target: str, *executions: dict, parent: str | None = None) -> dict:
@@ -55,6 +58,9 @@ def test_events_merge_into_steps():
     # A retry is a new attempt of the same step: the row follows it.
     w.handle_event({"type": "assigned", "execution": "R1:3:2"})
     w.handle_event({"type": "result", "execution": "R1:1:1", "kind": "value", "at": 12.0})
+    w.handle_event({"type": "run_result", "run": "R1", "kind": "value", "at": 12.0, "status": "value",
+                    "state": "succeeded", "started_at": 9.0, "finished_at": 12.0, "duration": 3.0,
+                    "execution": "R1:1:1"})  # the server's word on the run, after its root's result
     w.flush()
     by_target = {s["target"]: s for s in w.steps}
     assert (by_target["u"]["execution"], by_target["u"]["status"], by_target["u"]["error"]) == \

@@ -222,6 +222,32 @@ def test_failed_step_traceback_and_rerun(stack, page, artifacts, tmp_path):
     no_page_errors(page)
 
 
+def test_a_rerun_of_the_workflow_step_decides_the_run(stack, page, artifacts, tmp_path):
+    """The run's own (workflow) step ends cancelled, is re-run and succeeds: the runs list and the
+    run page both say `value`, with one duration (the server's: tests/test_run_state.py has the
+    other surfaces)."""
+    server, _ = stack
+    gate = tmp_path / "gate"
+    run_id = submit(server, "gated", gate=str(gate))
+    wait_until(lambda: len(api(server, f"api/runs/{run_id}")["steps"]) == 2, timeout=30, message="wait_for to start")
+    api(server, f"api/executions/{run_id}:1:1/cancel", {})
+    wait_until(lambda: run_kind(server, run_id) == "cancelled", timeout=30, message=f"{run_id} to be cancelled")
+    gate.write_text("open")
+    api(server, f"api/steps/{run_id}:1/rerun", {})
+    wait_until(lambda: run_kind(server, run_id) == "value", timeout=30, message=f"{run_id} to succeed")
+    log_in(page, server)
+    page.goto(f"{server.url}#/runs")
+    row = page.locator(f".cf-runs-table tr[data-run='{run_id}']")
+    row.wait_for(timeout=WAIT_MS)
+    assert row.locator(".cf-status").inner_text().strip().endswith("value")
+    listed = row.locator("td").nth(4).inner_text().strip()
+    page.goto(f"{server.url}#/runs/{run_id}")
+    page.wait_for_selector(f".cf-runview[data-run='{run_id}'][data-status='value']", timeout=WAIT_MS)
+    assert listed and page.locator(".cf-run-header .cf-run-duration").inner_text().strip() == listed
+    shoot(page, artifacts, "rerun-run")
+    no_page_errors(page)
+
+
 def test_deep_link_opens_the_step(stack, page, artifacts, tmp_path):
     server, _ = stack
     run_id = crunch_run(server, tmp_path / "never")

@@ -30,7 +30,7 @@ TABLES = ["STATUS_RANK", "RUN_STATE_OF"]
 NUMBERS = ["FINAL_RANK", "MAX_SECONDS", "MAX_MESSAGE_BYTES", "MAX_REQUEST_KEY", "MAX_IDEMPOTENCY_KEY",
            "MAX_VALUE_DEPTH"]
 STRINGS = ["RUNS_TOPIC", "WORKERS_TOPIC"]
-SHAPES = ["ErrorSummary", "LogLine"]  # TypedDicts that events contain
+SHAPES = ["ErrorSummary", "LogLine", "RunOutcome"]  # TypedDicts that events (and payloads) contain
 
 
 def _ts_type(hint: typing.Any) -> str:

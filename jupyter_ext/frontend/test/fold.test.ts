@@ -13,6 +13,7 @@ function snapshot(): RunSnapshot {
   return {
     id: RUN, workspace: "default", module: "m", target: "flow", parent: null, created_at: 1, requires: null,
     memo: false, seq: 10, children: [], dependencies: [], groups: [], child_runs: [],
+    status: "running", state: "running", started_at: 1, finished_at: null, duration: null, execution: "R1:1:1",
     steps: [{
       id: "R1:1", number: 1, module: "m", target: "flow", type: "workflow", parent: null, created_at: 1,
       arguments: [{ v: 3 }], options: {}, cache_key: null, memo_key: null, stale: false,
@@ -52,7 +53,6 @@ test("a status only moves forward within an attempt (late events are out of orde
     ev("assigned", { execution: "R1:1:1", at: 2 }),
   ]);
   assert.equal(status(f, "R1:1"), "error");
-  assert.equal(f.status(), "error");
   // The snapshot (older: "running") folded again does not move it back either.
   f.load(snapshot());
   assert.equal(status(f, "R1:1"), "error");
@@ -98,16 +98,33 @@ test("a snapshot's result value is kept when a later result event (without value
   assert.deepEqual(latestOf(f.steps.get("R1:1")!)!.result?.value, { v: 42 });
 });
 
-test("the run's status follows successors within the run", () => {
-  const f = fold([
-    ev("step", { step: "R1:2", execution: "R1:2:1", number: 2, parent: "R1:1:1", module: "m", target: "t", kind: "task" }),
-    ev("result", { execution: "R1:1:1", kind: "suspended", at: 5, successor: "R1:1:2" }),
-    ev("attempt", { step: "R1:1", execution: "R1:1:2", attempt: 2, cause: "suspend" }),
-    ev("result", { execution: "R1:1:2", kind: "value", at: 9 }),
-  ]);
+const outcome = (status: string, state: string, finished: number | null, execution: string) =>
+  ({ run: RUN, kind: status, at: finished ?? 0, status, state, started_at: 1, finished_at: finished,
+    duration: finished === null ? null : finished - 1, execution });
+
+test("the run's status and duration are the server's: from the snapshot, then run_result events", () => {
+  // Steps say nothing about it: the root's attempt ended abandoned, the run is what the server says.
+  const f = fold([ev("result", { execution: "R1:1:1", kind: "abandoned", at: 5 })]);
+  assert.equal(f.status(), "running", "the snapshot's");
+  f.apply(ev("run_result", outcome("abandoned", "failed", 5, "R1:1:1")), noChange());
+  assert.equal(f.status(), "abandoned");
+  // A re-run of the root step: running again, then its value is the run's.
+  f.apply(ev("attempt", { step: "R1:1", execution: "R1:1:2", attempt: 2, cause: "rerun" }), noChange());
+  const running = ev("run_result", outcome("running", "running", null, "R1:1:2"));
+  f.apply(running, noChange());
+  assert.equal(f.status(), "running");
+  const done = ev("run_result", outcome("value", "succeeded", 9, "R1:1:2"));
+  f.apply(done, noChange());
+  assert.deepEqual([f.status(), f.outcome()?.state, f.outcome()?.duration], ["value", "succeeded", 8]);
+  // Late or repeated events, and a snapshot older than what is held, change nothing.
+  f.apply(running, noChange());
+  f.apply(done, noChange());
+  f.load(snapshot());
   assert.equal(f.status(), "value");
-  const cached = fold([ev("result", { execution: "R1:1:1", kind: "cached", at: 5, successor: "R9:4:1" })]);
-  assert.equal(cached.status(), "cached", "resolved in another run: says how");
+  // A newer snapshot wins (its seq is at or after the last event's).
+  f.load({ ...snapshot(), seq: done.seq, status: "error", state: "failed", finished_at: 12, duration: 11 });
+  assert.equal(f.status(), "error");
+  assert.equal(new RunFold(RUN).status(), "pending", "nothing heard yet");
 });
 
 test("edges: dependencies, groups, memo hits and child runs, from events and snapshots alike", () => {

@@ -80,7 +80,7 @@ export const HOLDABLE_OPS: ReadonlySet<string> = new Set(["depend", "group", "st
 export const FINAL_KINDS: ReadonlySet<string> = new Set(["abandoned", "cancelled", "crashed", "error", "timeout", "value"]);
 export const FAILURE_KINDS: ReadonlySet<string> = new Set(["abandoned", "crashed", "error", "timeout"]);
 export const WORKER_RESULT_KINDS: ReadonlySet<string> = new Set(["abandoned", "crashed", "error", "suspended", "timeout", "value"]);
-export const RUN_EVENT_TYPES: ReadonlySet<string> = new Set(["asset", "assigned", "attempt", "child_run", "dependency", "group", "logs", "memo", "metrics", "rerun", "result", "started", "step", "warning"]);
+export const RUN_EVENT_TYPES: ReadonlySet<string> = new Set(["asset", "assigned", "attempt", "child_run", "dependency", "group", "logs", "memo", "metrics", "rerun", "result", "run_result", "started", "step", "warning"]);
 
 export const STATUS_RANK: Readonly<Record<string, number>> = { "pending": 0, "assigned": 1, "running": 2 };
 export const RUN_STATE_OF: Readonly<Record<string, string>> = { "pending": "running", "assigned": "running", "running": "running", "suspended": "running", "value": "succeeded", "cancelled": "cancelled" };
@@ -105,6 +105,15 @@ export interface LogLine {
   template: string | null;
   fields: Record<string, unknown> | null;
   at: number;
+}
+
+export interface RunOutcome {
+  status: string;
+  state: string;
+  started_at: number;
+  finished_at: number | null;
+  duration: number | null;
+  execution: string | null;
 }
 
 export interface StepEvent {
@@ -227,6 +236,12 @@ export interface RunEvent {
 }
 
 export interface RunResultEvent {
+  status: string;
+  state: string;
+  started_at: number;
+  finished_at: number | null;
+  duration: number | null;
+  execution: string | null;
   type: "run_result";
   run: string;
   kind: string;

@@ -1,5 +1,6 @@
 // Wire shapes of the coflux server's HTTP API and event feed, as the server sends them.
 // One definition for Studio, the notebook view and the Lab panel (server/protocol.md has the prose).
+import type { RunOutcome } from "./protocol";
 
 /** A serialised value: `{"v": data}` plus `refs` (execution ids) when it references executions.
  * Inside `v`, plain JSON passes through; other types are objects with a `"$"` key:
@@ -61,7 +62,11 @@ export interface StepInfo {
   executions: ExecutionInfo[];
 }
 
-export interface RunSnapshot {
+/** A run's outcome fields (status, state, started_at, finished_at, duration, execution): computed
+ * once, by the server (server/store/queries.py run_outcomes); views show them as they come. */
+export type { RunOutcome };
+
+export interface RunSnapshot extends RunOutcome {
   id: string;
   workspace: string;
   module: string;
@@ -78,16 +83,13 @@ export interface RunSnapshot {
   child_runs: { id: string; parent: string; module: string; target: string }[];
 }
 
-export interface RunSummary {
+export interface RunSummary extends RunOutcome {
   id: string;
   module: string;
   target: string;
   created_at: number;
   parent: string | null;
   workspace: string;
-  status: string;
-  /** when the run's outcome was recorded (epoch seconds), when the server tells it */
-  finished_at?: number | null;
 }
 
 export interface LogLine {

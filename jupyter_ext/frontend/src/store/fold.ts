@@ -3,7 +3,8 @@
 // the step it belongs to; within one attempt a status only moves forward; a step's status is
 // its latest attempt's, so a later attempt supersedes.
 import { ExecutionState, FINAL_RANK, ResultKind, STATUS_RANK } from "../api/protocol";
-import type { ErrorInfo, ExecutionInfo, FeedEvent, ResultInfo, RunSnapshot, StepInfo } from "../api/types";
+import type { ErrorInfo, ExecutionInfo, FeedEvent, ResultInfo, RunOutcome, RunSnapshot, StepInfo } from "../api/types";
+import { foldOutcome, type HeldOutcome } from "./outcome";
 
 export const FINAL = FINAL_RANK;
 /** Within one attempt a status only moves forward (the protocol's order). */
@@ -65,6 +66,8 @@ export class RunFold {
   readonly edgesInto = new Map<string, Edge[]>();
   readonly dependenciesOf = new Map<string, string[]>(); // step -> executions it waited on
   warning = "";
+  /** the run's outcome as the server computed it (store/outcome.ts), with its feed position */
+  held: HeldOutcome | null = null;
 
   constructor(readonly runId: string) {}
 
@@ -137,6 +140,7 @@ export class RunFold {
 
   load(snapshot: RunSnapshot): Change {
     const change = noChange();
+    this.held = foldOutcome(this.held, snapshot, snapshot.seq, "snapshot");
     for (const step of snapshot.steps ?? []) {
       const record = this.step(step.id, change);
       const { executions, ...info } = step;
@@ -257,6 +261,9 @@ export class RunFold {
         this.addChildRun({ id: event.run, parent: event.parent ?? "", module: event.module ?? "",
           target: event.target ?? "" }, change);
         return;
+      case "run_result":
+        this.held = foldOutcome(this.held, event, event.seq, "event");
+        return;
       case "warning":
         this.warning = event.message ?? "";
         change.steps.add(stepOf(event.execution).step);
@@ -269,22 +276,15 @@ export class RunFold {
   // ------------------------------------------------------------------ reading
 
   /** The run's status: its first step's outcome, following successors within the run. */
+  /** The run's outcome as the server computed it (never derived from the steps here). */
+  outcome(): RunOutcome | null {
+    return this.held?.outcome ?? null;
+  }
+
+  /** The run's status: the server's (its root step's latest attempt, followed to its result, or
+   * `running`); `pending` until the view has heard it. */
   status(): string {
-    const seen = new Set<string>();
-    let record = this.steps.get(`${this.runId}:1`);
-    let status = "pending";
-    while (record && !seen.has(record.info.id)) {
-      seen.add(record.info.id);
-      const latest = latestOf(record);
-      if (!latest) return status;
-      status = latest.state;
-      const successor = latest.result?.successor;
-      if (!successor || status === "value" || status === "error") return status;
-      const next = this.steps.get(stepOf(successor).step);
-      if (!next) return status; // resolved in another run: say how (cached, spawned, ...)
-      record = next;
-    }
-    return status;
+    return this.held?.outcome.status ?? ExecutionState.PENDING;
   }
 }
 

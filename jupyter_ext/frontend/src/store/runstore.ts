@@ -400,6 +400,7 @@ class RunHandle implements RunModel {
   get version() { return this.core.version; }
   get structureVersion() { return this.core.structureVersion; }
   get status() { return this.core.fold.status(); }
+  get outcome() { return this.core.fold.outcome(); }
   get connected() { return this.core.connected; }
   get warning() { return this.core.fold.warning || this.stuck(); }
   get error() { return this.core.error; }

@@ -1,7 +1,7 @@
 // The contract between data (api/, store/) and the views (views/). Views never fetch on their own:
 // they read a RunModel and subscribe to its changes, and call actions through CofluxApi.
 import type {
-  AssetInfo, ExecutionInfo, LogLine, MetricSeries, RunSnapshot, StepInfo,
+  AssetInfo, ExecutionInfo, LogLine, MetricSeries, RunOutcome, RunSnapshot, StepInfo,
 } from "../api/types";
 
 /** A step as views show it: the stored step with its attempts, kept current by the feed. */
@@ -21,7 +21,9 @@ export interface RunModel {
   readonly runId: string;
   readonly snapshot: RunSnapshot | null; // what was loaded first (run-level fields)
   readonly version: number; // +1 on every change a view may show
-  readonly status: string; // the run's status (its first step's final outcome, following successors)
+  readonly status: string; // the run's status as the server computed it (outcome.status; "pending" before)
+  /** the run's outcome as the server computed it (status, state, started_at, finished_at, duration) */
+  readonly outcome: RunOutcome | null;
   readonly connected: boolean; // false while the feed is down (views say so)
   readonly warning: string; // latest warning event text, else ""
   /** +1 when steps or edges are added (a view re-lays out only then; `version` covers the rest) */

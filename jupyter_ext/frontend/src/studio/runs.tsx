@@ -2,22 +2,17 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { JSX } from "preact";
 import type { CofluxClient } from "../api/client";
+import { RunState } from "../api/protocol";
+import type { RunResultEvent } from "../api/protocol";
 import type { RunSummary } from "../api/types";
+import { foldOutcome, runDuration, type HeldOutcome } from "../store/outcome";
 import { statusLook } from "../views/status";
 import { formatDateTime, formatDuration } from "../views/format";
 import { useLoad, useThrottled, useTicker, useTopic } from "./hooks";
 import { href, navigate } from "./route";
 
-export type RunState = "running" | "succeeded" | "failed" | "cancelled";
-const STATES: RunState[] = ["running", "succeeded", "failed", "cancelled"];
-
-/** A run's outcome kind as users filter by it (server/observe_handlers.py run_status). */
-export function runState(kind: string): RunState {
-  if (kind === "running" || kind === "suspended" || kind === "pending") return "running";
-  if (kind === "value") return "succeeded";
-  if (kind === "cancelled") return "cancelled";
-  return "failed";
-}
+// A run's status, state and duration are the server's (store/outcome.ts); the list only shows them.
+const STATES: RunState[] = Object.values(RunState);
 
 type Row = RunSummary;
 
@@ -41,7 +36,7 @@ export function RunsList({ api, workspace, workflow }:
   { api: CofluxClient; workspace: string; workflow?: string }): JSX.Element {
   const [module, target] = workflow ? [workflow.slice(0, workflow.lastIndexOf("/")), workflow.slice(workflow.lastIndexOf("/") + 1)] : [undefined, undefined];
   const loaded = useLoad(() => api.get<{ runs: Row[] }>("api/runs", { module, target, limit: LIMIT }), [api, workflow]);
-  const [live, setLive] = useState<Map<string, Partial<Row>>>(new Map());
+  const [live, setLive] = useState<Map<string, HeldOutcome>>(new Map());
   const [status, setStatus] = useState<"" | RunState>("");
   const [chosenWorkflow, setChosenWorkflow] = useState("");
   const [text, setText] = useState("");
@@ -52,23 +47,26 @@ export function RunsList({ api, workspace, workflow }:
   const reload = useThrottled(loaded.reload, 500);
   useTopic(api, "runs", (event) => {
     if (event.type === "run_result" && typeof event.run === "string") {
-      const run = event.run;
-      setLive((m) => new Map(m).set(run, { ...(m.get(run) ?? {}), status: String(event.kind), finished_at: event.at as number }));
+      const result = event as unknown as RunResultEvent & { seq: number };
+      setLive((m) => {
+        const held = foldOutcome(m.get(result.run) ?? null, result, result.seq, "event");
+        return held === m.get(result.run) || !held ? m : new Map(m).set(result.run, held);
+      });
     } else if (event.type === "run" || event.type === "resync") {
       reload();
     }
   });
   useEffect(() => setLive(new Map()), [loaded.data]);
 
-  const rows: Row[] = useMemo(() => (loaded.data?.runs ?? []).map((r) => ({ ...r, ...(live.get(r.id) ?? {}) })), [loaded.data, live]);
+  const rows: Row[] = useMemo(() => (loaded.data?.runs ?? []).map((r) => ({ ...r, ...(live.get(r.id)?.outcome ?? {}) })), [loaded.data, live]);
   const workflows = useMemo(() => [...new Set(rows.map((r) => `${r.module}/${r.target}`))].sort(), [rows]);
   const needle = text.trim().toLowerCase();
   const shown = rows.filter((r) =>
     (allWorkspaces || r.workspace === workspace)
-    && (!status || runState(r.status) === status)
+    && (!status || r.state === status)
     && (!chosenWorkflow || `${r.module}/${r.target}` === chosenWorkflow)
     && (!needle || `${r.id} ${r.module}/${r.target} ${r.status} ${r.workspace}`.toLowerCase().includes(needle)));
-  const anyRunning = shown.some((r) => runState(r.status) === "running");
+  const anyRunning = shown.some((r) => r.state === RunState.RUNNING);
   const now = useTicker(anyRunning);
   const index = Math.min(selected, Math.max(0, shown.length - 1));
 
@@ -126,8 +124,8 @@ export function RunsList({ api, workspace, workflow }:
           <thead><tr><th>Status</th><th>Run</th><th>Workflow</th><th>Started</th><th>Duration</th>{allWorkspaces && <th>Workspace</th>}</tr></thead>
           <tbody ref={body} onKeyDown={onKey}>
             {shown.map((r, i) => {
-              const running = runState(r.status) === "running";
-              const duration = r.finished_at ? r.finished_at - r.created_at : running ? now - r.created_at : null;
+              const running = r.state === RunState.RUNNING;
+              const duration = runDuration(r, now);
               return (
                 <tr tabIndex={i === index ? 0 : -1} aria-selected={i === index} class={i === index ? "cf-selected" : ""}
                   data-run={r.id} onClick={() => navigate(href.run(r.id))} onFocus={() => setSelected(i)}>

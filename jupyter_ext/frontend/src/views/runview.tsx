@@ -13,6 +13,7 @@ import { formatDuration } from "./format";
 import { GraphView } from "./graph";
 import { LogsView } from "./logs";
 import { MetricsView } from "./metrics";
+import { runDuration } from "../store/outcome";
 import { isActive, statusLook } from "./status";
 import { StepPanel } from "./steppanel";
 import { TimelineView } from "./timeline";
@@ -42,17 +43,6 @@ function PartView({ part }: { part: Exclude<RunPart, ""> }): JSX.Element {
   }
 }
 
-/** The run's time span: its first step's creation to its final outcome (or now). */
-function runDuration(model: RunModel, now: number): number | null {
-  const steps = model.steps();
-  if (!steps.length) return null;
-  const start = model.snapshot?.created_at ?? steps[0].created_at;
-  if (isActive(model.status)) return now - start;
-  let end = 0;
-  for (const s of steps) for (const e of s.executions) end = Math.max(end, e.result?.at ?? 0);
-  return end ? end - start : null;
-}
-
 /** Ask the page to open a run itself: the JupyterLab extension answers the `coflux:open-run`
  * event (it opens a Lab tab and cancels the event). True when something handled it. */
 export function offerOpenRun(from: Element, runId: string, stepId?: string): boolean {
@@ -79,7 +69,7 @@ function Header({ model, api, studioUrl }: { model: RunModel; api: CofluxApi; st
       <span class="cf-status-icon" aria-hidden="true">{look.icon}</span> <span class="cf-status-text">{look.label}</span>
     </span>
     <span class="cf-run-title"><strong>{workflow}</strong> <span class="cf-muted cf-run-id">{model.runId}</span></span>
-    <span class="cf-muted cf-run-duration">{formatDuration(runDuration(model, now))}</span>
+    <span class="cf-muted cf-run-duration">{formatDuration(runDuration(model.outcome, now))}</span>
     <span class="cf-muted">{model.steps().length} steps</span>
     {!model.connected ? <span class="cf-connection cf-tone-warn" role="status">⚠ disconnected, reconnecting…</span> : null}
     {model.warning ? <span class="cf-run-warning cf-tone-warn" role="status" title={model.warning}>⚠ {model.warning}</span> : null}
