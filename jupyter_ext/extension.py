@@ -242,13 +242,13 @@ class CofluxExtension(ExtensionApp):
             self.log.info("coflux: kernel %s %s; its cell-defined targets are gone until the cell is re-run",
                           kernel_id, "restarted" if data["action"] == "restart" else "shut down")
             if kernel_id and self.state is not None and self.state.started:
-                self.state.orchestrator.call(lambda orchestrator: orchestrator.kernel_gone(str(kernel_id)))
+                self.state.orchestrator.call(lambda orchestrator: orchestrator.workers.kernel_gone(str(kernel_id)))
 
     def current_activity(self) -> bool:
         # Running executions count as activity for Jupyter's idle shutdown
         # (`shutdown_no_activity_timeout`), so it does not stop the orchestrator mid-run.
         state = self.state
-        return bool(state is not None and state.started and state.orchestrator.active)
+        return bool(state is not None and state.started and state.orchestrator.ws.active)
 
     async def stop_extension(self) -> None:
         # Never let a failure here stop the Jupyter server's own shutdown.

@@ -382,9 +382,9 @@ async def run_snapshot(state: ServerState, run_id: str, raw_json: bool = False, 
         def reasons(orchestrator: Any) -> dict[str, str]:
             found = {}
             for eid in waiting:
-                if eid in orchestrator.pending_by_id:
-                    found[eid] = orchestrator.waiting_reason(orchestrator.pending_by_id[eid])
-                elif (stuck := orchestrator.stuck_reason(eid)) is not None:
+                if eid in orchestrator.ws.pending_by_id:
+                    found[eid] = orchestrator.queue.waiting_reason(orchestrator.ws.pending_by_id[eid])
+                elif (stuck := orchestrator.worker_state.stuck_reason(eid)) is not None:
                     found[eid] = stuck
             return found
         found = await asyncio.wrap_future(state.orchestrator.call(reasons))
@@ -443,7 +443,7 @@ class WorkspacesHandler(ApiHandler):
         if not isinstance(name, str) or (base is not None and not isinstance(base, str)):
             raise BadRequest("'name' (and optional 'base') must be strings")
         created = await asyncio.wrap_future(self.state.orchestrator.call(
-            lambda orchestrator: orchestrator.create_workspace(name, base)))
+            lambda orchestrator: orchestrator.control.create_workspace(name, base)))
         self.write_json(created, 201)
 
 
@@ -451,7 +451,7 @@ def _sessions(orchestrator: Any) -> list[dict]:
     return [{"id": s.id, "name": s.name, "kind": s.kind, "connected": s.peer is not None,
              "concurrency": s.concurrency, "running": sorted(s.running), "provides": s.provides,
              "accepts": s.accepts, "targets": sorted(f"{m}/{n}" for m, n in s.targets)}
-            for s in orchestrator.sessions.values()]
+            for s in orchestrator.ws.sessions.values()]
 
 
 class WorkersHandler(ApiHandler):
@@ -594,7 +594,7 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
         if not isinstance(name, str) or (base is not None and not isinstance(base, str)):
             raise BadRequest("'name' (and optional 'base') must be strings")
         return await asyncio.wrap_future(self.state.orchestrator.call(
-            lambda orchestrator: orchestrator.create_workspace(name, base)))
+            lambda orchestrator: orchestrator.control.create_workspace(name, base)))
 
     async def _update_workspace(self, params: dict) -> Any:
         name = params.get("name")
@@ -602,7 +602,7 @@ class SocketHandler(_AuthRequired, tornado.websocket.WebSocketHandler):
         if not isinstance(name, str) or any(v is not None and not isinstance(v, str) for v in (new_name, base)):
             raise BadRequest("'name', 'new_name' and 'base' must be strings")
         return await asyncio.wrap_future(self.state.orchestrator.call(
-            lambda orchestrator: orchestrator.update_workspace(
+            lambda orchestrator: orchestrator.control.update_workspace(
                 name, new_name=new_name, base=base, remove_base=bool(params.get("remove_base")))))
 
     def _ok(self, request_id: Any, result: Any) -> None:

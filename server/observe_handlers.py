@@ -52,7 +52,7 @@ async def read_logs(state: ServerState, params: dict) -> dict:
     if _text(params, "search") and state.engine.dialect.name == "sqlite":
         # The index takes lines a moment after they are written (orchestrator/telemetry.py):
         # what waits goes in first, so a search finds every line written before it.
-        await asyncio.wrap_future(state.orchestrator.call(lambda orchestrator: orchestrator.index_pending()))
+        await asyncio.wrap_future(state.orchestrator.call(lambda orchestrator: orchestrator.telemetry.index_pending()))
     return await state.read(
         lambda engine: observe.get_logs(
             engine, _run_id(params), step=_text(params, "step", 100), level=_text(params, "level", 20),

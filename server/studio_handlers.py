@@ -229,7 +229,7 @@ class QueueHandler(ApiHandler):
     async def get(self) -> None:
         limit = int(self.query_number("limit", 500, 1, MAX_QUEUE_LISTING, integer=True))  # type: ignore[arg-type]
         total, entries = await asyncio.wrap_future(self.state.orchestrator.call(
-            lambda orchestrator: orchestrator.queue_listing(limit)))
+            lambda orchestrator: orchestrator.queue.queue_listing(limit)))
         created = await self.state.read(_created_at, [entry["id"] for entry in entries])
         for entry in entries:
             entry["created_at"] = created.get(entry["id"])

@@ -80,10 +80,14 @@ def test_the_front_ends_copy_is_current() -> None:
 
 
 def test_the_orchestrator_handles_every_operation_and_nothing_else() -> None:
+    """Each operation of the protocol has one handler, `on_<op>` of the component that owns it."""
     from server.orchestrator.core import Orchestrator
+    from server.store import create_store_engine
 
-    handlers = {name[len("_on_"):] for name in dir(Orchestrator) if name.startswith("_on_")}
-    assert set(protocol.Op) <= handlers
+    orchestrator = Orchestrator(create_store_engine("sqlite://"), lambda out, events: None)
+    assert set(orchestrator._handlers) == set(protocol.Op)
+    for op, handler in orchestrator._handlers.items():
+        assert handler.__name__ == f"on_{op}"
     assert not set(protocol.Op) & set(protocol.LoopOp)
 
 

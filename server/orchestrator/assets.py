@@ -20,6 +20,7 @@ from coflux.protocol import AssetEvent, run_topic
 from ..errors import BadRequest
 from ..ids import _ALPHABET, run_of
 from ..store import schema as t
+from .component import Component
 from .model import Peer
 
 MAX_ENTRIES = 100_000
@@ -74,13 +75,13 @@ def _asset_id(execution_id: str, key: str) -> str:
     return "A" + "".join(letters)
 
 
-class AssetsMixin:
-    def _on_put_asset(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+class Assets(Component):
+    def on_put_asset(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """`put_asset` {execution, name, entries, key}: record an asset of a running execution;
         replies {id, name, count, size}."""
-        session = self._peer_session(peer)  # type: ignore[attr-defined]
+        session = self.o.workers.peer_session(peer)
         execution_id = params.get("execution")
-        if not isinstance(execution_id, str) or self.active.get(execution_id) != session.id:  # type: ignore[attr-defined]
+        if not isinstance(execution_id, str) or self.ws.active.get(execution_id) != session.id:
             raise BadRequest(f"execution {str(execution_id)[:80]!r} is not running on this worker")
         name = params.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
@@ -91,9 +92,9 @@ class AssetsMixin:
         entries = _entries(params.get("entries"))
         asset_id = _asset_id(execution_id, key)
         size = sum(e["size"] for e in entries)
-        self.w.insert_ignore(t.assets, dict(  # type: ignore[attr-defined]
+        self.w.insert_ignore(t.assets, dict(
             id=asset_id, run_id=run_of(execution_id), execution_id=execution_id, name=name,
             entries=entries, created_at=time.time()))
-        self._publish(run_topic(run_of(execution_id)), AssetEvent(  # type: ignore[attr-defined]
+        self.o.publish(run_topic(run_of(execution_id)), AssetEvent(
             type="asset", execution=execution_id, asset=asset_id, name=name, count=len(entries), size=size))
-        self._reply(peer, request_id, {"id": asset_id, "name": name, "count": len(entries), "size": size})  # type: ignore[attr-defined]
+        self.o.reply(peer, request_id, {"id": asset_id, "name": name, "count": len(entries), "size": size})

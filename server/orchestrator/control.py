@@ -12,22 +12,23 @@ from coflux.protocol import RerunEvent, run_topic
 from ..errors import BadRequest, NotFound
 from ..store import queries
 from ..store import schema as t
+from .component import Component
 from .model import Peer
 
 
-class ControlMixin:
+class Control(Component):
     # ----------------------------------------------------------------- cancel
 
-    def _on_cancel(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+    def on_cancel(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """Cancel an execution, or with `run` (and no `execution`) the run: its root step's latest attempt."""
         if params.get("execution") is None and params.get("run") is not None:
-            execution_id = self.run_execution(str(params["run"]))
+            execution_id = self.o.outcomes.run_execution(str(params["run"]))
         else:
             execution_id = str(params["execution"])
-        if not self._execution_exists(execution_id):
+        if not self.o.execution_exists(execution_id):
             raise NotFound(f"no execution {execution_id!r}")
         cancelled = self.cancel(execution_id)
-        self._reply(peer, request_id, {"cancelled": cancelled})
+        self.o.reply(peer, request_id, {"cancelled": cancelled})
 
     def cancel(self, execution_id: str) -> list[str]:
         """Cancel the execution (following its chain to the attempt that is live) and every
@@ -42,7 +43,7 @@ class ControlMixin:
             seen.add(current)
             chain = self._chain(current)
             tail = chain[-1]
-            if self.result_of(tail) is None:
+            if self.o.result_of(tail) is None:
                 self._stop(tail, "cancelled")
                 cancelled.append(tail)
             todo.extend(self._descendants(chain))
@@ -53,7 +54,7 @@ class ControlMixin:
         `cached` or `deferred` result points at, which belong to other steps."""
         chain = [execution_id]
         while True:
-            result = self.result_of(chain[-1])
+            result = self.o.result_of(chain[-1])
             if result is None or result[3] is None or result[0] in ("cached", "deferred") or len(chain) > 10000:
                 return chain
             chain.append(result[3])
@@ -69,37 +70,37 @@ class ControlMixin:
         return list(children) + [roots[run_id]["execution"] for run_id in runs
                                  if run_id in roots and roots[run_id]["execution"]]
 
-    def _cancel_descendants(self, execution_id: str) -> None:
+    def cancel_descendants(self, execution_id: str) -> None:
         for child in self._descendants([execution_id]):
             self.cancel(child)
 
     def _stop(self, execution_id: str, kind: str, successor: str | None = None) -> None:
         """End an unfinished execution now: unqueue it, or abort it on its worker."""
-        pending = self.pending_by_id.get(execution_id)
+        pending = self.ws.pending_by_id.get(execution_id)
         if pending is not None:
-            self._unqueue(pending)
-        pending = pending or self.assigned.get(execution_id)
+            self.o.queue.unqueue(pending)
+        pending = pending or self.ws.assigned.get(execution_id)
         if pending is not None and pending.cache_key is not None:
-            self._track_cached_result(pending, False)
-        session = self._release_slot(execution_id)
+            self.o.queue.track_cached_result(pending, False)
+        session = self.o.workers.release_slot(execution_id)
         if session is not None and session.peer is not None:
-            self._send(session.peer, {"op": "abort", "execution": execution_id, "reason": kind})
-        self._record_result(execution_id, kind, successor=successor)
+            self.o.send(session.peer, {"op": "abort", "execution": execution_id, "reason": kind})
+        self.o.outcomes.record_result(execution_id, kind, successor=successor)
 
     # ----------------------------------------------------------------- suspend
 
-    def _suspend(self, pending: Any, execute_after: float | None, after: list[str] | None) -> None:
+    def suspend(self, pending: Any, execute_after: float | None, after: list[str] | None) -> None:
         """The execution asked to stop and start again later (from the top), after a delay or once
         one of the executions it was waiting on resolves. Its worker slot is free meanwhile."""
-        successor = self._new_attempt(pending, "suspend", execute_after=execute_after, after=after)
-        self._record_result(pending.id, "suspended", successor=successor)
+        successor = self.o.submission.new_attempt(pending, "suspend", execute_after=execute_after, after=after)
+        self.o.outcomes.record_result(pending.id, "suspended", successor=successor)
 
     # ----------------------------------------------------------------- re-run
 
-    def _on_rerun(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+    def on_rerun(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         step_id = str(params["step"])
         workspace = params.get("workspace")
-        self._reply(peer, request_id, self.rerun(step_id, workspace))
+        self.o.reply(peer, request_id, self.rerun(step_id, workspace))
 
     def rerun(self, step_id: str, workspace: str | None = None) -> dict:
         """A new attempt of the step that ignores cache and memo; what still runs for the step is
@@ -111,23 +112,23 @@ class ControlMixin:
         if not rows:
             raise NotFound(f"no step {step_id!r} (expected RUN:STEP)")
         base_workspace = rows[0].workspace_id
-        workspace_id = base_workspace if workspace is None else self.workspace_id(workspace)
-        if base_workspace not in self.workspace_lineage(workspace_id):
+        workspace_id = base_workspace if workspace is None else self.o.workspace_id(workspace)
+        if base_workspace not in self.o.workspace_lineage(workspace_id):
             raise BadRequest(f"workspace {workspace!r} is not the step's workspace or one derived from it")
-        latest = self.pending_of(rows[-1].id)
+        latest = self.o.submission.pending_of(rows[-1].id)
         # What is still running for this step: its unfinished attempts, or the unfinished root
         # of a child run it spawned (followed along the chain).
         tails = [self._chain(r.id)[-1] for r in rows]
-        live = [tail for tail in dict.fromkeys(tails) if self.result_of(tail) is None]
+        live = [tail for tail in dict.fromkeys(tails) if self.o.result_of(tail) is None]
         spawned = latest.type == "workflow" and not step_id.endswith(":1")
-        new_id = self._new_attempt(latest, "rerun", execute_after=None, force=True, workspace_id=workspace_id,
+        new_id = self.o.submission.new_attempt(latest, "rerun", execute_after=None, force=True, workspace_id=workspace_id,
                                    pend=not spawned)
         if spawned:  # a workflow called from a run: the re-run is a fresh child run
             parent = self.db.execute(select(t.steps.c.parent_execution_id).where(t.steps.c.id == step_id)).scalar()
-            _, child = self.create_run(workspace_id, latest.module, latest.target, latest.arguments, latest.options,
+            _, child = self.o.submission.create_run(workspace_id, latest.module, latest.target, latest.arguments, latest.options,
                                        parent_execution_id=parent, idempotency_key=None,
                                        origin_session_id=latest.origin_session_id)
-            self._record_result(new_id, "spawned", successor=child)
+            self.o.outcomes.record_result(new_id, "spawned", successor=child)
         for execution_id in live:
             if execution_id.rpartition(":")[0] == step_id:
                 # An attempt of this step: it points at its replacement, so waiters follow.
@@ -135,57 +136,57 @@ class ControlMixin:
             else:
                 # The root of a child run it spawned: that run ends cancelled, and whoever waited
                 # on it (the calling workflow) now waits on the re-run instead.
-                waiters = self.waiters.pop(execution_id, [])
+                waiters = self.ws.waiters.pop(execution_id, [])
                 self._stop(execution_id, "cancelled")
-                self.waiters.setdefault(self.follow(new_id)[1], []).extend(waiters)
-            self._cancel_descendants(execution_id)
-        self._publish(run_topic(latest.run_id), RerunEvent(type="rerun", step=step_id, execution=new_id))
+                self.ws.waiters.setdefault(self.o.follow(new_id)[1], []).extend(waiters)
+            self.cancel_descendants(execution_id)
+        self.o.publish(run_topic(latest.run_id), RerunEvent(type="rerun", step=step_id, execution=new_id))
         if step_id == f"{latest.run_id}:1":  # the root step: the run is running again
-            self._publish_run_outcome(latest.run_id)
+            self.o.outcomes.publish_run_outcome(latest.run_id)
         return {"execution": new_id, "step": step_id}
 
     # ----------------------------------------------------------------- workspaces
 
-    def _new_workspace_name(self, name: str) -> str:
+    def new_workspace_name(self, name: str) -> str:
         name = name.strip()
         if not name or len(name) > 200:
             raise BadRequest("a workspace name must be 1 to 200 characters")
-        if name in self.workspace_ids or self.db.execute(
+        if name in self.ws.workspace_ids or self.db.execute(
                 select(t.workspaces.c.id).where(t.workspaces.c.name == name)).first() is not None:
             raise BadRequest(f"workspace {name!r} already exists")
         return name
 
     def create_workspace(self, name: str, base: str | None = None) -> dict:
-        name = self._new_workspace_name(name)
-        base_id = self.workspace_id(base) if base else None
+        name = self.new_workspace_name(name)
+        base_id = self.o.workspace_id(base) if base else None
         ws_id = self.db.execute(t.workspaces.insert().values(
             name=name, base_id=base_id, created_at=time.time())).inserted_primary_key[0]
-        self.workspace_ids[name] = ws_id
-        self.workspace_bases[ws_id] = base_id
+        self.ws.workspace_ids[name] = ws_id
+        self.ws.workspace_bases[ws_id] = base_id
         return {"name": name, "base": base}
 
     def update_workspace(self, name: str, *, new_name: str | None = None, base: str | None = None,
                          remove_base: bool = False) -> dict:
         """Rename a workspace or change its base (never into a cycle)."""
-        ws_id = self.workspace_id(name)
+        ws_id = self.o.workspace_id(name)
         values: dict[str, Any] = {}
         if new_name is not None and new_name.strip() != name:
-            values["name"] = self._new_workspace_name(new_name)
+            values["name"] = self.new_workspace_name(new_name)
         if remove_base:
             values["base_id"] = None
         elif base is not None:
-            base_id = self.workspace_id(base)
-            if ws_id in self.workspace_lineage(base_id):
+            base_id = self.o.workspace_id(base)
+            if ws_id in self.o.workspace_lineage(base_id):
                 raise BadRequest(f"{base!r} cannot be the base of {name!r}: that would make a cycle")
             values["base_id"] = base_id
         if values:
             self.db.execute(t.workspaces.update().where(t.workspaces.c.id == ws_id).values(**values))
             if "name" in values:
-                del self.workspace_ids[name]
-                self.workspace_ids[values["name"]] = ws_id
+                del self.ws.workspace_ids[name]
+                self.ws.workspace_ids[values["name"]] = ws_id
             if "base_id" in values:
-                self.workspace_bases[ws_id] = values["base_id"]
-        base_id = self.workspace_bases.get(ws_id)
-        names = {v: k for k, v in self.workspace_ids.items()}
+                self.ws.workspace_bases[ws_id] = values["base_id"]
+        base_id = self.ws.workspace_bases.get(ws_id)
+        names = {v: k for k, v in self.ws.workspace_ids.items()}
         return {"name": values.get("name", name), "base": names.get(base_id) if base_id else None}
 

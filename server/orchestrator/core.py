@@ -1,4 +1,4 @@
-"""The orchestrator thread.
+"""The orchestrator: one thread, a working set, components and ordered rules.
 
 Every state change goes through one thread that owns all database writes. Commands posted by
 the I/O loop (submits, results, waits, worker changes) are drained in batches: each batch runs
@@ -6,9 +6,14 @@ in one transaction, then the replies and live events it produced are handed back
 Nothing is acknowledged before its transaction has committed. The thread sleeps on its queue,
 or until the earliest timer (a delayed execution, a wait timeout, a worker's reconnect grace).
 
-The rules live in mixins, one concern each: sessions (workers), submission (runs, steps, memo),
-scheduling (due time, waiting, cache, defer, assignment), outcomes (results, retries,
-recurrence, waiters) and control (cancel, re-run, suspend, workspaces).
+What it holds in memory is one object, the working set (working_set.py), rebuilt from the
+database on recovery. Its behaviour is split into components with one job each (component.py),
+which call each other through public methods: `workers` and `worker_state` (sessions and what
+workers say of themselves), `submission` (runs, steps, attempts, memo), `queue` (admission,
+ready queues, placement, assignment), `outcomes` (results and what follows them), `waiters`
+(waits, pushes, callbacks, select), `telemetry`, `assets`, `feed` and `control` (cancel,
+re-run, suspend, workspaces). The decisions are ordered rule lists in rules/ (admission,
+placement, outcome): a newcomer finds where something is decided by reading one list.
 """
 
 from __future__ import annotations
@@ -35,31 +40,23 @@ from ..errors import BadRequest, NotFound
 from ..store import schema as t
 from ..store.availability import DatabaseStatus, is_unavailable
 from . import limits
-from .assets import AssetsMixin
-from .caches import BoundedCache, approx_size
+from .assets import Assets
 from .checkpoint import Checkpointer, tune_writer
-from .control import ControlMixin
-from .feed import FeedMixin
-from .matching import merge_requires
-from .model import Peer, Pending, RunInfo, Session, Waiter
-from .outcomes import OutcomesMixin
-from .scheduling import SchedulingMixin
-from .selecting import SelectingMixin
-from .sessions import SessionsMixin
-from .submission import SubmissionMixin
-from .telemetry import TelemetryMixin
-from .worker_state import WorkerStateMixin
+from .control import Control
+from .feed import Feed
+from .model import Peer, RunInfo
+from .outcomes import Outcomes
+from .rows import pending_from_row, pending_query
+from .scheduling import Queue
+from .sessions import Workers
+from .submission import Submission
+from .telemetry import Telemetry
+from .waiters import Waiters
+from .worker_state import WorkerState
+from .working_set import WorkingSet
 from .writes import WriteBuffer
 
 log = logging.getLogger("coflux.orchestrator")
-
-# Bounds of the in-memory caches (each can be read again from the database; see caches.py).
-RESULTS_MAX_ITEMS = 100_000
-RESULTS_MAX_BYTES = 32 * 1024 * 1024
-RESULT_MAX_BYTES = 1024 * 1024  # a bigger value is read from the database when someone needs it
-RUNS_MAX_ITEMS = 20_000
-CACHE_KEYS_MAX_ITEMS = 20_000
-CACHE_KEYS_MAX_BYTES = 16 * 1024 * 1024
 
 Deliver = Callable[[list[tuple[Peer, dict]], list[tuple[str, dict]]], None]
 
@@ -89,8 +86,7 @@ def _requests(batch: list) -> set:
     return {(c[1], c[2]) for c in batch if c and c[0] not in ("__call__", "__closed__") and c[2] is not None}
 
 
-class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingMixin, OutcomesMixin,
-                   SelectingMixin, TelemetryMixin, FeedMixin, ControlMixin, AssetsMixin):
+class Orchestrator:
     def __init__(self, engine: Engine, deliver: Deliver, *, reconnect_grace: float = 30.0) -> None:
         self.engine = engine
         self._deliver = deliver
@@ -110,47 +106,32 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
         self._seq = itertools.count()
         self._checkpointer: Checkpointer | None = None  # SQLite only (set by start)
         # One handler per operation of the protocol, `_on_<op>` (a missing one fails here, at start).
+        # The components, one job each (component.py); they share the working set through this object.
+        self.workers = Workers(self)  # worker sessions: register, declare, release, disconnect, expire
+        self.worker_state = WorkerState(self)  # what workers say of their slots, starts and draining
+        self.submission = Submission(self)  # runs, steps, attempts, memo
+        self.queue = Queue(self)  # admission, ready queues, placement and assignment
+        self.outcomes = Outcomes(self)  # results, what follows them (retry, recur, ...), a run's outcome
+        self.waiters = Waiters(self)  # waits, pushes to running parents, callbacks, select
+        self.telemetry = Telemetry(self)  # log lines and metric points, the search index
+        self.feed = Feed(self)  # the durable event feed
+        self.control = Control(self)  # cancel, re-run, suspend, workspaces
+        self.assets = Assets(self)
+        components = (self.workers, self.worker_state, self.submission, self.queue, self.outcomes,
+                      self.waiters, self.telemetry, self.control, self.assets)
+        # One handler per operation of the protocol, `on_<op>` of the component that owns it.
         self._handlers: dict[str, Callable[[Peer | None, Any, dict], None]] = {
-            op: getattr(self, f"_on_{op}") for op in Op}
+            op: next(getattr(c, f"on_{op}") for c in components if hasattr(c, f"on_{op}")) for op in Op}
         self._reset_memory()
 
     # ----------------------------------------------------------------- lifecycle
 
     def _reset_memory(self) -> None:
-        self.sessions: dict[str, Session] = {}
-        self.peer_sessions: dict[Any, str] = {}
-        self.ready: dict[tuple[str, str], deque[Pending]] = {}
-        self.delayed: dict[str, Pending] = {}
-        self.active: dict[str, str] = {}  # execution id -> session id
-        self.assigned: dict[str, Pending] = {}  # what an active execution was assigned as
-        self.pending_by_id: dict[str, Pending] = {}
-        self.urgent: deque[Pending] = deque()  # ready work that a running (parked) execution waits for
-        self._seq_next: int | None = None  # the next event's number (feed.py), read again after a rollback
-        self._telemetry_id_next: int | None = None  # likewise for log lines and metric points (telemetry.py)
-        self._telemetry_batches: dict[str, int] = {}  # active execution -> its last telemetry batch number
-        # (SQLite) batches of lines not in the search index yet: (batch id, lines), see
-        # telemetry.py. Lost with the memory on purpose: _load indexes what the database lacks.
-        self._unindexed: list[tuple[int, list]] = []
-        self._unindexed_lines = 0
-        self._index_timer = False
-        self.deferrable: dict[tuple, Pending] = {}  # (module, target, workspace, defer key) -> latest
-        self.cache_inflight: dict[str, set[str]] = {}  # cache key -> executions due and unfinished
-        # cache key -> [(execution, step, workspace, at)]
-        self.cache_values = BoundedCache(CACHE_KEYS_MAX_ITEMS, CACHE_KEYS_MAX_BYTES,
-                                         sizeof=lambda entries: 120 * len(entries))
-        self.waiters: dict[str, list[Waiter]] = {}
-        self.peer_waiters: dict[Any, set[Waiter]] = {}
-        self.timers: list[tuple[float, int, str, Any]] = []
-        self.session_secrets: dict[str, str | None] = {}  # session id -> sha256 of its secret
-        self.runs = BoundedCache(RUNS_MAX_ITEMS)  # run id -> RunInfo
-        # execution id -> (kind, value, error, successor)
-        self.results = BoundedCache(RESULTS_MAX_ITEMS, RESULTS_MAX_BYTES, max_entry_bytes=RESULT_MAX_BYTES,
-                                    sizeof=_result_size)
-        self.workspace_ids: dict[str, int] = {}
-        self.workspace_bases: dict[int, int | None] = {}
-        self._out: list[tuple[Peer, dict]] = []
-        self._events: list[tuple[str, dict]] = []
-        self._needs_schedule = True
+        """A new, empty working set (start and recovery load it from the database)."""
+        self.ws = WorkingSet()
+        self._out: list[tuple[Peer, dict]] = []  # replies and pushes of this batch, sent after commit
+        self._events: list[tuple[str, dict]] = []  # events of this batch, pushed after commit
+        self.needs_schedule = True
 
     def start(self) -> None:
         # One long-lived connection: the orchestrator is the only writer, and a pool checkout
@@ -277,7 +258,7 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 # executions' commands does not matter).
                 batch = self._take_held() + ([first] if first else [])
                 self._drain_queue(batch)
-                if batch or self._needs_schedule or (self.timers and self.timers[0][0] <= time.time()):
+                if batch or self.needs_schedule or (self.ws.timers and self.ws.timers[0][0] <= time.time()):
                     self._process(batch)  # else a wake-up for held work that went out already
             except _Stopped:
                 break
@@ -389,8 +370,8 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 if command:
                     self._dispatch(command, calls)
             self._fire_timers(time.time())
-            if self._needs_schedule:
-                self._schedule(time.time())
+            if self.needs_schedule:
+                self.queue.schedule(time.time())
             self.w.flush()
         self.database.reached()
         if self._checkpointer is not None:
@@ -408,20 +389,20 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 future.set_exception(exc)
             return
         if op == "__closed__":
-            self._on_closed(peer)
+            self.workers.on_closed(peer)
             return
         handler = self._handlers.get(op)
         try:
             if handler is None:
                 raise BadRequest(f"unknown operation {op!r}")
             if "parked" in params and isinstance(params, dict):
-                self._piggybacked_slots(peer, params)
+                self.worker_state.piggybacked_slots(peer, params)
             handler(peer, request_id, params)
         except BadRequest as exc:
-            self._reply_error(peer, request_id, exc.to_wire())
+            self.reply_error(peer, request_id, exc.to_wire())
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # Malformed parameters from a client: report, change nothing.
-            self._reply_error(peer, request_id, {"code": "bad_request", "message": f"malformed {op!r}: {exc!r}"})
+            self.reply_error(peer, request_id, {"code": "bad_request", "message": f"malformed {op!r}: {exc!r}"})
 
     def _fail_command(self, command: tuple, exc: BaseException, *, retry: bool = False) -> None:
         op, peer, request_id, _ = command if command else (None, None, None, None)
@@ -469,8 +450,8 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
             self._connection.close()
         except Exception:
             pass
-        peers = {**self._pending_peers, **{sid: s.peer for sid, s in self.sessions.items() if s.peer is not None}}
-        peer_waiters = self.peer_waiters
+        peers = {**self._pending_peers, **{sid: s.peer for sid, s in self.ws.sessions.items() if s.peer is not None}}
+        peer_waiters = self.ws.peer_waiters
         out, events = self._out, self._events
         try:
             self._connection = self._connect()
@@ -482,15 +463,15 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 self.w.flush()
         except BaseException:
             # Keep what must still be told for the next attempt.
-            self._pending_peers, self.peer_waiters = peers, peer_waiters
+            self._pending_peers, self.ws.peer_waiters = peers, peer_waiters
             self._out, self._events = out, events
             raise
         self._pending_peers = {}
         for sid, peer in peers.items():
-            if sid in self.sessions:
-                self.sessions[sid].peer = peer
-                self.sessions[sid].expires_at = None
-                self.peer_sessions[peer] = sid
+            if sid in self.ws.sessions:
+                self.ws.sessions[sid].peer = peer
+                self.ws.sessions[sid].expires_at = None
+                self.ws.peer_sessions[peer] = sid
         self._out, self._events = out + self._out, events + self._events
         told = 0
         for peer, waiters in peer_waiters.items():
@@ -504,149 +485,128 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
 
     # ----------------------------------------------------------------- effects
 
-    def _reply(self, peer: Peer | None, request_id: Any, result: Any) -> None:
+    def reply(self, peer: Peer | None, request_id: Any, result: Any) -> None:
         if peer is not None and request_id is not None:
             self._out.append((peer, {"re": request_id, "ok": result}))
 
-    def _reply_error(self, peer: Peer | None, request_id: Any, error: dict) -> None:
+    def reply_error(self, peer: Peer | None, request_id: Any, error: dict) -> None:
         if peer is not None and request_id is not None:
             self._out.append((peer, {"re": request_id, "err": error}))
 
-    def _send(self, peer: Peer | None, message: dict) -> None:
+    def send(self, peer: Peer | None, message: dict) -> None:
         if peer is not None:
             self._out.append((peer, message))
 
-    def _publish(self, topic: str, event: Event, stored: dict | None = None) -> None:
+    def publish(self, topic: str, event: Event, stored: dict | None = None) -> None:
         """Record a change for viewers (in this batch's transaction) and push it after commit
-        (`stored`: a shorter form for the feed's row, see FeedMixin._append_event)."""
-        self._events.append((topic, self._append_event(topic, event, stored)))
+        (`stored`: a shorter form for the feed's row, see Feed.append_event)."""
+        self._events.append((topic, self.feed.append_event(topic, event, stored)))
 
     # ----------------------------------------------------------------- timers
 
-    def _add_timer(self, due: float, kind: str, payload: Any) -> None:
+    def add_timer(self, due: float, kind: str, payload: Any) -> None:
         if not math.isfinite(due):  # never NaN in the heap: it would break its order
             due = time.time() if due != due else time.time() + limits.MAX_SECONDS
-        heapq.heappush(self.timers, (due, next(self._seq), kind, payload))
+        heapq.heappush(self.ws.timers, (due, next(self._seq), kind, payload))
 
     def _next_timer_delay(self) -> float | None:
-        if not self.timers:
+        if not self.ws.timers:
             return None
-        return min(MAX_SLEEP, max(0.0, self.timers[0][0] - time.time()))
+        return min(MAX_SLEEP, max(0.0, self.ws.timers[0][0] - time.time()))
 
     def _fire_timers(self, now: float) -> None:
-        while self.timers and self.timers[0][0] <= now:
-            _, _, kind, payload = heapq.heappop(self.timers)
+        while self.ws.timers and self.ws.timers[0][0] <= now:
+            _, _, kind, payload = heapq.heappop(self.ws.timers)
             if kind == "due":
-                pending = self.delayed.get(payload)
+                pending = self.ws.delayed.get(payload)
                 if pending is not None and pending.execute_after <= now:
-                    del self.delayed[payload]
-                    self._due(pending)
+                    del self.ws.delayed[payload]
+                    self.queue.due(pending)
             elif kind == "wait":
                 if not payload.done:
                     payload.done = True
-                    self._forget_waiter(payload)
-                    self._reply(payload.peer, payload.request_id, {"status": "pending", **(payload.extra or {})})
+                    self.waiters.forget_waiter(payload)
+                    self.reply(payload.peer, payload.request_id, {"status": "pending", **(payload.extra or {})})
             elif kind == "select":
-                self._select_timed_out(payload)
+                self.waiters.select_timed_out(payload)
             elif kind == "index":
-                self._index_timer = False
-                self.index_pending()
+                self.ws.index_timer = False
+                self.telemetry.index_pending()
             elif kind == "session":
-                session = self.sessions.get(payload)
+                session = self.ws.sessions.get(payload)
                 if session is not None and session.peer is None and session.expires_at is not None \
                         and session.expires_at <= now:
-                    self._expire_session(session)
+                    self.workers.expire_session(session)
 
     # ----------------------------------------------------------------- loading
 
     def _load(self) -> None:
         now = time.time()
         for row in self.db.execute(select(t.workspaces.c.name, t.workspaces.c.id, t.workspaces.c.base_id)):
-            self.workspace_ids[row.name] = row.id
-            self.workspace_bases[row.id] = row.base_id
+            self.ws.workspace_ids[row.name] = row.id
+            self.ws.workspace_bases[row.id] = row.base_id
         for row in self.db.execute(select(t.sessions).where(t.sessions.c.ended_at.is_(None))):
-            session = self._session_from_row(row)
+            session = self.workers.session_from_row(row)
             session.expires_at = now + self.reconnect_grace
-            self.sessions[session.id] = session
-            self.session_secrets[session.id] = row.secret_hash
-            self._add_timer(session.expires_at, "session", session.id)
-        query = (
-            select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
-                   t.executions.c.cause, t.executions.c.workspace_id, t.executions.c.execute_after,
-                   t.executions.c.session_id, t.executions.c.started_at, t.executions.c.assignment,
-                   t.steps.c.module, t.steps.c.target, t.steps.c.type, t.steps.c.arguments,
-                   t.steps.c.options, t.steps.c.cache_key, t.steps.c.defer_key,
-                   t.steps.c.parent_execution_id, t.runs.c.requires,
-                   t.runs.c.origin_session_id)
-            .select_from(t.executions.join(t.steps, t.steps.c.id == t.executions.c.step_id)
-                         .join(t.runs, t.runs.c.id == t.executions.c.run_id)
-                         .outerjoin(t.results, t.results.c.execution_id == t.executions.c.id))
-            .where(t.results.c.execution_id.is_(None))
-            .order_by(t.executions.c.created_at)
-        )
+            self.ws.sessions[session.id] = session
+            self.ws.session_secrets[session.id] = row.secret_hash
+            self.add_timer(session.expires_at, "session", session.id)
+        query = (pending_query().outerjoin(t.results, t.results.c.execution_id == t.executions.c.id)
+                 .where(t.results.c.execution_id.is_(None)).order_by(t.executions.c.created_at))
         orphans = []
         for row in self.db.execute(query).all():
-            options = row.options or {}
-            pending = Pending(
-                id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
-                type=row.type, workspace_id=row.workspace_id,
-                execute_after=limits.finite_or(row.execute_after, 0.0),  # stored before validation
-                arguments=row.arguments, options=options,
-                requires=merge_requires(row.requires, options.get("requires")),
-                origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause,
-                cache_key=row.cache_key, defer_key=row.defer_key if row.attempt == 1 else None,
-                parent_id=row.parent_execution_id, assignment=row.assignment or 0)
+            pending = pending_from_row(row)
             if row.session_id is not None:
                 if row.started_at is not None:  # its worker said it began (the `started` notification)
                     pending.started_at = row.started_at
-                session = self.sessions.get(row.session_id)
+                session = self.ws.sessions.get(row.session_id)
                 if session is not None:
                     session.running.add(row.id)
-                    self.active[row.id] = session.id
-                    self.assigned[row.id] = pending
+                    self.ws.active[row.id] = session.id
+                    self.ws.assigned[row.id] = pending
                 else:
                     orphans.append(pending)
                 continue
-            self._enqueue(pending)
+            self.queue.enqueue(pending)
         for pending in orphans:  # assigned to a worker that is gone for good
             if getattr(pending, "started_at", None) is None:  # it never began: another worker takes it
                 self.w.update_execution(pending.id, session_id=None, assigned_at=None)
-                self._enqueue(pending)
+                self.queue.enqueue(pending)
             else:
-                self._conclude(pending, "abandoned")
-        self._index_unindexed()
+                self.outcomes.conclude(pending, "abandoned")
+        self.telemetry.index_unindexed()
 
     # ----------------------------------------------------------------- lookups
 
     def workspace_id(self, name: str, create: bool = False) -> int:
-        ws_id = self.workspace_ids.get(name)
+        ws_id = self.ws.workspace_ids.get(name)
         if ws_id is None:
             row = self.db.execute(select(t.workspaces.c.id, t.workspaces.c.base_id)
                                   .where(t.workspaces.c.name == name)).first()
             if row is None:
                 if not create:
                     raise NotFound(f"no workspace named {name!r}")
-                name = self._new_workspace_name(name)  # workers create theirs on demand
+                name = self.control.new_workspace_name(name)  # workers create theirs on demand
                 ws_id = self.db.execute(t.workspaces.insert().values(
                     name=name, base_id=None, created_at=time.time())).inserted_primary_key[0]
-                self.workspace_bases[ws_id] = None
+                self.ws.workspace_bases[ws_id] = None
             else:
                 ws_id = row.id
-                self.workspace_bases[ws_id] = row.base_id
-            self.workspace_ids[name] = ws_id
+                self.ws.workspace_bases[ws_id] = row.base_id
+            self.ws.workspace_ids[name] = ws_id
         return ws_id
 
     def workspace_lineage(self, workspace_id: int) -> list[int]:
         """The workspace and its bases, nearest first (whose cache and memo it may use)."""
         lineage = [workspace_id]
-        current = self.workspace_bases.get(workspace_id)
+        current = self.ws.workspace_bases.get(workspace_id)
         while current is not None and current not in lineage:
             lineage.append(current)
-            current = self.workspace_bases.get(current)
+            current = self.ws.workspace_bases.get(current)
         return lineage
 
-    def _run_info(self, run_id: str) -> RunInfo:
-        info = self.runs.get(run_id)
+    def run_info(self, run_id: str) -> RunInfo:
+        info = self.ws.runs.get(run_id)
         if info is None:
             self.w.flush()
             row = self.db.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
@@ -654,15 +614,15 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                 raise NotFound(f"no run {run_id!r}")
             top = self.db.execute(select(t.steps.c.number).where(t.steps.c.run_id == run_id)
                                   .order_by(t.steps.c.number.desc()).limit(1)).scalar() or 0
-            info = self.runs[run_id] = RunInfo(row, top + 1)  # the least recently used run goes
+            info = self.ws.runs[run_id] = RunInfo(row, top + 1)  # the least recently used run goes
         return info
 
     def result_of(self, execution_id: str) -> tuple[str, Any, Any, str | None] | None:
         """(kind, value, error, successor) of an execution, or None while it has no result."""
-        cached = self.results.get(execution_id)
+        cached = self.ws.results.get(execution_id)
         if cached is not None:
             return cached
-        if execution_id in self.active or execution_id in self.pending_by_id:
+        if execution_id in self.ws.active or execution_id in self.ws.pending_by_id:
             return None
         # A result of this batch that was too big to keep (or was evicted) is still buffered.
         self.w.flush()
@@ -671,16 +631,16 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
                               .where(t.results.c.execution_id == execution_id)).first()
         if row is None:
             return None
-        return self._cache_result(execution_id, (row.kind, row.value, row.error, row.successor_id))
+        return self.cache_result(execution_id, (row.kind, row.value, row.error, row.successor_id))
 
-    def _cache_result(self, execution_id: str, result: tuple) -> tuple:
+    def cache_result(self, execution_id: str, result: tuple) -> tuple:
         """Remember a result, within the cache's byte budget (a large value is not kept: whoever
         needs it later reads it from the database)."""
-        self.results.put(execution_id, result)
+        self.ws.results.put(execution_id, result)
         return result
 
-    def _execution_exists(self, execution_id: str) -> bool:
-        if execution_id in self.active or execution_id in self.pending_by_id or execution_id in self.results:
+    def execution_exists(self, execution_id: str) -> bool:
+        if execution_id in self.ws.active or execution_id in self.ws.pending_by_id or execution_id in self.ws.results:
             return True
         self.w.flush()
         return self.db.execute(select(t.executions.c.id).where(t.executions.c.id == execution_id)).first() \
@@ -698,9 +658,3 @@ class Orchestrator(SessionsMixin, WorkerStateMixin, SubmissionMixin, SchedulingM
             current = result[3]
         raise RuntimeError(f"successor chain of {execution_id} does not end")
 
-
-def _result_size(result: tuple) -> int:
-    _, value, error, _ = result
-    if value is None and error is None:
-        return 0
-    return approx_size(value, RESULT_MAX_BYTES) + approx_size(error, RESULT_MAX_BYTES)

@@ -16,17 +16,18 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from ..store import schema as t
+from .component import Component
 
 
-class FeedMixin:
-    def _append_event(self, topic: str, event: dict, stored: dict | None = None) -> dict:
+class Feed(Component):
+    def append_event(self, topic: str, event: dict, stored: dict | None = None) -> dict:
         """Number `event` and record it; `stored`, if given, is what the row keeps instead (log
         lines and metric points as a range of their own rows' ids: see `expand_stored`)."""
-        if self._seq_next is None:
+        if self.ws.seq_next is None:
             self.w.flush()
-            self._seq_next = (self.db.execute(select(func.max(t.events.c.seq))).scalar() or 0) + 1
-        seq = self._seq_next
-        self._seq_next += 1
+            self.ws.seq_next = (self.db.execute(select(func.max(t.events.c.seq))).scalar() or 0) + 1
+        seq = self.ws.seq_next
+        self.ws.seq_next += 1
         event = {**event, "seq": seq}
         self.w.feed(topic, seq, event if stored is None else {**stored, "seq": seq})
         return event

@@ -12,18 +12,19 @@ from sqlalchemy import and_, select
 from coflux.protocol import AssignedEvent, ResultKind, run_topic
 
 from ..store import schema as t
-from .model import Pending, Session, Waiter
+from .component import Component
+from .model import Pending, Session
 from .rules import admission, placement
 from .rules.refs import execution_refs
 
 
-class SchedulingMixin:
-    def _enqueue(self, pending: Pending) -> None:
+class Queue(Component):
+    def enqueue(self, pending: Pending) -> None:
         """Track a new execution and admit it (rules/admission.py)."""
-        self.pending_by_id[pending.id] = pending
+        self.ws.pending_by_id[pending.id] = pending
         if pending.cache_key is not None and pending.attempt > 1:
             # A later attempt (a retry in its backoff, a suspended step) is in flight for the cache.
-            self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
+            self.ws.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
         self._admit(pending)
 
     def _admit(self, pending: Pending) -> None:
@@ -33,22 +34,22 @@ class SchedulingMixin:
             if isinstance(decision, admission.Supersede):
                 self._supersede(pending, decision.earlier)
             elif isinstance(decision, admission.Delay):
-                self.delayed[pending.id] = pending
-                self._add_timer(decision.until, "due", pending.id)
+                self.ws.delayed[pending.id] = pending
+                self.o.add_timer(decision.until, "due", pending.id)
             elif isinstance(decision, admission.Wait):
                 pending.blocked = True
                 for execution_id in decision.blockers:
-                    self._on_resolved(execution_id, lambda _outcome, p=pending: self._unblock(p))
+                    self.o.waiters.on_resolved(execution_id, lambda _outcome, p=pending: self._unblock(p))
             elif isinstance(decision, admission.ReuseCached):
-                self._unqueue(pending, queued=False)  # not in a ready queue yet: no scan of it
-                self._record_result(pending.id, ResultKind.CACHED, successor=decision.execution)
+                self.unqueue(pending, queued=False)  # not in a ready queue yet: no scan of it
+                self.o.outcomes.record_result(pending.id, ResultKind.CACHED, successor=decision.execution)
             else:
                 self._queue_ready(pending)
 
     # Facts the admission rules ask (admission.AdmissionFacts).
 
     def deferred_latest(self, pending: Pending) -> Pending | None:
-        return self.deferrable.get((pending.module, pending.target, pending.workspace_id, pending.defer_key))
+        return self.ws.deferrable.get((pending.module, pending.target, pending.workspace_id, pending.defer_key))
 
     def blockers(self, pending: Pending) -> list[str]:
         return self._blockers(pending)
@@ -59,72 +60,68 @@ class SchedulingMixin:
     def _supersede(self, pending: Pending, earlier: Pending | None) -> None:
         """Among unassigned executions with the same target and defer key, only the latest is kept;
         the earlier one resolves as `deferred` and its waiters follow to the latest."""
-        self.deferrable[(pending.module, pending.target, pending.workspace_id, pending.defer_key)] = pending
-        if earlier is not None and earlier.id in self.pending_by_id and earlier.id not in self.active:
-            self._unqueue(earlier)
-            self._record_result(earlier.id, ResultKind.DEFERRED, successor=pending.id)
+        self.ws.deferrable[(pending.module, pending.target, pending.workspace_id, pending.defer_key)] = pending
+        if earlier is not None and earlier.id in self.ws.pending_by_id and earlier.id not in self.ws.active:
+            self.unqueue(earlier)
+            self.o.outcomes.record_result(earlier.id, ResultKind.DEFERRED, successor=pending.id)
 
-    def _unqueue(self, pending: Pending, queued: bool = True) -> None:
+    def unqueue(self, pending: Pending, queued: bool = True) -> None:
         """Take a not-yet-assigned execution out of every queue (`queued=False`: it was never put
         in a ready queue, which need not be searched then)."""
-        self.pending_by_id.pop(pending.id, None)
-        self.delayed.pop(pending.id, None)
-        queue = self.ready.get((pending.module, pending.target)) if queued else None
+        self.ws.pending_by_id.pop(pending.id, None)
+        self.ws.delayed.pop(pending.id, None)
+        queue = self.ws.ready.get((pending.module, pending.target)) if queued else None
         if queue is not None:
             try:
                 queue.remove(pending)
             except ValueError:
                 pass
+        self._forget_defer_slot(pending)
+
+    def _forget_defer_slot(self, pending: Pending) -> None:
+        """It is handed out or resolved: a later equal call no longer supersedes it."""
         if pending.defer_key is not None:
             slot = (pending.module, pending.target, pending.workspace_id, pending.defer_key)
-            if self.deferrable.get(slot) is pending:
-                del self.deferrable[slot]
+            if self.ws.deferrable.get(slot) is pending:
+                del self.ws.deferrable[slot]
 
-    def _due(self, pending: Pending) -> None:
+    def due(self, pending: Pending) -> None:
         """The execution's time has come, or what it waited for resolved: admit it again."""
-        if pending.id in self.pending_by_id:
+        if pending.id in self.ws.pending_by_id:
             self._admit(pending)
 
     def _queue_ready(self, pending: Pending) -> None:
         """Admitted: it waits in its target's ready queue for a worker (rules/placement.py)."""
         pending.blocked = False
         if pending.cache_key is not None:
-            self.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
-        self.ready.setdefault((pending.module, pending.target), deque()).append(pending)
+            self.ws.cache_inflight.setdefault(pending.cache_key, set()).add(pending.id)
+        self.ws.ready.setdefault((pending.module, pending.target), deque()).append(pending)
         if pending.urgent:
-            self.urgent.append(pending)
-        self._needs_schedule = True
+            self.ws.urgent.append(pending)
+        self.o.needs_schedule = True
 
-    def _prioritise(self, execution_id: str) -> None:
+    def prioritise(self, execution_id: str) -> None:
         """A running execution waits for this one: send it before other ready work, so nested
         waits go depth first and parked executions resume soon instead of piling up."""
-        pending = self.pending_by_id.get(execution_id)
+        pending = self.ws.pending_by_id.get(execution_id)
         if pending is None or pending.urgent:
             return
         pending.urgent = True
-        if not pending.blocked and pending.id not in self.delayed:
-            self.urgent.append(pending)
-            self._needs_schedule = True
+        if not pending.blocked and pending.id not in self.ws.delayed:
+            self.ws.urgent.append(pending)
+            self.o.needs_schedule = True
 
     def _unblock(self, pending: Pending) -> None:
-        if pending.blocked and pending.id in self.pending_by_id:
+        if pending.blocked and pending.id in self.ws.pending_by_id:
             if pending.after is not None:
                 pending.after = None  # a suspension resumes once any awaited execution resolves
-            self._due(pending)
-
-    def _on_resolved(self, execution_id: str, callback) -> None:
-        """Call `callback(outcome)` once the execution's chain has a final result."""
-        status, tail, result = self.follow(execution_id)
-        if status == "final":
-            callback(self._wire_outcome(tail, result))
-            return
-        self.waiters.setdefault(tail, []).append(Waiter(peer=None, request_id=None, callback=callback))
+            self.due(pending)
 
     def _blockers(self, pending: Pending) -> list[str]:
         """Unresolved executions this one must wait for: any of `after` (a suspension), or all
         references in its `wait` arguments, searched inside resolved values too."""
         if pending.after:
-            unresolved = [e for e in pending.after if self.follow(e)[0] == "pending"]
+            unresolved = [e for e in pending.after if self.o.follow(e)[0] == "pending"]
             return unresolved if len(unresolved) == len(pending.after) else []
         wait = pending.options.get("wait")
         if not wait:
@@ -137,7 +134,7 @@ class SchedulingMixin:
             if execution_id in seen:
                 continue
             seen.add(execution_id)
-            status, _, result = self.follow(execution_id)
+            status, _, result = self.o.follow(execution_id)
             if status == "pending":
                 unresolved.append(execution_id)
             elif result[0] == "value" and isinstance(result[1], dict):
@@ -151,56 +148,56 @@ class SchedulingMixin:
         In-flight executions and recent values are indexed in memory (which also covers rows
         not flushed yet); the database is asked once per key the index has not seen."""
         key = pending.cache_key
-        lineage = self.workspace_lineage(pending.workspace_id)
-        for other in self.cache_inflight.get(key, ()):
-            candidate = self.pending_by_id.get(other) or self.assigned.get(other)
+        lineage = self.o.workspace_lineage(pending.workspace_id)
+        for other in self.ws.cache_inflight.get(key, ()):
+            candidate = self.ws.pending_by_id.get(other) or self.ws.assigned.get(other)
             if candidate is not None and candidate.step_id != pending.step_id and candidate.workspace_id in lineage:
                 return other
-        if key not in self.cache_values:
+        if key not in self.ws.cache_values:
             self._load_cache_values(key)
         max_age = (pending.options.get("cache") or {}).get("max_age")
         now = time.time()
-        for execution_id, step_id, workspace_id, at in reversed(self.cache_values.get(key, [])):
+        for execution_id, step_id, workspace_id, at in reversed(self.ws.cache_values.get(key, [])):
             if step_id != pending.step_id and workspace_id in lineage and (max_age is None or now - at <= max_age):
                 return execution_id
         return None
 
     def _load_cache_values(self, key: str) -> None:
-        # self.cache_values is bounded (least recently used keys go; see caches.py)
+        # self.ws.cache_values is bounded (least recently used keys go; see caches.py)
         rows = self.db.execute(
             select(t.executions.c.id, t.executions.c.step_id, t.executions.c.workspace_id, t.results.c.created_at)
             .join(t.steps, t.steps.c.id == t.executions.c.step_id)
             .join(t.results, t.results.c.execution_id == t.executions.c.id)
             .where(and_(t.steps.c.cache_key == key, t.results.c.kind == "value"))
             .order_by(t.results.c.created_at)).all()
-        self.cache_values[key] = [(r.id, r.step_id, r.workspace_id, r.created_at) for r in rows]
+        self.ws.cache_values[key] = [(r.id, r.step_id, r.workspace_id, r.created_at) for r in rows]
 
-    def _track_cached_result(self, pending: Pending, index: bool) -> None:
+    def track_cached_result(self, pending: Pending, index: bool) -> None:
         """Keep the in-memory cache index in step with an execution that just got a result
         (`index`: its value may be reused, as the outcome rules decided)."""
         key = pending.cache_key
-        inflight = self.cache_inflight.get(key)
+        inflight = self.ws.cache_inflight.get(key)
         if inflight is not None:
             inflight.discard(pending.id)
             if not inflight:
-                del self.cache_inflight[key]
-        if index and key in self.cache_values:
-            self.cache_values[key].append((pending.id, pending.step_id, pending.workspace_id, time.time()))
+                del self.ws.cache_inflight[key]
+        if index and key in self.ws.cache_values:
+            self.ws.cache_values[key].append((pending.id, pending.step_id, pending.workspace_id, time.time()))
 
     # ----------------------------------------------------------------- assignment
 
-    def _schedule(self, now: float) -> None:
-        self._needs_schedule = False
+    def schedule(self, now: float) -> None:
+        self.o.needs_schedule = False
         by_target: dict[tuple[str, str], list[Session]] = {}
-        for session in self.sessions.values():
+        for session in self.ws.sessions.values():
             if session.has_capacity():
                 for key in session.targets:
                     by_target.setdefault(key, []).append(session)
         if not by_target:
             return
         # What running (parked) executions wait for goes first: nested waits go depth first.
-        self.urgent = deque(self._place(self.urgent, lambda p: by_target.get((p.module, p.target)), by_target, now))
-        for key, waiting in self.ready.items():
+        self.ws.urgent = deque(self._place(self.ws.urgent, lambda p: by_target.get((p.module, p.target)), by_target, now))
+        for key, waiting in self.ws.ready.items():
             if waiting and by_target.get(key):
                 skipped = self._place(waiting, lambda _p, key=key: by_target.get(key), by_target, now)
                 waiting.extendleft(reversed(skipped))
@@ -211,7 +208,7 @@ class SchedulingMixin:
         skipped: list[Pending] = []
         while waiting:
             pending = waiting.popleft()
-            if pending.id not in self.pending_by_id:
+            if pending.id not in self.ws.pending_by_id:
                 continue  # assigned or resolved meanwhile (cancelled, deferred)
             candidates = candidates_of(pending)
             if not candidates:
@@ -233,41 +230,44 @@ class SchedulingMixin:
 
 
     def _assign(self, pending: Pending, session: Session, now: float) -> None:
-        self.pending_by_id.pop(pending.id, None)
-        if pending.defer_key is not None:
-            slot = (pending.module, pending.target, pending.workspace_id, pending.defer_key)
-            if self.deferrable.get(slot) is pending:
-                del self.deferrable[slot]
-        session.running.add(pending.id)
-        self.active[pending.id] = session.id
-        self.assigned[pending.id] = pending
+        """Hand a placed execution to its worker."""
+        self.ws.pending_by_id.pop(pending.id, None)
+        self._forget_defer_slot(pending)
         pending.assignment += 1  # a new hand-out: what the worker says of an older one is ignored
-        self.w.update_execution(pending.id, session_id=session.id, assigned_at=now, assignment=pending.assignment)
-        self._send(session.peer, {
+        self.record_assignment(pending, session, now, assignment=pending.assignment)
+        self.o.send(session.peer, {
             "op": "execute", "execution": pending.id, "run": pending.run_id, "module": pending.module,
             "target": pending.target, "type": pending.type, "args": pending.arguments,
             "timeout": pending.timeout, "attempt": pending.attempt,
             "retry_when": (pending.options.get("retries") or {}).get("when"),
             "parent": pending.parent_id, "urgent": pending.urgent, "assignment": pending.assignment})
-        self._publish(run_topic(pending.run_id),
-                      AssignedEvent(type="assigned", execution=pending.id, session=session.id, at=now))
+
+    def record_assignment(self, pending: Pending, session: Session, now: float, **columns: Any) -> None:
+        """`pending` is now held by `session` (handed out, or adopted: see WorkerState): in
+        memory, in the database, and for viewers."""
+        session.running.add(pending.id)
+        self.ws.active[pending.id] = session.id
+        self.ws.assigned[pending.id] = pending
+        self.w.update_execution(pending.id, session_id=session.id, assigned_at=now, **columns)
+        self.o.publish(run_topic(pending.run_id),
+                       AssignedEvent(type="assigned", execution=pending.id, session=session.id, at=now))
 
     def queue_listing(self, limit: int) -> tuple[int, list[dict]]:
         """Read-only: the executions that have not started (waiting, or assigned to a worker that
         has not begun them), oldest first, at most `limit`, with why each waits; and how many there are."""
         entries: list[dict] = []
-        total = len(self.pending_by_id)
-        for pending in self.pending_by_id.values():
+        total = len(self.ws.pending_by_id)
+        for pending in self.ws.pending_by_id.values():
             if len(entries) < limit:
                 entries.append(self._queue_entry(pending, None, self.waiting_reason(pending)))
-        for execution_id, pending in self.assigned.items():
+        for execution_id, pending in self.ws.assigned.items():
             if pending.started_at is not None:
                 continue
             total += 1
             if len(entries) < limit:
-                session = self.sessions.get(self.active.get(execution_id, ""))
+                session = self.ws.sessions.get(self.ws.active.get(execution_id, ""))
                 name = session.name if session is not None else "a worker"
-                reason = self.stuck_reason(execution_id) or f"assigned to {name}, which has not started it yet"
+                reason = self.o.worker_state.stuck_reason(execution_id) or f"assigned to {name}, which has not started it yet"
                 entries.append(self._queue_entry(pending, session, reason))
         return total, entries
 
@@ -285,4 +285,4 @@ class SchedulingMixin:
         held = admission.reason(admission.admit(pending, self)[-1])
         if held is not None:
             return held
-        return placement.why_unplaced(pending, self.sessions.values()) or "waiting for a free worker slot"
+        return placement.why_unplaced(pending, self.ws.sessions.values()) or "waiting for a free worker slot"

@@ -17,6 +17,7 @@ from ..errors import BadRequest
 from ..ids import random_id
 from ..store import schema as t
 from . import limits
+from .component import Component
 from .model import Peer, Session
 
 
@@ -62,8 +63,8 @@ def assignments_of(params: dict) -> dict[str, Any]:
     return assignments
 
 
-class SessionsMixin:
-    def _session_from_row(self, row: Any) -> Session:
+class Workers(Component):
+    def session_from_row(self, row: Any) -> Session:
         return Session(
             id=row.id, workspace_id=row.workspace_id, kind=row.kind, name=row.name,
             targets={(m, n): ty for m, n, ty in row.targets}, concurrency=row.concurrency,
@@ -83,7 +84,7 @@ class SessionsMixin:
             else:
                 self.db.execute(update(t.workflows).where(t.workflows.c.id == existing).values(**values))
 
-    def _on_register(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+    def on_register(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         # Everything is checked before anything changes.
         workspace = limits.text(params.get("workspace"), "workspace", maximum=100000) or "default"
         declared, manifest = _parse_targets(params.get("targets", {}))
@@ -96,8 +97,8 @@ class SessionsMixin:
             raise BadRequest("running must be a list of execution ids")
         session_id = limits.text(params.get("session"), "session", maximum=40)
         secret = limits.text(params.get("secret"), "secret", maximum=200)
-        workspace_id = self.workspace_id(workspace, create=True)
-        session = self.sessions.get(session_id) if session_id else None
+        workspace_id = self.o.workspace_id(workspace, create=True)
+        session = self.ws.sessions.get(session_id) if session_id else None
         if session is not None and not self._owns_session(session.id, secret):
             # Only the connection the server gave the secret to may resume a session: anyone
             # else holding the token gets a session of its own and takes nothing over.
@@ -106,8 +107,8 @@ class SessionsMixin:
         reply: dict[str, Any]
         if session is not None and session.workspace_id == workspace_id:
             if session.peer is not None and session.peer is not peer:
-                self.peer_sessions.pop(session.peer, None)
-                self._send(session.peer, {"op": "replaced"})
+                self.ws.peer_sessions.pop(session.peer, None)
+                self.o.send(session.peer, {"op": "replaced"})
             session.peer, session.expires_at = peer, None
             session.targets, session.concurrency, session.prefetch = declared, concurrency, prefetch
             session.provides, session.accepts = provides, accepts
@@ -128,38 +129,38 @@ class SessionsMixin:
                 id=session.id, workspace_id=workspace_id, kind=session.kind, name=session.name,
                 provides=provides, accepts=accepts, concurrency=concurrency, targets=targets_column,
                 created_at=time.time(), secret_hash=_secret_hash(secret)))
-            self.sessions[session.id] = session
-            self.session_secrets[session.id] = _secret_hash(secret)
+            self.ws.sessions[session.id] = session
+            self.ws.session_secrets[session.id] = _secret_hash(secret)
             reply = {"session": session.id, "secret": secret}
             # What it says it holds belongs to a session that has ended (it came back too late):
             # that work was given to others, so it must not start or finish here.
             for execution_id in running[:100000]:
-                self._send(peer, {"op": "abort", "execution": execution_id, "reason": "session ended"})
+                self.o.send(peer, {"op": "abort", "execution": execution_id, "reason": "session ended"})
         # How long it may be away before its work is given to others: a worker starts queued work
         # only while it has heard from us more recently than half of that (a lease).
-        reply["grace"] = self.reconnect_grace
-        self.peer_sessions[peer] = session.id
+        reply["grace"] = self.o.reconnect_grace
+        self.ws.peer_sessions[peer] = session.id
         session.draining = bool(params.get("draining"))
         try:
-            self._apply_slots(session, params)
+            self.o.worker_state.apply_slots(session, params)
         except BadRequest:
             pass  # slot counts are a hint: a bad one must not undo the registration
         self._register_workflows(workspace_id, manifest)
-        self._needs_schedule = True
-        self._reply(peer, request_id, reply)
-        self._publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, connected=True))
+        self.o.needs_schedule = True
+        self.o.reply(peer, request_id, reply)
+        self.o.publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, connected=True))
 
     def _detach_previous(self, peer: Peer | None) -> None:
         """This connection registered before as another session: that one is now disconnected
         (its reconnect grace starts), or it would look connected forever."""
-        previous = self.sessions.get(self.peer_sessions.get(peer) or "")
+        previous = self.ws.sessions.get(self.ws.peer_sessions.get(peer) or "")
         if previous is not None and previous.peer is peer:
             previous.peer = None
-            previous.expires_at = time.time() + self.reconnect_grace
-            self._add_timer(previous.expires_at, "session", previous.id)
+            previous.expires_at = time.time() + self.o.reconnect_grace
+            self.o.add_timer(previous.expires_at, "session", previous.id)
 
     def _owns_session(self, session_id: str, secret: str | None) -> bool:
-        expected = self.session_secrets.get(session_id)
+        expected = self.ws.session_secrets.get(session_id)
         # A session from before secrets existed (v1 database) can be resumed once more without one.
         return expected is None or (secret is not None and hmac.compare_digest(_secret_hash(secret), expected))
 
@@ -173,18 +174,18 @@ class SessionsMixin:
             if execution_id not in reported:
                 self._requeue_or_abandon(execution_id)
         for execution_id in reported - session.running:
-            self._send(session.peer, {"op": "abort", "execution": execution_id})
+            self.o.send(session.peer, {"op": "abort", "execution": execution_id})
 
     def _requeue_or_abandon(self, execution_id: str) -> None:
         """A worker no longer holds this execution: if it never said it started (the `started`
         notification), the work never began and is queued again; otherwise it may have run,
         and it is abandoned (retries apply)."""
-        pending = self.assigned.get(execution_id)
+        pending = self.ws.assigned.get(execution_id)
         if pending is not None and getattr(pending, "started_at", None) is None and self._requeue(execution_id):
             return
         self._abandon(execution_id)
 
-    def _is_stale(self, execution_id: str, assignment: Any) -> bool:
+    def is_stale(self, execution_id: str, assignment: Any) -> bool:
         """Whether a worker's `release`, `started` or `result` is about an older hand-out of this
         execution than its latest (it crossed a new assignment: a `release` the worker queued while
         the server was down arrives after the restarted server gave the execution out again), so
@@ -192,110 +193,110 @@ class SessionsMixin:
         them) is taken to be about the latest hand-out, as it always was."""
         if assignment is None:
             return False
-        pending = self.assigned.get(execution_id) or self.pending_by_id.get(execution_id)
+        pending = self.ws.assigned.get(execution_id) or self.ws.pending_by_id.get(execution_id)
         return pending is not None and (type(assignment) is not int or assignment != pending.assignment)
 
-    def _take_back(self, session: Session, execution_id: str, assignment: Any) -> bool:
+    def take_back(self, session: Session, execution_id: str, assignment: Any) -> bool:
         """Queue again an execution its worker hands back unstarted (`release`, `drain`), unless
         the hand-back is about an older hand-out or the execution has started since: the
         worker's latest copy then runs or has run, and queueing it again would run it twice."""
-        pending = self.assigned.get(execution_id)
-        if pending is None or self.active.get(execution_id) != session.id:
+        pending = self.ws.assigned.get(execution_id)
+        if pending is None or self.ws.active.get(execution_id) != session.id:
             return False
-        if self._is_stale(execution_id, assignment) or pending.started_at is not None:
+        if self.is_stale(execution_id, assignment) or pending.started_at is not None:
             return False
         return self._requeue(execution_id)
 
     def _requeue(self, execution_id: str) -> bool:
         """Put an execution that was assigned but never started back at the head of its queue."""
-        pending = self.assigned.get(execution_id)
-        if pending is None or self.result_of(execution_id) is not None:
-            self._release_slot(execution_id)
+        pending = self.ws.assigned.get(execution_id)
+        if pending is None or self.o.result_of(execution_id) is not None:
+            self.release_slot(execution_id)
             return False
-        self._release_slot(execution_id)
+        self.release_slot(execution_id)
         self.w.update_execution(execution_id, session_id=None, assigned_at=None)
-        self.pending_by_id[execution_id] = pending
-        self.ready.setdefault((pending.module, pending.target), deque()).appendleft(pending)
-        self._needs_schedule = True
+        self.ws.pending_by_id[execution_id] = pending
+        self.ws.ready.setdefault((pending.module, pending.target), deque()).appendleft(pending)
+        self.o.needs_schedule = True
         return True
 
-    def _on_declare(self, peer: Peer | None, request_id: Any, params: dict) -> None:
-        session = self._peer_session(peer)
+    def on_declare(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+        session = self.peer_session(peer)
         declared, manifest = _parse_targets(params.get("targets", {}))
         session.targets = declared
         self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(
             targets=[[m, n, ty] for (m, n), ty in declared.items()]))
         self._register_workflows(session.workspace_id, manifest)
-        self._needs_schedule = True
-        self._reply(peer, request_id, {"ok": True})
+        self.o.needs_schedule = True
+        self.o.reply(peer, request_id, {"ok": True})
 
-    def _peer_session(self, peer: Peer | None) -> Session:
-        session_id = self.peer_sessions.get(peer)
-        if session_id is None or session_id not in self.sessions:
+    def peer_session(self, peer: Peer | None) -> Session:
+        session_id = self.ws.peer_sessions.get(peer)
+        if session_id is None or session_id not in self.ws.sessions:
             raise BadRequest("this connection has not registered as a worker")
-        return self.sessions[session_id]
+        return self.ws.sessions[session_id]
 
-    def _on_release(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+    def on_release(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """A worker hands back executions it queued but could not start soon (all its slots
         stayed busy), so another worker can take them."""
-        session = self._peer_session(peer)
+        session = self.peer_session(peer)
         executions = params.get("executions") or []
         if not isinstance(executions, list) or not all(isinstance(e, str) for e in executions):
             raise BadRequest("executions must be a list of execution ids")
         assignments = assignments_of(params)
-        released = [e for e in executions if self._take_back(session, e, assignments.get(e))]
+        released = [e for e in executions if self.take_back(session, e, assignments.get(e))]
         if released:
             session.prefetch_paused = True  # until one of its slots frees up
-            self._needs_schedule = True
-        self._reply(peer, request_id, {"released": released})
+            self.o.needs_schedule = True
+        self.o.reply(peer, request_id, {"released": released})
 
-    def _on_closed(self, peer: Peer) -> None:
-        for waiter in self.peer_waiters.pop(peer, set()):
+    def on_closed(self, peer: Peer) -> None:
+        for waiter in self.ws.peer_waiters.pop(peer, set()):
             waiter.done = True
-        session_id = self.peer_sessions.pop(peer, None)
-        session = self.sessions.get(session_id) if session_id else None
+        session_id = self.ws.peer_sessions.pop(peer, None)
+        session = self.ws.sessions.get(session_id) if session_id else None
         if session is not None and session.peer is peer:
             session.peer = None
             if session.gone or (session.draining and not session.running):
-                self._expire_session(session)  # dead, or stopped cleanly after draining
+                self.expire_session(session)  # dead, or stopped cleanly after draining
                 return
-            session.expires_at = time.time() + self.reconnect_grace
-            self._add_timer(session.expires_at, "session", session.id)
-            self._publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, connected=False))
+            session.expires_at = time.time() + self.o.reconnect_grace
+            self.o.add_timer(session.expires_at, "session", session.id)
+            self.o.publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, connected=False))
 
     def kernel_gone(self, kernel_id: str) -> list[str]:
         """Jupyter restarted or shut down this kernel: its executions will not report back, so
         abandon them now instead of after the reconnect grace period."""
         ended = []
-        for session in list(self.sessions.values()):
+        for session in list(self.ws.sessions.values()):
             if session.kernel_id == kernel_id:
                 session.gone = True
                 if session.peer is None:
-                    self._expire_session(session)
+                    self.expire_session(session)
                 ended.append(session.id)
         return ended
 
-    def _expire_session(self, session: Session) -> None:
+    def expire_session(self, session: Session) -> None:
         for execution_id in list(session.running):
             self._requeue_or_abandon(execution_id)
         self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(ended_at=time.time()))
-        del self.sessions[session.id]
-        self._publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, ended=True))
+        del self.ws.sessions[session.id]
+        self.o.publish(WORKERS_TOPIC, SessionEvent(type="session", session=session.id, ended=True))
 
     def _abandon(self, execution_id: str) -> None:
-        pending = self.assigned.get(execution_id)
-        self._release_slot(execution_id)
-        if self.result_of(execution_id) is None:
-            self._conclude(pending or self.pending_of(execution_id), "abandoned")
+        pending = self.ws.assigned.get(execution_id)
+        self.release_slot(execution_id)
+        if self.o.result_of(execution_id) is None:
+            self.o.outcomes.conclude(pending or self.o.submission.pending_of(execution_id), "abandoned")
 
-    def _release_slot(self, execution_id: str) -> Session | None:
+    def release_slot(self, execution_id: str) -> Session | None:
         """Forget that a worker runs this execution; returns that worker's session."""
-        session_id = self.active.pop(execution_id, None)
-        self.assigned.pop(execution_id, None)
-        self._telemetry_batches.pop(execution_id, None)
-        session = self.sessions.get(session_id) if session_id else None
+        session_id = self.ws.active.pop(execution_id, None)
+        self.ws.assigned.pop(execution_id, None)
+        self.ws.telemetry_batches.pop(execution_id, None)
+        session = self.ws.sessions.get(session_id) if session_id else None
         if session is not None:
             session.running.discard(execution_id)
             session.prefetch_paused = False
-            self._needs_schedule = True
+            self.o.needs_schedule = True
         return session

@@ -24,8 +24,10 @@ from ..ids import random_id, run_of
 from ..store import schema as t
 from . import limits
 from .binding import bind_arguments
+from .component import Component
 from .matching import merge_requires
 from .model import Peer, Pending, RunInfo, Waiter
+from .rows import pending_from_row, pending_query
 from .rules import keys
 
 
@@ -55,8 +57,8 @@ def _effective_memo(options: dict, run: RunInfo, kind: str) -> Any:
     return memo or None
 
 
-class SubmissionMixin:
-    def _on_submit(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+class Submission(Component):
+    def on_submit(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         module, target = str(params["module"]), str(params["target"])
         kind = params.get("type", "task")
         if kind not in ("workflow", "task"):
@@ -68,9 +70,9 @@ class SubmissionMixin:
             result = self._submit_run(peer, params, module, target, args, options)
         else:
             result = self._submit_child(peer, params, str(parent_id), module, target, kind, args, options)
-        self._reply(peer, request_id, result)
+        self.o.reply(peer, request_id, result)
 
-    def _on_call(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+    def on_call(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """Submit a child and wait for its outcome in one round trip (what `target(...)` does)."""
         kind = params.get("type", "task")
         if kind not in ("workflow", "task"):
@@ -79,25 +81,25 @@ class SubmissionMixin:
                                        str(params["target"]), kind,
                                        _wire_values(params.get("args", []), "args"),
                                        limits.options(params.get("options")), watch=False)
-        self._wait(peer, request_id, submitted["execution"], str(params["parent"]), None,
+        self.o.waiters.wait(peer, request_id, submitted["execution"], str(params["parent"]), None,
                    extra={"execution": submitted["execution"]})
 
-    def _on_group(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+    def on_group(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         group_id = limits.integer(params.get("group"), "group")
         execution_id = str(params["execution"])[:70]
         name = None if params.get("name") is None else str(params["name"])[:300]
         self.w.insert_ignore(t.groups, dict(execution_id=execution_id, group_id=group_id, name=name))
-        self._publish(run_topic(run_of(execution_id)),
+        self.o.publish(run_topic(run_of(execution_id)),
                       GroupEvent(type="group", execution=execution_id, group=group_id, name=name))
-        self._reply(peer, request_id, {"ok": True})
+        self.o.reply(peer, request_id, {"ok": True})
 
     # ----------------------------------------------------------------- runs
 
     def _submit_run(self, peer: Peer | None, params: dict, module: str, target: str, args: list,
                     options: dict) -> dict:
-        workspace_id = self.workspace_id(params.get("workspace") or "default")
+        workspace_id = self.o.workspace_id(params.get("workspace") or "default")
         workflow = self.db.execute(select(t.workflows).where(and_(
-            t.workflows.c.workspace_id.in_(self.workspace_lineage(workspace_id)), t.workflows.c.module == module,
+            t.workflows.c.workspace_id.in_(self.o.workspace_lineage(workspace_id)), t.workflows.c.module == module,
             t.workflows.c.name == target))).first()
         if workflow is None:
             known = self.db.execute(select(t.workflows.c.module, t.workflows.c.name).where(
@@ -119,7 +121,7 @@ class SubmissionMixin:
             if existing:
                 return {"run": existing, "execution": f"{existing}:1:1", "module": module, "target": target,
                         "existing": True}
-        origin = self.peer_sessions.get(peer) if peer is not None else None
+        origin = self.ws.peer_sessions.get(peer) if peer is not None else None
         run_id, execution_id = self.create_run(workspace_id, module, target, bound, merged,
                                                parent_execution_id=None, idempotency_key=key,
                                                origin_session_id=origin)
@@ -130,7 +132,7 @@ class SubmissionMixin:
                    origin_session_id: str | None) -> tuple[str, str]:
         now = time.time()
         run_id = random_id("R")
-        while run_id in self.runs:
+        while run_id in self.ws.runs:
             run_id = random_id("R")
         requires = options.get("requires") or None
         row = dict(id=run_id, workspace_id=workspace_id, module=module, target=target,
@@ -138,12 +140,12 @@ class SubmissionMixin:
                    requires=requires, memo=bool(options.get("memo")), origin_session_id=origin_session_id,
                    created_at=now)
         self.w.insert(t.runs, row)
-        info = self.runs[run_id] = RunInfo(_Row(row), 1)
+        info = self.ws.runs[run_id] = RunInfo(_Row(row), 1)
         execution_id = self._create_step(info, parent_execution_id, module, target, "workflow", args, options)
-        self._publish(RUNS_TOPIC, RunEvent(type="run", run=run_id, module=module, target=target,
+        self.o.publish(RUNS_TOPIC, RunEvent(type="run", run=run_id, module=module, target=target,
                                            workspace_id=workspace_id, parent=parent_execution_id, created_at=now))
         if parent_execution_id is not None:  # the parent run's graph links to the child run
-            self._publish(run_topic(run_of(parent_execution_id)), ChildRunEvent(
+            self.o.publish(run_topic(run_of(parent_execution_id)), ChildRunEvent(
                 type="child_run", run=run_id, parent=parent_execution_id, module=module, target=target))
         return run_id, execution_id
 
@@ -151,9 +153,9 @@ class SubmissionMixin:
 
     def _submit_child(self, peer: Peer | None, params: dict, parent_id: str, module: str, target: str,
                       kind: str, args: list, options: dict, *, watch: bool = True) -> dict:
-        if parent_id not in self.active:
+        if parent_id not in self.ws.active:
             raise BadRequest(f"execution {parent_id} is not running; it cannot submit work")
-        if peer is not None and self.peer_sessions.get(peer) != self.active[parent_id]:
+        if peer is not None and self.ws.peer_sessions.get(peer) != self.ws.active[parent_id]:
             raise BadRequest(f"execution {parent_id} does not run on this connection; it cannot submit work")
         key = limits.text(params.get("key"), "key", maximum=limits.MAX_KEY)
         group_id = limits.integer(params.get("group"), "group", allow_none=True)
@@ -161,8 +163,8 @@ class SubmissionMixin:
             found = self._resubmitted(peer, parent_id, key, watch)
             if found is not None:
                 return {**found, "module": module, "target": target}
-        run = self._run_info(run_of(parent_id))
-        parent_workspace = self.assigned[parent_id].workspace_id if parent_id in self.assigned else run.workspace_id
+        run = self.o.run_info(run_of(parent_id))
+        parent_workspace = self.ws.assigned[parent_id].workspace_id if parent_id in self.ws.assigned else run.workspace_id
         memo = _effective_memo(options, run, kind)
         memo_key = keys.memo_key(module, target, memo, args) if memo else None
         if memo_key is not None:
@@ -170,7 +172,7 @@ class SubmissionMixin:
             if hit is not None:
                 self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=hit, group_id=group_id,
                                                       memo=True, created_at=time.time()))
-                self._publish(run_topic(run.id), MemoEvent(type="memo", parent=parent_id, execution=hit))
+                self.o.publish(run_topic(run.id), MemoEvent(type="memo", parent=parent_id, execution=hit))
                 if watch and peer is not None:
                     self._watch(peer, parent_id, hit)
                 return {"execution": hit, "module": module, "target": target, "memoised": True}
@@ -181,7 +183,7 @@ class SubmissionMixin:
             _, child_execution = self.create_run(
                 parent_workspace, module, target, args, options, parent_execution_id=parent_id,
                 idempotency_key=None, origin_session_id=run.origin_session_id)
-            self._record_result(execution_id, "spawned", successor=child_execution)
+            self.o.outcomes.record_result(execution_id, "spawned", successor=child_execution)
         else:
             execution_id = self._create_step(run, parent_id, module, target, "task", args, options,
                                              group_id=group_id, request_key=key, memo_key=memo_key,
@@ -217,11 +219,11 @@ class SubmissionMixin:
             .join(t.steps, t.steps.c.id == t.executions.c.step_id)
             .where(and_(t.steps.c.run_id == run_id, t.steps.c.memo_key == memo_key))
             .order_by(t.executions.c.created_at.desc(), t.executions.c.attempt.desc())).all()
-        lineage = self.workspace_lineage(workspace_id)
+        lineage = self.o.workspace_lineage(workspace_id)
         for row in rows:
             if row.workspace_id not in lineage:
                 continue
-            status, _, result = self.follow(row.id)
+            status, _, result = self.o.follow(row.id)
             if status == "pending" or result[0] == "value":
                 return row.id
         return None
@@ -229,12 +231,12 @@ class SubmissionMixin:
     def _watch(self, peer: Peer, parent_id: str, execution_id: str) -> None:
         """Push the child's outcome to its parent when it resolves, so `.result()` is local."""
         waiter = Waiter(peer=peer, request_id=None, push=(parent_id, execution_id))
-        status, tail, result = self.follow(execution_id)
+        status, tail, result = self.o.follow(execution_id)
         if status == "final":
-            self._answer(waiter, self._wire_outcome(tail, result))
+            self.o.waiters.answer(waiter, self.o.waiters.wire_outcome(tail, result))
             return
-        self.waiters.setdefault(tail, []).append(waiter)
-        self.peer_waiters.setdefault(peer, set()).add(waiter)
+        self.ws.waiters.setdefault(tail, []).append(waiter)
+        self.ws.peer_waiters.setdefault(peer, set()).add(waiter)
 
     def _create_step(self, run: RunInfo, parent_id: str | None, module: str, target: str, kind: str,
                      args: list, options: dict, *, group_id: int | None = None, request_key: str | None = None,
@@ -262,11 +264,11 @@ class SubmissionMixin:
         if parent_id is not None:
             self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=execution_id, group_id=group_id,
                                                   memo=False, created_at=now))
-        self._publish(run_topic(run.id), StepEvent(
+        self.o.publish(run_topic(run.id), StepEvent(
             type="step", step=step_id, number=number, execution=execution_id, parent=parent_id, module=module,
             target=target, kind=kind, created_at=now, execute_after=execute_after, group=group_id))
         if pend:
-            self._enqueue(Pending(
+            self.o.queue.enqueue(Pending(
                 id=execution_id, step_id=step_id, run_id=run.id, module=module, target=target, type=kind,
                 workspace_id=workspace_id, execute_after=execute_after or 0.0, arguments=args, options=options,
                 requires=merge_requires(run.requires, options.get("requires")),
@@ -274,7 +276,7 @@ class SubmissionMixin:
                 parent_id=parent_id))
         return execution_id
 
-    def _new_attempt(self, previous: Pending, cause: str, *, execute_after: float | None, force: bool = False,
+    def new_attempt(self, previous: Pending, cause: str, *, execute_after: float | None, force: bool = False,
                      after: list[str] | None = None, workspace_id: int | None = None, pend: bool = True) -> str:
         """The next attempt of a step (retry, recurrence, suspension, re-run); `previous` is its
         latest attempt (a step has at most one live attempt)."""
@@ -286,12 +288,12 @@ class SubmissionMixin:
             id=execution_id, step_id=previous.step_id, run_id=previous.run_id, attempt=attempt, cause=cause,
             workspace_id=workspace_id, created_at=now, execute_after=execute_after, session_id=None,
             assigned_at=None, started_at=None, assignment=None))
-        self._publish(run_topic(previous.run_id), AttemptEvent(
+        self.o.publish(run_topic(previous.run_id), AttemptEvent(
             type="attempt", step=previous.step_id, execution=execution_id, attempt=attempt, cause=cause,
             created_at=now, execute_after=execute_after))
         if not pend:
             return execution_id
-        self._enqueue(Pending(
+        self.o.queue.enqueue(Pending(
             id=execution_id, step_id=previous.step_id, run_id=previous.run_id, module=previous.module,
             target=previous.target, type=previous.type, workspace_id=workspace_id,
             execute_after=execute_after or 0.0, arguments=previous.arguments, options=previous.options,
@@ -302,25 +304,11 @@ class SubmissionMixin:
 
     def pending_of(self, execution_id: str) -> Pending:
         """The Pending description of an execution (from memory, else rebuilt from the database)."""
-        pending = self.pending_by_id.get(execution_id) or self.assigned.get(execution_id)
+        pending = self.ws.pending_by_id.get(execution_id) or self.ws.assigned.get(execution_id)
         if pending is not None:
             return pending
         self.w.flush()
-        row = self.db.execute(
-            select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
-                   t.executions.c.cause, t.executions.c.workspace_id, t.executions.c.execute_after, t.steps.c.module,
-                   t.steps.c.target, t.steps.c.type, t.steps.c.arguments, t.steps.c.options,
-                   t.steps.c.cache_key, t.steps.c.parent_execution_id, t.runs.c.requires,
-                   t.runs.c.origin_session_id)
-            .select_from(t.executions.join(t.steps, t.steps.c.id == t.executions.c.step_id)
-                         .join(t.runs, t.runs.c.id == t.executions.c.run_id))
-            .where(t.executions.c.id == execution_id)).first()
+        row = self.db.execute(pending_query().where(t.executions.c.id == execution_id)).first()
         if row is None:
             raise NotFound(f"no execution {execution_id!r}")
-        options = row.options or {}
-        return Pending(
-            id=row.id, step_id=row.step_id, run_id=row.run_id, module=row.module, target=row.target,
-            type=row.type, workspace_id=row.workspace_id, execute_after=row.execute_after or 0.0,
-            arguments=row.arguments, options=options, requires=merge_requires(row.requires, options.get("requires")),
-            origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause, cache_key=row.cache_key,
-            parent_id=row.parent_execution_id)
+        return pending_from_row(row)

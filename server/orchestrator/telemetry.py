@@ -33,6 +33,7 @@ from ..store import schema as t
 from ..store import search
 from ..store.jsontext import loads
 from ..store.schema import LEVEL_BITS
+from .component import Component
 from .model import Peer
 
 log = logging.getLogger("coflux.orchestrator")
@@ -59,33 +60,33 @@ def _number(value: Any) -> float | None:
     return float(value) if -1e300 < value < 1e300 else None
 
 
-class TelemetryMixin:
+class Telemetry(Component):
     def _next_telemetry_ids(self, count: int) -> int:
         """The first of `count` new ids of log lines and metric points: assigned here (the
         single writer), so an entry's id is known in the event that announces it and a line's
         id serves as a `coflux logs` cursor. Read from the table once (and again after a
         rolled-back batch, which resets the counter)."""
-        first = self._telemetry_id_next
+        first = self.ws.telemetry_id_next
         if first is None:
             self.w.flush()
             c = t.telemetry.c
             last = self.db.execute(select(c.id, c.line_count, c.point_count).order_by(c.id.desc()).limit(1)).first()
             first = last.id + max(1, last.line_count + last.point_count) if last is not None else 1
-        self._telemetry_id_next = first + max(1, count)  # a batch of definitions only takes an id too
+        self.ws.telemetry_id_next = first + max(1, count)  # a batch of definitions only takes an id too
         return first
 
-    def _on_telemetry(self, peer: Peer | None, request_id: Any, params: dict) -> None:
+    def on_telemetry(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         execution_id = params.get("execution")
         if not isinstance(execution_id, str):
             raise BadRequest("telemetry needs an 'execution'")
-        session_id = self.peer_sessions.get(peer)
-        if session_id is None or self.active.get(execution_id) != session_id:
+        session_id = self.ws.peer_sessions.get(peer)
+        if session_id is None or self.ws.active.get(execution_id) != session_id:
             # Only the worker running an execution may speak for it.
             raise BadRequest(f"execution {execution_id} is not running on this connection's worker")
-        recorded = self._record_telemetry(execution_id, params)
-        self._reply(peer, request_id, {"ok": True} if recorded else {"ok": True, "duplicate": True})
+        recorded = self.record_telemetry(execution_id, params)
+        self.o.reply(peer, request_id, {"ok": True} if recorded else {"ok": True, "duplicate": True})
 
-    def _record_telemetry(self, execution_id: str, params: dict) -> bool:
+    def record_telemetry(self, execution_id: str, params: dict) -> bool:
         """Record a batch of an active execution's log lines, metric definitions and points (a
         `telemetry` request's params, or what rides in its `result`): one row, and the events
         that announce it. False when the batch was recorded before (re-sent after a reconnect)."""
@@ -94,10 +95,10 @@ class TelemetryMixin:
             raise BadRequest("telemetry needs a 'batch' number")
         # A worker sends an execution's batches in order, numbered from 1: one not above the last
         # seen is a repeat. After a server restart the memory is gone, and the database says.
-        if batch <= self._telemetry_batches.get(execution_id, 0):
+        if batch <= self.ws.telemetry_batches.get(execution_id, 0):
             return False
         run_id = run_of(execution_id)
-        if params.get("resent") and execution_id not in self._telemetry_batches:
+        if params.get("resent") and execution_id not in self.ws.telemetry_batches:
             self.w.flush()
             c = t.telemetry.c
             seen = self.db.execute(select(c.id).where(c.run_id == run_id, c.execution_id == execution_id,
@@ -109,7 +110,7 @@ class TelemetryMixin:
         lines, lines_json = _good_lines(*_entries(params, "logs", wide), now, execution_id)
         definitions = _good_definitions(params.get("definitions"))
         points, points_json = _good_points(*_entries(params, "points", wide), execution_id)
-        self._telemetry_batches[execution_id] = batch  # a refused batch (above) is not seen
+        self.ws.telemetry_batches[execution_id] = batch  # a refused batch (above) is not seen
         if not (lines or definitions or points):
             return True
         first = self._next_telemetry_ids(len(lines) + len(points))
@@ -122,14 +123,14 @@ class TelemetryMixin:
             "point_count": len(points), "points": points_json if points else None,
             "definitions": json.dumps(definitions) if definitions else None, "wide_ints": wide})
         if lines:
-            self._publish(run_topic(run_id), LogsEvent(type="logs", execution=execution_id, lines=[
+            self.o.publish(run_topic(run_id), LogsEvent(type="logs", execution=execution_id, lines=[
                 LogLine(id=first + k, execution_id=execution_id, level=level, template=template, fields=fields,
                         at=at) for k, (level, template, fields, at) in enumerate(lines)]),
                 # The feed's row keeps the range of ids only: the lines are stored already.
                 {"type": "logs", "execution": execution_id, "first": first, "count": len(lines)})
             self._index_lines(first, lines, now)
         if definitions or points:
-            self._publish(run_topic(run_id), MetricsEvent(type="metrics", execution=execution_id,
+            self.o.publish(run_topic(run_id), MetricsEvent(type="metrics", execution=execution_id,
                                                           definitions=definitions, points=points),
                           {"type": "metrics", "execution": execution_id, "definitions": definitions,
                            "first": first + len(lines), "count": len(points)})
@@ -137,27 +138,27 @@ class TelemetryMixin:
 
     def _index_lines(self, first: int, lines: list[list], now: float) -> None:
         """(SQLite) queue the batch for the search index (PostgreSQL indexes by itself)."""
-        if self.engine.dialect.name != "sqlite":
+        if self.o.engine.dialect.name != "sqlite":
             return
-        self._unindexed.append((first, lines))
-        self._unindexed_lines += len(lines)
-        if self._unindexed_lines >= INDEX_BATCH:
+        self.ws.unindexed.append((first, lines))
+        self.ws.unindexed_lines += len(lines)
+        if self.ws.unindexed_lines >= INDEX_BATCH:
             self.index_pending()
-        elif not self._index_timer:
-            self._index_timer = True
-            self._add_timer(now + INDEX_AFTER, "index", None)
+        elif not self.ws.index_timer:
+            self.ws.index_timer = True
+            self.o.add_timer(now + INDEX_AFTER, "index", None)
 
     def index_pending(self) -> None:
         """(In a batch) add the batches that wait for the search index to it, in this transaction."""
-        pending, self._unindexed, self._unindexed_lines = self._unindexed, [], 0
+        pending, self.ws.unindexed, self.ws.unindexed_lines = self.ws.unindexed, [], 0
         size = search.DOCUMENT_LINES
         for batch_id, lines in pending:
             for start in range(0, len(lines), size):
                 self.w.raw(_SEARCH_INSERT, (batch_id + start, search.document(lines[start:start + size])))
 
-    def _index_unindexed(self) -> None:
+    def index_unindexed(self) -> None:
         """(SQLite, at load) index the batches a crash or a rolled-back batch left out of it."""
-        if self.engine.dialect.name != "sqlite":
+        if self.o.engine.dialect.name != "sqlite":
             return
         self.w.flush()
         done = self.db.exec_driver_sql("SELECT max(id) FROM logs_fts_docsize").scalar() or 0
@@ -167,7 +168,7 @@ class TelemetryMixin:
                                    .order_by(c.id).limit(CATCH_UP_CHUNK)).all()
             if not rows:
                 return
-            self._unindexed.extend((row.id, loads(row.lines, row.wide_ints)) for row in rows)
+            self.ws.unindexed.extend((row.id, loads(row.lines, row.wide_ints)) for row in rows)
             self.index_pending()
             self.w.flush()
             done = rows[-1].id
