@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ..connection import Connection, MessageTooLarge
-from .runtime import undeliverable
+from .execute import undeliverable
 from .slots import SlotGate
 
 log = logging.getLogger("coflux.worker")

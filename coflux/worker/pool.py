@@ -108,7 +108,7 @@ def child_main(modules: list[str], pipe: Pipe, sys_path: list[str]) -> None:
     reload (`--dev`) learns the new code's targets from the process that will run it."""
     # Absolute: each execution runs in its own working directory (in_fresh_workdir).
     sys.path[:] = [os.path.abspath(p) for p in sys_path]
-    from .runtime import run_execution
+    from .execute import run_execution
 
     transport = PipeTransport(pipe)
     from ..capture import install
