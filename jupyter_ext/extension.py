@@ -1,6 +1,6 @@
 """The coflux server inside Jupyter Server: same handlers, Jupyter's auth, orchestrator in-process.
 
-The routes of `server.handlers.route_table` are mounted under `{base_url}coflux/`, and Studio's
+The routes of `server.routes.route_table` are mounted under `{base_url}coflux/`, and Studio's
 page at `{base_url}coflux/` (its files under `{base_url}coflux/static/`). Each handler is
 re-based on Jupyter's handler classes, so the login cookie, Jupyter's token, XSRF and origin checks
 apply. Kernels started by this server get `COFLUX_SERVER`/`COFLUX_TOKEN` (and `COFLUX_JUPYTER_MOUNT`,
@@ -29,7 +29,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Unicode
 
-from server.handlers import route_table
+from server.routes import route_table
 from server.state import ServerState
 from server.studio_handlers import STATIC_DIR, studio_page
 
@@ -80,7 +80,7 @@ def jupyterize(handler: type) -> type:
 
     async def prepare(self: Any) -> None:
         if not self._accept_internal_token():
-            # handler.prepare (_AuthRequired) awaits APIHandler.prepare: Jupyter's auth (403, no
+            # handler.prepare (AuthRequired) awaits APIHandler.prepare: Jupyter's auth (403, no
             # login redirect for API handlers), XSRF for cookie users, then requires current_user.
             await super(cls, self).prepare()
             await self._check_authorized("read" if self.request.method in ("GET", "HEAD") else "execute")

@@ -181,7 +181,7 @@ def test_inspect_json_output_is_the_whole_snapshot(server: Server, runs: dict) -
 
 
 def test_encode_json_splices_stored_texts() -> None:
-    from server.handlers import encode_json
+    from server.http_base import encode_json
     from server.store.queries import RawJSON
 
     stored = {"v": "caf\u00e9 \"q\" \\ \u0000", "n": [1, 2.5, None, True, {"deep": [float("nan")]}]}
@@ -199,7 +199,7 @@ def test_encode_json_splices_stored_texts() -> None:
 def test_encode_json_falls_back_when_a_string_looks_like_a_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from server.handlers import encode_json
+    from server.http_base import encode_json
     from server.store.queries import RawJSON
 
     monkeypatch.setattr(os, "urandom", lambda n: b"\x01" * n)
