@@ -57,8 +57,8 @@ def _tags(values: list[str] | None) -> dict[str, list[str]]:
 def cmd_server(args: argparse.Namespace) -> int:
     import asyncio
 
-    from server.app import serve
-    from server.state import ServerState
+    from coflux_server.app import serve
+    from coflux_server.state import ServerState
 
     auth = not args.no_auth
     # The [server] section wins, then the top-level `token` that clients in this directory use too.
@@ -86,7 +86,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"coflux server: cannot open the database: {exc}", file=sys.stderr)
         return 1
-    from server.blobs import DEFAULT_MAX_BLOB_BYTES, LocalBlobStore
+    from coflux_server.blobs import DEFAULT_MAX_BLOB_BYTES, LocalBlobStore
 
     max_blob = int(config.setting(args.max_blob_bytes, "COFLUX_MAX_BLOB_BYTES", "max_blob_bytes",
                                   DEFAULT_MAX_BLOB_BYTES, section="server"))

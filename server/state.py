@@ -35,7 +35,7 @@ class ServerState:
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coflux-read")
         self._loop: IOLoop | None = None
         self.started = False
-        self.blobs: Any = None  # a server.blobs.BlobStore; set by whoever knows the data directory
+        self.blobs: Any = None  # a coflux_server.blobs.BlobStore; set by whoever knows the data directory
 
     @classmethod
     def for_data_dir(cls, data_dir: str, **kwargs: Any) -> ServerState:

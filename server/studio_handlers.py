@@ -7,7 +7,7 @@ jupyter_ext/extension.py); only the authentication around it differs.
 
 Headless login: `GET /?token=T` (the URL `coflux server` prints), or the form of the 401 page,
 sets an HttpOnly SameSite=Strict cookie and redirects to the page. The cookie holds an HMAC of
-the token, not the token, and authenticates every route (server.app.TokenAuthMixin).
+the token, not the token, and authenticates every route (coflux_server.app.TokenAuthMixin).
 
 Also here: `GET api/queue` for Studio's queue page (both modes mount it via `routes.route_table`).
 
@@ -115,7 +115,7 @@ def cookie_matches(given: str, token: str) -> bool:
 
 
 class StudioPageHandler(tornado.web.RequestHandler):
-    """`GET {base}`: the Studio page (headless). Mounted with server.app.TokenAuthMixin, which
+    """`GET {base}`: the Studio page (headless). Mounted with coflux_server.app.TokenAuthMixin, which
     provides `current_user` (token header/query or the login cookie) and `log_in`."""
 
     state: ServerState

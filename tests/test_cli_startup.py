@@ -19,7 +19,7 @@ WORKSPACE = "startup"
 # Imported by none of the read-only commands (the WebSocket client, the server, the notebook side).
 HEAVY = ("tornado", "sqlalchemy", "asyncio", "ipywidgets", "anywidget", "plotly", "numpy", "pandas", "IPython",
          "coflux.connection", "coflux.client", "coflux.context", "coflux.target", "coflux.kernel", "coflux.widgets",
-         "server")
+         "coflux_server")
 
 
 def traced(server: Server, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:

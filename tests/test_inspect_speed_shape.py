@@ -181,8 +181,8 @@ def test_inspect_json_output_is_the_whole_snapshot(server: Server, runs: dict) -
 
 
 def test_encode_json_splices_stored_texts() -> None:
-    from server.http_base import encode_json
-    from server.store.queries import RawJSON
+    from coflux_server.http_base import encode_json
+    from coflux_server.store.queries import RawJSON
 
     stored = {"v": "caf\u00e9 \"q\" \\ \u0000", "n": [1, 2.5, None, True, {"deep": [float("nan")]}]}
     payload = {"a": RawJSON(json.dumps(stored)), "b": [RawJSON("null"), RawJSON("5"), "text \u2603", 7],
@@ -199,8 +199,8 @@ def test_encode_json_splices_stored_texts() -> None:
 def test_encode_json_falls_back_when_a_string_looks_like_a_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from server.http_base import encode_json
-    from server.store.queries import RawJSON
+    from coflux_server.http_base import encode_json
+    from coflux_server.store.queries import RawJSON
 
     monkeypatch.setattr(os, "urandom", lambda n: b"\x01" * n)
     marker = "01" * 6

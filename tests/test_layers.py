@@ -17,8 +17,8 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# A folder of the repository -> the name it is imported by.
-PACKAGES = {"coflux": "coflux", "server": "server", "jupyter_ext": "jupyter_ext"}
+# A folder of the repository -> the name it is installed and imported as (pyproject.toml).
+PACKAGES = {"coflux": "coflux", "server": "coflux_server", "jupyter_ext": "coflux_jupyter"}
 
 # The SDK's layers, lowest first (coflux/__init__.py says what each is). A module imports only
 # modules of its own layer and of layers below; within a layer the graph has no cycle either.
@@ -263,28 +263,29 @@ def test_serialization_imports_no_other_coflux_module() -> None:
 
 
 def test_the_server_takes_only_the_protocol_from_the_sdk() -> None:
-    server = [m for m in modules() if m.split(".")[0] == "server"]
+    server = [m for m in modules() if m.split(".")[0] == "coflux_server"]
     taken = {target for m in server for target in graph()[m] if target.split(".")[0] == "coflux"}
     assert taken == {"coflux.protocol"}
 
 
 def test_only_the_command_line_starts_the_server() -> None:
     users = sorted(m for m, edges in graph().items() if m.split(".")[0] == "coflux"
-                   and any(t.split(".")[0] in ("server", "jupyter_ext") for t in edges))
+                   and any(t.split(".")[0] in ("coflux_server", "coflux_jupyter") for t in edges))
     assert users == ["coflux.cli"]
 
 
 def test_server_handler_modules_build_on_the_http_base_and_never_on_each_other() -> None:
-    handlers = {m for m in modules() if m.startswith("server.") and m.endswith("handlers")}
-    assert handlers >= {"server.handlers", "server.blob_handlers", "server.observe_handlers",
-                        "server.studio_handlers"}
+    handlers = {m for m in modules() if m.startswith("coflux_server.") and m.endswith("handlers")}
+    assert handlers >= {"coflux_server.handlers", "coflux_server.blob_handlers", "coflux_server.observe_handlers",
+                        "coflux_server.studio_handlers"}
     between = sorted((m, t) for m in handlers for t in graph()[m] if t in handlers)
     # The WebSocket handler answers the observe ops (get_logs, ...) with observe_handlers' code.
-    assert between == [("server.handlers", "server.observe_handlers")]
+    assert between == [("coflux_server.handlers", "coflux_server.observe_handlers")]
     for module in handlers:
-        assert "server.http_base" in graph()[module], module
-        assert "server.routes" not in graph()[module], module
-    assert "server.routes" in graph()["server.app"]
-    assert "server.routes" in graph()["jupyter_ext.extension"]
-    assert not any(t.startswith("server.") and t.endswith("handlers") and t != "server.studio_handlers"
-                   for t in graph()["jupyter_ext.extension"]), graph()["jupyter_ext.extension"]
+        assert "coflux_server.http_base" in graph()[module], module
+        assert "coflux_server.routes" not in graph()[module], module
+    assert "coflux_server.routes" in graph()["coflux_server.app"]
+    assert "coflux_server.routes" in graph()["coflux_jupyter.extension"]
+    assert not any(t.startswith("coflux_server.") and t.endswith("handlers") and t != "coflux_server.studio_handlers"
+                   for t in graph()["coflux_jupyter.extension"]), graph()["coflux_jupyter.extension"]
+

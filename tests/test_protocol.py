@@ -80,7 +80,7 @@ def test_the_front_ends_copy_is_current() -> None:
 
 
 def test_the_orchestrator_handles_every_operation_and_nothing_else() -> None:
-    from server.orchestrator.core import Orchestrator
+    from coflux_server.orchestrator.core import Orchestrator
 
     handlers = {name[len("_on_"):] for name in dir(Orchestrator) if name.startswith("_on_")}
     assert set(protocol.Op) <= handlers
