@@ -3,6 +3,9 @@
 Start-up is kept light: the read-only commands (`runs inspect|list|result`, `logs`, `metrics`,
 `assets inspect`, `workspaces list`) answer over plain HTTP (cli_http.py) and import neither
 tornado nor the SDK's execution side; whatever else a command needs is imported inside it.
+
+Layer: the top, with the session glue: the command line, on cli_base.py; the one SDK module that
+starts the server (coflux_server).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 All but `logs -f` read the server's JSON routes over plain HTTP (cli_http.py); following a run's
 lines live takes the WebSocket client and its event feed.
+
+Layer: the command line, on cli_base.py and cli_http.py (never cli.py, which adds its commands).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ The server, the SDK and the front-end all take their names from here (the front-
 `jupyter_ext/frontend/src/api/protocol.ts`, generated from this module by
 `jupyter_ext/frontend/scripts/gen_protocol.py`; CI fails when that file is stale). It imports
 the standard library only, so any layer may import it. `server/protocol.md` has the prose.
+
+Layer: a leaf (the standard library only), shared by the SDK, the server and the front-end.
 """
 
 from __future__ import annotations

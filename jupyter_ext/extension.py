@@ -7,6 +7,9 @@ apply. Kernels started by this server get `COFLUX_SERVER`/`COFLUX_TOKEN` (and `C
 the same URL, so their run views use the mount's path) in their environment; the token is an
 internal one (Jupyter may use a password instead of a token), accepted only by these
 routes.
+
+Layer: the Jupyter extension, above the server's routes and state (coflux_server), which it
+mounts inside Jupyter Server.
 """
 
 from __future__ import annotations

@@ -289,3 +289,14 @@ def test_server_handler_modules_build_on_the_http_base_and_never_on_each_other()
     assert not any(t.startswith("coflux_server.") and t.endswith("handlers") and t != "coflux_server.studio_handlers"
                    for t in graph()["coflux_jupyter.extension"]), graph()["coflux_jupyter.extension"]
 
+
+def test_modules_say_their_layer() -> None:
+    """Each module of the SDK, of the server's HTTP side and of the extension says its layer in
+    its docstring (a line starting with `Layer:`), so a reader knows what it may import."""
+    http = {"coflux_server.http_base", "coflux_server.routes", "coflux_server.app"}
+    checked = [m for m in modules() if m.split(".")[0] in ("coflux", "coflux_jupyter") or m in http
+               or (m.startswith("coflux_server.") and m.endswith("handlers"))]
+    silent = sorted(m for m in checked if not any(
+        line.startswith("Layer:") for line in (ast.get_docstring(ast.parse(modules()[m][0].read_text())) or "")
+        .splitlines()))
+    assert not silent, silent

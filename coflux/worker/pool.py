@@ -5,6 +5,8 @@ Messages on the pipe (tuples): parent -> child `("execute", message)`, `("rep", 
 child -> parent `("ready", pid, targets)`, `("req", id, op, params)` (id None: no reply wanted),
 `("note", op, params)`, `("done", result)` (with the execution's last telemetry inside),
 `("import_error", text)`.
+
+Layer: the workers (execute.py runs each execution here).
 """
 
 from __future__ import annotations
