@@ -7,11 +7,11 @@ script that only uses `cf.task` loads what that needs when it first touches `cf.
 
 Layer: the package's face, above every layer (no module of the SDK imports it). The SDK's
 layers, each importing only those before it (tests/test_layers.py checks the graph):
-  1. leaves: protocol, errors, options, serialization, outcomes, config, telemetry, ...
+  1. leaves: protocol, errors, options, serialization, outcomes, config, telemetry, runview, ...
   2. the runtime interface (runtime.py): the running execution's `Runtime`, the `Session`
   3. what runs through them: handles (models.py), targets, logs, metrics, capture, assets, blobs
   4. the runtime's implementation (context.py) and the client (client.py, connection.py)
-  5. the workers (worker/, kernel.py) and the widgets (widgets.py, runview.py)
+  5. the workers (worker/, kernel.py) and the widgets (widgets.py)
   6. the session glue (session.py) and the command line (cli*.py)
 Importing the package loads only the runtime interface, to name the session glue (loaded when
 first needed: `workflow.run(...)`, displaying a run), so a `Run` of a client made in any way
