@@ -16,7 +16,10 @@ checked in the database to be committed (with results) when the run reports its 
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -35,8 +38,20 @@ TOKEN = "bench-token"
 
 
 def code_env(root: str) -> dict[str, str]:
-    """The environment that makes `python -m coflux` run the code of the tree at `root`."""
-    return {**os.environ, "PYTHONPATH": HERE + os.pathsep + root}
+    """The environment that makes `python -m coflux` run the code of the tree at `root`: the tree,
+    and its server/ and jupyter_ext/ under the names a wheel installs them as (`coflux_server`,
+    `coflux_jupyter`), so that neither an installed copy nor another tree's is what runs."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([HERE, _installed_names(root), root])}
+
+
+@functools.cache
+def _installed_names(root: str) -> str:
+    """A temporary folder of links: coflux_server -> root/server, coflux_jupyter -> root/jupyter_ext."""
+    folder = tempfile.mkdtemp(prefix="coflux-bench-names-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    for name, source in (("coflux_server", "server"), ("coflux_jupyter", "jupyter_ext")):
+        os.symlink(os.path.join(root, source), os.path.join(folder, name))
+    return folder
 
 
 def start_server(data_dir: str, root: str = ROOT) -> tuple[subprocess.Popen, str]:

@@ -1,3 +1,8 @@
+"""`python -m coflux`: the command line (cli.py).
+
+Layer: the top, with the command line.
+"""
+
 import sys
 
 from .cli import main

@@ -10,6 +10,10 @@ by default `cf.asset()` takes every file that execution wrote. In a notebook ker
 share the kernel's working directory (`os.getcwd()`, the notebook's directory by default), and
 relative paths resolve against it. Either way, a file must be inside the working directory:
 a path outside it (`../x`, an absolute path elsewhere, a symlink pointing out) is a ValueError.
+
+Layer: beside the targets (serialization, the runtime interface, blobs). `Asset` and
+`AssetEntry` register their codec with serialization when this module is loaded; the handles
+(coflux/models.py) have it loaded when a value first holds one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from . import runtime
 from .serialization import Inline, register_inline
 
 PathLike = str | os.PathLike
@@ -241,9 +246,7 @@ def asset(entries: Any = None, *, at: PathLike | None = None, match: str | None 
     - a dict {asset path: file path | `Asset` (its entries under that prefix) | `AssetEntry`}
       (`at` is not allowed with a dict).
     Raises ValueError when no file is found, or a path is outside the working directory."""
-    from .context import current_context
-
-    context = current_context()
+    context = runtime.current()
     if context is None:
         raise RuntimeError("cf.asset() can only be called inside a running workflow or task")
     if name is not None and not isinstance(name, str):

@@ -2,10 +2,14 @@
 HTTP API (`PUT|GET|HEAD {server}api/blobs/<sha256>`), with the same URL and token as the
 WebSocket connection.
 
-Which server: inside an execution, the one its worker talks to (a headless worker's pool
-process gets the URL and token with each execution and uploads directly, so a 500 MiB value
-never crosses the pipe to its parent); elsewhere the client or kernel created last in this
-process. `serialization` calls `current()` only for values above its blob threshold.
+Which server: inside an execution, the one its worker talks to (the runtime's `blobs`: a
+headless worker's pool process gets the URL and token with each execution and uploads directly,
+so a 500 MiB value never crosses the pipe to its parent); elsewhere the client or kernel created
+last in this process. Values above serialization's blob threshold find it through `for_values`,
+which the runtime (coflux/context.py) and the client register with serialization (this module
+does not import serialization: `coflux assets` commands use it and start light).
+
+Layer: beside the targets, above the runtime interface.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import tempfile
 import threading
 import urllib.parse
 from typing import Any, BinaryIO
+
+from . import runtime
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1024 * 1024
@@ -253,20 +259,18 @@ def for_endpoint(url: str | None, token: str | None) -> BlobClient | None:
     return BlobClient(url, token) if url else None
 
 
+def default() -> BlobClient | None:
+    """The process default: the server configured last (by a client, a kernel, a pool process)."""
+    return _default
+
+
 def current() -> BlobClient | None:
     """The blob store in scope: the running execution's server, else the process default."""
-    from .context import current_context
-
-    context = current_context()
+    context = runtime.current()
     if context is not None:
-        found = getattr(context, "blobs", None)
+        found = context.blobs
         if found is not None:
             return found
-        transport = context.transport
-        for holder in (transport, getattr(transport, "connection", None), getattr(transport, "inner", None)):
-            url = getattr(holder, "url", None)
-            if isinstance(url, str) and url.startswith("http"):
-                return configure(url, getattr(holder, "token", None))
     return _default
 
 
@@ -274,4 +278,12 @@ def require() -> BlobClient:
     found = current()
     if found is None:
         raise BlobError("no coflux server to store blobs on: create a Client, or run inside a worker")
+    return found
+
+
+def for_values(required: bool) -> BlobClient | None:
+    """The blob store serialization uses when a value names none (`serialization.use_blob_store`)."""
+    found = current()
+    if found is None and required:
+        raise BlobError("this value is stored as a blob, and there is no coflux server to read it from")
     return found

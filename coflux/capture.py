@@ -5,6 +5,8 @@ execution context: inside one, text is recorded (levels `stdout` / `stderr`, lin
 `ExecutionContext.output`); elsewhere it goes where it went before. The context is per thread
 (contextvars), so in a kernel a task's output goes to its run, never into whatever cell happens
 to be running, and the user's own cell code is untouched.
+
+Layer: beside the targets (the runtime interface); the workers install it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from .context import current_context
+from . import runtime
 
 _lock = threading.Lock()
 
@@ -28,7 +30,7 @@ class _RoutingStream(io.TextIOBase):
     def write(self, text: str) -> int:  # type: ignore[override]
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        context = current_context()
+        context = runtime.current()
         if context is None:
             return self._original.write(text)
         context.output(self._level, text)

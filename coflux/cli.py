@@ -3,6 +3,9 @@
 Start-up is kept light: the read-only commands (`runs inspect|list|result`, `logs`, `metrics`,
 `assets inspect`, `workspaces list`) answer over plain HTTP (cli_http.py) and import neither
 tornado nor the SDK's execution side; whatever else a command needs is imported inside it.
+
+Layer: the top, with the session glue: the command line, on cli_base.py; the one SDK module that
+starts the server (coflux_server).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import sys
 import time
 
 from . import config
+from .cli_base import arguments, configure_logging, connection_flags, make_api, make_client
 from .cli_http import Api, CommandError, plain_http, run_path
+from .protocol import STUCK_REASON
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
 if TYPE_CHECKING:
@@ -51,32 +56,13 @@ def _tags(values: list[str] | None) -> dict[str, list[str]]:
     return tags
 
 
-def _connection_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", help="server URL (env COFLUX_SERVER; default http://127.0.0.1:7777/)")
-    parser.add_argument("--token", help="access token (env COFLUX_TOKEN)")
-    parser.add_argument("--workspace", help="workspace name (env COFLUX_WORKSPACE; default 'default')")
-
-
-def _api(args: argparse.Namespace) -> Api:
-    """The server's JSON routes over plain HTTP: for commands that need no WebSocket."""
-    return Api(config.server_url(args.server), config.token(args.token))
-
-
-def _client(args: argparse.Namespace):
-    from .client import Client
-
-    _configure_logging(args.verbose)  # the connection logs its reconnects
-    return Client(config.server_url(args.server), config.token(args.token),
-                  workspace=config.workspace(args.workspace))
-
-
 # ------------------------------------------------------------------ server
 
 def cmd_server(args: argparse.Namespace) -> int:
     import asyncio
 
-    from server.app import serve
-    from server.state import ServerState
+    from coflux_server.app import serve
+    from coflux_server.state import ServerState
 
     auth = not args.no_auth
     # The [server] section wins, then the top-level `token` that clients in this directory use too.
@@ -104,7 +90,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"coflux server: cannot open the database: {exc}", file=sys.stderr)
         return 1
-    from server.blobs import DEFAULT_MAX_BLOB_BYTES, LocalBlobStore
+    from coflux_server.blobs import DEFAULT_MAX_BLOB_BYTES, LocalBlobStore
 
     max_blob = int(config.setting(args.max_blob_bytes, "COFLUX_MAX_BLOB_BYTES", "max_blob_bytes",
                                   DEFAULT_MAX_BLOB_BYTES, section="server"))
@@ -189,16 +175,31 @@ class _Progress:
         self.tty = sys.stderr.isatty()
         self._lock = threading.Lock()
         self._last = 0.0
+        self._warned: set[str] = set()  # executions warned about
 
     def load(self, snapshot: dict) -> None:
         with self._lock:
             self.view.load(snapshot)
+        # A warning published before this view subscribed is not replayed: the snapshot says
+        # which executions are stuck (their `waiting` reason), and that is warned about instead.
+        for step in snapshot.get("steps") or ():
+            for execution in step.get("executions") or ():
+                reason = execution.get("waiting") or ""
+                if reason.startswith(STUCK_REASON):
+                    self.warn(execution["id"], f"{execution['id']} is {reason}")
         self.draw()
+
+    def warn(self, execution_id: str, message: str) -> None:
+        """Say plainly why the run may not move (once per execution)."""
+        if execution_id in self._warned:
+            return
+        self._warned.add(execution_id)
+        sys.stderr.write(("\r\033[K" if self.tty else "") + f"warning: {message}\n")
+        sys.stderr.flush()
 
     def event(self, event: dict) -> None:
         if event.get("type") == "warning":  # e.g. a worker that may park no more: say so plainly
-            sys.stderr.write(("\r\033[K" if self.tty else "") + f"warning: {event.get('message')}\n")
-            sys.stderr.flush()
+            self.warn(str(event.get("execution")), str(event.get("message")))
             return
         if event.get("type") == "connection":
             sys.stderr.write(("\r\033[K" if self.tty else "") + ("reconnected\n" if event["connected"] else
@@ -273,7 +274,7 @@ def _outcome_exit(outcome: dict) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     module, workflow = _parse_target(args.target)
     values = _parse_args(args.arguments)
-    with _client(args) as client:
+    with make_client(args) as client:
         run = client.submit_json(module, workflow, values, idempotency_key=args.idempotency_key)
         if args.no_wait:
             print(run.id)
@@ -302,12 +303,12 @@ def _finished_outcome(api: Api, run_id: str) -> dict | None:
 
 @plain_http
 def cmd_runs_result(args: argparse.Namespace) -> int:
-    with _api(args) as api:  # a finished run: one plain request
+    with make_api(args) as api:  # a finished run: one plain request
         outcomes = [_finished_outcome(api, run_id) for run_id in args.runs]
     if all(outcomes):
         return max(_outcome_exit(outcome) for outcome in outcomes)  # type: ignore[arg-type]
     code = 0
-    with _client(args) as client:  # waiting, or following returned executions: the WebSocket client
+    with make_client(args) as client:  # waiting, or following returned executions: the WebSocket client
         for run_id, outcome in zip(args.runs, outcomes, strict=True):
             if outcome is None:
                 outcome = client.run_result(run_id, args.timeout)
@@ -357,7 +358,7 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
     # The text needs only part of each snapshot: `view=inspect` asks for that part (a server
     # that predates it sends the whole snapshot, which prints the same).
     query = {} if args.output == "json" else {"view": "inspect"}
-    with _api(args) as api:
+    with make_api(args) as api:
         snapshots = [api.get(run_path(run_id), **query) for run_id in args.runs]
     if args.output == "json":
         print(json.dumps(snapshots if len(snapshots) > 1 else snapshots[0], indent=2, default=str))
@@ -392,7 +393,7 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_cancel(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with make_client(args) as client:
         for target in args.executions:
             cancelled = client.cancel(target)
             print(f"{target}: cancelled {len(cancelled)} execution(s)" + (f": {', '.join(cancelled)}" if cancelled
@@ -401,7 +402,7 @@ def cmd_runs_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_rerun(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with make_client(args) as client:
         for step in args.steps:
             if step.count(":") != 1:
                 raise SystemExit(f"coflux: a step is RUN:STEP, got {step!r}")
@@ -411,14 +412,14 @@ def cmd_runs_rerun(args: argparse.Namespace) -> int:
 
 @plain_http
 def cmd_workspaces_list(args: argparse.Namespace) -> int:
-    with _api(args) as api:
+    with make_api(args) as api:
         for ws in api.get("workspaces")["workspaces"]:
             print(ws["name"] + (f"  (base: {ws['base']})" if ws.get("base") else ""))
     return 0
 
 
 def cmd_workspaces_create(args: argparse.Namespace) -> int:
-    with _client(args) as client:
+    with make_client(args) as client:
         created = client.create_workspace(args.name, args.base)
     print(f"created workspace {created['name']}" + (f" based on {created['base']}" if created.get("base") else ""))
     return 0
@@ -427,7 +428,7 @@ def cmd_workspaces_create(args: argparse.Namespace) -> int:
 def cmd_workspaces_update(args: argparse.Namespace) -> int:
     if args.base and args.no_base:
         raise SystemExit("coflux: give --base or --no-base, not both")
-    with _client(args) as client:
+    with make_client(args) as client:
         updated = client.update_workspace(args.name, new_name=args.rename, base=args.base,
                                           remove_base=args.no_base)
     print(f"workspace {updated['name']}" + (f" based on {updated['base']}" if updated.get("base") else " (no base)"))
@@ -437,7 +438,7 @@ def cmd_workspaces_update(args: argparse.Namespace) -> int:
 def _worker_arguments(p: argparse.ArgumentParser) -> None:
     from .worker.slots import DEFAULT_MAX_PARKED  # the worker's own default, shown in --help
 
-    _connection_flags(p)
+    connection_flags(p)
     p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count)")
     p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
     p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
@@ -493,21 +494,6 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
-def _arguments(*adders: Any) -> Any:
-    """A `populate` for `_Parser`: the command's arguments are added when the command is the
-    one parsed (or its help shown), so a start-up builds the options of one command, not all.
-    Each adder is a function of the parser, or a tuple of positional and keyword arguments
-    of an `add_argument` call (dict last)."""
-    def populate(p: argparse.ArgumentParser) -> None:
-        for adder in adders:
-            if callable(adder):
-                adder(p)
-            else:
-                *names, options = adder
-                p.add_argument(*names, **options)
-    return populate
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser. While it is built, argparse's message lookups (gettext's
     `_`, three for each of the 20-odd parsers, each looking for catalogues on disk) are
@@ -535,7 +521,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("server", help="run the orchestration server (headless)", populate=_arguments(
+    p = sub.add_parser("server", help="run the orchestration server (headless)", populate=arguments(
         ("--host", {"help": "interface to listen on (default 127.0.0.1)"}),
         ("--port", {"type": int, "help": "port (default 7777; 0 picks a free one)"}),
         ("--data-dir", {"help": "where the SQLite database lives (default ./.coflux)"}),
@@ -556,8 +542,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run a worker for one or more modules", populate=_worker_arguments)
     p.set_defaults(fn=cmd_worker)
 
-    p = sub.add_parser("submit", help="submit a run of MODULE/WORKFLOW with JSON arguments", populate=_arguments(
-        _connection_flags,
+    p = sub.add_parser("submit", help="submit a run of MODULE/WORKFLOW with JSON arguments", populate=arguments(
+        connection_flags,
         ("--no-wait", {"action": "store_true", "help": "print the run id and exit"}),
         ("--idempotency-key", {"help": "submit at most once per key"}),
         ("target", {"metavar": "MODULE/WORKFLOW"}),
@@ -565,54 +551,47 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_submit)
 
     runs = sub.add_parser("runs", help="inspect runs").add_subparsers(dest="runs_command", required=True)
-    p = runs.add_parser("result", help="print the result of runs (waiting for them)", populate=_arguments(
-        _connection_flags,
+    p = runs.add_parser("result", help="print the result of runs (waiting for them)", populate=arguments(
+        connection_flags,
         ("--timeout", {"type": float, "default": None, "help": "seconds to wait (default: until done)"}),
         ("runs", {"nargs": "+", "metavar": "RUN"})))
     p.set_defaults(fn=cmd_runs_result)
-    p = runs.add_parser("inspect", help="show steps, attempts and results of runs", populate=_arguments(
-        _connection_flags,
+    p = runs.add_parser("inspect", help="show steps, attempts and results of runs", populate=arguments(
+        connection_flags,
         ("-o", "--output", {"choices": ["text", "json"], "default": "text"}),
         ("runs", {"nargs": "+", "metavar": "RUN"})))
     p.set_defaults(fn=cmd_runs_inspect)
     p = runs.add_parser("cancel", help="cancel executions (RUN:STEP:ATTEMPT, or RUN) and their descendants",
-                        populate=_arguments(_connection_flags, ("executions", {"nargs": "+", "metavar": "EXECUTION"})))
+                        populate=arguments(connection_flags, ("executions", {"nargs": "+", "metavar": "EXECUTION"})))
     p.set_defaults(fn=cmd_runs_cancel)
     p = runs.add_parser("rerun", help="run steps (RUN:STEP) again, ignoring cache and memo",
-                        populate=_arguments(_connection_flags, ("steps", {"nargs": "+", "metavar": "STEP"})))
+                        populate=arguments(connection_flags, ("steps", {"nargs": "+", "metavar": "STEP"})))
     p.set_defaults(fn=cmd_runs_rerun)
 
     from .cli_observe import add_commands
 
-    add_commands(sub, runs, _connection_flags)  # logs, metrics, runs list
+    add_commands(sub, runs)  # logs, metrics, runs list
     from .cli_assets import add_commands as add_asset_commands
 
-    add_asset_commands(sub, _connection_flags)  # assets inspect|download
+    add_asset_commands(sub, connection_flags)  # assets inspect|download
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)
-    p = spaces.add_parser("list", help="list workspaces", populate=_arguments(_connection_flags))
+    p = spaces.add_parser("list", help="list workspaces", populate=arguments(connection_flags))
     p.set_defaults(fn=cmd_workspaces_list)
-    p = spaces.add_parser("create", help="create a workspace (optionally based on another)", populate=_arguments(
-        _connection_flags,
+    p = spaces.add_parser("create", help="create a workspace (optionally based on another)", populate=arguments(
+        connection_flags,
         ("name", {}),
         ("--base", {"help": "base workspace: its cache and memo results are visible in the new one"})))
     p.set_defaults(fn=cmd_workspaces_create)
-    p = spaces.add_parser("update", help="rename a workspace or change its base", populate=_arguments(
-        _connection_flags,
+    p = spaces.add_parser("update", help="rename a workspace or change its base", populate=arguments(
+        connection_flags,
         ("name", {}),
         ("--rename", {"metavar": "NEW_NAME", "help": "new name"}),
         ("--base", {"help": "new base workspace"}),
         ("--no-base", {"action": "store_true", "help": "remove the base"})))
     p.set_defaults(fn=cmd_workspaces_update)
     return parser
-
-
-def _configure_logging(verbose: bool) -> None:
-    import logging
-
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 def _one_line_error(exc: Exception) -> str | None:
@@ -629,7 +608,7 @@ def _one_line_error(exc: Exception) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose or not getattr(args.fn, "plain_http", False):  # those log nothing: no `logging` import
-        _configure_logging(args.verbose)
+        configure_logging(args.verbose)
     try:
         code = args.fn(args) or 0
         sys.stdout.flush()  # here, so a reader that went away (`| head`) is handled below

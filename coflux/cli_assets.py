@@ -1,5 +1,8 @@
 """`coflux assets inspect ASSET_OR_RUN [-o json]` and `coflux assets download ASSET [--to DIR]
-[--match GLOB]`: over the server's HTTP API, without opening a WebSocket."""
+[--match GLOB]`: over the server's HTTP API, without opening a WebSocket.
+
+Layer: the command line, on cli_http.py (blobs and assets for the downloads).
+"""
 
 from __future__ import annotations
 

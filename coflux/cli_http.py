@@ -7,6 +7,8 @@ as the WebSocket client's do (same wording), so a user cannot tell which path an
 
 For the same reason it does not import `socket` (plain http uses `_socket`, which `socket`
 wraps) nor `urllib.parse` (its ipaddress import) unless a URL or a query needs the latter.
+
+Layer: a leaf (the standard library only).
 """
 
 from __future__ import annotations

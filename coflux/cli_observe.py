@@ -2,6 +2,8 @@
 
 All but `logs -f` read the server's JSON routes over plain HTTP (cli_http.py); following a run's
 lines live takes the WebSocket client and its event feed.
+
+Layer: the command line, on cli_base.py and cli_http.py (never cli.py, which adds its commands).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import json
 import sys
 import time
 
-from .cli_http import Api, CommandError, plain_http, run_path
+from .cli_base import arguments, connection_flags, make_api, make_client
+from .cli_http import CommandError, plain_http, run_path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
 if TYPE_CHECKING:
@@ -23,10 +26,10 @@ LEVEL_MARK = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERR
 SEVERITY = {"debug": 10, "stdout": 20, "info": 20, "stderr": 30, "warning": 30, "error": 40}
 
 
-def add_commands(sub: Any, runs: Any, connection_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    from .cli import _arguments  # each command's options are added when it is the one parsed
-
-    p = sub.add_parser("logs", help="print a run's log lines and captured output", populate=_arguments(
+def add_commands(sub: Any, runs: Any) -> None:
+    """Add `logs`, `metrics` (to the commands) and `list` (to `runs`); each command's options are
+    added when it is the one parsed."""
+    p = sub.add_parser("logs", help="print a run's log lines and captured output", populate=arguments(
         connection_flags,
         ("run", {"metavar": "RUN"}),
         ("--step", {"metavar": "STEP", "help": "only this step (RUN:N)"}),
@@ -37,30 +40,18 @@ def add_commands(sub: Any, runs: Any, connection_flags: Callable[[argparse.Argum
     p.set_defaults(fn=cmd_logs)
 
     p = sub.add_parser("metrics", help="print a run's metric series with their groups and scales",
-                       populate=_arguments(connection_flags,
+                       populate=arguments(connection_flags,
                                            ("run", {"metavar": "RUN"}),
                                            ("-o", "--output", {"choices": ["text", "json", "csv"], "default": "text"})))
     p.set_defaults(fn=cmd_metrics)
 
-    p = runs.add_parser("list", help="list runs, newest first", populate=_arguments(
+    p = runs.add_parser("list", help="list runs, newest first", populate=arguments(
         connection_flags,
         ("--workflow", {"metavar": "MODULE/NAME"}),
         ("--status", {"choices": ["running", "succeeded", "failed", "cancelled"]}),
         ("--limit", {"type": int, "default": 20}),
         ("-o", "--output", {"choices": ["text", "json"], "default": "text"})))
     p.set_defaults(fn=cmd_runs_list)
-
-
-def _client(args: argparse.Namespace) -> Any:
-    from .cli import _client as make
-
-    return make(args)
-
-
-def _api(args: argparse.Namespace) -> Api:
-    from .cli import _api as make
-
-    return make(args)
 
 
 def _log_line(raw: dict) -> dict:
@@ -130,7 +121,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     emit = _emitter(args)
     if args.follow:
         return _follow_logs(args, emit)
-    with _api(args) as api:
+    with make_api(args) as api:
         path = run_path(args.run, "/logs")
         _print_history(lambda after: api.get(path, step=args.step, level=args.level, search=args.search,
                                              after=after, limit=5000), emit)
@@ -142,7 +133,7 @@ def _follow_logs(args: argparse.Namespace, emit: Callable[[dict], None]) -> int:
     import queue
     import threading
 
-    with _client(args) as client:
+    with make_client(args) as client:
         run_id = args.run
         events: queue.Queue = queue.Queue()
         done = threading.Event()
@@ -211,7 +202,7 @@ def _definition_text(series: dict) -> str:
 
 @plain_http
 def cmd_metrics(args: argparse.Namespace) -> int:
-    with _api(args) as api:
+    with make_api(args) as api:
         series = api.get(run_path(args.run, "/metrics"))["series"]
     if args.output == "json":
         print(json.dumps(series, indent=2))
@@ -249,7 +240,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         if not slash or not module or not target:
             raise CommandError("'workflow' is MODULE/NAME")
     limit = max(1, min(args.limit, 1000))
-    with _api(args) as api:
+    with make_api(args) as api:
         # The newest runs, filtered by state here (as the server's list_runs op filters them).
         runs = api.get("runs", module=module, target=target, limit=1000 if args.status else limit)["runs"]
     if args.status:

@@ -1,4 +1,9 @@
-"""A Python client for scripts, tests and notebooks: submit runs, wait for results, watch them."""
+"""A Python client for scripts, tests and notebooks: submit runs, wait for results, watch them.
+
+Layer: the client, above the targets, the handles and the runtime interface; below the workers,
+the widgets and the session glue, none of which it imports. A `Run` displays in a notebook
+through the session (`runtime.session()`: coflux/session.py with coflux/widgets.py).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,16 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from . import config, serialization
+from . import blobs, config, runtime, serialization
 from .connection import Connection
+from .models import outcome_value
 from .options import wait_timeout
-from .outcomes import outcome_value
 
 if TYPE_CHECKING:
     from .target import Target
+
+# Large arguments and results go to the server's blob store.
+serialization.use_blob_store(blobs.for_values)
 
 
 class Run:
@@ -48,19 +56,15 @@ class Run:
         """The run's steps, executions and results, as the server has them now."""
         return self.client.get_run(self.id)
 
-    # ------------------------------------------------------------ display (coflux/widgets.py)
+    # ------------------------------------------------------------ display (the session's views)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         """In a notebook a run displays as its live view (graph, timeline, logs, metrics, assets)."""
-        from .widgets import display_bundle
-
-        return display_bundle(self)
+        return runtime.session().run_bundle(self)
 
     def widget(self, height: int = 0) -> Any:
         """The run's live view as a widget (what displaying the run shows)."""
-        from .widgets import run_view
-
-        return run_view(self, height=height)
+        return runtime.session().run_view(self, height=height)
 
     view = widget
 
@@ -87,21 +91,16 @@ class Run:
     @property
     def assets(self) -> Any:
         """Displays as the run's assets with previews; `run.assets()` returns them (`cf.Asset`)."""
-        from .widgets import AssetsPart
-
-        return AssetsPart(self, "assets")
+        return self._part("assets")
 
     def _part(self, part: str) -> Any:
-        from .widgets import RunPart
-
-        return RunPart(self, part)
+        return runtime.session().run_part(self, part)
 
     def metrics_figure(self, title: str | None = None) -> Any:
         """A `plotly.graph_objects.Figure` of the run's metrics as recorded so far: one subplot
         per metric group, a trace per series (progress bars as filled areas)."""
-        from .widgets import metrics_figure
-
-        return metrics_figure(self.client.metrics(self), title=title or f"{self.module}/{self.target} {self.id}")
+        return runtime.session().metrics_figure(self.client.metrics(self),
+                                                title or f"{self.module}/{self.target} {self.id}")
 
     def cancel(self) -> list[str]:
         """Cancel the run's unfinished executions."""
@@ -135,8 +134,6 @@ class Client:
             connection.connect_hooks.append(self._connected)
             connection.disconnect_hooks.append(self._disconnected)
         self.connection = connection
-        from . import blobs
-
         # Large values and assets go over HTTP to the same server (the latest client is the default).
         self.blobs = blobs.configure(connection.url, connection.token)
 

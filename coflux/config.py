@@ -1,4 +1,7 @@
-"""Settings: command-line flags, then COFLUX_* environment variables, then ./coflux.toml."""
+"""Settings: command-line flags, then COFLUX_* environment variables, then ./coflux.toml.
+
+Layer: a leaf (the standard library only).
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ The socket lives in a daemon thread with its own asyncio loop, so it keeps worki
 notebook cell or user code blocks. Requests return concurrent futures; requests still waiting
 for a reply when the socket drops are re-sent after reconnecting (the server de-duplicates), and
 a `handshake` coroutine (a worker's `register`) runs first on every (re)connection.
+
+Layer: under the client and the workers (protocol, errors).
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""The execution context: what `submit`, `.result()` and friends talk to while a target runs."""
+"""The execution context: the `Runtime` a worker installs while one of its executions runs,
+what `submit`, `.result()`, logs, metrics and assets talk to (through coflux/runtime.py).
+
+Layer: the runtime's implementation, above the handles and the targets and below the workers
+(headless and kernel), which make one per execution and install it. It registers the blob
+store's lookup with serialization (a worker's executions pass large values as blobs).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +14,23 @@ import itertools
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import (
-    ExecutionCancelled,
-    ExecutionTimeout,
-    Suspending,
-)
-from .models import Execution
-from .outcomes import decode_value, outcome_value
+from . import blobs, runtime, serialization
+from .errors import ExecutionCancelled, ExecutionTimeout, Suspending
+from .models import Execution, decode_value, outcome_value
+from .runtime import current as current_context
 from .telemetry import Telemetry
 
-__all__ = ["ExecutionContext", "current_context", "decode_value", "outcome_value", "select", "suspend",
-           "suspense"]
+__all__ = ["ExecutionContext", "current_context", "decode_value", "outcome_value"]
 
 if TYPE_CHECKING:
     from .target import Target
+
+# Large values of executions go to their server's blob store.
+serialization.use_blob_store(blobs.for_values)
 
 
 def request_key() -> str:
@@ -35,28 +40,16 @@ def request_key() -> str:
     touch pages no cache holds)."""
     return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
+
 class Transport(Protocol):
     def request(self, op: str, params: dict) -> Future: ...
     def notify(self, op: str, params: dict) -> None: ...
 
 
-_current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar("coflux_context", default=None)
 _group: contextvars.ContextVar[int | None] = contextvars.ContextVar("coflux_group", default=None)
-# Inside `cf.suspense(t)`: how long `.result()` may wait before the execution suspends.
-_suspense: contextvars.ContextVar[float | None] = contextvars.ContextVar("coflux_suspense", default=None)
 
 
-# A process that runs one execution at a time (a headless pool process) also makes it the
-# context of threads that code starts (contextvars do not reach new threads): a target called from
-# a ThreadPoolExecutor inside a task is then a step, and its prints and logs are the task's.
-_process_context: ExecutionContext | None = None
-
-
-def current_context() -> ExecutionContext | None:
-    return _current.get() or _process_context
-
-
-class ExecutionContext:
+class ExecutionContext(runtime.Runtime):
     """The state of one running execution (thread-safe: user code may submit from threads)."""
 
     def __init__(self, execution_id: str, run_id: str, module: str, target: str, transport: Transport) -> None:
@@ -86,20 +79,30 @@ class ExecutionContext:
                 telemetry = self._telemetry
         return telemetry
 
-    @contextlib.contextmanager
-    def activate(self, *, whole_process: bool = False) -> Iterator[ExecutionContext]:
-        """Make this the current execution (of this thread; with `whole_process`, of every thread
-        of the process that has none of its own)."""
-        global _process_context
-        token = _current.set(self)
-        if whole_process:
-            _process_context = self
-        try:
-            yield self
-        finally:
-            _current.reset(token)
-            if whole_process:
-                _process_context = None
+    def activate(self, *, whole_process: bool = False) -> runtime.install:
+        """`with`: make this the current execution (of this thread; with `whole_process`, of every
+        thread of the process that has none of its own)."""
+        return runtime.install(self, whole_process=whole_process)
+
+    @property
+    def blobs(self) -> blobs.BlobClient | None:
+        """The blob store of the server this execution's worker talks to: its connection's (a
+        kernel), else the process's (a pool process is told its server with its executions)."""
+        transport = self.transport
+        for holder in (transport, getattr(transport, "connection", None), getattr(transport, "inner", None)):
+            url = getattr(holder, "url", None)
+            if isinstance(url, str) and url.startswith("http"):
+                return blobs.configure(url, getattr(holder, "token", None))
+        return blobs.default()
+
+    def recorder(self, make: Callable[[runtime.Runtime], Any]) -> Any:
+        recorder = self.metrics
+        if recorder is None:
+            with self._lock:
+                if self.metrics is None:
+                    self.metrics = make(self)
+                recorder = self.metrics
+        return recorder
 
     def output(self, level: str, text: str) -> None:
         """Text the execution wrote to stdout/stderr: recorded line by line. A partial line waits
@@ -155,7 +158,7 @@ class ExecutionContext:
 
     def call(self, target: Target, args: list[dict], options: dict) -> Any:
         """Submit and wait in one round trip: what calling a target inside an execution does."""
-        if _suspense.get() is not None:
+        if runtime.suspense_limit() is not None:
             return outcome_value(self.wait(self.submit(target, args, options).id, None), self)
         outcome = self.transport.request("call", self._child_params(target, args, options)).result()
         self.check_aborted()
@@ -180,7 +183,7 @@ class ExecutionContext:
             if first_read:  # reading a result is what makes it a dependency (drawn in the graph)
                 self.transport.notify("depend", {"from": self.execution_id, "execution": execution_id})
             return cached
-        suspense = _suspense.get() if timeout is None else None
+        suspense = runtime.suspense_limit() if timeout is None else None
         outcome = self.transport.request("wait", {
             "execution": execution_id, "from": self.execution_id,
             "timeout": suspense if suspense is not None else timeout}).result()
@@ -207,7 +210,7 @@ class ExecutionContext:
             self.transport.notify("depend", {"from": self.execution_id, "execution": execution_ids[index]})
             return index, cached
         outcome = self.transport.request("select", {
-            "executions": execution_ids, "from": self.execution_id, "timeout": _suspense.get(),
+            "executions": execution_ids, "from": self.execution_id, "timeout": runtime.suspense_limit(),
             "cancel_remaining": cancel_remaining}).result()
         self.check_aborted()
         if outcome.get("status") == "pending":
@@ -237,72 +240,3 @@ class ExecutionContext:
             _group.reset(token)
 
 
-@contextlib.contextmanager
-def suspense(timeout: float | None = None) -> Iterator[None]:
-    """Within this block, `.result()` calls not ready within `timeout` seconds (None: at once)
-    suspend the execution; it starts again from the top when the awaited result is ready."""
-    from .options import seconds
-
-    limit = 0.0 if timeout is None else seconds(timeout, "suspense timeout")
-    token = _suspense.set(limit)
-    try:
-        yield
-    finally:
-        _suspense.reset(token)
-
-
-def suspend(delay: Any = None) -> None:
-    """Stop this execution now and run it again (from the top) after `delay`: seconds, a
-    timedelta, or a datetime to resume at. Its worker slot is freed meanwhile."""
-    import datetime as dt
-
-    from .options import seconds
-
-    if current_context() is None:
-        raise RuntimeError("cf.suspend() can only be called inside a running workflow or task")
-    if delay is None:
-        execute_after = None
-    elif isinstance(delay, dt.datetime):
-        execute_after = (delay if delay.tzinfo else delay.astimezone()).timestamp()
-    else:
-        import time
-
-        execute_after = time.time() + seconds(delay, "suspend delay")
-    raise Suspending(execute_after)
-
-
-def select(handles: Any, *, cancel_remaining: bool = False) -> tuple[Execution, list[Execution]]:
-    """Wait for the first of `handles` to resolve; return it and the others (in their order).
-
-    Already-resolved handles win in input order. `cancel_remaining=True` cancels the others.
-    Inside `cf.suspense(t)` the wait is bounded by `t` and raises TimeoutError when it expires.
-    Read the winner with `winner.result()` (no round trip)."""
-    handles = list(handles)
-    if not handles:
-        raise ValueError("cf.select needs at least one execution handle")
-    for handle in handles:
-        if not isinstance(handle, Execution):
-            raise TypeError(f"cf.select takes execution handles (from .submit()), not {type(handle).__name__}")
-    context = current_context()
-    if context is not None:
-        index, _ = context.select([h.id for h in handles], cancel_remaining)
-    else:
-        index = _select_outside(handles, cancel_remaining)
-    winner = handles[index]
-    return winner, handles[:index] + handles[index + 1:]
-
-
-def _select_outside(handles: list[Execution], cancel_remaining: bool) -> int:
-    """Outside an execution: local handles (plain calls) are resolved already; a client's
-    handles are raced by the server."""
-    from .models import LocalExecution
-
-    for index, handle in enumerate(handles):
-        if isinstance(handle, LocalExecution):
-            return index
-    resolver = handles[0]._resolver
-    race = getattr(resolver, "select", None)
-    if race is None:
-        raise RuntimeError("these execution handles are not attached to a coflux connection")
-    outcome = race([h.id for h in handles], None, cancel_remaining)
-    return outcome["winner"]

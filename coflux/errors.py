@@ -1,4 +1,7 @@
-"""Exceptions raised in a caller when an execution it waits on did not produce a value."""
+"""Exceptions raised in a caller when an execution it waits on did not produce a value.
+
+Layer: a leaf (the standard library only).
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
-"""Attach a notebook kernel as a worker: targets defined in cells run in threads of this kernel.
+"""The kernel worker: targets defined in a notebook's cells run in threads of its kernel.
 
-`%load_ext coflux` or `cf.attach()` connects to the server named by COFLUX_SERVER/COFLUX_TOKEN
-(the Jupyter extension sets both for kernels it starts). Re-running a cell re-declares targets.
+`attach()` connects to the server named by COFLUX_SERVER/COFLUX_TOKEN (the Jupyter extension
+sets both for kernels it starts). Re-running a cell re-declares targets. What users call
+(`%load_ext coflux`, `cf.attach()`) is the session's `attach` (coflux/session.py), which also
+makes runs display as their live views.
+
+Layer: the workers (beside the headless worker, on the same base), above the client.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from .client import Client
 from .connection import Connection
 from .errors import ExecutionCancelled, ExecutionTerminated, ExecutionTimeout
 from .worker.base import WorkerBase
-from .worker.runtime import run_execution
+from .worker.execute import run_execution
 from .worker.slots import DEFAULT_MAX_PARKED, ParkingTransport
 
 log = logging.getLogger("coflux.kernel")
@@ -31,16 +35,6 @@ _lock = threading.Lock()
 
 def current_worker() -> KernelWorker | None:
     return _worker
-
-
-def in_kernel() -> bool:
-    """True inside a Jupyter (IPython) kernel."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _kernel_id() -> str | None:
@@ -79,7 +73,7 @@ class KernelWorker(WorkerBase):
         self._threads: dict[str, int] = {}  # execution id -> id of the thread running it
         self._stopped: dict[str, str] = {}  # execution id -> "cancelled" | "timeout"
         self._running_lock = threading.Lock()
-        target_module.main_module_alias = module
+        target_module.set_main_module_alias(module)
         target_module.on_register(self._target_defined)
 
     def targets(self) -> dict[str, dict[str, dict]]:
@@ -197,9 +191,6 @@ def attach(server: str | None = None, token: str | None = None, *, module: str |
         from .capture import install
 
         install(echo=False)  # a task's print() goes to its run, never into an unrelated cell
-        from .session import register_display
-
-        register_display()  # runs display as live widgets (also when attached by running a workflow)
         _worker = worker
         return worker
 
@@ -209,14 +200,5 @@ def detach() -> None:
     with _lock:
         if _worker is not None:
             _worker.close()
-            target_module.main_module_alias = None
+            target_module.set_main_module_alias(None)
             _worker = None
-
-
-def load_ipython_extension(ipython: Any) -> None:
-    worker = attach()
-    print(f"coflux: kernel attached to {worker.connection.url} as module {worker.module!r}")
-
-
-def unload_ipython_extension(ipython: Any) -> None:
-    detach()

@@ -4,6 +4,9 @@ Inside an execution the template and the values are recorded apart (values seria
 arguments, so an `Execution` or `Asset` stays a reference a viewer can link); the viewer fills
 the placeholders. Outside an execution the call goes to Python's `logging` (logger `coflux`),
 with the placeholders filled here: the "plain call" rule.
+
+Layer: beside the targets (serialization, the runtime interface). `render` is also what the
+client and the command line fill templates with.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import re
 from typing import Any
 
-from . import serialization
+from . import runtime, serialization
 
 _python_levels = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
                   "error": logging.ERROR}
@@ -48,7 +51,7 @@ def render(template: str | None, values: dict[str, Any]) -> str:
 def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
     if template is not None and not isinstance(template, str):
         raise TypeError(f"a log template must be a string, not {type(template).__name__}")
-    context = _current_context()
+    context = runtime.current()
     if context is None:
         _logger.log(_python_levels[level], "%s", render(template, values))
         return
@@ -66,18 +69,7 @@ def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
             _logger.warning("log value %r (%s) cannot be serialised (%s); recorded as its repr",
                             name, type(value).__name__, exc)
             encoded[name] = {"v": _safe_repr(value)}
-    telemetry = context._telemetry
-    (telemetry if telemetry is not None else context.telemetry).log(level, template, encoded)
-
-
-def _current_context() -> Any:
-    """The running execution's context. The SDK's runtime is imported on the first call (and this
-    name then bound to it): `coflux logs` renders lines with this module and starts faster without."""
-    global _current_context
-    from .context import current_context
-
-    _current_context = current_context
-    return current_context()
+    context.telemetry.log(level, template, encoded)
 
 
 def _safe_repr(value: Any) -> str:

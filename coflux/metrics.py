@@ -8,6 +8,9 @@ has the same name share a y axis; `MetricScale(progress=True)` draws a progress 
 Throttling happens here, per metric and execution: at most `throttle` points a second go out,
 and the latest value held back is sent when the execution ends, so a chart always ends on the
 last value recorded. Outside an execution, recording does nothing (the plain-call rule).
+
+Layer: beside the targets (the runtime interface: each execution's recorder is kept by its
+`Runtime`, made here on the first record).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from .context import current_context
+from . import runtime
 
 T = TypeVar("T")
 
@@ -91,7 +94,7 @@ class Metric:
         if self.scale is not None and not isinstance(self.scale, MetricScale):
             raise TypeError("scale must be a name or a cf.MetricScale")
         self.throttle = throttle
-        context = current_context()
+        context = runtime.current()
         if context is not None:  # defined inside an execution: a conflict is an error here already
             _recorder(context).define(self)
 
@@ -105,7 +108,7 @@ class Metric:
         # A finite float (or an int) is taken as it is here: most calls, and the cheapest path.
         number = value if type(value) is float and value - value == 0 else _real(value, self.key)
         x = None if at is None else at if type(at) is float and at - at == 0 else _real(at, self.key, ": `at`")
-        context = current_context()
+        context = runtime.current()
         if context is None:
             return
         recorder = context.metrics
@@ -170,8 +173,7 @@ class _Recorder:
                 self._last[key] = now
                 if self._held:
                     self._held.pop(key, None)
-        telemetry = self.context._telemetry
-        (telemetry if telemetry is not None else self.context.telemetry).point(key, x, value)
+        self.context.telemetry.point(key, x, value)
 
     def define(self, metric: Metric) -> None:
         with self._lock:
@@ -214,14 +216,8 @@ class _Recorder:
             self.context.telemetry.point(key, x, value)
 
 
-def _recorder(context: Any) -> _Recorder:
-    recorder = context.metrics
-    if recorder is None:
-        with context._lock:
-            if context.metrics is None:
-                context.metrics = _Recorder(context)
-            recorder = context.metrics
-    return recorder
+def _recorder(context: runtime.Runtime) -> _Recorder:
+    return context.recorder(_Recorder)
 
 
 def progress(iterable: Iterable[T], key: str = "progress", *, group: str | MetricGroup | None = None) -> Iterator[T]:

@@ -1,10 +1,18 @@
-"""Execution handles: futures for the results of submitted targets."""
+"""Execution handles: futures for the results of submitted targets, the values outcomes decode
+to (references become handles), and `cf.select` over handles.
+
+Layer: above the runtime interface (a handle waits through the running execution's `Runtime`,
+else through the client that made it) and below targets, the runtime's implementation and the
+client, which all decode values here.
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import Future
 from typing import Any, Generic, Protocol, TypeVar
 
+from . import runtime, serialization
+from .outcomes import failure
 from .serialization import Ref
 
 T = TypeVar("T")
@@ -35,9 +43,7 @@ class Execution(Ref, Generic[T]):
         return self._id
 
     def _resolver_or_current(self) -> Resolver:
-        from .context import current_context
-
-        context = current_context()
+        context = runtime.current()
         if context is not None:
             return context
         if self._resolver is not None:
@@ -46,15 +52,12 @@ class Execution(Ref, Generic[T]):
 
     def result(self) -> T:
         """Block until the execution completes; return its value or raise its error."""
-        from .outcomes import outcome_value
-
         resolver = self._resolver_or_current()
         return outcome_value(resolver.wait(self.id, None), resolver)
 
     def poll(self, timeout: float | None = None, *, default: Any = None) -> T | Any:
         """Return the result if ready within `timeout` seconds (None: check once), else `default`."""
         from .options import wait_timeout
-        from .outcomes import outcome_value
 
         resolver = self._resolver_or_current()
         # math.inf: until it is ready; NaN or a negative timeout: ValueError here, not on the server
@@ -104,3 +107,68 @@ class LocalExecution(Execution[T]):
 
     def to_ref(self) -> dict:
         raise TypeError("an execution that ran locally (outside coflux) cannot be passed to a step")
+
+
+# ---------------------------------------------------------------------- outcomes
+
+
+def _asset_codecs() -> None:
+    from . import assets  # noqa: F401 - registers Asset and AssetEntry with serialization
+
+
+# A value holding an asset loads the asset types (most values never hold one).
+serialization.register_inline_loader(("asset", "asset_entry"), _asset_codecs)
+
+
+def decode_value(wire: dict, resolver: Any) -> Any:
+    """A wire value, its execution references as handles waiting through `resolver`."""
+    return serialization.decode(wire, lambda ref: Execution(ref["id"], ref.get("module", ""),
+                                                            ref.get("target", ""), resolver),
+                                blobs=getattr(resolver, "blobs", None))
+
+
+def outcome_value(outcome: dict, resolver: Any) -> Any:
+    """Turn a wait outcome from the server into the value, or raise what the caller should see."""
+    if outcome.get("status") == "value":
+        return decode_value(outcome["value"], resolver)
+    # A notebook or a script (a client) shows where an error was raised; inside an execution the
+    # frames travel in the error's payload instead.
+    raise failure(outcome, remote_frames=getattr(resolver, "shows_remote_frames", False))
+
+
+# ---------------------------------------------------------------------- cf.select
+
+
+def select(handles: Any, *, cancel_remaining: bool = False) -> tuple[Execution, list[Execution]]:
+    """Wait for the first of `handles` to resolve; return it and the others (in their order).
+
+    Already-resolved handles win in input order. `cancel_remaining=True` cancels the others.
+    Inside `cf.suspense(t)` the wait is bounded by `t` and raises TimeoutError when it expires.
+    Read the winner with `winner.result()` (no round trip)."""
+    handles = list(handles)
+    if not handles:
+        raise ValueError("cf.select needs at least one execution handle")
+    for handle in handles:
+        if not isinstance(handle, Execution):
+            raise TypeError(f"cf.select takes execution handles (from .submit()), not {type(handle).__name__}")
+    context = runtime.current()
+    if context is not None:
+        index, _ = context.select([h.id for h in handles], cancel_remaining)
+    else:
+        index = _select_outside(handles, cancel_remaining)
+    winner = handles[index]
+    return winner, handles[:index] + handles[index + 1:]
+
+
+def _select_outside(handles: list[Execution], cancel_remaining: bool) -> int:
+    """Outside an execution: local handles (plain calls) are resolved already; a client's
+    handles are raced by the server."""
+    for index, handle in enumerate(handles):
+        if isinstance(handle, LocalExecution):
+            return index
+    resolver = handles[0]._resolver
+    race = getattr(resolver, "select", None)
+    if race is None:
+        raise RuntimeError("these execution handles are not attached to a coflux connection")
+    outcome = race([h.id for h in handles], None, cancel_remaining)
+    return outcome["winner"]

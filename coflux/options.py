@@ -3,6 +3,8 @@
 Options are validated when a function is decorated (or a `with_*` copy is made), so a wrong
 value fails at definition time with a clear TypeError/ValueError, and are turned into the plain
 dict that travels with each submit (the caller's options are the ones that apply).
+
+Layer: a leaf (protocol, errors).
 """
 
 from __future__ import annotations

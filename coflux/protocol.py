@@ -4,6 +4,8 @@ The server, the SDK and the front-end all take their names from here (the front-
 `jupyter_ext/frontend/src/api/protocol.ts`, generated from this module by
 `jupyter_ext/frontend/scripts/gen_protocol.py`; CI fails when that file is stale). It imports
 the standard library only, so any layer may import it. `server/protocol.md` has the prose.
+
+Layer: a leaf (the standard library only), shared by the SDK, the server and the front-end.
 """
 
 from __future__ import annotations
@@ -161,6 +163,10 @@ MAX_VALUE_DEPTH = 256
 
 # ---------------------------------------------------------------------------------- feed topics
 
+# How the `waiting` reason of a running execution begins when it is blocked on a result while
+# holding its slot (its worker may park no more): a viewer that missed the `warning` event warns.
+STUCK_REASON = "blocked on a result while holding a slot"
+
 RUNS_TOPIC = "runs"  # a run was created or ended
 WORKERS_TOPIC = "workers"  # a worker session joined, left, drained or ended
 
@@ -313,7 +319,7 @@ class RunEvent(TypedDict):
 
 
 class RunOutcome(TypedDict):
-    """A run's outcome, defined once on the server (`server.store.queries.run_outcomes`): the
+    """A run's outcome, defined once on the server (`coflux_server.store.queries.run_outcomes`): the
     latest attempt of its root step, followed to the execution that holds its result. Run
     payloads (`get_run`, `list_runs`) carry these fields, and so does RunResultEvent."""
 

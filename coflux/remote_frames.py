@@ -10,6 +10,8 @@ A frame object cannot be built directly, so each one comes from running a tiny c
 compiled under the remote file name, renamed to the remote function. The source line is the
 local file's when it exists (the same code checked out here, or a notebook cell of this kernel);
 otherwise the line the worker sent is placed in `linecache` under that name.
+
+Layer: a leaf (the standard library only).
 """
 
 from __future__ import annotations

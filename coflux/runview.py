@@ -3,11 +3,13 @@
 One fold for every viewer (the notebook widget, `coflux submit`'s progress, Studio's Python
 side), so they agree on what a step's status is. The fold is idempotent and order-tolerant:
 events may repeat what the snapshot already has (the feed position is read before the snapshot,
-see `server.store.queries.get_run`), and within one attempt a status only moves forward.
+see `coflux_server.store.queries.get_run`), and within one attempt a status only moves forward.
 
 Per step it keeps the latest attempt: status (`pending`, `assigned`, `running`, then a result
 kind), timing, error text and successor. The run's own status is not derived here: it is the
 server's (`outcome`, from the snapshot and `run_result` events).
+
+Layer: a leaf (protocol), under the widgets and the command line.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """Values on the wire: JSON with typed wrappers, and references to executions.
 
+Layer: a leaf. It imports no other coflux module: the types that travel as their own objects
+(assets) register their codec here (`register_inline`, or `register_inline_loader` to be loaded
+when first met), and the blob store that large values go to is found through the lookup that
+`coflux.blobs` registers (`use_blob_store`).
+
 A wire value is ``{"v": data}`` plus ``"refs": [...]`` when it references executions. Plain JSON
 passes through unchanged; other types become objects with a ``"$"`` key. The encoding is
 canonical (sets and non-string-keyed dicts are sorted) so equal values give equal cache keys.
@@ -26,6 +31,8 @@ BLOB_THRESHOLD = int(os.environ.get("COFLUX_BLOB_THRESHOLD", 1024 * 1024))
 MAX_VALUE_BYTES = int(os.environ.get("COFLUX_MAX_VALUE_BYTES", 2 * 1024 ** 3))
 # The blob store an encode/decode call uses (a coflux.blobs.BlobClient; None: the one in scope).
 _blob_client: contextvars.ContextVar[Any] = contextvars.ContextVar("coflux_blob_client", default=None)
+# How to find the blob store in scope: `lookup(required)` (registered by coflux.blobs).
+_blob_lookup: Callable[[bool], Any] | None = None
 # Levels of nesting a wire value may have (its JSON: a list in a list is two levels; a tuple or a
 # set adds two, a dict with non-string keys three). JSON parsers and encoders recurse, and the
 # server refuses deeper frames, so deeper values fail here with a clear error, in the caller.
@@ -62,11 +69,26 @@ class Inline:
 
 
 _INLINE: dict[str, type[Inline]] = {}
+_INLINE_LOADERS: dict[str, Callable[[], Any]] = {}
 
 
 def register_inline(cls: type[Inline]) -> type[Inline]:
     _INLINE[cls.kind] = cls
     return cls
+
+
+def register_inline_loader(kinds: tuple[str, ...], load: Callable[[], Any]) -> None:
+    """`load()` registers the classes of `kinds` (importing their module): called the first time
+    one of them is decoded, so a process loads a codec only once a value needs it."""
+    for kind in kinds:
+        _INLINE_LOADERS[kind] = load
+
+
+def use_blob_store(lookup: Callable[[bool], Any]) -> None:
+    """How values find the blob store in scope when an encode or decode names none:
+    `lookup(required)` returns it, or None (or raises, when `required`) if there is none."""
+    global _blob_lookup
+    _blob_lookup = lookup
 
 
 class Ref:
@@ -99,14 +121,10 @@ def encode(value: Any, *, blobs: Any = None) -> dict:
 
 def _blob_store(required: bool) -> Any:
     store = _blob_client.get()
-    if store is None:
-        from . import blobs
-
-        store = blobs.current()
-    if store is None and required:
-        from .blobs import BlobError
-
-        raise BlobError("this value is stored as a blob, and there is no coflux server to read it from")
+    if store is None and _blob_lookup is not None:
+        store = _blob_lookup(required)
+    if store is None and required:  # (coflux.blobs, never loaded here, knows no server either)
+        raise RuntimeError("this value is stored as a blob, and there is no coflux server to read it from")
     return store
 
 
@@ -256,8 +274,8 @@ def _decode(data: Any, refs: list[dict], resolve_ref: Callable[[dict], Any] | No
         return base64.b64decode(data["b64"])
     if kind == "pickle":
         return pickle.loads(base64.b64decode(data["b64"]))
-    if kind in ("asset", "asset_entry") and kind not in _INLINE:
-        from . import assets  # noqa: F401 - registers them; `import coflux` loads names lazily
+    if kind in _INLINE_LOADERS and kind not in _INLINE:
+        _INLINE_LOADERS[kind]()
     if kind in _INLINE:
         return _INLINE[kind].from_data(data)
     if kind == "blob":

@@ -1,4 +1,9 @@
-"""Targets: what `@cf.workflow`, `@cf.task` and `@cf.stub` return."""
+"""Targets: what `@cf.workflow`, `@cf.task` and `@cf.stub` return.
+
+Layer: targets, above the handles and the runtime interface. Called inside an execution, a
+target goes through the running `Runtime`; outside one it is a plain call, and `.run()` goes to
+the session's default client (`runtime.session()`), so nothing here imports a worker or a client.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from . import serialization
-from .context import current_context
+from . import runtime, serialization
 from .models import Execution, LocalExecution
 from .options import UNSET, Cache, Defer, Retries, parse_options, parse_requires
 
@@ -27,6 +31,12 @@ _registry_listeners: list[Callable[[Target], None]] = []
 
 # Where `__main__` (notebook cells) should be published as; set by an attached kernel worker.
 main_module_alias: str | None = None
+
+
+def set_main_module_alias(alias: str | None) -> None:
+    """Publish targets defined in `__main__` (notebook cells) as module `alias` (None: as `__main__`)."""
+    global main_module_alias
+    main_module_alias = alias
 
 
 def registered_targets() -> dict[tuple[str, str], Target]:
@@ -111,7 +121,7 @@ class Target(Generic[P, T]):
         return result
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
-        context = current_context()
+        context = runtime.current()
         if context is None:
             return self.fn(*args, **kwargs)  # outside coflux: a plain call (a stub runs its body)
         values = self.bind(*args, **kwargs)
@@ -119,7 +129,7 @@ class Target(Generic[P, T]):
 
     def submit(self, *args: P.args, **kwargs: P.kwargs) -> Execution[T]:
         """Submit for execution and return an `Execution` handle at once."""
-        context = current_context()
+        context = runtime.current()
         values = self.bind(*args, **kwargs)
         if context is None:
             try:
@@ -129,12 +139,11 @@ class Target(Generic[P, T]):
         return context.submit(self, [serialization.encode(v) for v in values], self.options)
 
     def run(self, *args: P.args, **kwargs: P.kwargs):
-        """Start a run of this workflow on the coflux server and return its handle at once."""
-        from .session import default_client
-
+        """Start a run of this workflow on the coflux server and return its handle at once (in a
+        notebook, on the kernel's connection: the kernel attaches first, so cells are targets)."""
         if self.kind != "workflow":
             raise TypeError(f"{self.name} is a task; only workflows can be run (call it from a workflow)")
-        return default_client().submit_target(self, *args, **kwargs)
+        return runtime.session().default_client().submit_target(self, *args, **kwargs)
 
     # ------------------------------------------------------------ call-site overrides
 

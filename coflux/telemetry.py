@@ -6,6 +6,8 @@ process looks every quarter of a second). What is left when the execution ends r
 `result` request, which the server records after it, so a viewer never sees a result before
 the lines that led to it. Nothing here blocks on the server: a request is queued on the
 connection and the code goes on.
+
+Layer: a leaf (orjson); each running execution's context owns one (coflux/context.py).
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ no values, so once the run's status is "value" the widget asks the server for th
 of it (`serialization.to_display`: nothing is unpickled).
 
 `metrics_figure(series)` draws a run's metrics (`Client.metrics(run)`) as a plotly Figure.
+
+Layer: the widgets, above the client (beside the workers); `Run`'s display methods reach them
+through the session glue (coflux/session.py), never by importing this module.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
+from . import runtime
 from .runview import RunView as RunFold
 from .serialization import to_display
 
@@ -297,9 +301,7 @@ def run_view(run: Run, part: str = "", height: int = 0) -> RunView | RunWidget:
 
 def display_bundle(run: Run, part: str = "") -> Any:
     """`_repr_mimebundle_` of a run (or one part): its view inside a kernel, else its repr."""
-    from .kernel import in_kernel
-
-    if not in_kernel():  # a terminal or a script: no front-end to render a widget
+    if not runtime.in_kernel():  # a terminal or a script: no front-end to render a widget
         return {"text/plain": repr(run) if not part else f"<{part} of {run!r}>"}
     return run_view(run, part)._repr_mimebundle_()
 

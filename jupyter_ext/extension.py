@@ -1,12 +1,15 @@
 """The coflux server inside Jupyter Server: same handlers, Jupyter's auth, orchestrator in-process.
 
-The routes of `server.handlers.route_table` are mounted under `{base_url}coflux/`, and Studio's
+The routes of `coflux_server.routes.route_table` are mounted under `{base_url}coflux/`, and Studio's
 page at `{base_url}coflux/` (its files under `{base_url}coflux/static/`). Each handler is
 re-based on Jupyter's handler classes, so the login cookie, Jupyter's token, XSRF and origin checks
 apply. Kernels started by this server get `COFLUX_SERVER`/`COFLUX_TOKEN` (and `COFLUX_JUPYTER_MOUNT`,
 the same URL, so their run views use the mount's path) in their environment; the token is an
 internal one (Jupyter may use a password instead of a token), accepted only by these
 routes.
+
+Layer: the Jupyter extension, above the server's routes and state (coflux_server), which it
+mounts inside Jupyter Server.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Unicode
 
-from server.handlers import route_table
-from server.state import ServerState
-from server.studio_handlers import STATIC_DIR, studio_page
+from coflux_server.routes import route_table
+from coflux_server.state import ServerState
+from coflux_server.studio_handlers import STATIC_DIR, studio_page
 
 JUPYTER_MOUNT_ENV = "COFLUX_JUPYTER_MOUNT"  # read by coflux.widgets
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
@@ -80,7 +83,7 @@ def jupyterize(handler: type) -> type:
 
     async def prepare(self: Any) -> None:
         if not self._accept_internal_token():
-            # handler.prepare (_AuthRequired) awaits APIHandler.prepare: Jupyter's auth (403, no
+            # handler.prepare (AuthRequired) awaits APIHandler.prepare: Jupyter's auth (403, no
             # login redirect for API handlers), XSRF for cookie users, then requires current_user.
             await super(cls, self).prepare()
             await self._check_authorized("read" if self.request.method in ("GET", "HEAD") else "execute")
@@ -168,7 +171,7 @@ def kernel_server_url(serverapp: Any) -> str:
 class CofluxExtension(ExtensionApp):
     """Runs the coflux orchestrator in the Jupyter server and serves its API under `coflux/`."""
 
-    name = "jupyter_ext"
+    name = "coflux_jupyter"
     description = "Coflux: durable workflows inside Jupyter"
     load_other_extensions = True
 
@@ -198,7 +201,7 @@ class CofluxExtension(ExtensionApp):
             db_url = "sqlite:///" + os.path.abspath(os.path.join(data_dir, "coflux.db"))
         self.state = ServerState(db_url, token=self.token or secrets.token_urlsafe(32), auth=True,
                                  reconnect_grace=self.reconnect_grace)
-        from server.blobs import LocalBlobStore
+        from coflux_server.blobs import LocalBlobStore
 
         self.state.blobs = LocalBlobStore(os.path.join(data_dir, "blobs"))
         self.settings["coflux_state"] = self.state

@@ -1,4 +1,7 @@
-"""Headless server: the shared routes behind token authentication (`coflux server`)."""
+"""Headless server: the shared routes behind token authentication (`coflux server`).
+
+Layer: the headless app, above the routes (routes.py) and the HTTP base; `coflux server` runs it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from typing import Any
 import tornado.web
 from tornado.log import access_log
 
-from .handlers import Unauthorized, redact_uri, route_table
+from .http_base import Unauthorized, redact_uri
+from .routes import route_table
 from .state import ServerState
 from .studio_handlers import cookie_matches, cookie_name, studio_routes
 
@@ -23,7 +27,7 @@ IDLE_TIMEOUT = 60.0  # seconds to send a request's headers, on a new or a kept-a
 BODY_TIMEOUT = 300.0  # seconds to send a body (only an authenticated client gets to send one)
 MAX_HEADER_BYTES = 32 * 1024
 # What an unauthenticated or unrouted request may send: API handlers stream their bodies and
-# raise this to MAX_MESSAGE_BYTES once the client has authenticated (handlers.ApiHandler.prepare).
+# raise this to MAX_MESSAGE_BYTES once the client has authenticated (http_base.ApiHandler.prepare).
 MAX_UNAUTHENTICATED_BODY = 64 * 1024
 CHALLENGE = 'Token realm="coflux", Bearer realm="coflux"'
 

@@ -6,6 +6,8 @@ runs in `prepare`, right after the headers, so nothing of a body is read before 
 authenticated; the body is hashed as it arrives and stored under its key only if its sha256 is
 the key (otherwise 400 and nothing is stored). `GET` supports `Range: bytes=a-b` (206), `HEAD`
 tells whether a blob exists (clients skip uploads of content the server has).
+
+Layer: a handler module, on the HTTP base (http_base.py) alone; routes.py mounts its routes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tornado.web
 
 from .blobs import BlobError, BlobMismatch, BlobStore, BlobTooLarge, BlobWriter, check_key
 from .errors import BadRequest, NotFound
-from .handlers import RUN_ID_PATTERN, ApiHandler, _AuthRequired
+from .http_base import RUN_ID_PATTERN, ApiHandler, AuthRequired
 from .state import ServerState
 from .store import queries
 
@@ -44,7 +46,7 @@ class BlobHandler(ApiHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         # Authentication first (not ApiHandler.prepare: its body limit is for JSON requests).
-        await _AuthRequired.prepare(self)
+        await AuthRequired.prepare(self)
         self.authorized()
 
     def authorized(self) -> None:

@@ -2,6 +2,9 @@
 
 `GET api/runs/<id>/logs?step=&level=&search=&after=&limit=`, `GET api/runs/<id>/metrics`; over the
 WebSocket the same as `get_logs`, `get_metrics` and `list_runs`.
+
+Layer: a handler module, on the HTTP base (http_base.py) alone; the WebSocket handler
+(handlers.py) takes its ops from here, and routes.py mounts its routes.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 from typing import Any
 
 from .errors import BadRequest
-from .handlers import RUN_ID_PATTERN, ApiHandler
+from .http_base import RUN_ID_PATTERN, ApiHandler
 from .state import ServerState
 from .store import observe, queries
 

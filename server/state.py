@@ -38,7 +38,7 @@ class ServerState:
         self._probe: asyncio.Future | None = None  # the health check's question to the database
         self._loop: IOLoop | None = None
         self.started = False
-        self.blobs: Any = None  # a server.blobs.BlobStore; set by whoever knows the data directory
+        self.blobs: Any = None  # a coflux_server.blobs.BlobStore; set by whoever knows the data directory
 
     @classmethod
     def for_data_dir(cls, data_dir: str, **kwargs: Any) -> ServerState:

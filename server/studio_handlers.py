@@ -7,9 +7,11 @@ jupyter_ext/extension.py); only the authentication around it differs.
 
 Headless login: `GET /?token=T` (the URL `coflux server` prints), or the form of the 401 page,
 sets an HttpOnly SameSite=Strict cookie and redirects to the page. The cookie holds an HMAC of
-the token, not the token, and authenticates every route (server.app.TokenAuthMixin).
+the token, not the token, and authenticates every route (coflux_server.app.TokenAuthMixin).
 
-Also here: `GET api/queue` for Studio's queue page (both modes mount it via `handlers.route_table`).
+Also here: `GET api/queue` for Studio's queue page (both modes mount it via `routes.route_table`).
+
+Layer: a handler module, on the HTTP base (http_base.py) alone; the apps mount its routes.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import tornado.web
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from .handlers import ApiHandler, _AuthRequired
+from .http_base import ApiHandler, AuthRequired
 from .state import ServerState
 from .store import schema as t
 
@@ -113,7 +115,7 @@ def cookie_matches(given: str, token: str) -> bool:
 
 
 class StudioPageHandler(tornado.web.RequestHandler):
-    """`GET {base}`: the Studio page (headless). Mounted with server.app.TokenAuthMixin, which
+    """`GET {base}`: the Studio page (headless). Mounted with coflux_server.app.TokenAuthMixin, which
     provides `current_user` (token header/query or the login cookie) and `log_in`."""
 
     state: ServerState
@@ -167,7 +169,7 @@ class StudioPageHandler(tornado.web.RequestHandler):
         return None  # the login form posts no cookie-authenticated change
 
 
-class StudioStaticHandler(_AuthRequired, tornado.web.StaticFileHandler):
+class StudioStaticHandler(AuthRequired, tornado.web.StaticFileHandler):
     """`GET {base}static/<file>`: the built front-end files, to authenticated visitors only."""
 
     state: ServerState
@@ -196,7 +198,7 @@ class StudioStaticHandler(_AuthRequired, tornado.web.StaticFileHandler):
 
 
 def studio_routes(state: ServerState, base: str) -> list[tuple[str, type, dict]]:
-    """The headless Studio routes, relative to the server's base (like `handlers.route_table`)."""
+    """The headless Studio routes, relative to the server's base (like `routes.route_table`)."""
     return [
         ("", StudioPageHandler, {"state": state, "base": base}),
         ("static/(.*)", StudioStaticHandler, {"state": state}),
@@ -238,5 +240,5 @@ class QueueHandler(ApiHandler):
 
 
 def studio_api_routes(state: ServerState) -> list[tuple[str, type, dict]]:
-    """API routes for Studio's pages, mounted in both modes (by `handlers.route_table`)."""
+    """API routes for Studio's pages, mounted in both modes (by `routes.route_table`)."""
     return [("api/queue", QueueHandler, {"state": state})]

@@ -181,12 +181,13 @@ class Worker:
     """A `coflux worker` subprocess for some of the test modules."""
 
     def __init__(self, server: Server, modules: list[str], *, concurrency: int | None = 2,
-                 log: Path, extra: list[str] | None = None) -> None:
+                 log: Path, extra: list[str] | None = None, cwd: Path = APPS_DIR) -> None:
         self.server = server
         self.modules = modules
         self.concurrency = concurrency
         self.log = log
         self.extra = extra or []
+        self.cwd = cwd
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Worker:
@@ -195,7 +196,7 @@ class Worker:
             args += ["--token", self.server.token]
         if self.concurrency is not None:
             args += ["--concurrency", str(self.concurrency)]
-        self.proc = _spawn(args + self.extra + self.modules, cwd=APPS_DIR, env=base_env(), log=self.log)
+        self.proc = _spawn(args + self.extra + self.modules, cwd=self.cwd, env=base_env(), log=self.log)
         return self
 
     def session(self) -> dict | None:

@@ -183,8 +183,8 @@ def test_put_asset_is_validated(server: Server, assets_worker: Worker) -> None:
 
 
 def test_server_checks_asset_paths_and_entries() -> None:
-    from server.errors import BadRequest
-    from server.orchestrator.assets import _entries, asset_path
+    from coflux_server.errors import BadRequest
+    from coflux_server.orchestrator.assets import _entries, asset_path
 
     for good in ["a.txt", "sub/b.csv", "a b/c"]:
         assert asset_path(good) == good

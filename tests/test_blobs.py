@@ -20,7 +20,7 @@ from harness import Server, Worker, inspect_run, run_cli
 
 from coflux import serialization
 from coflux.blobs import BlobClient, BlobError
-from server.blobs import BadKey, BlobMismatch, LocalBlobStore, check_key
+from coflux_server.blobs import BadKey, BlobMismatch, LocalBlobStore, check_key
 
 
 def _request(server: Server, method: str, path: str, body: bytes | None = None, *, token: str | None = "",

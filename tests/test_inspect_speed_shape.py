@@ -136,14 +136,14 @@ def _render(snapshots: list[dict]) -> str:
             return next(s for s in snapshots if path == f"runs/{s['id']}")
 
     args = cli.build_parser().parse_args(["runs", "inspect", *[s["id"] for s in snapshots]])
-    original = cli._api
-    cli._api = lambda _args: Api()  # type: ignore[assignment]
+    original = cli.make_api
+    cli.make_api = lambda _args: Api()  # type: ignore[assignment]
     try:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             assert cli.cmd_runs_inspect(args) == 0
     finally:
-        cli._api = original  # type: ignore[assignment]
+        cli.make_api = original  # type: ignore[assignment]
     return out.getvalue()
 
 
@@ -184,8 +184,8 @@ def test_inspect_json_output_is_the_whole_snapshot(server: Server, runs: dict) -
 
 
 def test_encode_json_splices_stored_texts() -> None:
-    from server.handlers import encode_json
-    from server.store.queries import RawJSON
+    from coflux_server.http_base import encode_json
+    from coflux_server.store.queries import RawJSON
 
     stored = {"v": "caf\u00e9 \"q\" \\ \u0000", "n": [1, 2.5, None, True, {"deep": [float("nan")]}]}
     payload = {"a": RawJSON(json.dumps(stored)), "b": [RawJSON("null"), RawJSON("5"), "text \u2603", 7],
@@ -202,8 +202,8 @@ def test_encode_json_splices_stored_texts() -> None:
 def test_encode_json_falls_back_when_a_string_looks_like_a_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from server.handlers import encode_json
-    from server.store.queries import RawJSON
+    from coflux_server.http_base import encode_json
+    from coflux_server.store.queries import RawJSON
 
     monkeypatch.setattr(os, "urandom", lambda n: b"\x01" * n)
     marker = "01" * 6

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from server.store import search
+from coflux_server.store import search
 
 LINES = [
     ("loading {n} rows from {table}", {"n": {"v": 7}, "table": {"v": "users"}}),

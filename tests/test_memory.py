@@ -15,8 +15,8 @@ from harness import Server, Worker
 from coflux import serialization
 from coflux.client import Client
 from coflux.serialization import MAX_DEPTH, ValueTooDeep
-from server.orchestrator.caches import BoundedCache, approx_size
-from server.orchestrator.working_set import RESULT_MAX_BYTES, RESULTS_MAX_BYTES, _result_size
+from coflux_server.orchestrator.caches import BoundedCache, approx_size
+from coflux_server.orchestrator.working_set import RESULT_MAX_BYTES, RESULTS_MAX_BYTES, _result_size
 
 MB = 1024 * 1024
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness import Server, run_cli
 from sqlalchemy import create_engine
 
-from server.store import migrations, schema
+from coflux_server.store import migrations, schema
 
 
 def _index_sql(db_path: Path) -> dict[str, str]:
@@ -68,7 +68,7 @@ def test_a_version_5_database_keeps_its_lines_points_search_and_feed_in_batches(
     earlier version stored a row each come back the same: in order, searchable (the search
     index keeps the lines' ids), and the feed's stored events still expand to them."""
     from coflux.client import Client
-    from server.store import observe
+    from coflux_server.store import observe
 
     data = tmp_path / "data"
     data.mkdir()

@@ -81,8 +81,8 @@ def test_the_front_ends_copy_is_current() -> None:
 
 def test_the_orchestrator_handles_every_operation_and_nothing_else() -> None:
     """Each operation of the protocol has one handler, `on_<op>` of the component that owns it."""
-    from server.orchestrator.core import Orchestrator
-    from server.store import create_store_engine
+    from coflux_server.orchestrator.core import Orchestrator
+    from coflux_server.store import create_store_engine
 
     orchestrator = Orchestrator(create_store_engine("sqlite://"), lambda out, events: None)
     assert set(orchestrator._handlers) == set(protocol.Op)

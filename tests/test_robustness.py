@@ -178,8 +178,8 @@ def test_sdk_refuses_non_finite_and_huge_seconds() -> None:
 def test_supervisor_restarts_a_dead_orchestrator_thread(tmp_path: Path) -> None:
     """Only a BaseException (or a bug in the loop's own error handling) can end the loop thread:
     the supervisor notices, rebuilds the working set from the database, and starts a new one."""
-    from server.orchestrator import Orchestrator
-    from server.store import create_store_engine
+    from coflux_server.orchestrator import Orchestrator
+    from coflux_server.store import create_store_engine
 
     class Boom(BaseException):
         pass

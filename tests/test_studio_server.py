@@ -19,7 +19,7 @@ import tornado.httpclient
 import tornado.websocket
 from harness import TOKEN, Server, Worker, wait_until
 
-from server.studio_handlers import STATIC_DIR
+from coflux_server.studio_handlers import STATIC_DIR
 
 FOREIGN = "http://notebook.example:8888"
 

@@ -8,7 +8,7 @@ import json
 import math
 
 from coflux.telemetry import _dumps
-from server.store.jsontext import loads as _loads
+from coflux_server.store.jsontext import loads as _loads
 
 
 def _stdlib(value: object) -> str:

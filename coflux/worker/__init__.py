@@ -1,1 +1,4 @@
-"""Workers: headless process pools (`coflux worker`) and notebook kernels (`cf.attach()`)."""
+"""Workers: headless process pools (`coflux worker`) and notebook kernels (`cf.attach()`).
+
+Layer: the workers, above the client and the runtime's implementation (coflux/context.py).
+"""

@@ -5,6 +5,8 @@ executions through a `SlotGate` (blocked ones are parked, see slots.py), tells t
 execution starts (assigned is not started) and which executions are stuck holding a slot, and
 reports results, replacing one the connection refuses as too large by an error saying so.
 Subclasses say how an execution runs and what they hold.
+
+Layer: the workers (the connection, and execute.py and slots.py beside it).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from typing import Any
 
 from ..connection import Connection, MessageTooLarge
-from .runtime import undeliverable
+from .execute import undeliverable
 from .slots import SlotGate
 
 log = logging.getLogger("coflux.worker")

@@ -11,6 +11,8 @@ back once the extra processes have been idle a while. We chose extra processes o
 child inline in the blocked process: a child keeps its own process, so killing it on a timeout
 or cancel never takes its parent down, and a warm process costs ~30 MB and ~0.2 s to spawn
 (measured), which parking needs only as deep as the nesting goes.
+
+Layer: the workers (on base.py; pool.py runs in the processes it starts).
 """
 
 from __future__ import annotations

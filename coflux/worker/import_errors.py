@@ -9,6 +9,8 @@ would only bury the line to fix.
 
 Both callers use `import_modules`, or `describe_import_failure` on an exception they caught;
 pool processes send the message text to the parent (a traceback object cannot cross the pipe).
+
+Layer: the workers (the standard library only).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Messages on the pipe (tuples): parent -> child `("execute", message)`, `("rep", 
 child -> parent `("ready", pid, targets)`, `("req", id, op, params)` (id None: no reply wanted),
 `("note", op, params)`, `("done", result)` (with the execution's last telemetry inside),
 `("import_error", text)`.
+
+Layer: the workers (execute.py runs each execution here).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def child_main(modules: list[str], pipe: Pipe, sys_path: list[str]) -> None:
     leave_stop_signals_to_parent()  # first: before any user code is imported
     # Absolute: each execution runs in its own working directory (in_fresh_workdir).
     sys.path[:] = [os.path.abspath(p) for p in sys_path]
-    from .runtime import run_execution
+    from .execute import run_execution
 
     transport = PipeTransport(pipe)
     from ..capture import install

@@ -14,6 +14,8 @@ parking shallow by sending first the work that parked executions wait for (depth
 
 The gate is thread-safe and drives the worker through callbacks, which it calls outside its
 lock: the headless worker calls it from its event loop, a kernel from its execution threads.
+
+Layer: the workers (the standard library only).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from coflux.protocol import WORKERS_TOPIC, SessionEvent, StartedEvent, WarningEvent, run_topic
+from coflux.protocol import STUCK_REASON, WORKERS_TOPIC, SessionEvent, StartedEvent, WarningEvent, run_topic
 
 from ..errors import BadRequest
 from ..ids import run_of
@@ -68,7 +68,7 @@ class WorkerState(Component):
         session = self.ws.sessions.get(self.ws.active.get(execution_id, ""))
         if session is None or execution_id not in session.stuck:
             return None
-        return f"blocked on a result while holding a slot: {parking_bound(session)}"
+        return f"{STUCK_REASON}: {parking_bound(session)}"
 
     def on_started(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         """An execution began running on its worker (assigned is not started: work that never

@@ -16,7 +16,7 @@ from . import schema as t
 class RawJSON:
     """A JSON column's text as SQLite stored it, not decoded: what `get_run(raw_json=True)` gives
     for step arguments and options and result values and errors, for an encoder that writes
-    the text into its output as it is (`server.handlers.encode_json`). The text is what
+    the text into its output as it is (`coflux_server.http_base.encode_json`). The text is what
     SQLAlchemy's JSON type wrote, `json.dumps` of the value, so the reply reads the same as
     decoding and encoding it again would, without the cost (most of a large run's snapshot)."""
 

@@ -22,7 +22,7 @@ from pytest_jupyter.jupyter_server import *  # noqa: F403  (fixtures and hooks, 
 
 @pytest.fixture
 def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_ext": True}},
+    return {"ServerApp": {"jpserver_extensions": {"coflux_jupyter": True}},
             "CofluxExtension": {"reconnect_grace": 2.0}}
 
 
@@ -31,8 +31,8 @@ def coflux_ext(jp_serverapp, jp_asyncio_loop, http_server):
     """The CofluxExtension app, started, with the server accepting connections (pytest-jupyter's
     `http_server` only serves when requested; it never calls `_start_jupyter_server_extension`, and
     async fixtures are unsupported, so the loop is driven from this sync fixture)."""
-    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_extension("jupyter_ext"))
-    (app,) = jp_serverapp.extension_manager.extension_apps["jupyter_ext"]
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_extension("coflux_jupyter"))
+    (app,) = jp_serverapp.extension_manager.extension_apps["coflux_jupyter"]
     assert app.state is not None and app.state.started
     return app
 

@@ -105,7 +105,7 @@ async def test_kernel_environment_and_database(coflux_ext, jp_serverapp, jp_root
 def _password_config() -> dict:
     from jupyter_server.auth import passwd
 
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_ext": True}, "token": ""},
+    return {"ServerApp": {"jpserver_extensions": {"coflux_jupyter": True}, "token": ""},
             "PasswordIdentityProvider": {"hashed_password": passwd("secret")}}
 
 
@@ -123,7 +123,7 @@ async def test_password_server_still_gives_kernels_a_token(coflux_ext, jp_fetch,
     ws.close()
 
 
-@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {"jpserver_extensions": {"jupyter_ext": True},
+@pytest.mark.parametrize("jp_server_config", [{"ServerApp": {"jpserver_extensions": {"coflux_jupyter": True},
                                                              "authorizer_class": "jx_helpers.ReadOnlyAuthorizer"}}])
 async def test_jupyter_authorizer_applies(coflux_ext, jp_fetch, jp_ws_fetch):
     # Users that may only read can look at runs but not submit (which runs code) or open the socket.

@@ -77,7 +77,7 @@ outputs: list[dict] = []
 
 
 def test_enabled_by_installed_config_and_started_by_jupyter(jupyter):
-    assert "jupyter_ext | extension was successfully loaded" in jupyter.log
+    assert "coflux_jupyter | extension was successfully loaded" in jupyter.log
     assert f"coflux: orchestrator running at {jupyter.url}coflux/" in jupyter.log
     assert jupyter.request("coflux/api/health")["ok"] is True
     assert jupyter.request("coflux/api/health", token=COFLUX_TOKEN)["ok"] is True  # c.CofluxExtension.token

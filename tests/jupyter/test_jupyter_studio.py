@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 import tornado.httpclient
 
-from server.studio_handlers import STATIC_DIR, built
+from coflux_server.studio_handlers import STATIC_DIR, built
 
 
 async def _anonymous(http_server_client, path: str) -> tornado.httpclient.HTTPResponse:

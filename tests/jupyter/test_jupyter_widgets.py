@@ -251,3 +251,27 @@ async def test_displayed_run_in_a_jupyter_kernel(coflux_ext, jp_serverapp, jp_ba
     assert (await k.ok("run.result(timeout=30)"))["results"] == ["2"]
     out = await k.ok("run.graph")
     assert len(out["displays"]) + len(out["results"]) == 1
+
+
+async def test_a_run_of_a_plain_client_displays_as_its_view(coflux_ext, jp_serverapp, jp_base_url):
+    """No `%load_ext coflux`, no `import coflux as cf`: a `Run` from a `Client` made directly
+    still displays as its live view. The client imports neither the session glue nor the
+    widgets; the package names the glue, which is loaded when the run is first displayed."""
+    _, k = await start_kernel(jp_serverapp)
+    run_id = "Rplain1"  # a handle is enough: nothing needs to host a workflow for the view to show
+    out = await k.ok("import sys\nfrom coflux.client import Client, Run\nclient = Client()\n"
+                     f"run = Run(client, {run_id!r}, '{run_id}:1:1', 'elsewhere.workflows', 'report')\n"
+                     "print([m for m in ('coflux.session', 'coflux.widgets', 'coflux.kernel') if m in sys.modules])")
+    assert out["stdout"].strip() == "[]"
+    out = await k.ok("run")
+    (shown,) = out["results"]
+    (state,) = [c["data"]["state"] for c in out["comms"] if c["data"]["state"]["_model_name"] == "AnyModel"]
+    if widgets.built():
+        assert shown.startswith(f"<RunView {run_id} ")
+        assert (state["run_id"], state["api_base"]) == (run_id, jp_base_url + "coflux/")
+    else:
+        assert state["run_id"] == run_id
+    out = await k.ok("print(sorted(m for m in ('coflux.session', 'coflux.widgets', 'coflux.kernel') "
+                     "if m in sys.modules))")
+    assert out["stdout"].strip() == "['coflux.session', 'coflux.widgets']"  # the kernel is not attached
+    await k.ok("client.close()")

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from server.orchestrator.model import Pending, Session
-from server.orchestrator.rules import admission, outcome, placement
+from coflux_server.orchestrator.model import Pending, Session
+from coflux_server.orchestrator.rules import admission, outcome, placement
 
 
 def pending(**overrides) -> Pending:

@@ -20,7 +20,7 @@ import pytest
 from harness import Server, Worker, run_cli, wait_until
 
 from coflux.client import Client
-from server.handlers import STUCK_AFTER
+from coflux_server.handlers import STUCK_AFTER
 
 if TYPE_CHECKING:
     from .conftest import PrivatePostgres

@@ -10,8 +10,8 @@ import time
 import pytest
 from test_log_search import LINES, QUERIES
 
-from server.store import schema, search
-from server.store.engine import create_store_engine
+from coflux_server.store import schema, search
+from coflux_server.store.engine import create_store_engine
 
 pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[test]')")
 

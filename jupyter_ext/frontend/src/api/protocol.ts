@@ -92,6 +92,7 @@ export const MAX_IDEMPOTENCY_KEY = 200;
 export const MAX_VALUE_DEPTH = 256;
 export const RUNS_TOPIC = "runs";
 export const WORKERS_TOPIC = "workers";
+export const STUCK_REASON = "blocked on a result while holding a slot";
 
 export interface ErrorSummary {
   type: string;

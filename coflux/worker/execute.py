@@ -1,4 +1,8 @@
-"""Running one execution: decode arguments, call the target, encode what happened."""
+"""Running one execution: decode arguments, call the target, encode what happened.
+
+Layer: the workers (headless and kernel both run executions through this): it makes the
+execution's `ExecutionContext` and installs it as the current runtime while the target runs.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import traceback
 from typing import Any
 
 from .. import serialization
-from ..context import ExecutionContext, Transport, decode_value
+from ..context import ExecutionContext, Transport
 from ..errors import ExecutionError, ExecutionTerminated, Suspending, error_type_name
+from ..models import decode_value
 from ..options import when_predicate
 from ..target import Target, lookup
 
