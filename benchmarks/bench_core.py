@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import functools
+import json
 import os
 import shutil
 import sqlite3
@@ -26,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -134,10 +137,27 @@ class Stack:
         self.worker = start_worker(self.url, concurrency, root)
         self.client = Client(self.url, TOKEN)
         self.deadlocked = False
+        self.tx_per_step: dict[str, list[float]] = {}  # workflow -> committed batches per step, per run
         wait_for_worker(self.client)
 
     def run(self, workflow: str, n: int, steps_per_item: int = 1, timeout: float = 300) -> float:
-        return timed_run(self.client, workflow, n, self.db_path, steps_per_item, timeout)[0]
+        before = self.transactions()
+        elapsed = timed_run(self.client, workflow, n, self.db_path, steps_per_item, timeout)[0]
+        after = self.transactions()
+        if before is not None and after is not None:
+            self.tx_per_step.setdefault(workflow, []).append((after - before) / (n * steps_per_item + 1))
+        return elapsed
+
+    def transactions(self) -> int | None:
+        """Batches the server's orchestrator has committed (None from a tree that does not say)."""
+        request = urllib.request.Request(self.url.rstrip("/") + "/api/health",
+                                         headers={"Authorization": f"token {TOKEN}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                health = json.load(response)
+        except urllib.error.HTTPError as exc:  # 503 still carries the figures
+            health = json.load(exc)
+        return health.get("orchestrator", {}).get("transactions")
 
     def close(self) -> None:
         self.client.close()
@@ -272,6 +292,10 @@ def main() -> int:
     print(f"  (c) cold `coflux submit` one task     {min(colds):10.3f} s"
           f"   (interpreter + `import coflux.cli` alone: {min(interpreter):.3f} s)")
     print("  durability: every step of every run had a committed result when the run returned")
+    for stack, name in zip(stacks, ("this tree", "before"), strict=False):
+        per_step = stack.tx_per_step.get("chain")
+        if per_step:
+            print(f"  transactions per chain step ({name}): {statistics.median(per_step):.2f} (median of {len(per_step)})")
     if before is not None:
         def nested_rate(seconds: float) -> str:
             return "deadlocks" if seconds != seconds else f"{2 * args.nested / seconds:.0f} steps/s"

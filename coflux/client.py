@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import blobs, config, runtime, serialization
 from .connection import Connection
+from .errors import RemoteError
 from .models import outcome_value
 from .options import wait_timeout
 
@@ -213,7 +214,13 @@ class Client:
         """`wait` for a run's outcome: the server follows its root step's latest attempt (a
         re-run of the root step replaces the attempts before it)."""
         timeout = wait_timeout(timeout)
-        return self.connection.call("wait", {"run": run_id, "timeout": timeout})
+        try:
+            return self.connection.call("wait", {"run": run_id, "timeout": timeout})
+        except RemoteError as exc:
+            if exc.code != "bad_request" or "'execution'" not in str(exc):
+                raise
+        # A server from before runs were waited on as such: its root step's first attempt.
+        return self.connection.call("wait", {"execution": f"{run_id}:1:1", "timeout": timeout})
 
     def run_result(self, run_id: str, timeout: float | None = None) -> dict:
         """`result` of a run (see `wait_run`): what `Run.result()`, `coflux submit` and `coflux

@@ -99,6 +99,7 @@ class Orchestrator:
         self._stopped = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.restarts = 0  # times the supervisor found the loop thread dead and started a new one
+        self.transactions = 0  # batches committed (the benchmarks count them per step)
         self.last_error: str | None = None
         self._pending_peers: dict[str, Any] = {}  # session peers to re-attach after a failed recovery
         self._busy_since: float | None = None  # when the batch being processed began (health: a stuck loop)
@@ -178,7 +179,7 @@ class Orchestrator:
         alive = self._thread is not None and self._thread.is_alive()
         busy_since = self._busy_since
         return {"alive": alive, "restarts": self.restarts, "last_error": self.last_error,
-                "queued": self._queue.qsize(),
+                "queued": self._queue.qsize(), "transactions": self.transactions,
                 "busy_for": round(time.monotonic() - busy_since, 3) if busy_since is not None else 0.0}
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -374,6 +375,7 @@ class Orchestrator:
                 self.queue.schedule(time.time())
             self.w.flush()
         self.database.reached()
+        self.transactions += 1
         if self._checkpointer is not None:
             self._checkpointer.commits += 1
         for future, value in calls:
