@@ -189,7 +189,8 @@ class Client:
 
     def submit_json(self, module: str, workflow: str, args: list[Any], *, idempotency_key: str | None = None,
                     options: dict | None = None) -> Run:
-        """Submit with arguments that are plain JSON values (the command line's form)."""
+        """Submit with arguments that are plain JSON values (the command line's form); `options`
+        are wire overrides of the workflow's (a key given as None clears one)."""
         return self._submit(module, workflow, [{"v": a} for a in args], {}, idempotency_key=idempotency_key,
                             options=options)
 

@@ -284,3 +284,11 @@ def test_http_bad_options_are_refused_and_record_nothing(sched, body, status, me
     code, reply = post_runs(sched, {"module": MODULE, "target": "here", **body})
     assert code == status and message in json.dumps(reply), reply
     assert run_count(sched, "here") == before
+
+
+def test_worker_tags_use_the_same_parser(sched):
+    """`coflux worker --provides` is parsed as `--requires` is: a wrong spelling stops it at once."""
+    result = sched.cli("worker", "--provides", "gpu=A100", MODULE, timeout=30)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.strip() == "coflux: --provides 'gpu=A100': expected KEY:VALUE (or KEY for any value), " \
+                                    "e.g. gpu:A100"
