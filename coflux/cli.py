@@ -17,7 +17,7 @@ import sys
 import time
 
 from . import config
-from .cli_base import arguments, configure_logging, connection_flags, make_api, make_client
+from .cli_base import arguments, configure_logging, connection_flags, make_api, make_client, parse_tags
 from .cli_http import Api, CommandError, plain_http, run_path
 from .protocol import STUCK_REASON
 
@@ -46,14 +46,6 @@ def _non_negative_seconds(text: str) -> float:
     return value
 
 
-def _tags(values: list[str] | None) -> dict[str, list[str]]:
-    tags: dict[str, list[str]] = {}
-    for item in values or []:
-        key, _, value = item.partition(":")
-        if not key:
-            raise SystemExit(f"coflux: invalid tag {item!r} (expected key:value)")
-        tags.setdefault(key, []).append(value or "true")
-    return tags
 
 
 # ------------------------------------------------------------------ server
@@ -123,11 +115,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     concurrency = args.concurrency or config.setting(None, "COFLUX_WORKER_CONCURRENCY", "concurrency", None,
                                                      section="worker")
+    provides, accepts = parse_tags(args.provides, "--provides"), parse_tags(args.accepts, "--accepts")
     try:
         worker = HeadlessWorker(
             modules, config.server_url(args.server), config.token(args.token),
             concurrency=int(concurrency) if concurrency else None, workspace=config.workspace(args.workspace),
-            provides=_tags(args.provides), accepts=_tags(args.accepts), max_parked=args.max_parked,
+            provides=provides, accepts=accepts, max_parked=args.max_parked,
             dev=args.dev, drain_timeout=args.drain_timeout)
     except (Exception, SystemExit) as exc:  # whatever the user's module raised while importing
         from .worker.import_errors import ModuleImportError, describe_import_failure, failed_module
@@ -271,11 +264,51 @@ def _outcome_exit(outcome: dict) -> int:
     return 1
 
 
+MAX_RETRIES = 10000  # what the server accepts
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The wire options of `coflux submit`'s overrides (each over the workflow's own; null
+    clears one): `--requires` (replaces the workflow's requires, as `with_requires` does),
+    `--no-requires`, `--memo/--no-memo`, `--delay S`, `--retries N`."""
+    options: dict[str, Any] = {}
+    if args.no_requires and args.requires:
+        raise CommandError("--requires and --no-requires cannot be combined (--requires already replaces "
+                           "the workflow's requires)")
+    if args.no_requires:
+        options["requires"] = None
+    elif args.requires:
+        options["requires"] = parse_tags(args.requires, "--requires")
+    if args.memo is not None:
+        options["memo"] = args.memo
+    if args.delay is not None:
+        from .options import seconds
+
+        try:
+            delay = float(args.delay)
+        except ValueError:
+            raise CommandError(f"--delay {args.delay!r}: expected a number of seconds") from None
+        try:
+            options["delay"] = seconds(delay, "--delay") or None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    if args.retries is not None:
+        try:
+            limit = int(args.retries)
+        except ValueError:
+            raise CommandError(f"--retries {args.retries!r}: expected a whole number of retries") from None
+        if not 0 <= limit <= MAX_RETRIES:
+            raise CommandError(f"--retries {limit}: must be from 0 to {MAX_RETRIES}")
+        options["retries"] = {"limit": limit, "backoff": [0, 0]} if limit else None  # as `retries=N`
+    return options
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     module, workflow = _parse_target(args.target)
     values = _parse_args(args.arguments)
+    options = _run_overrides(args)  # refused here, before anything is sent
     with make_client(args) as client:
-        run = client.submit_json(module, workflow, values, idempotency_key=args.idempotency_key)
+        run = client.submit_json(module, workflow, values, idempotency_key=args.idempotency_key, options=options)
         if args.no_wait:
             print(run.id)
             return 0
@@ -353,6 +386,40 @@ def _describe_execution(execution: dict) -> str:
     return kind
 
 
+def _requires_text(requires: dict) -> str:
+    """`gpu:A100|H100, region` (a key alone: any value), as `--requires` spells them."""
+    return ", ".join(key if values == ["true"] else f"{key}:{'|'.join(values)}"
+                     for key, values in requires.items() if values)
+
+
+def _options_text(options: dict | None) -> str:
+    """A step's options as `runs inspect` shows them: `requires gpu:A100, retries 2, delay 5 s`."""
+    if not options:
+        return ""
+    parts = []
+    if options.get("requires") is not None:
+        parts.append(f"requires {_requires_text(options['requires']) or 'none'}")
+    memo = options.get("memo")
+    if memo is not None:
+        parts.append("memo" if memo is True else "memo off" if memo is False else
+                     "memo on arguments " + ",".join(str(i + 1) for i in memo))
+    retries = options.get("retries")
+    if retries:
+        limit = "unlimited" if retries.get("limit") is None else retries["limit"]
+        low, high = retries.get("backoff") or (0, 0)
+        parts.append(f"retries {limit}" + (f" (backoff {low:g}-{high:g} s)" if high else ""))
+    for name in ("delay", "timeout"):
+        if options.get(name):
+            parts.append(f"{name} {options[name]:g} s")
+    cache = options.get("cache")
+    if cache:
+        parts.append("cache" + (f" {cache['max_age']:g} s" if cache.get("max_age") is not None else ""))
+    for name in ("defer", "recurrent", "wait"):
+        if options.get(name):
+            parts.append(name)
+    return ", ".join(parts)
+
+
 @plain_http
 def cmd_runs_inspect(args: argparse.Namespace) -> int:
     # The text needs only part of each snapshot: `view=inspect` asks for that part (a server
@@ -368,7 +435,9 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
     for run in snapshots:  # each run's lines written at once: a 1,000-step run has 2,000 of them
         lines = [f"run {run['id']}  {run['module']}/{run['target']}  workspace {run['workspace']}  "
                  f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}  "
-                 f"{run_outcome_text(run)}"]
+                 f"{run_outcome_text(run)}"
+                 + (f"  requires {_requires_text(run['requires'])}" if run.get("requires") else "")
+                 + ("  memo" if run.get("memo") else "")]
         for child in run["child_runs"]:
             lines.append(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
         memo_links = [c for c in run["children"] if c["memo"]]
@@ -376,6 +445,9 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
             lines.append(f"  step {step['id']}  {step['module']}/{step['target']} ({step['type']})"
                          + (f"  parent {step['parent']}" if step["parent"] else "")
                          + ("  [stale: a step it used was re-run]" if step.get("stale") else ""))
+            shown = _options_text(step.get("options"))
+            if shown:
+                lines.append(f"    options: {shown}")
             for e in step["executions"]:
                 result = e.get("result")
                 timing = ""
@@ -546,6 +618,16 @@ def _build_parser() -> argparse.ArgumentParser:
         connection_flags,
         ("--no-wait", {"action": "store_true", "help": "print the run id and exit"}),
         ("--idempotency-key", {"help": "submit at most once per key"}),
+        ("--requires", {"action": "append", "metavar": "KEY:VALUE",
+                        "help": "run only on workers that provide this tag (repeatable; KEY alone: any value); "
+                                "replaces the workflow's requires for this run"}),
+        ("--no-requires", {"action": "store_true", "help": "drop the workflow's requires for this run"}),
+        ("--memo", {"dest": "memo", "action": "store_const", "const": True, "default": None,
+                    "help": "memoise the run's calls (as @cf.workflow(memo=True))"}),
+        ("--no-memo", {"dest": "memo", "action": "store_const", "const": False,
+                       "help": "do not memoise the run's calls, whatever the workflow says"}),
+        ("--delay", {"metavar": "S", "help": "start the workflow's step no sooner than S seconds from now"}),
+        ("--retries", {"metavar": "N", "help": "retry the workflow's step up to N times when it fails"}),
         ("target", {"metavar": "MODULE/WORKFLOW"}),
         ("arguments", {"nargs": "*", "metavar": "JSON"})))
     p.set_defaults(fn=cmd_submit)

@@ -8,7 +8,7 @@ and never each other, but cli.py, which builds the parser from their commands).
 from __future__ import annotations
 
 from . import config
-from .cli_http import Api
+from .cli_http import Api, CommandError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
 if TYPE_CHECKING:
@@ -35,6 +35,24 @@ def connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="server URL (env COFLUX_SERVER; default http://127.0.0.1:7777/)")
     parser.add_argument("--token", help="access token (env COFLUX_TOKEN)")
     parser.add_argument("--workspace", help="workspace name (env COFLUX_WORKSPACE; default 'default')")
+
+
+def parse_tags(values: list[str] | None, flag: str) -> dict[str, list[str]]:
+    """Tags given as KEY:VALUE, repeatable (`coflux worker --provides/--accepts`, `coflux submit
+    --requires`): key -> values in the order given; a bare KEY stands for any value ("true").
+    A spelling that is not KEY or KEY:VALUE (an empty key or value, `=`, a space) is refused."""
+    import re
+
+    word = re.compile(r"[^\s:=,]+")
+    tags: dict[str, list[str]] = {}
+    for item in values or []:
+        key, sep, value = item.partition(":")
+        if not word.fullmatch(key) or (sep and not word.fullmatch(value)):
+            raise CommandError(f"{flag} {item!r}: expected KEY:VALUE (or KEY for any value), e.g. gpu:A100")
+        found = tags.setdefault(key, [])
+        if (value or "true") not in found:
+            found.append(value or "true")
+    return tags
 
 
 def make_api(args: argparse.Namespace) -> Api:

@@ -18,7 +18,7 @@ from . import blobs, config, runtime, serialization
 from .connection import Connection
 from .errors import RemoteError
 from .models import outcome_value
-from .options import wait_timeout
+from .options import run_overrides, target_run_options, wait_timeout
 
 if TYPE_CHECKING:
     from .target import Target
@@ -154,14 +154,25 @@ class Client:
 
     # -------------------------------------------------------------- runs
 
-    def submit(self, module: str, workflow: str, *args: Any, **kwargs: Any) -> Run:
+    def submit(self, module: str, workflow: str, /, *args: Any, options: dict[str, Any] | None = None,
+               **kwargs: Any) -> Run:
+        """Start a run of a registered workflow with these arguments. `options` override the
+        workflow's own for this run, in the decorator's forms (`{"requires": {"gpu": "A100"},
+        "retries": 2, "memo": True, "delay": 5, "timeout": 60}`; `None`, `0` or `False` switch
+        one off): they apply to the run's root step, and `requires` and `memo` to the run. (A
+        workflow parameter named `options` is then given positionally.)"""
+        overrides = run_overrides(options)  # checked before anything is sent
         return self._submit(module, workflow, [serialization.encode(a, blobs=self.blobs) for a in args],
-                            {k: serialization.encode(v, blobs=self.blobs) for k, v in kwargs.items()})
+                            {k: serialization.encode(v, blobs=self.blobs) for k, v in kwargs.items()},
+                            options=overrides)
 
     def submit_target(self, target: Target, *args: Any, **kwargs: Any) -> Run:
+        """Start a run of `target` (what `target.run(...)` does): the target's options, those of
+        a `with_*` copy included, are the run's root step's, as a caller's are a child step's."""
         values = target.bind(*args, **kwargs)
         return self._submit(target.module, target.name,
-                            [serialization.encode(v, blobs=self.blobs) for v in values], {})
+                            [serialization.encode(v, blobs=self.blobs) for v in values], {},
+                            options=target_run_options(target.options))
 
     def assets(self, run: Run | str) -> list:
         """The assets (`cf.Asset`) the run's executions created, oldest first."""
@@ -179,7 +190,8 @@ class Client:
 
     def submit_json(self, module: str, workflow: str, args: list[Any], *, idempotency_key: str | None = None,
                     options: dict | None = None) -> Run:
-        """Submit with arguments that are plain JSON values (the command line's form)."""
+        """Submit with arguments that are plain JSON values (the command line's form); `options`
+        are wire overrides of the workflow's (a key given as None clears one)."""
         return self._submit(module, workflow, [{"v": a} for a in args], {}, idempotency_key=idempotency_key,
                             options=options)
 

@@ -307,3 +307,30 @@ def parse_requires(requires: Any) -> dict[str, list[str]]:
         else:
             raise TypeError(f"requires[{key!r}] must be a string, a list of strings or a bool, not {value!r}")
     return out
+
+
+def target_run_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A target's wire options as the `options` of a run's `submit`: every option, those the
+    target does not set as null, so the run's root step has the caller's options (as a child step
+    has), not the registered workflow's merged under them (`with_requires(None)` clears)."""
+    out: dict[str, Any] = dict.fromkeys(protocol.OPTION_NAMES)
+    out.update(options)
+    return out
+
+
+def run_overrides(raw: Any) -> dict[str, Any]:
+    """Overrides for one run of a workflow, in the decorator's forms (`{"requires": {"gpu":
+    "A100"}, "retries": 2, "memo": True, "delay": 5}`), as the wire `options` of a run's
+    `submit`: each option named is sent, one switched off (`None`, `0`, `False`) as null, so it
+    clears the workflow's own; the options not named stay the workflow's. Forms that name
+    parameters (`wait`, `Cache(params=...)`) are not accepted here: the parameters are the
+    registered workflow's, which the client does not have."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TypeError(f"options must be a dict of option name -> value, not {raw!r}")
+    for name in raw:
+        if name not in protocol.OPTION_NAMES:
+            raise TypeError(f"unknown option {name!r} (options: {', '.join(protocol.OPTION_NAMES)})")
+    parsed, _ = parse_options(raw, [], kind="workflow")
+    return {name: parsed.get(name) for name in raw}

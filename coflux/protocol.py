@@ -161,6 +161,13 @@ MAX_IDEMPOTENCY_KEY = 200  # a run's idempotency key
 # A value's data nests at most this deep (a tuple or set counts two, a dict with other keys three).
 MAX_VALUE_DEPTH = 256
 
+# ---------------------------------------------------------------------------------- step options
+
+# The scheduling options a step is submitted with (`options` of `submit` and `call`), as
+# `coflux.options.parse_options` writes them. A run's `submit` merges its `options` over the
+# workflow's registered ones, key by key: a key given as null clears the workflow's option.
+OPTION_NAMES = ("wait", "cache", "retries", "recurrent", "defer", "delay", "memo", "requires", "timeout")
+
 # ---------------------------------------------------------------------------------- feed topics
 
 # How the `waiting` reason of a running execution begins when it is blocked on a result while

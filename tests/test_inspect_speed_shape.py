@@ -106,7 +106,7 @@ def test_inspect_view_is_the_snapshot_with_fewer_keys(server: Server, runs: dict
         expected["children"] = [c for c in full["children"] if c["memo"]]
         expected["steps"] = [
             {"id": s["id"], "module": s["module"], "target": s["target"], "type": s["type"], "parent": s["parent"],
-             "stale": s["stale"],
+             "options": s["options"], "stale": s["stale"],
              "executions": [{k: e[k] for k in ("id", "attempt", "created_at", "assigned_at", "started_at", "session",
                                                "worker", "result")} for e in s["executions"]]}
             for s in full["steps"]]

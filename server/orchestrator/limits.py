@@ -94,6 +94,30 @@ def options(value: Any) -> dict:
     return value
 
 
+MAX_TAG = 200  # a requires key or value
+
+
+def run_options(value: dict) -> dict:
+    """The options of a new run (over its workflow's): besides what `options` checks, `requires`
+    must be tags (an object of key -> list of values; an empty list removes the key) and `memo`
+    a bool, as the run records them. Child steps' options are not checked here (the hot path)."""
+    requires = value.get("requires")
+    if requires is not None:
+        if not isinstance(requires, dict):
+            raise BadRequest(f"options.requires must be an object of tag -> [values], not {_show(requires)}")
+        for key, values in requires.items():
+            if not key or len(key) > MAX_TAG:
+                raise BadRequest(f"options.requires keys must be 1 to {MAX_TAG} characters, got {_show(key)}")
+            if not isinstance(values, list) or not all(isinstance(v, str) and 0 < len(v) <= MAX_TAG
+                                                       for v in values):
+                raise BadRequest(f"options.requires[{key!r}] must be a list of non-empty strings, "
+                                 f"not {_show(values)}")
+    memo = value.get("memo")
+    if memo is not None and not isinstance(memo, bool):
+        raise BadRequest(f"options.memo of a run must be true or false, not {_show(memo)}")
+    return value
+
+
 def epoch(value: Any, what: str) -> float | None:
     """An absolute time in seconds since the epoch (or None)."""
     return seconds(value, what, maximum=MAX_EPOCH, allow_none=True)

@@ -97,6 +97,7 @@ class Submission(Component):
 
     def _submit_run(self, peer: Peer | None, params: dict, module: str, target: str, args: list,
                     options: dict) -> dict:
+        limits.run_options(options)  # before anything is looked up or recorded
         workspace_id = self.o.workspace_id(params.get("workspace") or "default")
         workflow = self.db.execute(select(t.workflows).where(and_(
             t.workflows.c.workspace_id.in_(self.o.workspace_lineage(workspace_id)), t.workflows.c.module == module,
@@ -112,7 +113,10 @@ class Submission(Component):
             raise BadRequest("kwargs must be an object")
         _wire_values(list(kwargs.values()), "kwargs")
         bound = bind_arguments(target, workflow.parameters, args, kwargs)
-        merged = limits.options({**(workflow.options or {}), **options})
+        # The caller's options over the workflow's, key by key (null clears one): they are the
+        # root step's, and its requires and memo the run's.
+        merged = limits.options({name: value for name, value in {**(workflow.options or {}), **options}.items()
+                                 if value is not None})
         key = limits.text(params.get("idempotency_key"), "idempotency_key", maximum=MAX_IDEMPOTENCY_KEY)
         if key:
             self.w.flush()
@@ -134,7 +138,7 @@ class Submission(Component):
         run_id = random_id("R")
         while run_id in self.ws.runs:
             run_id = random_id("R")
-        requires = options.get("requires") or None
+        requires = {k: v for k, v in (options.get("requires") or {}).items() if v} or None  # [] removes a key
         row = dict(id=run_id, workspace_id=workspace_id, module=module, target=target,
                    parent_execution_id=parent_execution_id, idempotency_key=idempotency_key,
                    requires=requires, memo=bool(options.get("memo")), origin_session_id=origin_session_id,

@@ -50,7 +50,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
     (SQLite's numeric affinity of a JSON column), as SQLAlchemy's JSON type passes it on.
 
     The "inspect" view has the same shape with fewer keys: steps without their number,
-    creation time, arguments, options and keys; attempts without cause, execute_after and
+    creation time, arguments and keys; attempts without cause, execute_after and
     state; only the memo edges of `children`; no `dependencies` or `groups`."""
     if view not in RUN_VIEWS:
         raise ValueError(f"unknown run view {view!r}")
@@ -124,8 +124,9 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
             "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
             "memo": run.memo, "seq": seq, **outcome,  # status, state, ...: run_outcomes
             "steps": [{"id": sid, "module": module, "target": target, "type": kind, "parent": parent,
+                       "options": RawJSON(options) if raw and options.__class__ is str else options,
                        "stale": sid in stale, "executions": by_step.get(sid, [])}
-                      for sid, _number, module, target, kind, parent, *_ in steps],
+                      for sid, _number, module, target, kind, parent, _created, _arguments, options, *_ in steps],
             "children": [{"parent": p, "child": ch, "group": gid, "memo": memo}
                          for p, ch, gid, memo in children if memo],
             "child_runs": [{"id": rid, "parent": p, "module": m, "target": tg} for rid, p, m, tg in child_runs],

@@ -207,3 +207,28 @@ def resumable():
     assert [first["result"]["kind"], second["result"]["kind"]] == ["suspended", "value"]
     (child,) = executions(resumed["run"], "slow_child")
     assert second["started_at"] >= child["result"]["at"]
+
+
+async def test_with_copies_of_a_cell_workflow_run_with_their_options(coflux_ext, jp_serverapp):
+    """`flow.with_requires(...).run()` and `flow.with_retries(...).run()` from a cell: the copy's
+    options are the run's root step's (and its requires the run's), not the decorator's."""
+    k = await kernel(jp_serverapp)
+    await k.ok("""
+@cf.workflow()
+def flow():
+    calls.append("flow")
+    if ran("flow") == 1:
+        raise RuntimeError("first attempt fails")
+    return ran("flow")
+""")
+    # No worker provides gpu (the kernel provides nothing): the run waits and never runs here.
+    out = await report(k, "r = flow.with_requires({'gpu': 'A100'}).run()\n"
+                          "report(r, polled=r.poll(1.0, default='waiting'), ran=ran('flow'))")
+    assert out["polled"] == "waiting" and out["ran"] == 0
+    assert out["run"]["requires"] == {"gpu": ["A100"]}
+    (waiting,) = executions(out["run"], "flow")
+    assert waiting["assigned_at"] is None and waiting["result"] is None
+    await k.ok("r.cancel()")
+    # The decorator has no retries; the copy's one retry lets the second attempt succeed.
+    out = await report(k, "r = flow.with_retries(1).run()\nreport(r, value=r.result(timeout=30))")
+    assert out["value"] == 2 and kinds(out["run"], "flow") == ["error", "value"]

@@ -54,3 +54,51 @@ export function attemptOf(executionId: string): number {
   const i = executionId.lastIndexOf(":");
   return Number(executionId.slice(i + 1)) || 1;
 }
+
+type Tags = Record<string, string[]>;
+
+function tagsOf(value: unknown): Tags {
+  const out: Tags = {};
+  if (!value || typeof value !== "object" || Array.isArray(value)) return out;
+  for (const [key, values] of Object.entries(value as Record<string, unknown>)) {
+    out[key] = Array.isArray(values) ? values.map(String) : [];
+  }
+  return out;
+}
+
+/** The requires a step ran with: the run's under the step's own, key by key, a key with no
+ * values removed (what the server matches workers against: orchestrator/matching.py). */
+export function effectiveRequires(runRequires: unknown, stepRequires: unknown): Tags {
+  const merged: Tags = { ...tagsOf(runRequires), ...tagsOf(stepRequires) };
+  return Object.fromEntries(Object.entries(merged).filter(([, values]) => values.length > 0));
+}
+
+/** Tags as `coflux submit --requires` spells them: `gpu:A100|H100, region` (a key alone: any value). */
+export function requiresText(requires: unknown): string {
+  return Object.entries(tagsOf(requires)).filter(([, values]) => values.length > 0)
+    .map(([key, values]) => values.length === 1 && values[0] === "true" ? key : `${key}:${values.join("|")}`)
+    .join(", ");
+}
+
+/** A step's options as `coflux runs inspect` shows them: `requires gpu:A100, retries 2, delay 5 s`. */
+export function optionsText(options: Record<string, unknown> | null | undefined): string {
+  if (!options) return "";
+  const parts: string[] = [];
+  const seconds = (value: unknown) => `${Number(value)} s`;
+  if (options.requires != null) parts.push(`requires ${requiresText(options.requires) || "none"}`);
+  const memo = options.memo;
+  if (memo === true) parts.push("memo");
+  else if (memo === false) parts.push("memo off");
+  else if (Array.isArray(memo)) parts.push(`memo on arguments ${memo.map((i) => Number(i) + 1).join(",")}`);
+  const retries = options.retries as { limit?: number | null; backoff?: number[] } | null | undefined;
+  if (retries) {
+    const [low, high] = retries.backoff ?? [0, 0];
+    parts.push(`retries ${retries.limit == null ? "unlimited" : retries.limit}` + (high ? ` (backoff ${low}-${high} s)` : ""));
+  }
+  if (options.delay) parts.push(`delay ${seconds(options.delay)}`);
+  if (options.timeout) parts.push(`timeout ${seconds(options.timeout)}`);
+  const cache = options.cache as { max_age?: number | null } | null | undefined;
+  if (cache) parts.push("cache" + (cache.max_age != null ? ` ${seconds(cache.max_age)}` : ""));
+  for (const name of ["defer", "recurrent", "wait"]) if (options[name]) parts.push(name);
+  return parts.join(", ");
+}

@@ -1,5 +1,6 @@
 // The step panel: arguments, the chosen attempt's result or error (with the remote traceback),
-// every attempt (outcome, cause, timing, worker), cache and memo links, children, options;
+// every attempt (outcome, cause, timing, worker), cache and memo links, children, the options and
+// requires the step ran with (a run's overrides included);
 // actions: cancel the step's latest execution, re-run it in a chosen workspace.
 // Keyboard: Tab moves through it, Escape closes it, arrow keys move between attempts.
 import type { JSX } from "preact";
@@ -7,7 +8,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { ErrorInfo, ExecutionInfo, ResultInfo, Workspace } from "../api/types";
 import type { StepModel } from "../store/types";
 import { useModelVersion, useNow, useView } from "./context";
-import { formatDateTime, formatDuration, runOfId, shortType, stepOfExecution } from "./format";
+import { effectiveRequires, formatDateTime, formatDuration, optionsText, requiresText, runOfId, shortType,
+  stepOfExecution } from "./format";
 import { executionStatus, isActive, statusLook } from "./status";
 import { ExecutionLink, WireValueView } from "./values";
 
@@ -188,8 +190,12 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
   const final = execution ? finalResult(find, execution) : undefined;
   const children = model.steps().filter((s) => s.parent && stepOfExecution(s.parent) === step.id);
   const childRuns = model.childRuns().filter((r) => stepOfExecution(r.parent) === step.id);
-  const requires = model.snapshot?.requires;
-  const options = Object.entries(step.options ?? {}).filter(([, v]) => v != null && v !== false);
+  const runRequires = model.snapshot?.requires;
+  const ranWith = effectiveRequires(runRequires, step.options?.requires);
+  const options = step.options ?? {};
+  const shownOptions = optionsText(options);
+  const runText = [requiresText(runRequires) ? `requires ${requiresText(runRequires)}` : "",
+    model.snapshot?.memo ? "memo" : ""].filter(Boolean).join(", ");
 
   return <aside class="cf-step-panel" ref={root} tabIndex={-1} onKeyDown={onKeyDown}
     aria-label={`step ${step.target} #${step.number}`} data-step={step.id}>
@@ -239,8 +245,9 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
           {children.length > 100 ? <span class="cf-muted">… {children.length - 100} more</span> : null}
           {childRuns.map((r) => <span key={r.id}><ExecutionLink id={`${r.id}:1:1`} label={`child run ${r.target} ${r.id}`} /> </span>)}
         </> : null}</Field>
-        <Field label="options">{options.length ? <code>{JSON.stringify(Object.fromEntries(options))}</code> : null}</Field>
-        <Field label="requires (run)">{requires && Object.keys(requires).length ? <code>{JSON.stringify(requires)}</code> : null}</Field>
+        <Field label="options">{shownOptions ? <code title={JSON.stringify(options)}>{shownOptions}</code> : null}</Field>
+        <Field label="ran with requires">{Object.keys(ranWith).length ? <code>{requiresText(ranWith)}</code> : null}</Field>
+        <Field label="run">{runText ? <code>{runText}</code> : null}</Field>
         <Field label="created">{formatDateTime(step.created_at)}</Field>
       </dl>
     </section>

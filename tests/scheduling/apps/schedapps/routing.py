@@ -42,3 +42,41 @@ def on_gpu() -> dict:
     overridden.cancel()
     return {"self": os.getppid(), "inherited": inherited["worker"], "removed": removed["worker"],
             "overridden": pending}
+
+
+# ------------------------------------------------------------------ per-run overrides (test_run_overrides.py)
+
+@cf.workflow()
+def here() -> int:
+    """The pid of the worker that ran the run's root step."""
+    return os.getppid()
+
+
+@cf.workflow(requires={"gpu": "A100"})
+def here_on_gpu() -> int:
+    return os.getppid()
+
+
+@cf.workflow()
+def twice() -> bool:
+    """Whether two equal calls gave one execution (they do when the run is memoised)."""
+    first, second = where.submit("twice"), where.submit("twice")
+    return first.id == second.id
+
+
+@cf.workflow(memo=True)
+def twice_memo() -> bool:
+    first, second = where.submit("twice"), where.submit("twice")
+    return first.id == second.id
+
+
+@cf.workflow()
+def flaky_root(log: str) -> int:
+    """Fails on its first attempt."""
+    with open(log, "a") as f:
+        f.write("attempt\n")
+    with open(log) as f:
+        attempts = len(f.read().splitlines())
+    if attempts == 1:
+        raise RuntimeError("first attempt fails")
+    return attempts
