@@ -1,8 +1,10 @@
 """The `coflux` command line: server, worker, submit, runs.
 
 Start-up is kept light: the read-only commands (`runs inspect|list|result`, `logs`, `metrics`,
-`assets inspect`, `workspaces list`) answer over plain HTTP (cli_http.py) and import neither
-tornado nor the SDK's execution side; whatever else a command needs is imported inside it.
+`queue`, `sessions list`, `assets inspect`, `blobs get`, `workspaces list`) answer over plain HTTP
+(cli_http.py) and import neither tornado nor the SDK's execution side, and only what has to wait
+(a run that has not finished, `runs rerun`) opens the WebSocket client; whatever else a command
+needs is imported inside it.
 
 Layer: the top, with the session glue: the command line, on cli_base.py; the one SDK module that
 starts the server (coflux_server).
@@ -18,7 +20,7 @@ import time
 
 from . import config
 from .cli_base import arguments, configure_logging, connection_flags, make_api, make_client, parse_tags
-from .cli_http import Api, CommandError, plain_http, run_path
+from .cli_http import TARGET, Api, CommandError, parse_target, plain_http, run_path
 from .protocol import STUCK_REASON
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
@@ -242,7 +244,7 @@ def _print_value(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str) if not isinstance(value, str) else json.dumps(value))
 
 
-def _outcome_exit(outcome: dict) -> int:
+def _outcome_exit(outcome: dict, label: str = "run") -> int:
     status = outcome.get("status")
     if status == "value":
         _print_value(_display(outcome["value"]))
@@ -258,9 +260,9 @@ def _outcome_exit(outcome: dict) -> int:
                       file=sys.stderr)
         return 1
     if status == "pending":
-        print("run has not finished", file=sys.stderr)
+        print(f"{label} has not finished", file=sys.stderr)
         return 3
-    print(f"run ended: {status} ({outcome.get('execution')})", file=sys.stderr)
+    print(f"{label} ended: {status} ({outcome.get('execution')})", file=sys.stderr)
     return 1
 
 
@@ -327,25 +329,137 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def _finished_outcome(api: Api, run_id: str) -> dict | None:
     """The run's outcome if it is final and needs nothing more (no execution its value refers
     to, which only the WebSocket client follows); None otherwise."""
-    outcome = api.get(run_path(run_id, "/result"), timeout=0)
+    return _complete(api.get(run_path(run_id, "/result"), timeout=0))
+
+
+def _complete(outcome: dict) -> dict | None:
+    """`outcome` if it is final and its value refers to no execution (only the WebSocket client
+    follows those); None otherwise."""
     if outcome.get("status") == "pending":
         return None
     refs = (outcome.get("value") or {}).get("refs") or [] if outcome.get("status") == "value" else []
     return None if any(ref.get("type") == "execution" for ref in refs) else outcome
 
 
+# Result kinds that are an attempt's own outcome (a failure stays the attempt's result even when
+# a retry followed it); the others (cached, deferred, spawned, suspended, recurred) point at
+# the execution that holds it. coflux.protocol.FINAL_KINDS, without importing the protocol here.
+_OWN_OUTCOME_KINDS = frozenset({"value", "error", "cancelled", "abandoned", "crashed", "timeout"})
+
+
+class _Target:
+    """What `coflux runs result` was asked for: a run (its outcome), a step (its latest attempt,
+    followed to its outcome) or an attempt (its own result; followed when it only points at
+    another execution's)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.run_id, self.step_id, self.attempt_id = parse_target(text)
+        self.execution: str | None = None  # the step's latest attempt, or the attempt
+
+    @property
+    def label(self) -> str:
+        return "run" if self.step_id is None else ("step " if self.attempt_id is None else "attempt ") + self.text
+
+    def locate(self, snapshot: dict) -> dict | None:
+        """Find the step's latest attempt or the attempt in the run's snapshot (CommandError if
+        there is none): that execution, as the snapshot has it."""
+        step = next((s for s in snapshot["steps"] if s["id"] == self.step_id), None)
+        if step is None or not step["executions"]:
+            raise CommandError(f"no step {self.step_id!r}")
+        if self.attempt_id is None:
+            execution = max(step["executions"], key=lambda e: e["attempt"])
+        else:
+            execution = next((e for e in step["executions"] if e["id"] == self.attempt_id), None)
+            if execution is None:
+                raise CommandError(f"no execution {self.attempt_id!r}")
+        self.execution = execution["id"]
+        return execution
+
+    def own_outcome(self, execution: dict) -> dict | None:
+        """The attempt's own outcome from the snapshot, if it has one of its own."""
+        result = execution.get("result")
+        if self.attempt_id is None or result is None or result["kind"] not in _OWN_OUTCOME_KINDS:
+            return None
+        outcome: dict = {"status": result["kind"], "execution": execution["id"]}
+        if result["kind"] == "value":
+            outcome["value"] = result["value"]
+        elif result["kind"] == "error":
+            outcome["error"] = result["error"]
+        return outcome
+
+
+def _finished_target_outcome(api: Api, target: _Target, snapshots: dict[str, dict]) -> dict | None:
+    """The target's outcome over plain HTTP if it is final and needs nothing more; None when it
+    takes waiting (or following the executions a value refers to)."""
+    if target.step_id is None:
+        return _finished_outcome(api, target.run_id)
+    snapshot = snapshots.get(target.run_id)
+    if snapshot is None:
+        snapshot = snapshots[target.run_id] = api.get(run_path(target.run_id), view="inspect")
+    execution = target.locate(snapshot)
+    own = target.own_outcome(execution)
+    if own is not None:
+        return _complete(own)
+    if execution.get("result") is None and target.attempt_id is not None:
+        return None  # the attempt's own result is yet to come
+    return _complete(api.get(f"executions/{execution['id']}/result", timeout=0))
+
+
+def _wait_attempt(client: Any, target: _Target, timeout: float | None) -> dict:
+    """Wait for the attempt's own result (a failure that a retry follows is the attempt's
+    outcome), then its outcome: the result, or the one it points at, followed."""
+    import threading
+
+    from .client import follow_refs
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    arrived = threading.Event()
+
+    def listener(event: dict) -> None:
+        if event.get("type") in ("result", "connection"):
+            arrived.set()
+    snapshot = client.subscribe(f"run:{target.run_id}", listener)
+    while True:
+        execution = target.locate(snapshot)
+        if execution.get("result") is not None:
+            break
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return {"status": "pending", "execution": execution["id"]}
+        arrived.wait(5.0 if remaining is None else min(5.0, remaining))  # re-read now and then regardless
+        arrived.clear()
+        snapshot = client.get_run(target.run_id)
+    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+    own = target.own_outcome(execution)
+    if own is None:
+        return client.result(execution["id"], remaining)
+    return follow_refs(client._wait_async, own, deadline)
+
+
+def _wait_target(client: Any, target: _Target, timeout: float | None) -> dict:
+    if target.step_id is None:
+        return client.run_result(target.run_id, timeout)
+    if target.attempt_id is not None:
+        return _wait_attempt(client, target, timeout)
+    return client.result(target.execution, timeout)
+
+
 @plain_http
 def cmd_runs_result(args: argparse.Namespace) -> int:
-    with make_api(args) as api:  # a finished run: one plain request
-        outcomes = [_finished_outcome(api, run_id) for run_id in args.runs]
+    targets = [_Target(text) for text in args.targets]  # a malformed one before any request
+    snapshots: dict[str, dict] = {}
+    with make_api(args) as api:  # what has finished: plain requests
+        outcomes = [_finished_target_outcome(api, target, snapshots) for target in targets]
     if all(outcomes):
-        return max(_outcome_exit(outcome) for outcome in outcomes)  # type: ignore[arg-type]
+        return max(_outcome_exit(outcome, target.label)  # type: ignore[arg-type]
+                   for target, outcome in zip(targets, outcomes, strict=True))
     code = 0
     with make_client(args) as client:  # waiting, or following returned executions: the WebSocket client
-        for run_id, outcome in zip(args.runs, outcomes, strict=True):
+        for target, outcome in zip(targets, outcomes, strict=True):
             if outcome is None:
-                outcome = client.run_result(run_id, args.timeout)
-            code = max(code, _outcome_exit(outcome))
+                outcome = _wait_target(client, target, args.timeout)
+            code = max(code, _outcome_exit(outcome, target.label))
     return code
 
 
@@ -427,6 +541,10 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
     query = {} if args.output == "json" else {"view": "inspect"}
     with make_api(args) as api:
         snapshots = [api.get(run_path(run_id), **query) for run_id in args.runs]
+        running = [run["id"] for run in snapshots if run.get("state", "running") == "running"]
+        if running and not args.no_wait:  # follow them until they finish, then show them as they ended
+            _wait_for_runs(args, running)
+            snapshots = [api.get(run_path(run_id), **query) for run_id in args.runs]
     if args.output == "json":
         print(json.dumps(snapshots if len(snapshots) > 1 else snapshots[0], indent=2, default=str))
         return 0
@@ -464,6 +582,19 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_for_runs(args: argparse.Namespace, run_ids: list[str]) -> None:
+    """Follow runs until each has finished: live step counts on a terminal's stderr, and a
+    warning for an execution that cannot move (as `coflux submit` gives them)."""
+    with make_client(args) as client:
+        for run_id in run_ids:
+            progress = _Progress(run_id)
+            progress.load(client.subscribe(f"run:{run_id}", progress.event))
+            client.wait_run(run_id, None)
+            if progress.tty:
+                progress.load(client.get_run(run_id))
+                progress.draw(final=True)
+
+
 def cmd_runs_cancel(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         for target in args.executions:
@@ -474,12 +605,23 @@ def cmd_runs_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_rerun(args: argparse.Namespace) -> int:
+    steps = []
+    for text in args.steps:  # every one checked before anything is re-run
+        match = TARGET.fullmatch(text)
+        if match is None or match.group(2) is None or match.group(3) is not None:
+            raise CommandError(f"a step is RUN:STEP (e.g. R7xk:2), not {text!r}")
+        steps.append(text)
+    code = 0
     with make_client(args) as client:
-        for step in args.steps:
-            if step.count(":") != 1:
-                raise SystemExit(f"coflux: a step is RUN:STEP, got {step!r}")
-            print(client.rerun(step, workspace=args.workspace))
-    return 0
+        for step in steps:
+            execution = client.rerun(step, workspace=args.workspace)
+            if args.no_wait:
+                print(execution)
+                continue
+            print(f"re-running {step} as {execution}", file=sys.stderr, flush=True)
+            # The re-run's result, followed to its outcome (its retries, ...), as `runs result` shows it.
+            code = max(code, _outcome_exit(client.result(execution, args.timeout), f"attempt {execution}"))
+    return code
 
 
 @plain_http
@@ -633,21 +775,30 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_submit)
 
     runs = sub.add_parser("runs", help="inspect runs").add_subparsers(dest="runs_command", required=True)
-    p = runs.add_parser("result", help="print the result of runs (waiting for them)", populate=arguments(
+    p = runs.add_parser("result", help="print the result of runs, steps or attempts (waiting for them)",
+                        populate=arguments(
         connection_flags,
         ("--timeout", {"type": float, "default": None, "help": "seconds to wait (default: until done)"}),
-        ("runs", {"nargs": "+", "metavar": "RUN"})))
+        ("targets", {"nargs": "+", "metavar": "RUN[:STEP[:ATTEMPT]]",
+                     "help": "a run (its outcome), a step (its latest attempt, followed to its outcome) or an "
+                             "attempt (its own result)"})))
     p.set_defaults(fn=cmd_runs_result)
-    p = runs.add_parser("inspect", help="show steps, attempts and results of runs", populate=arguments(
+    p = runs.add_parser("inspect", help="show steps, attempts and results of runs (once they finish)",
+                        populate=arguments(
         connection_flags,
         ("-o", "--output", {"choices": ["text", "json"], "default": "text"}),
+        ("--no-wait", {"action": "store_true", "help": "show the runs as they are now, finished or not"}),
         ("runs", {"nargs": "+", "metavar": "RUN"})))
     p.set_defaults(fn=cmd_runs_inspect)
     p = runs.add_parser("cancel", help="cancel executions (RUN:STEP:ATTEMPT, or RUN) and their descendants",
                         populate=arguments(connection_flags, ("executions", {"nargs": "+", "metavar": "EXECUTION"})))
     p.set_defaults(fn=cmd_runs_cancel)
-    p = runs.add_parser("rerun", help="run steps (RUN:STEP) again, ignoring cache and memo",
-                        populate=arguments(connection_flags, ("steps", {"nargs": "+", "metavar": "STEP"})))
+    p = runs.add_parser("rerun", help="run steps (RUN:STEP) again, ignoring cache and memo, and print the result",
+                        populate=arguments(
+        connection_flags,
+        ("--no-wait", {"action": "store_true", "help": "print the new attempt's id and exit"}),
+        ("--timeout", {"type": float, "default": None, "help": "seconds to wait (default: until done)"}),
+        ("steps", {"nargs": "+", "metavar": "STEP"})))
     p.set_defaults(fn=cmd_runs_rerun)
 
     from .cli_observe import add_commands

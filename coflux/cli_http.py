@@ -1,8 +1,9 @@
 """The command line's plain HTTP path to the server's JSON routes (`GET api/...`).
 
-Read-only commands (`runs inspect`, `runs list`, `logs`, `metrics`, `workspaces list`, the
-`runs result` of a finished run) need one request, not a WebSocket session: this path starts
-without tornado or asyncio, so the command's time is mostly the server's answer. Failures read
+Read-only commands (`runs inspect`, `runs list`, `logs`, `metrics`, `queue`, `sessions list`,
+`workspaces list`, the `runs result` of a finished run, step or attempt) need a request or two,
+not a WebSocket session: this path starts without tornado or asyncio, so the command's time is
+mostly the server's answer. Failures read
 as the WebSocket client's do (same wording), so a user cannot tell which path answered.
 
 For the same reason it does not import `socket` (plain http uses `_socket`, which `socket`
@@ -48,6 +49,24 @@ def run_path(run_id: str, suffix: str = "") -> str:
     return f"runs/{run_id}{suffix}"
 
 
+# RUN, RUN:STEP or RUN:STEP:ATTEMPT, as the server numbers them (`R7xk`, `R7xk:2`, `R7xk:2:1`).
+TARGET = re.compile(r"(R[A-Za-z0-9]+)(?::([1-9][0-9]{0,8})(?::([1-9][0-9]{0,8}))?)?")
+
+
+def parse_target(text: str, expected: str = "RUN, RUN:STEP or RUN:STEP:ATTEMPT") -> tuple[str, str | None, str | None]:
+    """(run id, step id or None, attempt id or None) of `R`, `R:S` or `R:S:A`. Text without a
+    colon that is no run id is "no run" (as the server says); one with a colon that is not of
+    this form is a usage error."""
+    match = TARGET.fullmatch(text)
+    if match is None:
+        if ":" not in text:
+            raise CommandError(f"no run {text!r}")
+        raise CommandError(f"malformed target {text!r}: expected {expected} (e.g. R7xk:2:1)")
+    run_id, step, attempt = match.groups()
+    step_id = None if step is None else f"{run_id}:{step}"
+    return run_id, step_id, None if attempt is None else f"{step_id}:{attempt}"
+
+
 def normalise_url(url: str) -> str:
     """`host:port`, `http://host:port/base` -> `http://host:port/base/` (as the WebSocket client)."""
     url = url.strip()
@@ -59,8 +78,8 @@ def normalise_url(url: str) -> str:
 # http(s)://host[:port][/path] with a plain host name or address: split here; anything else
 # (user info, IPv6, a query, odd characters) by urllib.parse.urlsplit.
 _SIMPLE_URL = re.compile(r"(https?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[A-Za-z0-9._~/%-]*)?", re.ASCII)
-# Characters urllib.parse.quote (safe "/") and quote_plus leave as they are.
-_UNQUOTED_PATH = re.compile(r"[A-Za-z0-9_.~/-]*", re.ASCII)
+# Characters urllib.parse.quote (safe "/:") and quote_plus leave as they are.
+_UNQUOTED_PATH = re.compile(r"[A-Za-z0-9_.~/:-]*", re.ASCII)
 _UNQUOTED_VALUE = re.compile(r"[A-Za-z0-9_.~-]*", re.ASCII)
 
 
@@ -78,12 +97,13 @@ def _split_url(url: str) -> tuple[str, str | None, int | None, str, str]:
 
 
 def _quote_path(path: str) -> str:
-    """urllib.parse.quote(path)."""
+    """urllib.parse.quote(path, safe="/:"): an execution id (`R7xk:2:1`) stays as it is, as
+    the server's routes match it."""
     if _UNQUOTED_PATH.fullmatch(path):
         return path
     import urllib.parse
 
-    return urllib.parse.quote(path)
+    return urllib.parse.quote(path, safe="/:")
 
 
 def _encode_query(query: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""`coflux logs`, `coflux metrics` and `coflux runs list`: what runs reported, from a terminal.
+"""`coflux logs`, `coflux metrics`, `coflux runs list`, `coflux queue` and `coflux sessions list`:
+what runs reported, what waits and who works, from a terminal.
 
 All but `logs -f` read the server's JSON routes over plain HTTP (cli_http.py); following a run's
 lines live takes the WebSocket client and its event feed.
@@ -14,7 +15,7 @@ import sys
 import time
 
 from .cli_base import arguments, connection_flags, make_api, make_client
-from .cli_http import CommandError, plain_http, run_path
+from .cli_http import CommandError, parse_target, plain_http, run_path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: the CLI starts lighter
 if TYPE_CHECKING:
@@ -32,7 +33,10 @@ def add_commands(sub: Any, runs: Any) -> None:
     p = sub.add_parser("logs", help="print a run's log lines and captured output", populate=arguments(
         connection_flags,
         ("run", {"metavar": "RUN"}),
+        ("execution", {"nargs": "?", "metavar": "RUN:STEP[:ATTEMPT]", "help": "only this attempt (or step)"}),
         ("--step", {"metavar": "STEP", "help": "only this step (RUN:N)"}),
+        ("--from", {"dest": "from_ms", "type": _epoch_ms, "metavar": "MS",
+                    "help": "only lines from this time on: milliseconds since the epoch (UTC)"}),
         ("--level", {"choices": list(SEVERITY), "help": "only this level and above (stdout/stderr: that stream)"}),
         ("--search", {"metavar": "TEXT", "help": "only lines containing these words"}),
         ("-f", "--follow", {"action": "store_true", "help": "keep printing new lines until the run ends"}),
@@ -44,6 +48,23 @@ def add_commands(sub: Any, runs: Any) -> None:
                                            ("run", {"metavar": "RUN"}),
                                            ("-o", "--output", {"choices": ["text", "json", "csv"], "default": "text"})))
     p.set_defaults(fn=cmd_metrics)
+
+    p = sub.add_parser("queue", help="executions that have not started, oldest first, and why each waits",
+                       populate=arguments(
+        connection_flags,
+        ("--limit", {"type": int, "default": 500, "help": "show at most this many (1 to 5000; default 500)"}),
+        ("--no-watch", {"action": "store_true", "help": "print once (the default when stdout is not a terminal)"}),
+        ("-o", "--output", {"choices": ["text", "json"], "default": "text"})))
+    p.set_defaults(fn=cmd_queue)
+
+    sessions = sub.add_parser("sessions", help="worker sessions").add_subparsers(dest="sessions_command",
+                                                                               required=True)
+    p = sessions.add_parser("list", help="worker sessions (headless workers and kernels) and what they run",
+                            populate=arguments(
+        connection_flags,
+        ("--watch", {"action": "store_true", "help": "keep showing them, refreshed every 2 s (Ctrl-C ends)"}),
+        ("-o", "--output", {"choices": ["text", "json"], "default": "text"})))
+    p.set_defaults(fn=cmd_sessions_list)
 
     p = runs.add_parser("list", help="list runs, newest first", populate=arguments(
         connection_flags,
@@ -72,6 +93,33 @@ def _log_line(raw: dict) -> dict:
 # ------------------------------------------------------------------ logs
 
 
+def _epoch_ms(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time in milliseconds since the epoch: {text!r}") from None
+    if not 0 <= value < 4_102_444_800_000:  # before 2100
+        raise argparse.ArgumentTypeError(f"not a time in milliseconds since the epoch: {text!r}")
+    return value
+
+
+def _log_filters(args: argparse.Namespace) -> None:
+    """Check `logs`' positional RUN:STEP[:ATTEMPT] and set what the server filters by (the step)
+    and what is filtered here (the attempt, --from)."""
+    args.attempt = None
+    if args.execution is None:
+        return
+    run_id, step_id, attempt_id = parse_target(args.execution, "RUN:STEP or RUN:STEP:ATTEMPT")
+    if step_id is None:
+        raise CommandError(f"malformed target {args.execution!r}: expected RUN:STEP or RUN:STEP:ATTEMPT "
+                           "(e.g. R7xk:2:1)")
+    if run_id != args.run:
+        raise CommandError(f"{args.execution!r} is not of run {args.run!r}")
+    if args.step and args.step != step_id:
+        raise CommandError(f"--step {args.step} and {args.execution} name different steps")
+    args.step, args.attempt = step_id, attempt_id
+
+
 def _format(line: dict) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(line["at"])) + f".{int(line['at'] * 1000) % 1000:03d}"
     return f"{stamp} {line['execution_id']:<16} {LEVEL_MARK.get(line['level'], line['level']):<5} {line['message']}"
@@ -82,6 +130,10 @@ def _wanted(args: argparse.Namespace) -> Callable[[dict], bool]:
 
     def wanted(line: dict) -> bool:
         if args.step and not line["execution_id"].startswith(args.step + ":"):
+            return False
+        if args.attempt and line["execution_id"] != args.attempt:
+            return False
+        if args.from_ms is not None and line["at"] * 1000 < args.from_ms:
             return False
         if args.level:
             if args.level in ("stdout", "stderr"):
@@ -104,27 +156,53 @@ def _emitter(args: argparse.Namespace) -> Callable[[dict], None]:
     return emit
 
 
-def _print_history(read_page: Callable[[int], dict], emit: Callable[[dict], None], after: int = 0) -> int:
-    """Print the stored lines after line id `after`, a page at a time; returns the last id."""
+def _shown(args: argparse.Namespace) -> Callable[[dict], bool]:
+    """What is filtered here of the lines the server sent (it filters by step, level, words)."""
+    attempt, from_ms = args.attempt, args.from_ms
+
+    def shown(raw: dict) -> bool:
+        return ((attempt is None or raw["execution_id"] == attempt)
+                and (from_ms is None or raw["at"] * 1000 >= from_ms))
+    return shown
+
+
+def _print_history(read_page: Callable[[int], dict], emit: Callable[[dict], None], after: int = 0,
+                   shown: Callable[[dict], bool] | None = None) -> tuple[int, int]:
+    """Print the stored lines after line id `after` (those `shown`), a page at a time; returns
+    the last id and how many were printed."""
+    printed = 0
     while True:
         page = read_page(after)
         # In time order: executions flush their lines in batches, so ids follow arrival.
         for raw in sorted(page["lines"], key=lambda line: (line["at"], line["id"])):
-            emit(_log_line(raw))
+            if shown is None or shown(raw):
+                emit(_log_line(raw))
+                printed += 1
         after = page["last"]
         if not page["more"]:
-            return after
+            return after, printed
+
+
+def _check_attempt(args: argparse.Namespace, snapshot: dict) -> None:
+    """An attempt that printed no line: CommandError if the run has no such attempt."""
+    if args.attempt is None:
+        return
+    if not any(e["id"] == args.attempt for step in snapshot["steps"] for e in step["executions"]):
+        raise CommandError(f"no execution {args.attempt!r}")
 
 
 @plain_http
 def cmd_logs(args: argparse.Namespace) -> int:
+    _log_filters(args)
     emit = _emitter(args)
     if args.follow:
         return _follow_logs(args, emit)
     with make_api(args) as api:
         path = run_path(args.run, "/logs")
-        _print_history(lambda after: api.get(path, step=args.step, level=args.level, search=args.search,
-                                             after=after, limit=5000), emit)
+        _, printed = _print_history(lambda after: api.get(path, step=args.step, level=args.level, search=args.search,
+                                                          after=after, limit=5000), emit, shown=_shown(args))
+        if not printed and args.attempt is not None:
+            _check_attempt(args, api.get(run_path(args.run), view="inspect"))
     return 0
 
 
@@ -137,12 +215,14 @@ def _follow_logs(args: argparse.Namespace, emit: Callable[[dict], None]) -> int:
         run_id = args.run
         events: queue.Queue = queue.Queue()
         done = threading.Event()
-        client.subscribe(f"run:{run_id}", events.put)  # first: nothing committed after the history read is missed
+        snapshot = client.subscribe(f"run:{run_id}", events.put)  # first: nothing committed after the history read is missed
+        _check_attempt(args, snapshot)
 
         def read_page(after: int, limit: int = 5000) -> dict:
             return client.connection.call("get_logs", {"run": run_id, "step": args.step, "level": args.level,
                                                        "search": args.search, "after": after, "limit": limit})
-        last = _print_history(read_page, emit)
+        shown = _shown(args)
+        last, _ = _print_history(read_page, emit, shown=shown)
         wanted = _wanted(args)
 
         def wait_for_end() -> None:
@@ -175,7 +255,8 @@ def _follow_logs(args: argparse.Namespace, emit: Callable[[dict], None]) -> int:
                     emit(line)
         # Lines of the run's last moments that the feed may still be delivering.
         for raw in read_page(last, 10000)["lines"]:
-            emit(_log_line(raw))
+            if shown(raw):
+                emit(_log_line(raw))
     return 0
 
 
@@ -227,6 +308,84 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         definition = _definition_text(s)
         print(f"{s['execution_id']}  {s['key']}  {summary}" + (f"  [{definition}]" if definition else ""))
     return 0
+
+
+# ------------------------------------------------------------------ queue, sessions
+
+
+def _watching(render: Callable[[], list[str]], watch: bool, interval: float = 2.0) -> int:
+    """Print `render()`'s lines once, or (`watch`) redraw them every `interval` seconds until
+    Ctrl-C."""
+    if not watch:
+        sys.stdout.write("".join(line + "\n" for line in render()))
+        return 0
+    try:
+        while True:
+            lines = render()
+            sys.stdout.write("\033[H\033[J" + time.strftime("%H:%M:%S  (Ctrl-C to stop)\n")
+                             + "".join(line + "\n" for line in lines))
+            sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _age(at: float | None) -> str:
+    if at is None:
+        return "?"
+    seconds = max(0.0, time.time() - at)
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 \
+        else f"{seconds / 3600:.1f} h"
+
+
+def _queue_lines(queue: dict) -> list[str]:
+    entries, total = queue["queue"], queue["total"]
+    lines = [f"{total} execution(s) not started" + (f" (the {len(entries)} oldest shown)" if total > len(entries)
+                                                   else "")]
+    for e in entries:
+        if e.get("assigned"):
+            why = f"assigned to {e.get('worker') or e.get('session') or 'a worker'}, not started yet"
+        else:
+            why = e.get("waiting") or "waiting"
+        lines.append(f"  {e['id']}  {e['module']}/{e['target']} ({e['type']})  queued {_age(e.get('created_at'))}"
+                     f"  {why}")
+    return lines
+
+
+@plain_http
+def cmd_queue(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 5000:
+        raise CommandError(f"--limit must be from 1 to 5000, not {args.limit}")
+    with make_api(args) as api:
+        if args.output == "json":
+            print(json.dumps(api.get("queue", limit=args.limit), indent=2))
+            return 0
+        return _watching(lambda: _queue_lines(api.get("queue", limit=args.limit)),
+                         not args.no_watch and sys.stdout.isatty())
+
+
+def _session_lines(workers: list[dict]) -> list[str]:
+    if not workers:
+        return ["no worker sessions"]
+    lines = []
+    for w in workers:
+        tags = "".join(f"  {label} " + ",".join(f"{k}:{v}" for k, vs in (w.get(key) or {}).items() for v in vs)
+                       for key, label in (("provides", "provides"), ("accepts", "accepts")) if w.get(key))
+        lines.append(f"{w['id']}  {w.get('name') or '-'}  {w['kind']}  "
+                     f"{'connected' if w['connected'] else 'disconnected'}  "
+                     f"running {len(w['running'])}/{w['concurrency']}  {len(w['targets'])} target(s){tags}")
+        for execution in w["running"]:
+            lines.append(f"  {execution}")
+    return lines
+
+
+@plain_http
+def cmd_sessions_list(args: argparse.Namespace) -> int:
+    with make_api(args) as api:
+        if args.output == "json":
+            print(json.dumps(api.get("workers")["workers"], indent=2))
+            return 0
+        return _watching(lambda: _session_lines(api.get("workers")["workers"]), args.watch)
 
 
 # ------------------------------------------------------------------ runs list

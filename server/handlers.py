@@ -203,6 +203,14 @@ class RunResultHandler(ApiHandler):
         self.write_json(outcome)
 
 
+class ExecutionResultHandler(ApiHandler):
+    async def get(self, execution_id: str) -> None:
+        timeout = self.query_number("timeout", 0, 0, MAX_RESULT_TIMEOUT)
+        # The execution's outcome, followed along its successors (retries, cache hits, ...).
+        outcome = await orchestrate(self.state, "wait", {"execution": execution_id, "timeout": timeout})
+        self.write_json(outcome)
+
+
 class WorkflowsHandler(ApiHandler):
     async def get(self) -> None:
         workspace = self.get_query_argument("workspace", "default")

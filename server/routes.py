@@ -9,6 +9,7 @@ from __future__ import annotations
 from .blob_handlers import blob_routes
 from .handlers import (
     CancelHandler,
+    ExecutionResultHandler,
     HealthHandler,
     RerunHandler,
     RunHandler,
@@ -35,6 +36,7 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         ("api/runs", RunsHandler, kw),
         (rf"api/runs/({run})", RunHandler, kw),
         (rf"api/runs/({run})/result", RunResultHandler, kw),
+        (rf"api/executions/({run}:\d+:\d+)/result", ExecutionResultHandler, kw),
         (rf"api/executions/({run}:\d+:\d+)/cancel", CancelHandler, kw),
         (rf"api/steps/({run}:\d+)/rerun", RerunHandler, kw),
         ("api/workflows", WorkflowsHandler, kw),

@@ -231,7 +231,7 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path | None = None,
 
 def inspect_run(cli: Callable[..., subprocess.CompletedProcess], run_id: str) -> dict:
     """The run as `coflux runs inspect R -o json` reports it."""
-    result = cli("runs", "inspect", run_id, "-o", "json")
+    result = cli("runs", "inspect", "--no-wait", run_id, "-o", "json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

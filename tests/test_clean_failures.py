@@ -163,7 +163,7 @@ def test_runs_result_prints_values_of_returned_executions(returning):
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == expected, workflow
     # The recorded result of the workflow itself is still the reference (what inspect shows).
-    run = json.loads(returning.cli("runs", "inspect", run_ids["one"][0], "-o", "json").stdout)
+    run = json.loads(returning.cli("runs", "inspect", "--no-wait", run_ids["one"][0], "-o", "json").stdout)
     assert run["steps"][0]["executions"][0]["result"]["value"]["refs"][0]["target"] == "square"
 
 
@@ -208,13 +208,13 @@ def test_run_result_in_python_resolves_and_the_script_exits_cleanly(returning):
 
 
 def _inspect_line(returning, run_id: str) -> str:
-    text = returning.cli("runs", "inspect", run_id)
+    text = returning.cli("runs", "inspect", "--no-wait", run_id)
     assert text.returncode == 0, text.stderr
     return next(ln for ln in text.stdout.splitlines() if ln.strip().startswith(f"{run_id}:1:1"))
 
 
 def _first_execution(returning, run_id: str) -> dict:
-    run = json.loads(returning.cli("runs", "inspect", run_id, "-o", "json").stdout)
+    run = json.loads(returning.cli("runs", "inspect", "--no-wait", run_id, "-o", "json").stdout)
     return run["steps"][0]["executions"][0]
 
 

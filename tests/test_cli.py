@@ -167,14 +167,14 @@ def test_submit_no_wait_then_runs_result_and_inspect(cli):
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
         "a has 1 characters", "abcd has 4 characters"]
 
-    result = cli("runs", "inspect", ids[0])
+    result = cli("runs", "inspect", "--no-wait", ids[0])
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"run {ids[0]}  myapp.workflows/process  workspace default")
     assert f"  step {ids[0]}:2  myapp.workflows/fetch_data (task)  parent {ids[0]}:1:1" in lines
     assert any(line.startswith(f"    {ids[0]}:1:1 ") and 'value "a has 1 characters"' in line for line in lines)
 
-    result = cli("runs", "inspect", *ids, "-o", "json")
+    result = cli("runs", "inspect", "--no-wait", *ids, "-o", "json")
     assert result.returncode == 0, result.stderr
     runs = json.loads(result.stdout)
     assert [r["id"] for r in runs] == ids

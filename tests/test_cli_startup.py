@@ -66,6 +66,11 @@ def runs(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     (["runs", "inspect", "{observed}"], "  step {observed}:2  observing/chatty (task)"),
     (["runs", "inspect", "{observed}", "-o", "json"], '"module": "observing"'),
     (["runs", "result", "{observed}"], "1"),
+    (["runs", "result", "{observed}:3"], "1"),  # a step: its latest attempt, followed
+    (["runs", "result", "{observed}:3:1", "{observed}:2:1"], "1\n0"),  # attempts
+    (["logs", "{observed}", "{observed}:2:1", "--from", "0"], "task 0 starting with 3 lines"),
+    (["queue", "--no-watch"], "execution(s) not started"),
+    (["sessions", "list"], "  headless  connected  "),
     (["runs", "list", "--limit", "5"], "{training}  observing/training  succeeded"),
     (["runs", "list", "--status", "succeeded", "-o", "json"], '"state": "succeeded"'),
     (["logs", "{observed}"], "fanning out 2 tasks"),

@@ -135,7 +135,7 @@ def _render(snapshots: list[dict]) -> str:
         def get(self, path: str, **query: object) -> dict:
             return next(s for s in snapshots if path == f"runs/{s['id']}")
 
-    args = cli.build_parser().parse_args(["runs", "inspect", *[s["id"] for s in snapshots]])
+    args = cli.build_parser().parse_args(["runs", "inspect", "--no-wait", *[s["id"] for s in snapshots]])
     original = cli.make_api
     cli.make_api = lambda _args: Api()  # type: ignore[assignment]
     try:
@@ -149,7 +149,7 @@ def _render(snapshots: list[dict]) -> str:
 
 def test_inspect_text_is_the_same_from_either_view(server: Server, runs: dict) -> None:
     ids = [runs[name] for name in ("everything", "grouped", "parent")]
-    result = run_cli("runs", "inspect", *ids, env=server.env())
+    result = run_cli("runs", "inspect", "--no-wait", *ids, env=server.env())
     assert result.returncode == 0, result.stderr
     assert result.stdout == _render([_get(server, run_id) for run_id in ids])
     assert result.stdout == _render([_get(server, run_id, view="inspect") for run_id in ids])
@@ -163,7 +163,7 @@ def test_inspect_text_is_the_same_from_either_view(server: Server, runs: dict) -
 def test_inspect_text_of_a_run_in_progress(server: Server, runs: dict) -> None:
     held = runs["held"]
     for _ in range(3):  # the same text from either view (unless the run moved in between)
-        result = run_cli("runs", "inspect", held, env=server.env())
+        result = run_cli("runs", "inspect", "--no-wait", held, env=server.env())
         assert result.returncode == 0, result.stderr
         full = _render([_get(server, held)])
         if result.stdout == full:
@@ -174,7 +174,7 @@ def test_inspect_text_of_a_run_in_progress(server: Server, runs: dict) -> None:
 
 
 def test_inspect_json_output_is_the_whole_snapshot(server: Server, runs: dict) -> None:
-    result = run_cli("runs", "inspect", runs["everything"], "-o", "json", env=server.env())
+    result = run_cli("runs", "inspect", "--no-wait", runs["everything"], "-o", "json", env=server.env())
     assert result.returncode == 0, result.stderr
     assert _without_seq(json.loads(result.stdout)) == _without_seq(_get(server, runs["everything"]))
     assert result.stdout == json.dumps(json.loads(result.stdout), indent=2, default=str) + "\n"

@@ -111,7 +111,7 @@ def test_parking_bound_reached_is_reported_not_silent(server: Server, tmp_path_f
         run = inspect_run(lambda *a: run_cli(*a, env=server.env()), run_id)
         reasons = [e.get("waiting", "") for step in run["steps"] for e in step["executions"]]
         assert any("--max-parked" in r for r in reasons), reasons
-        text = run_cli("runs", "inspect", run_id, env=server.env()).stdout
+        text = run_cli("runs", "inspect", "--no-wait", run_id, env=server.env()).stdout
         assert "--max-parked" in text
         run_cli("runs", "cancel", run_id, env=server.env())
     finally:

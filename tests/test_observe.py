@@ -263,7 +263,7 @@ def test_the_run_widget_follows_a_run_across_a_server_kill(tmp_path: Path) -> No
 def test_threads_inside_a_task_keep_its_context(server: Server, observe_worker: Worker) -> None:
     value, run_id = submit(server, "uses_threads", 4)
     assert value == [0, 1, 2, 3]
-    run = json.loads(cli(server, "runs", "inspect", run_id, "-o", "json").stdout)
+    run = json.loads(cli(server, "runs", "inspect", "--no-wait", run_id, "-o", "json").stdout)
     assert [s["target"] for s in run["steps"]].count("nap") == 4  # recorded steps, not plain calls
     lines = json_lines(cli(server, "logs", run_id, "-o", "json"))
     assert sorted(line["message"] for line in lines if line["level"] == "stdout") == [f"thread {i}" for i in range(4)]

@@ -43,7 +43,7 @@ def _surfaces(server: Server, client: Client, run_id: str) -> dict[str, dict]:
     """The run's outcome as each surface reads it."""
     listed = _cli(server, "runs", "list", "-o", "json")
     assert listed.returncode == 0, listed.stderr
-    inspected = _cli(server, "runs", "inspect", run_id, "-o", "json")
+    inspected = _cli(server, "runs", "inspect", "--no-wait", run_id, "-o", "json")
     assert inspected.returncode == 0, inspected.stderr
     fold = RunView(run_id)
     fold.load(client.get_run(run_id))
@@ -70,7 +70,7 @@ def _agree(server: Server, client: Client, run_id: str) -> dict:
 def _texts(server: Server, run_id: str) -> tuple[str, str]:
     """The run's line of `coflux runs list` and the first line of `coflux runs inspect`."""
     listed = _cli(server, "runs", "list")
-    inspected = _cli(server, "runs", "inspect", run_id)
+    inspected = _cli(server, "runs", "inspect", "--no-wait", run_id)
     assert listed.returncode == 0 and inspected.returncode == 0, listed.stderr + inspected.stderr
     (line,) = [line for line in listed.stdout.splitlines() if line.startswith(run_id)]
     return line, inspected.stdout.splitlines()[0]
@@ -115,7 +115,7 @@ def test_a_rerun_of_an_abandoned_workflow_step_decides_the_run_everywhere(tmp_pa
             assert result.returncode == 1 and f"run ended: abandoned ({root}:1)" in result.stderr
 
             # 2. Re-run it with no worker to take it: the run is running again, everywhere.
-            rerun = _cli(server, "runs", "rerun", root)
+            rerun = _cli(server, "runs", "rerun", "--no-wait", root)
             assert rerun.returncode == 0 and rerun.stdout.strip() == f"{root}:2", rerun.stderr
             running = _agree(server, client, run.id)
             assert running == {"status": "running", "state": "running", "started_at": run_created(client, run.id),

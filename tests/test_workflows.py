@@ -224,7 +224,7 @@ def test_group_tags_children(cli):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [1, 3, 5, 2, 4, 6, 101]
     run_id = result.stderr.split("run ", 1)[1].split()[0]
-    run = json.loads(cli("runs", "inspect", run_id, "-o", "json").stdout)
+    run = json.loads(cli("runs", "inspect", "--no-wait", run_id, "-o", "json").stdout)
     root = run["steps"][0]["executions"][0]["id"]
     names = {g["group"]: g["name"] for g in run["groups"] if g["execution"] == root}
     assert sorted(names.values()) == ["evens", "odds"]

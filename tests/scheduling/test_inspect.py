@@ -22,9 +22,9 @@ def showcase(sched, tmp_path_factory) -> tuple[str, dict, str]:
         "memoised": ["memo value"] * 2, "deferred": ["deferred value"] * 2, "spawned": 42,
         "suspended": "resumed", "recurred": "recurred enough", "timeout": True, "cancelled": True}
     assert sorted(lines(log)) == ["cached", "deferred", "memoised", "recurs", "recurs", "suspends", "suspends"]
-    text = sched.cli("runs", "inspect", run_id)
+    text = sched.cli("runs", "inspect", "--no-wait", run_id)
     assert text.returncode == 0, text.stderr
-    as_json = sched.cli("runs", "inspect", run_id, "-o", "json")
+    as_json = sched.cli("runs", "inspect", "--no-wait", run_id, "-o", "json")
     assert as_json.returncode == 0, as_json.stderr
     return run_id, json.loads(as_json.stdout), text.stdout
 
@@ -139,7 +139,7 @@ def test_an_abandoned_execution(sched):
         fake.reregister_without_running()
         outcome = sched.wait_outcome(f"{run.id}:1:1")
         assert outcome["status"] == "abandoned"
-        text = sched.cli("runs", "inspect", run.id).stdout
+        text = sched.cli("runs", "inspect", "--no-wait", run.id).stdout
         assert re.search(rf"{run.id}:1:1  attempt 1  abandoned  (ran|after) \d+\.\d ms", text), text
         (execution,) = sched.inspect(run.id)["steps"][0]["executions"]
         assert execution["result"]["kind"] == "abandoned" and execution["session"] == fake.session

@@ -36,7 +36,7 @@ def test_a_memo_hit_from_another_parent_is_shown_as_memoised(sched, tmp_path):
     (original,) = executions(run, "memo_all")
     (caller,) = executions(run, "calls_memo_all")
     assert memo_links(run) == [(caller["id"], original["id"])]
-    text = sched.cli("runs", "inspect", run_id)
+    text = sched.cli("runs", "inspect", "--no-wait", run_id)
     assert text.returncode == 0, text.stderr
     assert f"memoised: {caller['id']} reused {original['id']}" in text.stdout
 
@@ -48,7 +48,7 @@ def test_a_memo_hit_from_the_same_parent_is_shown_as_memoised(sched, tmp_path):
     a = value["ids"][0]
     run = sched.inspect(run_id)
     workflow = run["steps"][0]["executions"][0]["id"]
-    text = sched.cli("runs", "inspect", run_id)
+    text = sched.cli("runs", "inspect", "--no-wait", run_id)
     assert f"memoised: {workflow} reused {a}" in text.stdout
     assert (workflow, a) in memo_links(run)
 

@@ -54,7 +54,7 @@ def test_without_a_matching_worker_the_step_waits_and_says_why(sched, gpu_worker
                              message="the step to wait")
     (execution,) = snapshot["steps"][1]["executions"]
     assert execution["waiting"] == reason and execution["assigned_at"] is None
-    text = sched.cli("runs", "inspect", run.id)
+    text = sched.cli("runs", "inspect", "--no-wait", run.id)
     assert text.returncode == 0, text.stderr
     assert f"{execution['id']}  attempt 1  pending" in text.stdout and f"({reason})" in text.stdout
     assert run.poll(0.2, default="waiting") == "waiting"

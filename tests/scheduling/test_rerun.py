@@ -25,7 +25,7 @@ def test_rerun_a_finished_step(sched, tmp_path):
     assert value == 102  # produce: 100 * 1 + 1, consume: + 1
     produce = step_of(sched.inspect(run_id), "produce")["id"]
 
-    result = sched.cli("runs", "rerun", produce)
+    result = sched.cli("runs", "rerun", "--no-wait", produce)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{produce}:2"
     outcome = sched.wait_outcome(f"{produce}:2")
@@ -37,9 +37,9 @@ def test_rerun_a_finished_step(sched, tmp_path):
     assert [len(s["executions"]) for s in run["steps"]] == [1, 2, 1]
     # The workflow read the old result of `produce`: stale. The others are not.
     assert {s["target"]: s["stale"] for s in run["steps"]} == {"pipeline": True, "produce": False, "consume": False}
-    inspected = sched.cli("runs", "inspect", run_id, "-o", "json")
+    inspected = sched.cli("runs", "inspect", "--no-wait", run_id, "-o", "json")
     assert {s["target"]: s["stale"] for s in json.loads(inspected.stdout)["steps"]}["pipeline"] is True
-    text = sched.cli("runs", "inspect", run_id).stdout
+    text = sched.cli("runs", "inspect", "--no-wait", run_id).stdout
     assert "[stale: a step it used was re-run]" in text.splitlines()[1]
 
 

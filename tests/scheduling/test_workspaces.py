@@ -92,7 +92,7 @@ def test_rerun_in_a_child_workspace_leaves_the_base_untouched(sched, child_worke
     assert value == {"n": 1, "worker": sched.worker.pid}
     produce = f"{run_id}:2"
 
-    rerun = sched.cli("runs", "rerun", "--workspace", CHILD, produce)
+    rerun = sched.cli("runs", "rerun", "--no-wait", "--workspace", CHILD, produce)
     assert rerun.returncode == 0, rerun.stderr
     in_child = rerun.stdout.strip()
     assert sched.wait_outcome(in_child)["value"] == {"v": {"n": 2, "worker": child_worker.pid}}
@@ -107,5 +107,5 @@ def test_rerun_in_a_child_workspace_leaves_the_base_untouched(sched, child_worke
 
     # A step cannot be re-run in a workspace that does not derive from its own.
     child_run, _ = sched.run(MODULE, "uses_memo", log, 5, workspace=CHILD)
-    refused = sched.cli("runs", "rerun", "--workspace", "default", f"{child_run}:2")
+    refused = sched.cli("runs", "rerun", "--no-wait", "--workspace", "default", f"{child_run}:2")
     assert refused.returncode != 0 and "is not the step's workspace or one derived from it" in refused.stderr
