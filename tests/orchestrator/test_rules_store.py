@@ -1,0 +1,91 @@
+"""The rule lists applied by the real orchestrator on a real store (SQLite in a temporary folder),
+with no worker process: what admission, placement and outcome decide, and the reason shown for
+an execution that waits, come from the working set and the database as they are."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coflux_server.orchestrator.core import Orchestrator
+from coflux_server.store import create_store_engine
+
+
+@pytest.fixture()
+def orchestrator(tmp_path: Path) -> Iterator[Orchestrator]:
+    orch = Orchestrator(create_store_engine(f"sqlite:///{tmp_path / 'coflux.db'}"), lambda out, events: None)
+    orch.start()
+    yield orch
+    orch.stop()
+
+
+def inside(orch: Orchestrator, fn: Callable[[Orchestrator], Any]) -> Any:
+    """Run `fn` in the orchestrator's thread and transaction; its return value."""
+    return orch.call(fn).result(timeout=10)
+
+
+def new_run(orch: Orchestrator, target: str = "t", args: list | None = None, **options: Any) -> str:
+    """A run of m/`target` with these (wire) options; the id of its root execution."""
+    def create(o: Orchestrator) -> str:
+        return o.submission.create_run(o.workspace_id("default"), "m", target, args or [], options,
+                                       parent_execution_id=None, idempotency_key=None,
+                                       origin_session_id=None)[1]
+    return inside(orch, create)
+
+
+def reason(orch: Orchestrator, execution_id: str) -> str:
+    return inside(orch, lambda o: o.queue.waiting_reason(o.ws.pending_by_id[execution_id]))
+
+
+def result(orch: Orchestrator, execution_id: str) -> tuple | None:
+    return inside(orch, lambda o: o.result_of(execution_id))
+
+
+def test_with_no_worker_the_placement_rules_say_why(orchestrator: Orchestrator) -> None:
+    execution = new_run(orchestrator)
+    assert reason(orchestrator, execution) == "no connected worker hosts m/t"
+
+
+def test_a_delay_holds_it_back_until_its_time(orchestrator: Orchestrator) -> None:
+    execution = new_run(orchestrator, delay=60)
+    assert reason(orchestrator, execution).startswith("delayed until ")
+    assert inside(orchestrator, lambda o: execution in o.ws.delayed)
+
+
+def test_a_later_equal_deferred_call_supersedes_the_waiting_one(orchestrator: Orchestrator) -> None:
+    first = new_run(orchestrator, args=[{"v": 1}], defer={"params": None})
+    second = new_run(orchestrator, args=[{"v": 1}], defer={"params": None})
+    other = new_run(orchestrator, args=[{"v": 2}], defer={"params": None})
+    assert result(orchestrator, first) == ("deferred", None, None, second)
+    assert result(orchestrator, second) is None and result(orchestrator, other) is None
+
+
+def test_an_equal_cached_call_in_flight_is_reused(orchestrator: Orchestrator) -> None:
+    cache = {"params": None, "max_age": None, "namespace": None, "version": None}
+    first = new_run(orchestrator, args=[{"v": 1}], cache=cache)
+    second = new_run(orchestrator, args=[{"v": 1}], cache=cache)
+    assert result(orchestrator, second) == ("cached", None, None, first)
+    assert result(orchestrator, first) is None  # still waiting for a worker: the cache follows it
+
+
+def test_a_wait_argument_holds_it_until_the_execution_resolves(orchestrator: Orchestrator) -> None:
+    upstream = new_run(orchestrator, target="up")
+    ref = {"v": {"$": "ref", "i": 0}, "refs": [{"type": "execution", "id": upstream, "module": "m", "target": "up"}]}
+    waiting = new_run(orchestrator, args=[ref], wait=[0])
+    assert reason(orchestrator, waiting) == f"waiting for {upstream}"
+    # The upstream resolves: admission runs again and the placement rules take over.
+    inside(orchestrator, lambda o: o.outcomes.conclude(o.submission.pending_of(upstream), "value", value={"v": 1}))
+    assert reason(orchestrator, waiting) == "no connected worker hosts m/t"
+
+
+def test_an_error_within_its_retries_becomes_a_new_attempt(orchestrator: Orchestrator) -> None:
+    execution = new_run(orchestrator, retries={"limit": 1, "backoff": [0, 0]})
+    error = {"type": "builtins.ValueError", "message": "no", "frames": [], "retryable": None}
+    inside(orchestrator, lambda o: o.outcomes.conclude(o.submission.pending_of(execution), "error", error=error))
+    kind, _, _, successor = result(orchestrator, execution)
+    assert kind == "error" and successor == execution[:-1] + "2"
+    inside(orchestrator, lambda o: o.outcomes.conclude(o.submission.pending_of(successor), "error", error=error))
+    assert result(orchestrator, successor)[3] is None  # its one retry is spent
