@@ -51,12 +51,6 @@ class Queue(Component):
     def deferred_latest(self, pending: Pending) -> Pending | None:
         return self.ws.deferrable.get((pending.module, pending.target, pending.workspace_id, pending.defer_key))
 
-    def blockers(self, pending: Pending) -> list[str]:
-        return self._blockers(pending)
-
-    def cache_hit(self, pending: Pending) -> str | None:
-        return self._cache_hit(pending)
-
     def _supersede(self, pending: Pending, earlier: Pending | None) -> None:
         """Among unassigned executions with the same target and defer key, only the latest is kept;
         the earlier one resolves as `deferred` and its waiters follow to the latest."""
@@ -117,7 +111,7 @@ class Queue(Component):
                 pending.after = None  # a suspension resumes once any awaited execution resolves
             self.due(pending)
 
-    def _blockers(self, pending: Pending) -> list[str]:
+    def blockers(self, pending: Pending) -> list[str]:
         """Unresolved executions this one must wait for: any of `after` (a suspension), or all
         references in its `wait` arguments, searched inside resolved values too."""
         if pending.after:
@@ -141,7 +135,7 @@ class Queue(Component):
                 todo.extend(execution_refs([result[1]]))
         return unresolved
 
-    def _cache_hit(self, pending: Pending) -> str | None:
+    def cache_hit(self, pending: Pending) -> str | None:
         """Another step's execution with the same cache key, in this workspace or a base, whose
         result is a value within max age or is still pending (then this one waits on it).
 
