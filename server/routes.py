@@ -16,6 +16,7 @@ from .handlers import (
     RunResultHandler,
     RunsHandler,
     SocketHandler,
+    WhoAmIHandler,
     WorkersHandler,
     WorkflowsHandler,
     WorkspacesHandler,
@@ -42,6 +43,7 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         ("api/workflows", WorkflowsHandler, kw),
         ("api/workspaces", WorkspacesHandler, kw),
         ("api/workers", WorkersHandler, kw),
+        ("api/whoami", WhoAmIHandler, kw),
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets
         *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics
         *studio_api_routes(state),  # api/queue
