@@ -69,3 +69,35 @@ def type_label(annotation: Any) -> str:
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__qualname__
     return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _needs_conversion(schema: dict) -> bool:
+    """Whether JSON for this schema differs from the Python value the hint names (a model or
+    dataclass from an object, an enum or a date from a string), so that arguments sent as JSON
+    (CLI, Studio, HTTP) are worth converting before the function sees them."""
+    text = repr(schema)
+    return any(word in text for word in ("'properties'", "'enum'", "'const'", "'format'"))
+
+
+def converters(fn: Callable) -> dict[str, Callable[[Any], Any]]:
+    """Parameter name -> a function that turns the JSON form of an argument (a dict, a list, a
+    string) into the hinted type (pydantic's lax validation), for the parameters where the two
+    differ; an argument that does not convert is passed on as it came."""
+    out: dict[str, Callable[[Any], Any]] = {}
+    hints = _hints(fn)
+    for name, schema in parameter_schemas(fn).items():
+        if not _needs_conversion(schema):
+            continue
+        from pydantic import TypeAdapter
+
+        adapter = TypeAdapter(hints[name])
+
+        def convert(value: Any, adapter: Any = adapter) -> Any:
+            if not isinstance(value, dict | list | str):
+                return value  # already a Python value of its own (from a caller in Python)
+            try:
+                return adapter.validate_python(value)
+            except Exception:
+                return value
+        out[name] = convert
+    return out

@@ -75,6 +75,7 @@ class Target(Generic[P, T]):
                                 f"(parameter {param.name!r})")
         self.parameters = list(self.signature.parameters)
         self._schemas: dict[str, dict] | None = None  # parameter JSON Schemas, built when first declared
+        self._converters: dict[str, Callable[[Any], Any]] | None = None  # JSON -> hinted types, on first run
         self._raw = dict(options or {})
         self.options, self.retries = parse_options(self._raw, self.parameters, kind=kind)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
@@ -105,6 +106,17 @@ class Target(Generic[P, T]):
             raise TypeError(f"{self.name}(): {exc}") from None
         bound.apply_defaults()
         return [bound.arguments[name] for name in self.parameters]
+
+    def convert_json_arguments(self, values: list[Any]) -> list[Any]:
+        """A workflow's arguments sent as JSON (CLI, Studio, HTTP) as the types its hints name:
+        a dict for a pydantic model or dataclass parameter becomes that model, a string an enum
+        member or a date. Values that are Python objects already pass through unchanged."""
+        if self._converters is None:
+            self._converters = param_schema.converters(self.fn)
+        if not self._converters:
+            return values
+        return [self._converters[name](value) if name in self._converters else value
+                for name, value in zip(self.parameters, values, strict=False)]
 
     def call_with(self, values: list[Any]) -> Any:
         """Call the function with values in parameter order."""
