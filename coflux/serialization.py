@@ -20,6 +20,7 @@ import json
 import math
 import os
 import pickle
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -202,6 +203,9 @@ def _encode(value: Any, refs: list[dict], depth: int) -> Any:
     if isinstance(value, bytes | bytearray):
         return (_offload(value, "bytes", None)  # type: ignore[arg-type]
                 or {"$": "bytes", "b64": base64.b64encode(bytes(value)).decode()})
+    node = _encode_library_value(value)
+    if node is not None:
+        return node
     try:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except RecursionError:
@@ -217,6 +221,92 @@ def _encode(value: Any, refs: list[dict], depth: int) -> Any:
         raise ValueError(f"value of type {type(value).__qualname__} is too large ({len(data)} bytes) to "
                          "send without a coflux server's blob store")
     return {"$": "pickle", "b64": base64.b64encode(data).decode(), "class": f"{cls.__module__}.{cls.__qualname__}"}
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _is_pydantic_model(value: Any) -> bool:
+    pydantic = sys.modules.get("pydantic")  # never imported here: a model's module has done it
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
+
+
+def _is_dataframe(value: Any) -> bool:
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
+
+
+def _encode_library_value(value: Any) -> dict | None:
+    """Pydantic models as their JSON, pandas DataFrames as Parquet: readable without unpickling
+    (in `runs inspect` and the step panel) and not tied to the producer's Python. None: neither."""
+    if _is_pydantic_model(value):
+        data = value.model_dump(mode="json")
+        # (through _encode: a "$" key in the model's JSON must not read as a coflux type)
+        node = {"$": "pydantic", "class": _class_name(type(value)), "v": _encode(data, [], 2)}
+        text = json.dumps(data, separators=(",", ":")).encode()
+        if len(text) > BLOB_THRESHOLD:
+            blob = _offload(text, "json", None)
+            if blob is not None:
+                node["v"] = blob
+        return node
+    if _is_dataframe(value):
+        try:
+            buffer = _write_parquet(value)
+        except Exception:  # a frame Parquet cannot hold (object columns of mixed types): pickled
+            return None
+        data = buffer.getbuffer()  # (no copy of what may be hundreds of MiB)
+        rows, columns = value.shape
+        meta = {"rows": rows, "columns": [str(c) for c in value.columns[:50]], "ncolumns": columns}
+        blob = _offload(data, "parquet", type(value))
+        if blob is not None:
+            return {**blob, **meta}
+        return {"$": "dataframe", "format": "parquet", "b64": base64.b64encode(data).decode(), **meta}
+    return None
+
+
+def _write_parquet(frame: Any) -> Any:
+    """The frame as Parquet (LZ4; dictionary encoding only for non-numeric columns, where it
+    pays: on millions of distinct numbers it costs seconds and saves nothing)."""
+    import io
+
+    import pyarrow
+    import pyarrow.parquet
+
+    table = pyarrow.Table.from_pandas(frame)
+    numeric = (pyarrow.types.is_integer, pyarrow.types.is_floating, pyarrow.types.is_boolean,
+               pyarrow.types.is_temporal)
+    dictionary = [field.name for field in table.schema if not any(test(field.type) for test in numeric)]
+    buffer = io.BytesIO()
+    pyarrow.parquet.write_table(table, buffer, compression="lz4", use_dictionary=dictionary or False)
+    return buffer
+
+
+def _restore_model(class_name: str, data: Any) -> Any:
+    """The model `class_name` (module.Qualname) rebuilt from its JSON when its class can be
+    imported here; else the JSON itself (a consumer without the producer's code still reads it)."""
+    import importlib
+
+    module_name, _, qualname = class_name.rpartition(".")
+    while module_name:
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            return obj.model_validate(data)
+        except (ImportError, AttributeError):
+            module_name, _, head = module_name.rpartition(".")
+            qualname = f"{head}.{qualname}"  # (a class nested in a class)
+        except Exception:  # the class changed since the value was made: its JSON is still the value
+            return data
+    return data
+
+
+def _read_parquet(data: Any) -> Any:
+    import pyarrow
+    import pyarrow.parquet
+
+    return pyarrow.parquet.read_table(pyarrow.BufferReader(data)).to_pandas()  # (reads the bytes in place)
 
 
 def decode(wire: dict, resolve_ref: Callable[[dict], Any] | None = None, *, blobs: Any = None) -> Any:
@@ -274,6 +364,10 @@ def _decode(data: Any, refs: list[dict], resolve_ref: Callable[[dict], Any] | No
         return base64.b64decode(data["b64"])
     if kind == "pickle":
         return pickle.loads(base64.b64decode(data["b64"]))
+    if kind == "pydantic":
+        return _restore_model(str(data.get("class", "")), _decode(data["v"], refs, resolve_ref, depth + 1))
+    if kind == "dataframe":
+        return _read_parquet(base64.b64decode(data["b64"]))
     if kind in _INLINE_LOADERS and kind not in _INLINE:
         _INLINE_LOADERS[kind]()
     if kind in _INLINE:
@@ -286,6 +380,8 @@ def _decode(data: Any, refs: list[dict], resolve_ref: Callable[[dict], Any] | No
             return bytes(content).decode("utf-8", "surrogatepass")
         if data.get("format") == "json":
             return _decode(json.loads(content), refs, resolve_ref, depth)
+        if data.get("format") == "parquet":
+            return _read_parquet(content)
         return pickle.loads(content)
     raise ValueError(f"unknown value type {kind!r}")
 
@@ -322,6 +418,11 @@ def to_display(wire: dict) -> Any:
             return f"<execution {ref.get('id')}>"
         if kind == "pickle":
             return f"<{data.get('class')}>"
+        if kind == "pydantic":  # the model's own JSON: what it holds, readable
+            return show(data.get("v"), depth + 1)
+        if kind == "dataframe" or (kind == "blob" and data.get("format") == "parquet"):
+            return f"<DataFrame {data.get('rows')} rows x {data.get('ncolumns')} columns: " \
+                   f"{', '.join(data.get('columns') or [])}>"
         if kind == "bytes":
             return f"<{len(base64.b64decode(data['b64']))} bytes>"
         if kind == "asset":

@@ -94,6 +94,8 @@ def _call(target: Target, message: dict, context: ExecutionContext) -> dict:
     started_at = time.time()  # reported with the result: one message per execution, not two
     try:
         values = [decode_value(arg, context) for arg in message["args"]]
+        if target.kind == "workflow":  # runs are started with JSON arguments from outside Python
+            values = target.convert_json_arguments(values)
         result = target.call_with(values)
         return {"execution": execution_id, "kind": "value", "value": serialization.encode(result),
                 "started_at": started_at}

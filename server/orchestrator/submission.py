@@ -23,6 +23,7 @@ from ..errors import BadRequest, NotFound
 from ..ids import random_id, run_of
 from ..store import schema as t
 from . import limits
+from .arguments import check_arguments
 from .binding import bind_arguments
 from .component import Component
 from .matching import merge_requires
@@ -113,6 +114,7 @@ class Submission(Component):
             raise BadRequest("kwargs must be an object")
         _wire_values(list(kwargs.values()), "kwargs")
         bound = bind_arguments(target, workflow.parameters, args, kwargs)
+        check_arguments(f"{module}/{target}", workflow.parameters, args, kwargs)  # before anything is recorded
         # The caller's options over the workflow's, key by key (null clears one): they are the
         # root step's, and its requires and memo the run's.
         merged = limits.options({name: value for name, value in {**(workflow.options or {}), **options}.items()

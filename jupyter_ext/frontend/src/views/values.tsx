@@ -63,6 +63,12 @@ function b64Length(b64: string): number {
   return Math.floor((b64.length * 3) / 4) - pad;
 }
 
+function frameLabel(obj: Record<string, unknown>): string {
+  const columns = Array.isArray(obj.columns) ? obj.columns.map(String) : [];
+  const more = Number(obj.ncolumns ?? columns.length) - columns.length;
+  return `${String(obj.rows ?? "?")} rows × ${String(obj.ncolumns ?? columns.length)} columns: ${columns.join(", ")}${more > 0 ? ", …" : ""}`;
+}
+
 /** One value, recursively (lists and objects fold open with <details>). */
 function DataView({ data, refs, depth }: { data: Data; refs: WireRef[]; depth: number }): JSX.Element {
   if (data === null) return <span class="cf-v-null">None</span>;
@@ -93,8 +99,17 @@ function DataView({ data, refs, depth }: { data: Data; refs: WireRef[]; depth: n
     case "timedelta": return <Tagged tag="timedelta">{String(obj.v)} s</Tagged>;
     case "decimal": return <Tagged tag="Decimal">{String(obj.v)}</Tagged>;
     case "bytes": return <Tagged tag="bytes">{formatBytes(b64Length(String(obj.b64 ?? "")))}</Tagged>;
+    case "pydantic": // a model as its JSON, tagged with its class's own name
+      return <Tagged tag={String(obj.class ?? "model").split(".").pop() ?? "model"}>
+        <DataView data={obj.v} refs={refs} depth={depth} />
+      </Tagged>;
+    case "dataframe":
+      return <Tagged tag="DataFrame">{frameLabel(obj)} ({formatBytes(b64Length(String(obj.b64 ?? "")))} Parquet)</Tagged>;
     case "pickle": return <Tagged tag="pickle">{String(obj.class ?? "object")} ({formatBytes(b64Length(String(obj.b64 ?? "")))})</Tagged>;
     case "blob":
+      if (obj.format === "parquet") {
+        return <Tagged tag="DataFrame">{frameLabel(obj)} <BlobLink blobKey={String(obj.key)} size={Number(obj.size)} label="Parquet" /></Tagged>;
+      }
       return <Tagged tag={`blob ${String(obj.format ?? "")}`}>
         <BlobLink blobKey={String(obj.key)} size={Number(obj.size)} label={String(obj.class ?? obj.format ?? "download")} />
       </Tagged>;
