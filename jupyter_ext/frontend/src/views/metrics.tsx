@@ -166,7 +166,7 @@ function figure(model: RunModel, spec: ChartSpec, el: Element, options: DrawOpti
     // The title and the legend are HTML around the plot: neither can sit under plotly's toolbar
     // or on an axis title, and 300 legend entries never squeeze the plot.
     autosize: true, height: 260, showlegend: false,
-    margin: { l: 62, r: spec.axes.size > 1 ? 62 + extra * 56 : 16, t: 14, b: 44 },
+    margin: { l: 62, r: spec.axes.size > 1 ? 62 + extra * 56 : 16, t: 30, b: 44 }, // t: room for the toolbar
     paper_bgcolor: bg, plot_bgcolor: bg, font: { color: fg, size: 11 },
     hoverlabel: { bgcolor: raised, bordercolor: grid, font: { color: fg } },
     modebar: { bgcolor: "rgba(0,0,0,0)", color: muted, activecolor: fg },
