@@ -217,3 +217,35 @@ export function sortMembers(members: readonly StepModel[], key: SortKey, descend
     return c !== 0 ? sign * c : a.number - b.number;
   });
 }
+
+// ---------------------------------------------------------------- step pickers (the log filter)
+
+export interface StepChoice { id: string; label: string; members: StepModel[] }
+
+/** Steps to pick from, large families folded: a fan-out (>= FANOUT_MIN calls of one target by one
+ * parent) is one choice "scale x300 (all)" instead of 300; other steps are their own choice. In
+ * call order of each choice's first step. */
+export function stepChoices(steps: readonly StepModel[]): StepChoice[] {
+  const families = new Map<string, StepModel[]>();
+  for (const step of steps) {
+    if (!step.parent) continue;
+    const id = fanOutId(stepOfExecution(step.parent), step.module, step.target);
+    let list = families.get(id);
+    if (!list) families.set(id, (list = []));
+    list.push(step);
+  }
+  const out: StepChoice[] = [];
+  const seen = new Set<string>();
+  for (const step of [...steps].sort((a, b) => a.number - b.number)) {
+    const id = step.parent ? fanOutId(stepOfExecution(step.parent), step.module, step.target) : "";
+    const family = id ? families.get(id)! : [];
+    if (family.length >= FANOUT_MIN) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.push({ id, label: `${step.target} x${family.length} (all)`, members: family });
+    } else {
+      out.push({ id: step.id, label: `${step.target} #${step.number}`, members: [step] });
+    }
+  }
+  return out;
+}
