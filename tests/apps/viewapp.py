@@ -184,6 +184,7 @@ sweep_score = cf.Metric("score", group="sweep", scale=cf.MetricScale("percent", 
 @cf.task()
 def scale(i: int, points: int = 0, fail: tuple = ()) -> int:
     """One item of a fan-out: records `points` of loss and score, fails when `i` is in `fail`."""
+    cf.log_info("scaling item {i}", i=i)
     for p in range(points):
         decay = 0.93 + (i % 7) * 0.005
         sweep_loss.record(decay ** p * (1 + (i % 5) * 0.1), at=p)

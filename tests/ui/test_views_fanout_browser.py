@@ -133,6 +133,59 @@ def test_a_300_step_run_is_one_fan_out_with_its_last_step_in_view(stack, run300,
     assert page.errors == []
 
 
+def boxes_overlap(page, selector: str) -> list:
+    """Pairs of visible elements matching `selector` whose boxes overlap."""
+    return page.evaluate("""(sel) => {
+      const boxes = [...document.querySelectorAll(sel)].map((e) => e.getBoundingClientRect()).filter((r) => r.width > 0);
+      const out = [];
+      for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i], b = boxes[j];
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) out.push([i, j]);
+      }
+      return out;
+    }""", selector)
+
+
+def test_studio_finds_the_failures_of_a_300_step_run(stack, run300, page, artifacts):
+    """The same collapsing in Studio: the failures in one action, the log filter's steps folded,
+    the timeline's axis readable with the step panel open."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1500, "height": 950})
+    page.goto(f"{stack.url}?token={stack.token}")
+    page.wait_for_selector(".cf-studio")
+    page.goto(f"{stack.url}#/runs/{run300}")
+    fan = page.locator(".cf-node-fanout")
+    expect(fan).to_have_attribute("aria-label", "scale x300: 297 ok, 3 failed, 0 running", timeout=WAIT_MS)
+    assert in_view(page, '.cf-node[aria-label^="summarise"]')
+    page.get_by_role("button", name="next failure").click()  # one action
+    panel = page.locator(".cf-step-panel")
+    expect(panel).to_contain_text(f"item {FAILS[0]} failed on purpose")
+    page.keyboard.press("n")
+    expect(panel).to_contain_text(f"item {FAILS[1]} failed on purpose")
+    # The list is as tall as the graph, a few dozen rows in the DOM, and the page did not scroll.
+    assert page.locator(".cf-member-scroll .cf-member-row").count() < 80
+    assert page.evaluate("() => window.scrollY") == 0
+    assert in_view(page, ".cf-node-fanout")
+    page.screenshot(path=str(artifacts / "fanout-studio-next-failure.png"))
+
+    # Logs: the step filter offers the fan-out as one choice, not 300.
+    page.get_by_role("tab", name="Logs").click()
+    step_filter = page.get_by_label("filter by step")
+    options = step_filter.locator("option").all_text_contents()
+    assert "scale x300 (all)" in options and len(options) < 10, options
+    step_filter.select_option(label="scale x300 (all)")
+    expect(page.locator(".cf-logs")).to_have_attribute("data-lines", "300")
+    page.screenshot(path=str(artifacts / "fanout-studio-logs.png"))
+
+    # Timeline with the step panel open: the axis labels do not overlap.
+    page.get_by_role("tab", name="Timeline").click()
+    expect(page.locator(".cf-tick").first).to_be_visible()
+    assert boxes_overlap(page, ".cf-tick") == []
+    page.screenshot(path=str(artifacts / "fanout-studio-timeline.png"))
+    assert page.errors == []
+
+
 def draw_figures(page) -> dict:
     return page.evaluate("""() => {
       const svg = document.querySelector('.cf-graph-svg');

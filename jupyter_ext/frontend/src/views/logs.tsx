@@ -127,7 +127,7 @@ export function LogsView(): JSX.Element {
 
   return <div class="cf-logs" data-lines={lines.length}>
     <div class="cf-logs-filters" role="search">
-      <label>Step <select class="cf-input" value={stepFilter} onChange={(e) => setStepFilter((e.target as HTMLSelectElement).value)}>
+      <label>Step <select class="cf-input" aria-label="filter by step" value={stepFilter} onChange={(e) => setStepFilter((e.target as HTMLSelectElement).value)}>
         <option value="">all steps</option>
         {selectedStep && !choices.some((c) => c.id === selectedStep) ? <option value={selectedStep}>{stepLabel(model, `${selectedStep}:1`)} (selected)</option> : null}
         {stepFilter && stepFilter !== selectedStep && !choices.some((c) => c.id === stepFilter) ?
