@@ -98,10 +98,16 @@ class Run:
         return runtime.session().run_part(self, part)
 
     def metrics_figure(self, title: str | None = None) -> Any:
-        """A `plotly.graph_objects.Figure` of the run's metrics as recorded so far: one subplot
-        per metric group, a trace per series (progress bars as filled areas)."""
-        return runtime.session().metrics_figure(self.client.metrics(self),
-                                                title or f"{self.module}/{self.target} {self.id}")
+        """A `plotly.graph_objects.Figure` of the run's metrics as recorded so far, drawn as the
+        run view draws them: one subplot per metric group, each scale on its own axis, a trace per
+        series named as in the view (many series of one key as a band), progress as areas."""
+        series = self.client.metrics(self)
+        if series:  # series of several steps are named by their step's target, as in the view
+            targets = {execution["id"]: step["target"] for step in self.client.get_run(self.id)["steps"]
+                       for execution in step["executions"]}
+            for item in series:
+                item.setdefault("target", targets.get(item.get("execution_id")))
+        return runtime.session().metrics_figure(series, title or f"{self.module}/{self.target} {self.id}")
 
     def cancel(self) -> list[str]:
         """Cancel the run's unfinished executions."""

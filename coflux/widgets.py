@@ -332,16 +332,77 @@ class AssetsPart(RunPart):
 
 
 # ---------------------------------------------------------------------- metrics as a plotly figure
+# The same rules and names as the run view's charts (jupyter_ext/frontend/src/views/metrics.tsx and
+# metricbands.ts): a chart per MetricGroup, each MetricScale on its own y axis with its declared
+# bounds and round ticks, and BAND_MIN or more series of one key drawn as a band (median between
+# min and max) with every step's series joined in one trace, shown on demand (a legend click).
+
+BAND_MIN = 5
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+_BAND_X = 400  # past this many distinct x values a band is computed over this many slices
+
 
 def _series_label(series: dict, ambiguous: set[str]) -> str:
+    """`key`, or `key (target #n)` when the chart holds the key for several steps (as the view)."""
     key = str(series.get("key", ""))
-    return f"{key} ({series.get('execution_id')})" if key in ambiguous else key
+    if key not in ambiguous:
+        return key
+    execution = str(series.get("execution_id"))
+    parts = execution.split(":")
+    target = series.get("target")
+    return f"{key} ({target} #{parts[1]})" if target and len(parts) == 3 else f"{key} ({execution})"
+
+
+def nice_step(lower: float, upper: float, count: int = 5) -> float:
+    """A round tick step for [lower, upper] with about `count` intervals: 1, 2, 2.5 or 5 x 10^k."""
+    import math
+
+    raw = abs(upper - lower) / count
+    if not raw > 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    return next((m * power for m in (1, 2, 2.5, 5) if m * power >= raw - 1e-12), 10 * power)
+
+
+def _bounds(scale: dict) -> dict:
+    lower, upper = scale.get("lower"), scale.get("upper")
+    if lower is None or upper is None or not upper > lower:
+        return {}
+    return {"range": [lower, upper], "autorange": False, "tickmode": "linear", "tick0": lower,
+            "dtick": nice_step(lower, upper)}
+
+
+def _quantile(values: list[float], q: float) -> float:
+    at = (len(values) - 1) * q
+    low, high = int(at), min(len(values) - 1, int(at) + 1)
+    return values[low] + (values[high] - values[low]) * (at - low)
+
+
+def metric_band(members: list[dict]) -> tuple[list[float], list[float], list[float], list[float]]:
+    """x, min, median, max of several series (over slices of x when there are many x values)."""
+    xs = sorted({p[0] for item in members for p in item.get("points") or []})
+    binned = len(xs) > _BAND_X
+    low_x, width = (xs[0], (xs[-1] - xs[0]) / _BAND_X or 1.0) if binned else (0.0, 1.0)
+    slots: dict[float, list[float]] = {}
+    for item in members:
+        for x, y in item.get("points") or []:
+            if y is None:
+                continue
+            at = low_x + (min(_BAND_X - 1, int((x - low_x) / width)) + 0.5) * width if binned else x
+            slots.setdefault(at, []).append(y)
+    out: tuple[list[float], list[float], list[float], list[float]] = ([], [], [], [])
+    for x in sorted(slots):
+        values = sorted(slots[x])
+        for column, value in zip(out, (x, values[0], _quantile(values, 0.5), values[-1]), strict=True):
+            column.append(value)
+    return out
 
 
 def metrics_figure(series: list[dict], *, title: str | None = None) -> plotly.graph_objects.Figure:
-    """A plotly Figure of metric series (as `Client.metrics(run)` returns them): one subplot per
-    `MetricGroup` (a metric without one gets its own), a trace per series (key, and execution
-    where one key comes from several), progress metrics as filled areas up to their total."""
+    """A plotly Figure of metric series (as `Client.metrics(run)` returns them, each optionally
+    with the `target` of its step): one subplot per `MetricGroup` (a metric without one gets its
+    own), each scale on its own y axis, a trace per series, or a band for many series of one key,
+    progress metrics as filled areas up to their total."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -351,33 +412,98 @@ def metrics_figure(series: list[dict], *, title: str | None = None) -> plotly.gr
         charts.setdefault(str(group.get("name") or item.get("key", "")), []).append(item)
     names = list(charts) or [title or "no metrics"]
     figure = make_subplots(rows=len(names), cols=1, subplot_titles=names, vertical_spacing=min(0.12, 0.3 / len(names)))
-    executions_of: dict[str, set[str]] = {}
-    for item in series:
-        executions_of.setdefault(str(item.get("key", "")), set()).add(str(item.get("execution_id")))
-    ambiguous = {key for key, executions in executions_of.items() if len(executions) > 1}
+    next_axis = len(names) + 1  # axes beyond each subplot's own y axis
+    bands = 0
+    extra_axes = max((len({_scale_name(i) for i in members}) - 2 for members in charts.values()), default=0)
     for row, name in enumerate(names, start=1):
         members = charts.get(name, [])
         group = (members[0].get("group") or {}) if members else {}
+        own_y = "y" if row == 1 else f"y{row}"
+        x_ref = "x" if row == 1 else f"x{row}"
+        axes: dict[str, str] = {}  # scale name -> y axis of this subplot
         for item in members:
-            points = item.get("points") or []
+            scale_name = _scale_name(item)
+            if scale_name in axes:
+                continue
             scale = item.get("scale") or {}
-            progress = bool(scale.get("progress"))
-            figure.add_trace(go.Scatter(
-                x=[p[0] for p in points], y=[p[1] for p in points], name=_series_label(item, ambiguous),
-                mode="lines" if len(points) > 50 else "lines+markers", legendgroup=name,
-                fill="tozeroy" if progress else None, line={"shape": "hv"} if progress else None,
-                hovertemplate="%{y}" + (f" {scale['units']}" if scale.get("units") else "") + "<extra>%{fullData.name}</extra>"),
-                row=row, col=1)
-            if progress and scale.get("upper") is not None:
-                figure.update_yaxes(range=[scale.get("lower") or 0, scale["upper"]], row=row, col=1)
-            elif scale.get("lower") is not None or scale.get("upper") is not None:
-                figure.update_yaxes(range=[scale.get("lower"), scale.get("upper")], row=row, col=1)
-            if scale.get("units"):
-                figure.update_yaxes(title_text=scale["units"], row=row, col=1)
+            axis_title = f"{scale_name} ({scale['units']})" if scale_name and scale.get("units") else (scale_name or "")
+            if not axes:
+                axes[scale_name] = own_y
+                figure.update_yaxes(title_text=axis_title, row=row, col=1, **_bounds(scale))
+                continue
+            axis = f"y{next_axis}"
+            n = len(axes)  # 1: the right side of the plot; more: further right
+            layout_axis: dict[str, Any] = {"title": {"text": axis_title}, "overlaying": own_y, "side": "right",
+                                           "showgrid": False, "anchor": x_ref, **_bounds(scale)}
+            if n > 1:
+                layout_axis.update(anchor="free", position=min(1.0, 1 - (extra_axes - (n - 1)) * 0.07))
+            figure.update_layout({f"yaxis{next_axis}": layout_axis})
+            axes[scale_name] = axis
+            next_axis += 1
+        by_key: dict[str, list[dict]] = {}
+        for item in members:
+            by_key.setdefault(str(item.get("key", "")), []).append(item)
+        ambiguous = {key for key, items in by_key.items() if len(items) > 1}
+        for key, items in by_key.items():
+            yaxis = axes[_scale_name(items[0])]
+            scale = items[0].get("scale") or {}
+            units = f" {scale['units']}" if scale.get("units") else ""
+            if len(items) >= BAND_MIN and not scale.get("progress"):
+                _add_band(figure, key, items, x_ref, yaxis, units, _PALETTE[bands % len(_PALETTE)])
+                bands += 1
+                continue
+            for item in items:
+                points = item.get("points") or []
+                progress = bool(scale.get("progress"))
+                label = _series_label(item, ambiguous)
+                figure.add_trace(go.Scatter(
+                    x=[p[0] for p in points], y=[p[1] for p in points], name=label, xaxis=x_ref, yaxis=yaxis,
+                    mode="lines" if len(points) > 50 else "lines+markers", legendgroup=name,
+                    fill="tozeroy" if progress else None, line={"shape": "hv"} if progress else None,
+                    hovertemplate=f"{label}: %{{y}}{units}<extra></extra>"))
         x_title = group.get("units") or "seconds since the execution started"
-        figure.update_xaxes(title_text=x_title, row=row, col=1)
-        if group.get("lower") is not None or group.get("upper") is not None:
-            figure.update_xaxes(range=[group.get("lower"), group.get("upper")], row=row, col=1)
+        figure.update_xaxes(title_text=x_title, row=row, col=1, **_bounds(group))
+    if extra_axes > 0:
+        figure.update_xaxes(domain=[0, 1 - extra_axes * 0.07])
     figure.update_layout(height=max(320, 280 * len(names)), title=title, legend={"groupclick": "toggleitem"},
                          margin={"t": 60 if title else 40})
     return figure
+
+
+def _scale_name(item: dict) -> str:
+    return str((item.get("scale") or {}).get("name") or "")
+
+
+def _add_band(figure: Any, key: str, items: list[dict], x_ref: str, yaxis: str, units: str, color: str) -> None:
+    """Many series of one key: the median between min and max, and every step's series joined
+    into one trace (gaps between them) that the legend shows on a click."""
+    import plotly.graph_objects as go
+
+    x, low, mid, high = metric_band(items)
+    ambiguous = {key}
+    joined_x: list[float | None] = []
+    joined_y: list[float | None] = []
+    text: list[str] = []
+    for item in items:
+        if joined_x:
+            joined_x.append(None)
+            joined_y.append(None)
+            text.append("")
+        label = _series_label(item, ambiguous)
+        for px, py in item.get("points") or []:
+            joined_x.append(px)
+            joined_y.append(py)
+            text.append(label)
+    common = {"xaxis": x_ref, "yaxis": yaxis, "mode": "lines", "legendgroup": key}
+    red, green, blue = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    figure.add_trace(go.Scatter(x=joined_x, y=joined_y, text=text, name=f"{key}: each step", visible="legendonly",
+                                line={"width": 1, "color": color}, opacity=0.4, hovertemplate=f"%{{text}}: %{{y}}{units}<extra></extra>",
+                                **{**common, "legendgroup": f"{key} each"}))
+    figure.add_trace(go.Scatter(x=x, y=low, name=f"{key}: min–max (low)", line={"width": 0, "color": color}, showlegend=False,
+                                hoverinfo="skip", **common))
+    figure.add_trace(go.Scatter(x=x, y=high, name=f"{key}: min–max", line={"width": 0, "color": color}, fill="tonexty",
+                                fillcolor=f"rgba({red},{green},{blue},0.22)",
+                                hoverinfo="skip", **common))
+    figure.add_trace(go.Scatter(x=x, y=mid, name=f"{key}: median of {len(items)} steps", line={"width": 2, "color": color},
+                                hovertemplate=f"{key}: median of {len(items)} steps: %{{y}}{units}<extra></extra>",
+                                **common))

@@ -173,3 +173,41 @@ def record_many(metrics: int, points: int) -> int:
 @cf.workflow()
 def many_points(metrics: int = 10, points: int = 10_000) -> int:
     return record_many(metrics, points)
+
+
+# ---------------------------------------------------------------------- large runs (issue 18)
+
+sweep_loss = cf.Metric("loss", group=cf.MetricGroup("sweep", units="epoch"), scale="loss", throttle=None)
+sweep_score = cf.Metric("score", group="sweep", scale=cf.MetricScale("percent", lower=0, upper=100), throttle=None)
+
+
+@cf.task()
+def scale(i: int, points: int = 0, fail: tuple = ()) -> int:
+    """One item of a fan-out: records `points` of loss and score, fails when `i` is in `fail`."""
+    cf.log_info("scaling item {i}", i=i)
+    for p in range(points):
+        decay = 0.93 + (i % 7) * 0.005
+        sweep_loss.record(decay ** p * (1 + (i % 5) * 0.1), at=p)
+        sweep_score.record(min(100.0, p * (0.8 + (i % 9) * 0.05)), at=p)
+    if i in fail:
+        raise RuntimeError(f"item {i} failed on purpose")
+    return i
+
+
+@cf.task()
+def summarise(ok: int, failed: int) -> str:
+    return f"{ok} ok, {failed} failed"
+
+
+@cf.workflow()
+def fan(n: int = 300, fail: tuple = (), points: int = 0) -> str:
+    """n calls of `scale` (the ones in `fail` fail), then one more step of the workflow's own."""
+    handles = [scale.submit(i, points, tuple(fail)) for i in range(n)]
+    ok = failed = 0
+    for h in handles:
+        try:
+            h.result()
+            ok += 1
+        except Exception:
+            failed += 1
+    return summarise(ok, failed)

@@ -203,11 +203,12 @@ def test_metrics_figure_has_a_subplot_per_group():
     series = [
         {"execution_id": "R1:2:1", "key": "loss", "group": {"name": "training", "units": "epoch"},
          "scale": {"name": "loss", "units": None, "progress": False, "lower": None, "upper": None},
-         "points": [[0, 1.0], [1, 0.5], [2, 0.25]]},
+         "points": [[0, 1.0], [1, 0.5], [2, 0.25]], "target": "fit"},
         {"execution_id": "R1:3:1", "key": "loss", "group": {"name": "training", "units": "epoch"},
-         "scale": None, "points": [[0, 2.0], [1, 1.0]]},
+         "scale": {"name": "loss", "units": None, "progress": False, "lower": None, "upper": None},
+         "points": [[0, 2.0], [1, 1.0]]},
         {"execution_id": "R1:2:1", "key": "accuracy", "group": {"name": "training", "units": "epoch"},
-         "scale": {"name": "fraction", "units": "%", "progress": False, "lower": 0, "upper": 100},
+         "scale": {"name": "percent", "units": "%", "progress": False, "lower": 0, "upper": 100},
          "points": [[0, 50], [2, 90]]},
         {"execution_id": "R1:2:1", "key": "progress", "group": None,
          "scale": {"name": "progress", "units": None, "progress": True, "lower": 0, "upper": 10},
@@ -217,13 +218,36 @@ def test_metrics_figure_has_a_subplot_per_group():
     assert isinstance(figure, go.Figure)
     assert [a.text for a in figure.layout.annotations] == ["training", "progress"]
     names = [trace.name for trace in figure.data]
-    assert names == ["loss (R1:2:1)", "loss (R1:3:1)", "accuracy", "progress"]  # one key, two executions
+    # One key of two steps: named by the step (its target when known), as the run view names them.
+    assert names == ["loss (fit #2)", "loss (R1:3:1)", "accuracy", "progress"]
     assert list(figure.data[0].y) == [1.0, 0.5, 0.25] and list(figure.data[0].x) == [0, 1, 2]
-    progress = figure.data[3]
+    # Each scale on its own axis: loss on the subplot's own, percent on another with its bounds
+    # and round ticks (0, 20, ..., 100).
+    loss, _, accuracy, progress = figure.data
+    assert loss.yaxis == "y" and accuracy.yaxis == "y3"
+    assert figure.layout.yaxis3.overlaying == "y" and figure.layout.yaxis3.side == "right"
+    assert tuple(figure.layout.yaxis3.range) == (0, 100) and figure.layout.yaxis3.dtick == 20
+    assert figure.layout.yaxis3.title.text == "percent (%)" and figure.layout.yaxis.title.text == "loss"
     assert progress.fill == "tozeroy" and progress.yaxis == "y2"
-    assert tuple(figure.layout.yaxis2.range) == (0, 10)
+    assert tuple(figure.layout.yaxis2.range) == (0, 10) and figure.layout.yaxis2.dtick == 2
     assert figure.layout.xaxis.title.text == "epoch"
     assert metrics_figure([]).data == ()  # nothing recorded yet: an empty figure, not an error
+
+
+def test_metrics_figure_draws_many_steps_of_one_key_as_a_band():
+    series = [{"execution_id": f"R1:{i + 2}:1", "key": "loss", "target": "scale",
+               "group": {"name": "sweep", "units": "epoch"},
+               "scale": {"name": "loss", "units": None, "progress": False, "lower": None, "upper": None},
+               "points": [[x, (i + 1) * 10.0 - x] for x in range(100)]} for i in range(300)]
+    figure = metrics_figure(series)
+    each, low, high, median = figure.data
+    assert [t.name for t in figure.data] == ["loss: each step", "loss: min–max (low)", "loss: min–max",
+                                             "loss: median of 300 steps"]
+    assert each.visible == "legendonly" and len(each.x) == 300 * 100 + 299  # joined, a gap between steps
+    assert each.text[0] == "loss (scale #2)"
+    assert list(low.y[:2]) == [10.0, 9.0] and list(high.y[:2]) == [3000.0, 2999.0]
+    assert median.y[0] == 1505.0 and high.fill == "tonexty" and not low.showlegend
+
 
 
 async def test_displayed_run_in_a_jupyter_kernel(coflux_ext, jp_serverapp, jp_base_url):

@@ -95,7 +95,7 @@ def test_run_view_goes_live_in_jupyterlab(built, lab, page, artifacts):
     expect(view.locator(".cf-node-group")).to_have_attribute("aria-label", "▣ squares (3): value")
     expect(view.locator('.cf-node[aria-label^="broken"]')).to_have_attribute("data-status", "error")
     expect(view.locator('.cf-node[aria-label^="expensive"][data-status="cached"]')).to_have_count(1)
-    expect(view.locator('.cf-node[aria-label^="lookup"]')).to_have_attribute("aria-label", "lookup: value, memoised")
+    expect(view.locator('.cf-node[aria-label^="lookup"]')).to_have_attribute("aria-label", 'lookup("a"): value, memoised')
     expect(view.locator(".cf-node-run")).to_have_count(1)  # the child run, a linked node
     edges = view.locator(".cf-graph-svg .cf-edges")
     expect(edges.locator(".cf-edge-successor")).to_have_count(1)  # the cache hit -> the execution it reused

@@ -1,15 +1,24 @@
 // The run graph: dagre layout drawn in SVG, with pan (drag), zoom (wheel) and fit. The layout is
-// memoised on the graph's structure key: status changes only recolour the nodes.
+// memoised on the graph's structure key: status changes only recolour the nodes. Siblings calling
+// the same target are one fan-out node (fanout.ts); a toolbar searches, filters by status and
+// steps through failures; an opened fan-out or group lists its members (memberlist.tsx).
 import dagre from "@dagrejs/dagre";
 import type { JSX } from "preact";
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { StepModel } from "../store/types";
 import { useModelVersion, useView } from "./context";
+import {
+  callLabel, collapseFanOuts, countStatuses, countsText, fanStatus, nextFailure, queryActive, STATUS_CLASSES,
+  stepMatches, type Counts, type StatusClass, type StepQuery,
+} from "./fanout";
 import { buildGraph, groupStatus, type GraphEdge, type GraphNode, type RunGraph } from "./graphmodel";
+import { MemberList } from "./memberlist";
 import { isActive, statusLook } from "./status";
 
 const NODE_W = 190;
 const NODE_H = 46;
+const FANOUT_W = 240;
+const FANOUT_H = 56;
 const MAX_LABEL = 24;
 const LABEL_MIN_SCALE = 0.3;
 
@@ -66,7 +75,11 @@ function layoutGraph(graph: RunGraph): Layout {
   const g = new dagre.graphlib.Graph({ multigraph: false });
   g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 70, marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const node of graph.nodes) if (!inFan.has(node.id)) g.setNode(node.id, { width: NODE_W, height: NODE_H });
+  for (const node of graph.nodes) {
+    if (inFan.has(node.id)) continue;
+    if (node.kind === "fanout") g.setNode(node.id, { width: FANOUT_W, height: FANOUT_H });
+    else g.setNode(node.id, { width: NODE_W, height: NODE_H });
+  }
   for (const [parent, grid] of grids) {
     g.setNode(`fan:${parent}`, { width: grid.w, height: grid.h });
     g.setEdge(parent, `fan:${parent}`, { weight: 2 });
@@ -101,13 +114,69 @@ function layoutGraph(graph: RunGraph): Layout {
       box: { x: n.x, y: n.y, w: grid.w, h: grid.h }, edge: e?.points ?? [],
       kind: waited * 2 >= leaves.length ? "dependency" : "child" });
   }
+  const moved = siblingsInCallOrder(graph, nodes, inFan);
   const edges = new Map<string, { x: number; y: number }[]>();
   for (const edge of graph.edges) {
+    const from = nodes.get(edge.from);
+    const to = nodes.get(edge.to);
+    if ((moved.has(edge.from) || moved.has(edge.to)) && from && to && !inFan.has(edge.to) && !inFan.has(edge.from)) {
+      edges.set(edge.id, curveBetween(from, to));
+      continue;
+    }
     const e = g.hasEdge(edge.from, edge.to) ? g.edge(edge.from, edge.to) as { points?: { x: number; y: number }[] } : undefined;
     if (e?.points) edges.set(edge.id, e.points);
   }
   const info = g.graph() as { width?: number; height?: number };
   return { nodes, edges, fans: fanList, width: info.width ?? 0, height: info.height ?? 0, ms: performance.now() - started };
+}
+
+/** dagre orders a rank to cut crossings, not by call order: the children of one parent that share
+ * a rank take their places again top to bottom in call order (graph.nodes is in step order).
+ * Returns the nodes that moved (their edges are redrawn). */
+function siblingsInCallOrder(graph: RunGraph, nodes: Map<string, Placed>, inFan: Map<string, string>): Set<string> {
+  const order = new Map(graph.nodes.map((n, i) => [n.id, i]));
+  const parents = new Map<string, Set<string>>();
+  for (const e of graph.edges) {
+    if (inFan.has(e.to) || inFan.has(e.from) || (e.kind !== "child" && e.kind !== "dependency")) continue;
+    const [parent, child] = (order.get(e.from) ?? 0) <= (order.get(e.to) ?? 0) ? [e.from, e.to] : [e.to, e.from];
+    let set = parents.get(child);
+    if (!set) parents.set(child, (set = new Set()));
+    set.add(parent);
+  }
+  const families = new Map<string, string[]>();
+  for (const [child, set] of parents) {
+    const at = nodes.get(child);
+    if (set.size !== 1 || !at) continue;
+    const key = `${[...set][0]}@${Math.round(at.x)}`;
+    let list = families.get(key);
+    if (!list) families.set(key, (list = []));
+    list.push(child);
+  }
+  const moved = new Set<string>();
+  for (const list of families.values()) {
+    if (list.length < 2) continue;
+    const boxes = list.map((id) => nodes.get(id)!);
+    const top = Math.min(...boxes.map((b) => b.y - b.h / 2));
+    const bottom = Math.max(...boxes.map((b) => b.y + b.h / 2));
+    const gap = (bottom - top - boxes.reduce((sum, b) => sum + b.h, 0)) / (list.length - 1);
+    let y = top;
+    for (const id of [...list].sort((a, b) => order.get(a)! - order.get(b)!)) {
+      const box = nodes.get(id)!;
+      const centre = y + box.h / 2;
+      if (Math.abs(centre - box.y) > 0.5) moved.add(id);
+      nodes.set(id, { ...box, y: centre });
+      y += box.h + gap;
+    }
+  }
+  return moved;
+}
+
+function curveBetween(from: Placed, to: Placed): { x: number; y: number }[] {
+  if (to.x - to.w / 2 <= from.x + from.w / 2) return [{ x: from.x, y: from.y }, { x: to.x, y: to.y }];
+  const a = { x: from.x + from.w / 2, y: from.y };
+  const b = { x: to.x - to.w / 2, y: to.y };
+  const mid = (a.x + b.x) / 2;
+  return [a, { x: mid, y: a.y }, { x: mid, y: b.y }, b];
 }
 
 function truncate(text: string, max = MAX_LABEL): string {
@@ -140,7 +209,27 @@ interface NodeProps {
   node: GraphNode;
   at: Placed;
   selected: boolean;
+  /** a search or status filter is on: how many of the node's steps match (0: dimmed) */
+  matches: number | null;
   onActivate: (node: GraphNode, event: Event) => void;
+}
+
+const BAR_ORDER: StatusClass[] = ["ok", "failed", "running", "pending", "other"];
+const BAR_TONE: Record<StatusClass, string> = { ok: "ok", failed: "bad", running: "run", pending: "wait", other: "other" };
+
+/** A fan-out's members as one bar: a segment per status class, widths by count. */
+function StatusBar({ counts, total, width, y }: { counts: Counts; total: number; width: number; y: number }): JSX.Element {
+  let x = 0;
+  return <g class="cf-status-bar" transform={`translate(10,${y})`} aria-hidden="true">
+    <rect class="cf-status-bar-track" width={width} height="5" rx="2" />
+    {BAR_ORDER.map((cls) => {
+      if (!counts[cls] || !total) return null;
+      const w = Math.max(2, (counts[cls] / total) * width);
+      const seg = <rect key={cls} class={`cf-status-seg cf-tone-${BAR_TONE[cls]}`} data-class={cls} x={x} width={w} height="5" />;
+      x += (counts[cls] / total) * width;
+      return seg;
+    })}
+  </g>;
 }
 
 function stepLine(step: StepModel): string {
@@ -149,25 +238,31 @@ function stepLine(step: StepModel): string {
   return `${look.label} · #${step.number}${attempts}`;
 }
 
-function NodeView({ node, at, selected, onActivate }: NodeProps): JSX.Element {
+function NodeView({ node, at, selected, matches, onActivate }: NodeProps): JSX.Element {
   let status = "value";
   let title = node.label;
   let sub = "";
   let stale = false;
   let pinned = false;
   let extraClass = "";
+  let counts: Counts | null = null;
   if (node.kind === "step" && node.step) {
     status = node.step.status;
     sub = stepLine(node.step);
     stale = node.step.stale;
     pinned = node.step.memoisedBy.length > 0;
-    title = node.step.target;
+    title = callLabel(node.step);
     if (node.step.type === "workflow") extraClass = " cf-node-workflow";
   } else if (node.kind === "group" && node.members) {
     const summary = groupStatus(node.members);
     status = summary.status;
     sub = [...summary.counts].map(([s, n]) => `${n} ${statusLook(s).label}`).join(", ");
     title = `▣ ${node.label} (${node.members.length})`;
+  } else if (node.kind === "fanout" && node.members) {
+    counts = countStatuses(node.members);
+    status = fanStatus(counts, node.members);
+    sub = countsText(counts);
+    title = node.label;
   } else if (node.kind === "run") {
     status = "";
     sub = node.detail ?? "";
@@ -176,19 +271,22 @@ function NodeView({ node, at, selected, onActivate }: NodeProps): JSX.Element {
   const look = statusLook(status);
   const cls = `cf-node cf-node-${node.kind} cf-tone-${node.kind === "run" ? "link" : look.tone}` +
     (isActive(status) && status === "running" ? " cf-node-running" : "") + (stale ? " cf-node-stale" : "") +
-    (selected ? " cf-selected" : "") + extraClass;
+    (selected ? " cf-selected" : "") + (matches === 0 ? " cf-dim" : matches ? " cf-match" : "") + extraClass;
   const x = at.x - at.w / 2;
   const y = at.y - at.h / 2;
-  const label = node.kind === "run" ? `${title}: ${sub}` :
+  const label = node.kind === "run" ? `${title}: ${sub}` : node.kind === "fanout" ? `${title}: ${sub}` :
     `${title}: ${look.label}${stale ? ", stale" : ""}${pinned ? ", memoised" : ""}`;
+  const subMax = node.kind === "fanout" ? 36 : 30;
+  const matchText = matches && node.kind !== "step" ? ` · ${matches} match` : "";
   return <g class={cls} transform={`translate(${x.toFixed(1)},${y.toFixed(1)})`} data-node={node.id}
     data-status={status} tabIndex={0} role="button" aria-label={label}
     onClick={(e) => onActivate(node, e)}
     onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onActivate(node, e); } }}>
     <rect class="cf-node-box" width={at.w} height={at.h} rx="6" />
     {node.kind !== "run" ? <text class="cf-node-icon" x="10" y="20">{look.icon}</text> : null}
-    <text class="cf-node-title" x={node.kind === "run" ? 10 : 28} y="19">{truncate(title)}</text>
-    <text class="cf-node-sub" x={node.kind === "run" ? 10 : 28} y="36">{truncate(sub + (stale ? " · stale" : ""), 30)}</text>
+    <text class="cf-node-title" x={node.kind === "run" ? 10 : 28} y="19">{truncate(title, node.kind === "fanout" ? 30 : MAX_LABEL)}{matchText ? <tspan class="cf-node-match">{matchText}</tspan> : null}</text>
+    <text class="cf-node-sub" x={node.kind === "run" ? 10 : 28} y="36">{truncate(sub + (stale ? " · stale" : ""), subMax)}</text>
+    {counts && node.members ? <StatusBar counts={counts} total={node.members.length} width={at.w - 20} y={at.h - 13} /> : null}
     {pinned && node.step ? <Pin x={at.w - 12} y={12} count={node.step.memoisedBy.length} /> : null}
   </g>;
 }
@@ -206,10 +304,15 @@ export function GraphView(): JSX.Element {
   const ctx = useView();
   const { model, selectedStep, selectStep, openRun } = ctx;
   const version = useModelVersion(model);
-  const graph = useMemo(() => buildGraph(model), [model, version]);
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const buildStarted = useRef(0); // when the latest graph model began to be built (from the run's steps)
+  const full = useMemo(() => { buildStarted.current = performance.now(); return buildGraph(model); }, [model, version]);
+  const graph = useMemo(() => collapseFanOuts(full, expanded), [full, expanded]);
   const layout = useMemo(() => layoutGraph(graph), [graph.structureKey]);
   const [groupOpen, setGroupOpen] = useState<string | null>(null);
-  const [filter, setFilter] = useState("");
+  const [query, setQuery] = useState<StepQuery>({ text: "", status: "" });
+  const [listClosed, setListClosed] = useState(false); // the matches list, closed by the user
+  const rootRef = useRef<HTMLDivElement>(null);
   const svgRef = useRef<SVGSVGElement>(null);
   const sceneRef = useRef<SVGGElement>(null);
   const view = useRef<View>({ x: 0, y: 0, k: 1 });
@@ -241,6 +344,16 @@ export function GraphView(): JSX.Element {
     layouts.current += 1; // how many layouts this view has made (a test checks recolouring does not re-lay out)
     svgRef.current?.setAttribute("data-layouts", String(layouts.current));
   }, [layout]);
+  const measured = useRef(0);
+  useLayoutEffect(() => {
+    // From building the graph model out of the steps, through collapsing, layout and the DOM
+    // commit, to the next frame: how long the latest graph took to draw (tests read it).
+    const svg = svgRef.current;
+    const started = buildStarted.current;
+    if (!svg || started === measured.current) return;
+    measured.current = started;
+    requestAnimationFrame(() => svg.setAttribute("data-draw-ms", (performance.now() - started).toFixed(1)));
+  });
   useEffect(() => {
     const svg = svgRef.current;
     if (!svg) return undefined;
@@ -299,30 +412,87 @@ export function GraphView(): JSX.Element {
     event.stopPropagation();
     if (suppressClick.current) return;
     if (node.kind === "step" && node.step) selectStep(node.step.id);
-    else if (node.kind === "group") setGroupOpen(groupOpen === node.id ? null : node.id);
+    else if (node.kind === "group" || node.kind === "fanout") setGroupOpen(groupOpen === node.id ? null : node.id);
     else if (node.kind === "run" && node.runId && openRun) openRun(node.runId);
   };
 
+  const steps = full.nodes.length ? model.steps() : [];
+  const active = queryActive(query);
+  const matching = useMemo(() => (active ? steps.filter((s) => stepMatches(s, query)) : []), [steps, version, query]);
+  const matchesOf = useMemo(() => {
+    if (!active) return null;
+    const perNode = new Map<string, number>();
+    for (const s of matching) {
+      const node = graph.nodeOfStep.get(s.id);
+      if (node) perNode.set(node, (perNode.get(node) ?? 0) + 1);
+    }
+    return perNode;
+  }, [matching, graph, active]);
+  const failures = useMemo(() => steps.filter((s) => statusLook(s.status).tone === "bad").length, [steps, version]);
+
+  /** Select a step; inside a collapsed fan-out or group, open its list at that step. */
+  const reveal = (stepId: string) => {
+    selectStep(stepId);
+    const node = graph.nodeOfStep.get(stepId);
+    if (node && node !== stepId) setGroupOpen(node);
+  };
+  const goFailure = (dir: 1 | -1) => {
+    const step = nextFailure(steps, selectedStep, dir);
+    if (step) reveal(step.id);
+  };
+  const onKey = (event: KeyboardEvent) => {
+    const target = event.target as HTMLElement | null;
+    if (target && (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA")) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "n" || event.key === "]") { event.preventDefault(); goFailure(1); }
+    else if (event.key === "p" || event.key === "[") { event.preventDefault(); goFailure(-1); }
+    else if (event.key === "/") { event.preventDefault(); rootRef.current?.querySelector<HTMLInputElement>(".cf-graph-search")?.focus(); }
+  };
+  const onKeyRef = useRef(onKey);
+  onKeyRef.current = onKey;
+  useEffect(() => {
+    // The keys work anywhere in the run view (the step panel takes focus when a failure opens).
+    const scope = rootRef.current?.closest(".cf-root") ?? rootRef.current;
+    if (!scope) return undefined;
+    const listener = (event: Event) => onKeyRef.current(event as KeyboardEvent);
+    scope.addEventListener("keydown", listener);
+    return () => scope.removeEventListener("keydown", listener);
+  }, []);
+
   const selectedNode = selectedStep ? graph.nodeOfStep.get(selectedStep) : undefined;
   const group = groupOpen ? graph.nodes.find((n) => n.id === groupOpen) : undefined;
-  const members = group?.members?.filter((m) => !filter || `${m.target} #${m.number} ${m.status}`.includes(filter)) ?? [];
+  const listSteps = group?.members ? (active ? group.members.filter((m) => stepMatches(m, query)) : group.members) :
+    active && !listClosed ? matching : null;
+  const listTitle = group ? group.label : `${matching.length} matching step${matching.length === 1 ? "" : "s"}`;
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const setQueryAndShow = (next: StepQuery) => { setQuery(next); setListClosed(false); };
 
-  return <div class="cf-graph" data-nodes={graph.nodes.length} data-edges={graph.edges.length}>
+  return <div class="cf-graph" ref={rootRef} data-nodes={graph.nodes.length} data-edges={graph.edges.length}
+    data-steps={steps.length}>
     <div class="cf-graph-toolbar">
       <button type="button" class="cf-button" onClick={() => { touched.current = false; fit(); }} title="fit the graph in view">⤢ Fit</button>
       <button type="button" class="cf-button" aria-label="zoom in" onClick={() => { const v = view.current; view.current = { ...v, k: Math.min(4, v.k * 1.25) }; touched.current = true; apply(); }}>+</button>
       <button type="button" class="cf-button" aria-label="zoom out" onClick={() => { const v = view.current; view.current = { ...v, k: Math.max(0.02, v.k / 1.25) }; touched.current = true; apply(); }}>−</button>
-      <span class="cf-legend" aria-label="edge legend">
-        <svg width="28" height="8" aria-hidden="true"><line class="cf-edge cf-edge-dependency" x1="0" y1="4" x2="28" y2="4" /></svg> waited on
-        <svg width="28" height="8" aria-hidden="true"><line class="cf-edge cf-edge-child" x1="0" y1="4" x2="28" y2="4" /></svg> submitted
-        <svg width="28" height="8" aria-hidden="true"><line class="cf-edge cf-edge-childrun" x1="0" y1="4" x2="28" y2="4" /></svg> child run / spawned
-        <svg width="28" height="8" aria-hidden="true"><line class="cf-edge cf-edge-successor" x1="0" y1="4" x2="28" y2="4" /></svg> cached / deferred / memo
-      </span>
-      <span class="cf-muted cf-graph-count">{graph.nodes.length} nodes</span>
+      <input class="cf-input cf-graph-search" type="search" placeholder="search target / argument" title="search the steps by target, #number or argument (key: /)"
+        aria-label="search steps" value={query.text}
+        onInput={(e) => setQueryAndShow({ ...query, text: (e.target as HTMLInputElement).value })} />
+      <select class="cf-input cf-graph-status" aria-label="status filter" value={query.status}
+        onChange={(e) => setQueryAndShow({ ...query, status: (e.target as HTMLSelectElement).value as StatusClass | "" })}>
+        <option value="">any status</option>
+        {STATUS_CLASSES.map((c) => <option key={c} value={c}>{c}</option>)}
+      </select>
+      <button type="button" class="cf-button cf-prev-failure" disabled={!failures} onClick={() => goFailure(-1)}
+        aria-label="previous failure" title="previous failure (keys: p or [ anywhere in the run view)">◀ failure</button>
+      <button type="button" class="cf-button cf-next-failure" disabled={!failures} onClick={() => goFailure(1)}
+        aria-label="next failure" title="next failure (keys: n or ] anywhere in the run view; / searches)">failure ▶</button>
+      {failures ? <span class="cf-tone-bad cf-failure-count">{failures} failed</span> : null}
+      {expanded.size ? <button type="button" class="cf-button" onClick={() => setExpanded(new Set())}
+        title="collapse every fan-out again">collapse fan-outs</button> : null}
+      <span class="cf-muted cf-graph-count">{active ? `${matching.length} of ${steps.length} steps match · ` : ""}{graph.nodes.length} nodes</span>
     </div>
-    <svg ref={svgRef} class="cf-graph-svg" role="group" aria-label="run graph"
-      onPointerDown={onPointerDown} onPointerMove={onPointerMove} onPointerUp={onPointerUp}
+    <div class="cf-graph-body">
+    <svg ref={svgRef} class="cf-graph-svg" role="group" aria-label="run graph" tabIndex={-1}
+      onPointerDown={(e) => { svgRef.current?.focus({ preventScroll: true }); onPointerDown(e); }} onPointerMove={onPointerMove} onPointerUp={onPointerUp}
       onClick={() => { if (!suppressClick.current) setGroupOpen(null); }}>
       <defs>
         <marker id="cf-arrow-dep" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
@@ -351,32 +521,19 @@ export function GraphView(): JSX.Element {
           {graph.nodes.map((node) => {
             const at = layout.nodes.get(node.id);
             return at ? <NodeView key={node.id} node={byId.get(node.id)!} at={at}
+              matches={matchesOf ? matchesOf.get(node.id) ?? 0 : null}
               selected={node.id === selectedNode || node.id === groupOpen} onActivate={onActivate} /> : null;
           })}
         </g>
       </g>
     </svg>
-    {group ? <div class="cf-group-popover" role="dialog" aria-label={`members of ${group.label}`}
-      onKeyDown={(e) => { if (e.key === "Escape") setGroupOpen(null); }}>
-      <div class="cf-group-head">
-        <strong>{group.label}</strong> <span class="cf-muted">{group.members?.length} members</span>
-        <button type="button" class="cf-button cf-close" aria-label="close" onClick={() => setGroupOpen(null)}>×</button>
-      </div>
-      <input class="cf-input" type="search" placeholder="filter members" value={filter} aria-label="filter members"
-        onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
-      <ul class="cf-group-members" role="listbox" aria-label="group members">
-        {members.slice(0, 500).map((m) => {
-          const look = statusLook(m.status);
-          return <li key={m.id} role="option" aria-selected={m.id === selectedStep} tabIndex={0}
-            class={`cf-group-member cf-tone-${look.tone}${m.id === selectedStep ? " cf-selected" : ""}`}
-            onClick={() => selectStep(m.id)}
-            onKeyDown={(e) => { if (e.key === "Enter") selectStep(m.id); }}>
-            <span class="cf-status-icon" aria-hidden="true">{look.icon}</span> {m.target} #{m.number}
-            <span class="cf-status-text">{look.label}</span>
-          </li>;
-        })}
-        {members.length > 500 ? <li class="cf-muted">… {members.length - 500} more (filter to narrow)</li> : null}
-      </ul>
-    </div> : null}
+    {listSteps ? <MemberList title={listTitle} steps={listSteps} selectedStep={selectedStep}
+      onSelect={(id) => selectStep(id)}
+      onClose={() => { if (group) setGroupOpen(null); else setListClosed(true); }}
+      onShowGraph={group?.kind === "fanout" ? () => {
+        setExpanded(new Set([...expanded, group.id]));
+        setGroupOpen(null);
+      } : undefined} /> : null}
+    </div>
   </div>;
 }

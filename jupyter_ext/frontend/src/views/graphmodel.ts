@@ -9,9 +9,9 @@ export type EdgeKind = "dependency" | "child" | "childrun" | "spawned" | "succes
 
 export interface GraphNode {
   id: string;
-  kind: "step" | "group" | "run";
+  kind: "step" | "group" | "fanout" | "run";
   label: string;
-  /** steps: the step; groups: its members (step order); runs: none */
+  /** steps: the step; groups and fan-outs (fanout.ts): their members (call order); runs: none */
   step?: StepModel;
   members?: StepModel[];
   runId?: string; // run nodes: the run to open
@@ -87,7 +87,7 @@ export function buildGraph(model: RunModel): RunGraph {
     const id = `${from}>${to}`;
     const existing = edges.get(id);
     // One edge per pair: the strongest meaning wins (a waited-on child is a dependency).
-    if (existing && rank(existing.kind) >= rank(kind)) return;
+    if (existing && edgeRank(existing.kind) >= edgeRank(kind)) return;
     edges.set(id, { id, from, to, kind, label });
   };
 
@@ -128,7 +128,8 @@ export function buildGraph(model: RunModel): RunGraph {
   return { nodes, edges: edgeList, nodeOfStep, structureKey };
 }
 
-function rank(kind: EdgeKind): number {
+/** Which meaning wins when two edges join the same pair of nodes. */
+export function edgeRank(kind: EdgeKind): number {
   return { child: 0, memo: 1, successor: 2, spawned: 3, childrun: 3, dependency: 4 }[kind];
 }
 

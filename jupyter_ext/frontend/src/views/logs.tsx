@@ -5,6 +5,7 @@ import { useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { LogLine, WireValue } from "../api/types";
 import type { RunModel } from "../store/types";
 import { useModelVersion, useView } from "./context";
+import { stepChoices } from "./fanout";
 import { formatTime, stepOfExecution } from "./format";
 import { InlineValue, plainText } from "./values";
 import { useVirtualRows } from "./virtual";
@@ -98,18 +99,20 @@ export function LogsView(): JSX.Element {
   const [text, setText] = useState("");
   const [follow, setFollow] = useState(true);
   const all = model.logs();
+  const choices = useMemo(() => {
+    const ids = new Set<string>();
+    for (const line of all) ids.add(stepOfExecution(line.execution_id));
+    return stepChoices([...ids].map((id) => model.step(id)).filter((s) => s !== undefined));
+  }, [all.length, version]);
   const lines = useMemo(() => {
     const needle = text.trim().toLowerCase();
     if (!stepFilter && !level && !needle) return all;
-    return all.filter((line) => (!stepFilter || stepOfExecution(line.execution_id) === stepFilter) &&
+    // A fan-out's choice stands for all its steps.
+    const chosen = choices.find((c) => c.id === stepFilter);
+    const steps = new Set(chosen ? chosen.members.map((s) => s.id) : [stepFilter]);
+    return all.filter((line) => (!stepFilter || steps.has(stepOfExecution(line.execution_id))) &&
       levelPasses(line.level, level) && (!needle || lineText(line).toLowerCase().includes(needle)));
-  }, [all, all.length, version, stepFilter, level, text]);
-  const stepsWithLogs = useMemo(() => {
-    const ids = new Set<string>();
-    for (const line of all) ids.add(stepOfExecution(line.execution_id));
-    return [...ids].map((id) => model.step(id)).filter((s) => s !== undefined)
-      .sort((a, b) => a.number - b.number);
-  }, [all.length, version]);
+  }, [all, all.length, version, stepFilter, level, text, choices]);
   const { ref, first, last, total } = useVirtualRows(lines.length, ROW_H, 15);
   const atBottom = useRef(true);
 
@@ -124,10 +127,12 @@ export function LogsView(): JSX.Element {
 
   return <div class="cf-logs" data-lines={lines.length}>
     <div class="cf-logs-filters" role="search">
-      <label>Step <select class="cf-input" value={stepFilter} onChange={(e) => setStepFilter((e.target as HTMLSelectElement).value)}>
+      <label>Step <select class="cf-input" aria-label="filter by step" value={stepFilter} onChange={(e) => setStepFilter((e.target as HTMLSelectElement).value)}>
         <option value="">all steps</option>
-        {selectedStep && !stepsWithLogs.some((s) => s!.id === selectedStep) ? <option value={selectedStep}>{selectedStep}</option> : null}
-        {stepsWithLogs.map((s) => <option key={s!.id} value={s!.id}>{s!.target} #{s!.number}</option>)}
+        {selectedStep && !choices.some((c) => c.id === selectedStep) ? <option value={selectedStep}>{stepLabel(model, `${selectedStep}:1`)} (selected)</option> : null}
+        {stepFilter && stepFilter !== selectedStep && !choices.some((c) => c.id === stepFilter) ?
+          <option value={stepFilter}>{stepLabel(model, `${stepFilter}:1`)}</option> : null}
+        {choices.map((c) => <option key={c.id} value={c.id}>{c.label}</option>)}
       </select></label>
       <label>Level <select class="cf-input" value={level} onChange={(e) => setLevel((e.target as HTMLSelectElement).value)}>
         <option value="">all</option>

@@ -1,5 +1,6 @@
 // Metrics: one plotly chart per MetricGroup (its x axis and units), series of one MetricScale
 // sharing a y axis, each ungrouped metric a chart of its own, progress metrics as progress bars.
+// Many series of one key (a fan-out's steps) draw as a band, each step on demand (metricbands.ts).
 // Live: new points are appended with Plotly.extendTraces (at most once a frame); a new series
 // redraws its chart with Plotly.react.
 import type { JSX } from "preact";
@@ -9,6 +10,7 @@ import type { MetricSeries } from "../api/types";
 import type { CofluxApi, RunModel } from "../store/types";
 import { useModelVersion, useView } from "./context";
 import { stepOfExecution } from "./format";
+import { BAND_KINDS, BAND_MIN, band, bandNames, joined, niceStep, seriesName, type BandKind } from "./metricbands";
 import { loadPlotly, type PlotlyModule } from "./plotly";
 
 export interface ChartSpec {
@@ -78,69 +80,157 @@ function cssVar(el: Element, name: string, fallback: string): string {
   return getComputedStyle(el).getPropertyValue(name).trim() || fallback;
 }
 
-function traceName(model: RunModel, s: MetricSeries, ambiguous: boolean): string {
-  if (!ambiguous) return s.key;
-  const step = model.step(stepOfExecution(s.execution_id));
-  return step ? `${s.key} (${step.target} #${step.number})` : `${s.key} (${s.execution_id})`;
+// plotly's own colour cycle, named here so the chart's HTML legend shows the same colours.
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+function rgba(hex: string, alpha: number): string {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
 }
 
-function figure(model: RunModel, spec: ChartSpec, el: Element) {
-  const keys = new Map<string, number>();
-  for (const s of spec.series) keys.set(s.key, (keys.get(s.key) ?? 0) + 1);
+export interface LegendEntry { id: string; name: string; color: string; look: "line" | "band" | "each"; traces: number[] }
+export interface DrawOptions { each: boolean; kind: BandKind; hidden: ReadonlySet<string> }
+
+/** The keys of a chart drawn as bands (BAND_MIN or more series of the key). */
+function bandedKeys(spec: ChartSpec): Set<string> {
+  const count = new Map<string, number>();
+  for (const s of spec.series) count.set(s.key, (count.get(s.key) ?? 0) + 1);
+  return new Set([...count].filter(([, n]) => n >= BAND_MIN).map(([k]) => k));
+}
+
+function axisTicks(lower: number | null | undefined, upper: number | null | undefined): Record<string, unknown> {
+  if (lower == null || upper == null || !(upper > lower)) return {};
+  // The declared bounds, with round ticks from the lower one (0-100: 0, 20, 40, ...).
+  return { range: [lower, upper], autorange: false, tickmode: "linear", tick0: lower, dtick: niceStep(lower, upper) };
+}
+
+function figure(model: RunModel, spec: ChartSpec, el: Element, options: DrawOptions) {
+  const keys = new Map<string, MetricSeries[]>();
+  for (const s of spec.series) {
+    let list = keys.get(s.key);
+    if (!list) keys.set(s.key, (list = []));
+    list.push(s);
+  }
   const fg = cssVar(el, "--cf-fg", "#222");
+  const muted = cssVar(el, "--cf-fg-muted", "#666");
+  const bg = cssVar(el, "--cf-bg", "#fff");
+  const raised = cssVar(el, "--cf-bg-raised", "#eee");
   const grid = cssVar(el, "--cf-border-soft", "#ddd");
-  const data = spec.series.map((s) => {
-    const axis = spec.axes.get(scaleName(s)) ?? 1;
-    const points = decimate(s.points);
-    return {
-      type: "scatter" as const, mode: (s.points.length > 200 ? "lines" : "lines+markers") as "lines" | "lines+markers",
-      name: traceName(model, s, (keys.get(s.key) ?? 0) > 1),
-      x: points.map((p) => p[0]), y: points.map((p) => p[1]),
-      yaxis: axis === 1 ? "y" : `y${axis}`, marker: { size: 4 },
-    };
-  });
+  const data: Record<string, unknown>[] = [];
+  const legend: LegendEntry[] = [];
+  const stepOf = (s: MetricSeries) => model.step(stepOfExecution(s.execution_id)) ?? null;
+  let colour = 0;
+  for (const [key, list] of keys) {
+    const axis = spec.axes.get(scaleName(list[0])) ?? 1;
+    const yaxis = axis === 1 ? "y" : `y${axis}`;
+    const units = list[0].scale?.units ? ` ${list[0].scale.units}` : "";
+    if (list.length >= BAND_MIN) {
+      const color = PALETTE[colour++ % PALETTE.length];
+      const names = bandNames(key, list.length, options.kind);
+      if (options.each) {
+        const all = joined(list.map((s) => ({ points: decimate(s.points), name: seriesName(key, stepOf(s), true, s.execution_id) })));
+        const id = `${key}/each`;
+        legend.push({ id, name: `${key}: each of ${list.length} steps`, color, look: "each", traces: [data.length] });
+        data.push({ type: "scatter", mode: "lines", name: `${key}: each step`, x: all.x, y: all.y, text: all.text, yaxis,
+          line: { color: rgba(color, 0.35), width: 1 }, hovertemplate: `%{text}: %{y}${units}<extra></extra>`,
+          visible: !options.hidden.has(id) });
+      }
+      const b = band(list, options.kind);
+      const id = `${key}/band`;
+      const visible = !options.hidden.has(id);
+      legend.push({ id, name: `${names.mid} (${names.range.slice(key.length + 2)})`, color, look: "band",
+        traces: [data.length, data.length + 1, data.length + 2] });
+      data.push({ type: "scatter", mode: "lines", name: `${names.range} (low)`, x: b.x, y: b.lo, yaxis,
+        line: { width: 0, color }, hoverinfo: "skip", visible });
+      data.push({ type: "scatter", mode: "lines", name: names.range, x: b.x, y: b.hi, yaxis, fill: "tonexty",
+        fillcolor: rgba(color, 0.22), line: { width: 0, color }, hoverinfo: "skip", visible });
+      data.push({ type: "scatter", mode: "lines", name: names.mid, x: b.x, y: b.mid, yaxis,
+        line: { width: 2, color }, hovertemplate: `${names.mid}: %{y}${units}<extra></extra>`, visible });
+      continue;
+    }
+    for (const s of list) {
+      const color = PALETTE[colour++ % PALETTE.length];
+      const points = decimate(s.points);
+      const name = seriesName(key, stepOf(s), list.length > 1, s.execution_id);
+      const id = `${s.execution_id}/${key}`;
+      legend.push({ id, name, color, look: "line", traces: [data.length] });
+      data.push({
+        type: "scatter", mode: s.points.length > 200 ? "lines" : "lines+markers", name,
+        x: points.map((p) => p[0]), y: points.map((p) => p[1]), yaxis, marker: { size: 4, color }, line: { color },
+        hovertemplate: `${name}: %{y}${units}<extra></extra>`, visible: !options.hidden.has(id),
+      });
+    }
+  }
+  const extra = Math.max(0, spec.axes.size - 2);
   const layout: Record<string, unknown> = {
-    title: { text: spec.title, font: { size: 13 } }, autosize: true, height: 260,
-    margin: { l: 56, r: 56 + Math.max(0, spec.axes.size - 2) * 48, t: 34, b: 42 },
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: fg, size: 11 },
-    showlegend: spec.series.length > 1, legend: { orientation: "h", y: -0.25 },
-    xaxis: { title: { text: spec.xTitle }, gridcolor: grid, zerolinecolor: grid,
-      ...(spec.xRange[0] != null && spec.xRange[1] != null ? { range: spec.xRange } : {}) },
+    // The title and the legend are HTML around the plot: neither can sit under plotly's toolbar
+    // or on an axis title, and 300 legend entries never squeeze the plot.
+    autosize: true, height: 260, showlegend: false,
+    margin: { l: 62, r: spec.axes.size > 1 ? 62 + extra * 56 : 16, t: 30, b: 44 }, // t: room for the toolbar
+    paper_bgcolor: bg, plot_bgcolor: bg, font: { color: fg, size: 11 },
+    hoverlabel: { bgcolor: raised, bordercolor: grid, font: { color: fg } },
+    modebar: { bgcolor: "rgba(0,0,0,0)", color: muted, activecolor: fg },
+    xaxis: { title: { text: spec.xTitle, standoff: 6 }, gridcolor: grid, zerolinecolor: grid, linecolor: grid,
+      domain: [0, 1 - extra * 0.07], ...axisTicks(spec.xRange[0], spec.xRange[1]) },
   };
   for (const [name, n] of spec.axes) {
     const sample = spec.series.find((s) => scaleName(s) === name);
     const scale = sample?.scale;
     const title = name ? `${name}${scale?.units ? ` (${scale.units})` : ""}` : (spec.axes.size > 1 ? "value" : "");
-    const axis: Record<string, unknown> = { title: { text: title }, gridcolor: grid, zerolinecolor: grid };
-    if (scale?.lower != null && scale?.upper != null) axis.range = [scale.lower, scale.upper];
+    const axis: Record<string, unknown> = { title: { text: title, standoff: 6 }, gridcolor: grid, zerolinecolor: grid,
+      linecolor: grid, ...axisTicks(scale?.lower, scale?.upper) };
     if (n > 1) {
       Object.assign(axis, { overlaying: "y", side: "right", showgrid: false });
-      if (n > 2) Object.assign(axis, { anchor: "free", position: 1 - (n - 2) * 0.06, autoshift: true });
+      if (n > 2) Object.assign(axis, { anchor: "free", position: 1 - (extra - (n - 2)) * 0.07 });
     }
     layout[n === 1 ? "yaxis" : `yaxis${n}`] = axis;
   }
-  return { data, layout };
+  return { data, layout, legend };
+}
+
+function Legend({ entries, hidden, onToggle }: { entries: LegendEntry[]; hidden: ReadonlySet<string>; onToggle: (id: string) => void }): JSX.Element | null {
+  if (entries.length < 2 && !entries.some((e) => e.look !== "line")) return null;
+  return <ul class="cf-chart-legend" aria-label="series" data-entries={entries.length}>
+    {entries.map((e) => <li key={e.id}>
+      <button type="button" class={`cf-legend-entry cf-legend-${e.look}${hidden.has(e.id) ? " cf-legend-off" : ""}`}
+        aria-pressed={!hidden.has(e.id)} title={`${e.name} (click to ${hidden.has(e.id) ? "show" : "hide"})`} onClick={() => onToggle(e.id)}>
+        <span class="cf-legend-swatch" style={{ background: e.look === "band" ? rgba(e.color, 0.35) : e.color, borderColor: e.color }} />
+        {e.name}
+      </button>
+    </li>)}
+  </ul>;
 }
 
 function Chart({ api, model, spec, version }: { api: CofluxApi; model: RunModel; spec: ChartSpec; version: number }): JSX.Element {
   const ref = useRef<HTMLDivElement>(null);
   const [error, setError] = useState("");
+  const [each, setEach] = useState(false);
+  const [kind, setKind] = useState<BandKind>("minmax");
+  const [hidden, setHidden] = useState<ReadonlySet<string>>(new Set());
+  const [legend, setLegend] = useState<LegendEntry[]>([]);
+  const banded = useMemo(() => bandedKeys(spec), [spec, spec.series.length]);
   // what is on screen: the series, their point counts, and the counts when last drawn whole
   const drawn = useRef<{ traces: string; counts: number[]; base: number[] } | null>(null);
   const plotly = useRef<PlotlyModule | null>(null);
   const frame = useRef(0);
+  const options = useRef<DrawOptions>({ each, kind, hidden });
+  options.current = { each, kind, hidden };
 
   const draw = () => {
     frame.current = 0;
     const el = ref.current;
     const P = plotly.current;
     if (!el || !P) return;
-    const traces = spec.series.map((s) => `${s.execution_id}/${s.key}`).join("|") + `#${spec.axes.size}`;
+    const opts = options.current;
+    const traces = spec.series.map((s) => `${s.execution_id}/${s.key}`).join("|") + `#${spec.axes.size}` +
+      `#${opts.each}/${opts.kind}/${[...opts.hidden].join(",")}`;
     const counts = spec.series.map((s) => s.points.length);
     const before = drawn.current;
     const started = performance.now();
-    // Appending is cheap, but a decimated series is drawn afresh once it has grown by a quarter.
-    const regrow = before !== null && counts.some((n, i) => n > DECIMATE_BUCKETS * 2 && n > (before.base[i] ?? 0) * 1.25);
+    // Appending is cheap, but a decimated series is drawn afresh once it has grown by a quarter,
+    // and a band is computed afresh from all its series.
+    const regrow = before !== null && (bandedKeys(spec).size > 0 ||
+      counts.some((n, i) => n > DECIMATE_BUCKETS * 2 && n > (before.base[i] ?? 0) * 1.25));
     if (before && before.traces === traces && !regrow) {
       const idx: number[] = [];
       const xs: number[][] = [];
@@ -153,10 +243,11 @@ function Chart({ api, model, spec, version }: { api: CofluxApi; model: RunModel;
       });
       if (idx.length) void P.extendTraces(el, { x: xs, y: ys }, idx);
     } else {
-      const { data, layout } = figure(model, spec, el);
+      const { data, layout, legend: entries } = figure(model, spec, el, opts);
       const config = { responsive: true, displaylogo: false, displayModeBar: "hover" as const };
       if (before) void P.react(el, data as never, layout as never, config);
       else void P.newPlot(el, data as never, layout as never, config);
+      setLegend(entries);
     }
     const appended = before !== null && before.traces === traces && !regrow;
     drawn.current = { traces, counts, base: appended ? before.base : counts };
@@ -164,6 +255,7 @@ function Chart({ api, model, spec, version }: { api: CofluxApi; model: RunModel;
     el.setAttribute("data-draw-ms", (performance.now() - started).toFixed(1));
     el.setAttribute("data-drawn-at", performance.now().toFixed(1));
   };
+  const redraw = () => { if (plotly.current && !frame.current) frame.current = requestAnimationFrame(draw); };
 
   useEffect(() => {
     let live = true;
@@ -175,20 +267,35 @@ function Chart({ api, model, spec, version }: { api: CofluxApi; model: RunModel;
       if (ref.current && plotly.current) plotly.current.purge(ref.current);
     };
   }, [api]);
-  useEffect(() => {
-    if (plotly.current && !frame.current) frame.current = requestAnimationFrame(draw);
-  }, [version]);
+  useEffect(redraw, [version, each, kind, hidden]);
   const theme = useThemeVersion();
   useEffect(() => {
     if (!plotly.current) return;
     // The colours are baked into the figure: draw it whole again with the new theme's.
     if (drawn.current) drawn.current = { ...drawn.current, traces: "" };
-    if (!frame.current) frame.current = requestAnimationFrame(draw);
+    redraw();
   }, [theme]);
+  const toggle = (id: string) => {
+    const next = new Set(hidden);
+    if (!next.delete(id)) next.add(id);
+    setHidden(next);
+  };
 
-  return <figure class="cf-chart-box" aria-label={`chart ${spec.title}`}>
+  return <figure class="cf-chart-box" aria-label={`chart ${spec.title}`} data-banded={banded.size}>
+    <figcaption class="cf-chart-head">
+      <strong class="cf-chart-title">{spec.title}</strong>
+      {banded.size ? <>
+        <label class="cf-muted">band <select class="cf-input" aria-label={`band of ${spec.title}`} value={kind}
+          onChange={(e) => setKind((e.target as HTMLSelectElement).value as BandKind)}>
+          {BAND_KINDS.map((k) => <option key={k.id} value={k.id}>{k.label}</option>)}
+        </select></label>
+        <label class="cf-muted"><input type="checkbox" checked={each} aria-label={`each step of ${spec.title}`}
+          onChange={(e) => setEach((e.target as HTMLInputElement).checked)} /> each step</label>
+      </> : null}
+    </figcaption>
     {error ? <div class="cf-error-text">{error}</div> : null}
     <div class="cf-chart" ref={ref} data-chart={spec.id} />
+    <Legend entries={legend} hidden={hidden} onToggle={toggle} />
   </figure>;
 }
 

@@ -1,7 +1,7 @@
 // Every attempt as a bar on one time axis: waiting (created -> started) lighter, running
 // (started -> finished, or now) in its status colour. Rows are virtualised like the logs.
 import type { JSX } from "preact";
-import { useMemo } from "preact/hooks";
+import { useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { ExecutionInfo } from "../api/types";
 import type { StepModel } from "../store/types";
 import { useModelVersion, useNow, useView } from "./context";
@@ -12,6 +12,7 @@ import { useVirtualRows } from "./virtual";
 const ROW_H = 24;
 const LABEL_W = 220;
 const OVERSCAN = 10;
+const TICK_W = 110; // room for one tick label ("18:51:33", "+12.5 s") and a gap: fewer ticks when narrow
 
 interface Row { step: StepModel; execution: ExecutionInfo }
 
@@ -40,11 +41,23 @@ export function TimelineView(): JSX.Element {
   const pct = (t: number) => `${(((t - start) / span) * 100).toFixed(3)}%`;
   const width = (a: number, b: number) => `${Math.max(((b - a) / span) * 100, 0.15).toFixed(3)}%`;
 
-  const ticks = 6;
+  // As many ticks as their labels have room for (the step panel narrows the axis).
+  const axisRef = useRef<HTMLDivElement>(null);
+  const [axisWidth, setAxisWidth] = useState(0);
+  useLayoutEffect(() => {
+    const el = axisRef.current;
+    if (!el) return undefined;
+    const update = () => setAxisWidth(el.clientWidth);
+    update();
+    const observer = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(update);
+    observer?.observe(el);
+    return () => observer?.disconnect();
+  }, []);
+  const ticks = Math.max(1, Math.min(6, Math.floor((axisWidth || 6 * TICK_W) / TICK_W)));
 
   return <div class="cf-timeline" data-rows={rows.length}>
     <div class="cf-timeline-axis" style={{ paddingLeft: `${LABEL_W}px` }} aria-hidden="true">
-      <div class="cf-timeline-ticks">
+      <div class="cf-timeline-ticks" ref={axisRef} data-ticks={ticks + 1}>
         {Array.from({ length: ticks + 1 }, (_, i) => <span key={i} class="cf-tick" style={{ left: `${(i / ticks) * 100}%` }}>
           {i === 0 ? formatTime(start) : `+${formatDuration((span * i) / ticks)}`}</span>)}
       </div>
