@@ -283,6 +283,16 @@ def list_workflows(engine: Engine, workspace: str = "default") -> list[dict]:
              "instruction": r.instruction, "updated_at": r.updated_at} for r in rows]
 
 
+def run_workspace(engine: Engine, run_id: str) -> str:
+    """The name of the workspace a run belongs to (a scoped token's check)."""
+    with engine.connect() as db:
+        name = db.execute(select(t.workspaces.c.name).join(t.runs, t.runs.c.workspace_id == t.workspaces.c.id)
+                          .where(t.runs.c.id == run_id)).scalar()
+    if name is None:
+        raise NotFound(f"no run {run_id!r}")
+    return name
+
+
 def list_workspaces(engine: Engine) -> list[dict]:
     with engine.connect() as db:
         rows = db.execute(select(t.workspaces).order_by(t.workspaces.c.id)).all()

@@ -236,3 +236,20 @@ assets = Table(
 Index("ix_assets_run", assets.c.run_id)
 Index("ix_assets_execution", assets.c.execution_id)
 
+
+# ------------------------------------------------------------------------------------ access
+
+# Service tokens (`coflux tokens create`): only the SHA-256 of the token is kept, never the token.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("workspaces", JSON, nullable=True),  # fnmatch patterns; NULL: every workspace
+    Column("tags", JSON, nullable=False),  # {key: [values]}: what the holder provides (prompts' requires)
+    Column("may_ship_code", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
