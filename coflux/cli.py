@@ -517,9 +517,10 @@ def _describe_execution(execution: dict) -> str:
         return "value " + _json_text(_display(result["value"]))[:120]
     if kind == "error":
         return f"error {result['error']['type']}: {result['error']['message'][:120]}"
+    by = f" by {result['by']}" if result.get("by") else ""  # who cancelled it
     if result.get("successor"):
-        return f"{kind} -> {result['successor']}"
-    return kind
+        return f"{kind}{by} -> {result['successor']}"
+    return kind + by
 
 
 def _requires_text(requires: dict) -> str:
@@ -574,8 +575,9 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
 
     for run in snapshots:  # each run's lines written at once: a 1,000-step run has 2,000 of them
         lines = [f"run {run['id']}  {run['module']}/{run['target']}  workspace {run['workspace']}  "
-                 f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}  "
-                 f"{run_outcome_text(run)}"
+                 f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}"
+                 + (f" by {run['by']}" if run.get("by") else "")
+                 + f"  {run_outcome_text(run)}"
                  + (f"  requires {_requires_text(run['requires'])}" if run.get("requires") else "")
                  + ("  memo" if run.get("memo") else "")]
         for child in run["child_runs"]:
@@ -596,7 +598,8 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                 elif result:
                     timing = f"  after {1000 * (result['at'] - e['created_at']):.1f} ms"
                 waiting = f"  ({e['waiting']})" if e.get("waiting") else ""
-                lines.append(f"    {e['id']}  attempt {e['attempt']}  {_describe_execution(e)}{timing}{waiting}")
+                rerun_by = f"  (re-run by {e['by']})" if e.get("by") else ""
+                lines.append(f"    {e['id']}  attempt {e['attempt']}{rerun_by}  {_describe_execution(e)}{timing}{waiting}")
         for link in memo_links:
             lines.append(f"  memoised: {link['parent']} reused {link['child']}")
         lines.append("")

@@ -144,7 +144,7 @@ class RunsHandler(ApiHandler):
         result = await orchestrate(self.state, "submit", {
             "module": body["module"], "target": body["target"], "type": "workflow", "args": args,
             "kwargs": kwargs, "workspace": workspace or "default",
-            "idempotency_key": idempotency_key, "options": options or {}})
+            "idempotency_key": idempotency_key, "options": options or {}, "by": self.principal.name})
         self.write_json(result, 201)
 
 
@@ -188,7 +188,8 @@ class RunHandler(ApiHandler):
 class CancelHandler(ApiHandler):
     async def post(self, execution_id: str) -> None:
         await self.require_run(execution_id)
-        self.write_json(await orchestrate(self.state, "cancel", {"execution": execution_id}))
+        self.write_json(await orchestrate(self.state, "cancel", {"execution": execution_id,
+                                                                 "by": self.principal.name}))
 
 
 class RerunHandler(ApiHandler):
@@ -198,7 +199,8 @@ class RerunHandler(ApiHandler):
         await self.require_run(step_id)
         if workspace is not None:
             self.require_workspace(workspace)
-        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id, "workspace": workspace}), 201)
+        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id, "workspace": workspace,
+                                                                "by": self.principal.name}), 201)
 
 
 class RunResultHandler(ApiHandler):
@@ -265,6 +267,8 @@ class WorkersHandler(ApiHandler):
 TOPIC_PATTERN = re.compile(rf"(runs|workers|run:{RUN_ID_PATTERN})")
 # What a client (not a worker about its own executions) asks of a run: a scoped token's
 # connection may ask it only of runs in its workspaces.
+# Operations recorded with who did them (`by`).
+RECORDED_OPS = frozenset({"submit", "rerun", "cancel"})
 RUN_READING_OPS = frozenset({"cancel", "rerun", "wait", "get_run", "subscribe", "get_logs", "get_metrics"})
 
 
@@ -363,6 +367,14 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
                 return
         self._dispatch(op, request_id, params)
 
+    def _acting_for(self, claimed: Any) -> str:
+        """Who a submit, re-run or cancel is recorded as done by: the connection's principal. A
+        connection with the super token may say whom it acts for (a kernel inside Jupyter, for
+        the user who runs it); any other cannot claim to be someone else."""
+        if self._principal.kind == "super" and isinstance(claimed, str) and claimed.strip():
+            return claimed.strip()[:200]
+        return self._principal.name
+
     def _workspace_refusal(self, op: str, params: dict) -> str | None:
         """Why a scoped token may not do `op` in the workspace(s) it names, if it may not."""
         if op in ("submit", "register"):
@@ -391,6 +403,8 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
 
     def _dispatch(self, op: str, request_id: Any, params: dict) -> None:
         if op in ORCHESTRATOR_OPS:
+            if op in RECORDED_OPS:
+                params["by"] = self._acting_for(params.get("by"))
             self.state.orchestrator.post(op, self, request_id, params)
         elif op == "subscribe":
             self._answer(request_id, self._subscribe(params))

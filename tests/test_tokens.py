@@ -1,6 +1,7 @@
 """Service tokens through real processes: `coflux tokens create|list|revoke`, hashes only in the
 database, workspace scope (HTTP and WebSocket: submit, worker registration, reads of a run),
-revocation (the next request and connected workers), and `coflux server --super-token-hash`."""
+revocation (the next request and connected workers), `coflux server --super-token-hash`, and
+who did what (submit, re-run, cancel) as `coflux runs inspect` shows it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from harness import TOKEN, Server, Worker, run_cli, wait_until
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("tokens")
     srv = Server(base / "data").start()
-    worker = Worker(srv, ["myapp.workflows"], concurrency=2, log=base / "worker.log").start()
+    worker = Worker(srv, ["myapp.workflows", "opsapp"], concurrency=2, log=base / "worker.log").start()
     try:
         worker.wait_registered()
         yield srv
@@ -208,3 +209,39 @@ def test_super_token_hash(tmp_path: Path) -> None:
                   env=srv.env(), timeout=30)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "--super-token-hash must be a SHA-256 in hex" in bad.stderr
+
+
+def test_runs_record_who_submitted_reran_and_cancelled(server: Server) -> None:
+    _, alice = create_token(server, "--name", "alice-ci")
+    _, bob = create_token(server, "--name", "bob")
+    submitted = cli(server, "submit", "--no-wait", "myapp.workflows/child", "5", token=alice)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = submitted.stdout.strip()
+    assert cli(server, "runs", "result", run_id, token=alice).stdout.strip() == "50"
+    rerun = cli(server, "runs", "rerun", f"{run_id}:1", token=bob)
+    assert rerun.returncode == 0 and rerun.stdout.strip() == "50", rerun.stderr
+    text = cli(server, "runs", "inspect", run_id).stdout
+    assert " by alice-ci  succeeded in " in text.splitlines()[0]
+    assert f"{run_id}:1:2  attempt 2  (re-run by bob)  value 50" in text
+    snapshot = json.loads(cli(server, "runs", "inspect", run_id, "-o", "json").stdout)
+    assert snapshot["by"] == "alice-ci"
+    assert [e["by"] for e in snapshot["steps"][0]["executions"]] == [None, "bob"]
+    # cancelled by, and submitted over HTTP with the super token
+    status, made = http(server, "POST", "api/runs", TOKEN, {"module": "opsapp", "target": "unplaceable"})
+    assert status == 201
+    cancelled = cli(server, "runs", "cancel", made["run"], token=bob)
+    assert cancelled.returncode == 0, cancelled.stderr
+    text = cli(server, "runs", "inspect", made["run"]).stdout
+    assert " by super token  cancelled" in text.splitlines()[0]
+    assert f"{made['run']}:1:1  attempt 1  cancelled by bob" in text
+    # a service token cannot claim to be someone else (only the super token's connections may)
+    from coflux.client import Client
+
+    with Client(server.url, bob) as client:
+        client.acting_for = "mallory"
+        run = client.submit_json("myapp.workflows", "child", [1])
+    assert json.loads(cli(server, "runs", "inspect", run.id, "-o", "json").stdout)["by"] == "bob"
+    with Client(server.url, TOKEN) as client:
+        client.acting_for = "ann (jupyter)"
+        run = client.submit_json("myapp.workflows", "child", [1])
+    assert json.loads(cli(server, "runs", "inspect", run.id, "-o", "json").stdout)["by"] == "ann (jupyter)"
