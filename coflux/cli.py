@@ -54,6 +54,7 @@ def _non_negative_seconds(text: str) -> float:
 
 def cmd_server(args: argparse.Namespace) -> int:
     import asyncio
+    import re
 
     from coflux_server.app import serve
     from coflux_server.state import ServerState
@@ -62,7 +63,26 @@ def cmd_server(args: argparse.Namespace) -> int:
     # The [server] section wins, then the top-level `token` that clients in this directory use too.
     token = (config.setting(args.token, "COFLUX_TOKEN", "token", None, section="server")
              or config.setting(None, "COFLUX_TOKEN", "token", None)) if auth else None
-    generated = auth and not token
+    token_hash = config.setting(args.super_token_hash, "COFLUX_SUPER_TOKEN_HASH", "super_token_hash", None,
+                                section="server") if auth else None
+    if token_hash is not None:
+        if token and args.token:
+            print("coflux server: give --super-token or --super-token-hash, not both", file=sys.stderr)
+            return 2
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", token_hash.strip()):
+            print("coflux server: --super-token-hash must be a SHA-256 in hex (64 characters), e.g. the output of "
+                  "`printf %s TOKEN | sha256sum`", file=sys.stderr)
+            return 2
+        token_hash, token = token_hash.strip().lower(), None
+    origins = args.allow_origin or [o for o in (config.setting(None, "COFLUX_ALLOW_ORIGINS", "allow_origins", "",
+                                                               section="server") or "").split(",") if o.strip()]
+    for origin in origins:
+        if not re.fullmatch(r"https?://[^/\s]+/?", origin.strip()):
+            print(f"coflux server: --allow-origin {origin!r}: expected an origin such as https://notebooks.example",
+                  file=sys.stderr)
+            return 2
+    origins = [o.strip() for o in origins]
+    generated = auth and not token and not token_hash
     data_dir = config.setting(args.data_dir, "COFLUX_DATA_DIR", "data_dir", ".coflux", section="server")
     db_url = config.setting(args.db_url, "COFLUX_DB_URL", "db_url", None, section="server")
     port = int(config.setting(args.port, "COFLUX_PORT", "port", 7777, section="server"))
@@ -77,10 +97,12 @@ def cmd_server(args: argparse.Namespace) -> int:
         return 2
     try:
         if db_url:
-            state = ServerState(db_url, token=token, auth=auth, reconnect_grace=grace)
+            state = ServerState(db_url, token=token, auth=auth, reconnect_grace=grace, token_hash=token_hash,
+                                allow_origins=tuple(origins))
         else:
             os.makedirs(data_dir, exist_ok=True)
-            state = ServerState.for_data_dir(data_dir, token=token, auth=auth, reconnect_grace=grace)
+            state = ServerState.for_data_dir(data_dir, token=token, auth=auth, reconnect_grace=grace,
+                                             token_hash=token_hash, allow_origins=tuple(origins))
     except Exception as exc:
         print(f"coflux server: cannot open the database: {exc}", file=sys.stderr)
         return 1
@@ -92,7 +114,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 
     def ready(url: str) -> None:
         print(f"coflux server ready at {url}", flush=True)
-        print(f"Studio: {url}?token={state.token}" if auth else f"Studio: {url}", flush=True)
+        print(f"Studio: {url}?token={state.token}" if auth and state.token else f"Studio: {url}", flush=True)
         if generated:
             print(f"token: {state.token}  (set COFLUX_TOKEN={state.token} for workers and the CLI)", flush=True)
         elif not auth:
@@ -495,9 +517,10 @@ def _describe_execution(execution: dict) -> str:
         return "value " + _json_text(_display(result["value"]))[:120]
     if kind == "error":
         return f"error {result['error']['type']}: {result['error']['message'][:120]}"
+    by = f" by {result['by']}" if result.get("by") else ""  # who cancelled it
     if result.get("successor"):
-        return f"{kind} -> {result['successor']}"
-    return kind
+        return f"{kind}{by} -> {result['successor']}"
+    return kind + by
 
 
 def _requires_text(requires: dict) -> str:
@@ -552,8 +575,9 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
 
     for run in snapshots:  # each run's lines written at once: a 1,000-step run has 2,000 of them
         lines = [f"run {run['id']}  {run['module']}/{run['target']}  workspace {run['workspace']}  "
-                 f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}  "
-                 f"{run_outcome_text(run)}"
+                 f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}"
+                 + (f" by {run['by']}" if run.get("by") else "")
+                 + f"  {run_outcome_text(run)}"
                  + (f"  requires {_requires_text(run['requires'])}" if run.get("requires") else "")
                  + ("  memo" if run.get("memo") else "")]
         for child in run["child_runs"]:
@@ -574,7 +598,8 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                 elif result:
                     timing = f"  after {1000 * (result['at'] - e['created_at']):.1f} ms"
                 waiting = f"  ({e['waiting']})" if e.get("waiting") else ""
-                lines.append(f"    {e['id']}  attempt {e['attempt']}  {_describe_execution(e)}{timing}{waiting}")
+                rerun_by = f"  (re-run by {e['by']})" if e.get("by") else ""
+                lines.append(f"    {e['id']}  attempt {e['attempt']}{rerun_by}  {_describe_execution(e)}{timing}{waiting}")
         for link in memo_links:
             lines.append(f"  memoised: {link['parent']} reused {link['child']}")
         lines.append("")
@@ -740,7 +765,15 @@ def _build_parser() -> argparse.ArgumentParser:
         ("--port", {"type": int, "help": "port (default 7777; 0 picks a free one)"}),
         ("--data-dir", {"help": "where the SQLite database lives (default ./.coflux)"}),
         ("--db-url", {"help": "any SQLAlchemy database URL (overrides --data-dir)"}),
-        ("--token", {"help": "access token clients must present (default: generated)"}),
+        ("--token", "--super-token", {"dest": "token",
+                                      "help": "the super token clients must present (default: generated)"}),
+        ("--super-token-hash", {"metavar": "SHA256",
+                                "help": "the super token's SHA-256 (hex) instead of the token itself "
+                                        "(env COFLUX_SUPER_TOKEN_HASH)"}),
+        ("--allow-origin", {"action": "append", "metavar": "ORIGIN",
+                            "help": "let browser pages of this origin (e.g. https://notebooks.example) call the "
+                                    "server with a token (repeatable; env COFLUX_ALLOW_ORIGINS, comma-separated); "
+                                    "without it only same-origin pages may"}),
         ("--no-auth", {"action": "store_true", "help": "accept requests without a token (local only!)"}),
         ("--reconnect-grace", {"type": float, "metavar": "SECONDS",
                                "help": "how long a disconnected worker may take to come back before its running "
@@ -807,6 +840,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from .cli_assets import add_commands as add_asset_commands
 
     add_asset_commands(sub, connection_flags)  # assets inspect|download
+    from .cli_admin import add_commands as add_admin_commands
+
+    add_admin_commands(sub, connection_flags)  # tokens
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)

@@ -149,25 +149,32 @@ class Api:
 
     def get(self, path: str, **query: Any) -> Any:
         """The JSON reply of `GET api/<path>?<query>` (None values left out)."""
+        return self.call("GET", path, None, **query)
+
+    def post(self, path: str, payload: dict | None = None) -> Any:
+        """The JSON reply of `POST api/<path>` with a JSON body."""
+        return self.call("POST", path, payload or {})
+
+    def call(self, method: str, path: str, payload: dict | None, **query: Any) -> Any:
         params = _encode_query({k: v for k, v in query.items() if v is not None})
         target = f"{self._base}api/{_quote_path(path)}" + (f"?{params}" if params else "")
         try:
-            status, body = self._request(target)
+            status, body = self._request(target, method, None if payload is None else json.dumps(payload).encode())
         except (TimeoutError, OSError, ValueError) as exc:
             raise CommandError(f"cannot connect to the coflux server at {self.url} ({exc.__class__.__name__}: "
                                f"{exc}). Is `coflux server` running there?") from None
-        if status in (401, 403):
-            raise CommandError(f"the coflux server at {self.url} refused the token (HTTP {status}); "
-                               "check --token / COFLUX_TOKEN")
         try:
-            payload = json.loads(body)
+            reply = json.loads(body)
         except ValueError:
-            payload = None
-        if status != 200:
-            error = payload.get("error") if isinstance(payload, dict) else None
-            message = error.get("message") if isinstance(error, dict) else None
-            raise CommandError(message or f"GET api/{path}: HTTP {status}")
-        return payload
+            reply = None
+        error = reply.get("error") if isinstance(reply, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        if status == 401 or (status == 403 and message in (None, "wrong token", "this token was revoked")):
+            raise CommandError(f"the coflux server at {self.url} refused the token (HTTP {status}"
+                               + (f": {message}" if message else "") + "); check --token / COFLUX_TOKEN")
+        if not 200 <= status < 300:
+            raise CommandError(message or f"{method} api/{path}: HTTP {status}")
+        return reply
 
     def _connect(self) -> None:
         if self._https:
@@ -183,8 +190,12 @@ class Api:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         self._sock, self._file = sock, io.BufferedReader(_SocketReader(sock), 65536)
 
-    def _request(self, target: str) -> tuple[int, bytes]:
-        request = f"GET {target} HTTP/1.1\r\n{self._head}\r\n".encode()
+    def _request(self, target: str, method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
+        if body is None:
+            request = f"{method} {target} HTTP/1.1\r\n{self._head}\r\n".encode()
+        else:
+            request = (f"{method} {target} HTTP/1.1\r\n{self._head}Content-Type: application/json\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         for attempt in (1, 2):
             reused = self._sock is not None
             if not reused:

@@ -127,6 +127,10 @@ class Client:
     def __init__(self, url: str | None = None, token: str | None = None, *, workspace: str | None = None,
                  connection: Connection | None = None) -> None:
         self.workspace = workspace or config.workspace(None)
+        # Whom this client's submits, re-runs and cancels are recorded as done by (a kernel's: the
+        # Jupyter user). Only a connection with the super token may say so; otherwise the server
+        # records its token's name.
+        self.acting_for: str | None = None
         self._listeners: dict[str, list[Callable[[dict], None]]] = {}
         self._lock = threading.Lock()
         self._owns_connection = connection is None
@@ -205,7 +209,8 @@ class Client:
                 idempotency_key: str | None = None, options: dict | None = None) -> Run:
         reply = self.connection.call("submit", {
             "module": module, "target": workflow, "type": "workflow", "args": args, "kwargs": kwargs,
-            "workspace": self.workspace, "idempotency_key": idempotency_key, "options": options or {}})
+            "workspace": self.workspace, "idempotency_key": idempotency_key, "options": options or {},
+            **self._by()})
         return Run(self, reply["run"], reply["execution"], module, workflow)
 
     def run(self, run_id: str) -> Run:
@@ -261,12 +266,15 @@ class Client:
     def cancel(self, execution_id: str) -> list[str]:
         """Cancel an execution (or a run, by its id) and its unfinished descendants."""
         if ":" not in execution_id:  # a run: the server picks its root step's latest attempt
-            return self.connection.call("cancel", {"run": execution_id})["cancelled"]
-        return self.connection.call("cancel", {"execution": execution_id})["cancelled"]
+            return self.connection.call("cancel", {"run": execution_id, **self._by()})["cancelled"]
+        return self.connection.call("cancel", {"execution": execution_id, **self._by()})["cancelled"]
+
+    def _by(self) -> dict:
+        return {"by": self.acting_for} if self.acting_for else {}
 
     def rerun(self, step_id: str, *, workspace: str | None = None) -> str:
         """Run a step again (ignoring cache and memo); returns the new execution's id."""
-        return self.connection.call("rerun", {"step": step_id, "workspace": workspace})["execution"]
+        return self.connection.call("rerun", {"step": step_id, "workspace": workspace, **self._by()})["execution"]
 
     def workspaces(self) -> list[dict]:
         return self.connection.call("workspaces", {})

@@ -213,10 +213,14 @@ class AttemptEvent(TypedDict):
     execute_after: float | None
 
 
-class RerunEvent(TypedDict):
+class _RerunEventBase(TypedDict):
     type: Literal["rerun"]
     step: str
     execution: str
+
+
+class RerunEvent(_RerunEventBase, total=False):
+    by: str  # who asked for it (a principal's name)
 
 
 class AssignedEvent(TypedDict):

@@ -53,8 +53,20 @@ def attach(server: str | None = None, token: str | None = None, *, module: str |
 
     worker = kernel.attach(server, token, module=module, workspace=workspace, concurrency=concurrency,
                            max_parked=max_parked)
+    worker.client.acting_for = jupyter_user()  # runs from cells are recorded as the user's
     register_display()  # also when attached by running a workflow
     return worker
+
+
+def jupyter_user() -> str:
+    """Who runs this kernel: JupyterHub's user, else the account's name."""
+    import getpass
+    import os
+
+    try:
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    except Exception:  # no name for this uid (a container)
+        return "jupyter user"
 
 
 def detach() -> None:

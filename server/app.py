@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hmac
 import logging
 import signal
 from typing import Any
@@ -16,6 +15,7 @@ import tornado.web
 from tornado.log import access_log
 
 from .http_base import Unauthorized, redact_uri
+from .principal import attach
 from .routes import route_table
 from .state import ServerState
 from .studio_handlers import cookie_matches, cookie_name, studio_routes
@@ -33,7 +33,7 @@ CHALLENGE = 'Token realm="coflux", Bearer realm="coflux"'
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-# What a browser page on another origin may send with its token (a notebook using this server).
+# What a browser page on an allowed origin may send with its token (a notebook using this server).
 CORS_HEADERS = "Authorization, Content-Type, Range, X-Requested-With, X-XSRFToken"
 CORS_EXPOSED = "Content-Length, Content-Range, Content-Disposition, ETag"
 
@@ -41,13 +41,20 @@ CORS_EXPOSED = "Content-Length, Content-Range, Content-Disposition, ETag"
 class TokenAuthMixin:
     """Accepts `Authorization: token|bearer <T>`, `?token=<T>`, or Studio's login cookie.
 
+    The token is the super token (compared by its SHA-256, so `--super-token-hash` works the
+    same) or a service token (looked up in the server's in-memory TokenBook: one hash and one
+    dict lookup per request or WebSocket connection). A service token's principal, with its
+    workspace scope, is attached to the handler.
+
     A request authenticated by the cookie that changes something (POST, PUT, ...) must also send
     `X-Requested-With: coflux`: a cross-site form cannot set that header (CSRF), and the cookie is
-    SameSite=Strict besides. Token-authenticated requests may come from any origin (CORS): the
-    token, not the origin, is the credential; the cookie is never accepted cross-origin."""
+    SameSite=Strict besides. Browser pages on another origin get CORS only when their origin is
+    one of `--allow-origin`, and then only with a token: the cookie is never accepted cross-origin
+    (no `Access-Control-Allow-Credentials`, and a WebSocket from another origin needs `?token=`)."""
 
     state: ServerState
     _csrf_refused = False
+    token_id: str | None = None  # the service token this request authenticated with
 
     def _given_token(self) -> str:
         header = self.request.headers.get("Authorization", "")  # type: ignore[attr-defined]
@@ -56,18 +63,20 @@ class TokenAuthMixin:
             given = self.get_query_argument("token", "")  # type: ignore[attr-defined]
         return given.strip()
 
-    def _token_valid(self) -> bool:
-        given = self._given_token()
-        # Bytes: compare_digest refuses str with non-ASCII characters.
-        return bool(given) and hmac.compare_digest(given.encode(), self.state.token.encode())
-
     def get_current_user(self) -> str | None:
         if not self.state.auth:
             return "anonymous"
-        if self._token_valid():
-            return "token"
+        given = self._given_token()
+        if given:
+            if self.state.is_super_token(given):
+                return "token"
+            holder = self.state.tokens.lookup(given)
+            if holder is not None:
+                attach(self, holder.principal)
+                self.token_id = holder.id
+                return "service"
         request = self.request  # type: ignore[attr-defined]
-        if cookie_matches(self.get_cookie(cookie_name(request.host), ""), self.state.token):  # type: ignore[attr-defined]
+        if cookie_matches(self.get_cookie(cookie_name(request.host), ""), self.state.super_hash):  # type: ignore[attr-defined]
             if request.method in SAFE_METHODS or request.headers.get("X-Requested-With", "") == "coflux":
                 return "cookie"
             self._csrf_refused = True
@@ -78,33 +87,47 @@ class TokenAuthMixin:
         if self._csrf_refused:
             return tornado.web.HTTPError(403, "a request authenticated by the login cookie that changes "
                                               "something needs the header 'X-Requested-With: coflux'")
-        if self._given_token():
-            return tornado.web.HTTPError(403, "wrong token")
+        given = self._given_token()
+        if given:
+            return tornado.web.HTTPError(403, "this token was revoked" if self.state.tokens.is_revoked(given)
+                                         else "wrong token")
         return Unauthorized("a token is required: send 'Authorization: token <T>'", CHALLENGE)
 
     def check_xsrf_cookie(self) -> None:
         return None
 
+    def _origin_allowed(self, origin: str) -> bool:
+        return origin.rstrip("/") in self.state.allow_origins
+
     def check_origin(self, origin: str) -> bool:
-        # WebSockets: a browser on another origin may connect with `?token=` (it cannot send headers);
-        # with the cookie only from the same origin (tornado's check).
-        if self._token_valid():
+        # WebSockets: a browser page on an allowed origin may connect with `?token=` (it cannot
+        # send headers); any other page only from the same origin (tornado's check).
+        if self._origin_allowed(origin) and self._given_token() and self.current_user in ("token", "service"):  # type: ignore[attr-defined]
             return True
         return super().check_origin(origin)  # type: ignore[misc]
 
     def set_default_headers(self) -> None:
         super().set_default_headers()  # type: ignore[misc]
+        # Tornado sets the default headers before `initialize` (no state yet: `prepare` sets
+        # them then) and again when an error reply clears the headers.
+        if getattr(self, "state", None) is not None:
+            self._cors_headers()
+
+    def _cors_headers(self) -> None:
         request = self.request  # type: ignore[attr-defined]
-        if request.headers.get("Origin") and self._given_token():
-            self.set_header("Access-Control-Allow-Origin", request.headers["Origin"])  # type: ignore[attr-defined]
+        origin = request.headers.get("Origin")
+        if origin and self.state.allow_origins and self._origin_allowed(origin) and self._given_token():
+            self.set_header("Access-Control-Allow-Origin", origin)  # type: ignore[attr-defined]
             self.set_header("Access-Control-Expose-Headers", CORS_EXPOSED)  # type: ignore[attr-defined]
             self.add_header("Vary", "Origin")  # type: ignore[attr-defined]
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         request = self.request  # type: ignore[attr-defined]
-        if (request.method == "OPTIONS" and request.headers.get("Origin")
-                and request.headers.get("Access-Control-Request-Method")):
-            self._preflight()  # browsers send no credentials with a preflight: answered for anyone
+        origin = request.headers.get("Origin")
+        self._cors_headers()
+        if (request.method == "OPTIONS" and origin and request.headers.get("Access-Control-Request-Method")
+                and self._origin_allowed(origin)):
+            self._preflight()  # browsers send no credentials with a preflight: answered for allowed origins
             return
         parent = super().prepare(*args, **kwargs)  # type: ignore[misc]
         if parent is not None:

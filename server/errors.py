@@ -18,6 +18,12 @@ class NotFound(BadRequest):
     code = "not_found"
 
 
+class Forbidden(BadRequest):
+    """The caller may not do this (a token used outside its workspaces, a revoked token): 403."""
+
+    code = "forbidden"
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached right now (stopped, restarting, its connections cut). A read
     is answered with this (HTTP 503) and may be sent again; writes wait in the orchestrator,

@@ -135,6 +135,7 @@ class RunsHandler(ApiHandler):
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise BadRequest("'args' must be a list and 'kwargs' an object")
         workspace = _optional(body, "workspace", str, "a string")
+        self.require_workspace(workspace)
         idempotency_key = _optional(body, "idempotency_key", str, "a string")
         options = _optional(body, "options", dict, "an object")
         if not body.get("wire"):  # plain JSON values from curl, Studio, ...
@@ -143,7 +144,7 @@ class RunsHandler(ApiHandler):
         result = await orchestrate(self.state, "submit", {
             "module": body["module"], "target": body["target"], "type": "workflow", "args": args,
             "kwargs": kwargs, "workspace": workspace or "default",
-            "idempotency_key": idempotency_key, "options": options or {}})
+            "idempotency_key": idempotency_key, "options": options or {}, "by": self.principal.name})
         self.write_json(result, 201)
 
 
@@ -178,6 +179,7 @@ class RunHandler(ApiHandler):
         view = self.get_query_argument("view", "full")
         if view not in queries.RUN_VIEWS:
             raise BadRequest(f"'view' must be one of {', '.join(queries.RUN_VIEWS)}, not {view[:40]!r}")
+        await self.require_run(run_id)
         # The stored JSON texts go into the reply as they are (encode_json): most of a large
         # run's snapshot would otherwise be decoded only to be encoded again.
         self.write_json(await run_snapshot(self.state, run_id, raw_json=True, view=view))
@@ -185,19 +187,26 @@ class RunHandler(ApiHandler):
 
 class CancelHandler(ApiHandler):
     async def post(self, execution_id: str) -> None:
-        self.write_json(await orchestrate(self.state, "cancel", {"execution": execution_id}))
+        await self.require_run(execution_id)
+        self.write_json(await orchestrate(self.state, "cancel", {"execution": execution_id,
+                                                                 "by": self.principal.name}))
 
 
 class RerunHandler(ApiHandler):
     async def post(self, step_id: str) -> None:
         body = self.body_json()
         workspace = _optional(body, "workspace", str, "a string")
-        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id, "workspace": workspace}), 201)
+        await self.require_run(step_id)
+        if workspace is not None:
+            self.require_workspace(workspace)
+        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id, "workspace": workspace,
+                                                                "by": self.principal.name}), 201)
 
 
 class RunResultHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
         timeout = self.query_number("timeout", 0, 0, MAX_RESULT_TIMEOUT)
+        await self.require_run(run_id)
         # The run's outcome: its root step's latest attempt, followed (queries.run_outcomes).
         outcome = await orchestrate(self.state, "wait", {"run": run_id, "timeout": timeout})
         self.write_json(outcome)
@@ -206,6 +215,7 @@ class RunResultHandler(ApiHandler):
 class ExecutionResultHandler(ApiHandler):
     async def get(self, execution_id: str) -> None:
         timeout = self.query_number("timeout", 0, 0, MAX_RESULT_TIMEOUT)
+        await self.require_run(execution_id)
         # The execution's outcome, followed along its successors (retries, cache hits, ...).
         outcome = await orchestrate(self.state, "wait", {"execution": execution_id, "timeout": timeout})
         self.write_json(outcome)
@@ -214,6 +224,7 @@ class ExecutionResultHandler(ApiHandler):
 class WorkflowsHandler(ApiHandler):
     async def get(self) -> None:
         workspace = self.get_query_argument("workspace", "default")
+        self.require_workspace(workspace)
         self.write_json({"workflows": await self.state.read(queries.list_workflows, workspace)})
 
 
@@ -226,6 +237,7 @@ class WorkspacesHandler(ApiHandler):
         name, base = body.get("name"), body.get("base")
         if not isinstance(name, str) or (base is not None and not isinstance(base, str)):
             raise BadRequest("'name' (and optional 'base') must be strings")
+        self.require_workspace(name)
         created = await asyncio.wrap_future(self.state.orchestrator.call(
             lambda orchestrator: orchestrator.control.create_workspace(name, base)))
         self.write_json(created, 201)
@@ -253,6 +265,25 @@ class WorkersHandler(ApiHandler):
 
 
 TOPIC_PATTERN = re.compile(rf"(runs|workers|run:{RUN_ID_PATTERN})")
+# What a client (not a worker about its own executions) asks of a run: a scoped token's
+# connection may ask it only of runs in its workspaces.
+# Operations recorded with who did them (`by`).
+RECORDED_OPS = frozenset({"submit", "rerun", "cancel"})
+RUN_READING_OPS = frozenset({"cancel", "rerun", "wait", "get_run", "subscribe", "get_logs", "get_metrics"})
+
+
+def _run_named(op: str, params: dict) -> str | None:
+    """The run a request of RUN_READING_OPS is about, if it names one."""
+    if op not in RUN_READING_OPS:
+        return None
+    topic = params.get("topic")
+    if op == "subscribe":
+        return topic[4:] if isinstance(topic, str) and topic.startswith("run:") else None
+    for key in ("run", "execution", "step"):
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            return value.split(":", 1)[0]
+    return None
 
 
 class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
@@ -283,9 +314,16 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
     def open(self, *args: Any, **kwargs: Any) -> None:
         self._open = True
         self.set_nodelay(True)
+        # Who this connection acts for is settled once, at the handshake (never per message).
+        self._principal = self.principal
+        self._token_id = getattr(self, "token_id", None)
+        if self._token_id is not None:  # a service token: closed at once should it be revoked
+            self.state.tokens.track(self._token_id, self)
 
     def on_close(self) -> None:
         self._open = False
+        if getattr(self, "_token_id", None) is not None:
+            self.state.tokens.untrack(self._token_id, self)
         self.state.hub.drop(self)
         self.state.orchestrator.post("__closed__", self)
 
@@ -317,7 +355,56 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
         params = {} if params is None else params
         if not isinstance(params, dict):
             self._error(request_id, "bad_request", "'params' must be an object")
-        elif op in ORCHESTRATOR_OPS:
+            return
+        if self._principal.workspaces is not None:  # a token limited to some workspaces
+            refusal = self._workspace_refusal(op, params)
+            if refusal is not None:
+                self._error(request_id, "forbidden", refusal)
+                return
+            run_id = _run_named(op, params)
+            if run_id is not None:  # which workspace is a read: the op goes on once it is known
+                asyncio.ensure_future(self._dispatch_in_scope(run_id, op, request_id, params))
+                return
+        self._dispatch(op, request_id, params)
+
+    def _acting_for(self, claimed: Any) -> str:
+        """Who a submit, re-run or cancel is recorded as done by: the connection's principal. A
+        connection with the super token may say whom it acts for (a kernel inside Jupyter, for
+        the user who runs it); any other cannot claim to be someone else."""
+        if self._principal.kind == "super" and isinstance(claimed, str) and claimed.strip():
+            return claimed.strip()[:200]
+        return self._principal.name
+
+    def _workspace_refusal(self, op: str, params: dict) -> str | None:
+        """Why a scoped token may not do `op` in the workspace(s) it names, if it may not."""
+        if op in ("submit", "register"):
+            named = [params.get("workspace") or "default"]
+        elif op in ("rerun", "create_workspace", "update_workspace"):
+            named = [params.get(key) for key in ("workspace", "name", "new_name")]
+        else:
+            return None
+        for workspace in named:
+            if isinstance(workspace, str) and not self._principal.may_use(workspace):
+                return (f"{self._principal.name!r} may not use workspace {workspace!r} "
+                        f"(it is limited to {', '.join(self._principal.workspaces or ())})")
+        return None
+
+    async def _dispatch_in_scope(self, run_id: str, op: str, request_id: Any, params: dict) -> None:
+        try:
+            workspace = await self.state.read(queries.run_workspace, run_id)
+        except (BadRequest, DatabaseUnavailable) as exc:
+            self._error(request_id, exc.code, str(exc))
+            return
+        if not self._principal.may_use(workspace):
+            self._error(request_id, "forbidden", f"{self._principal.name!r} may not use workspace {workspace!r}, "
+                                                 f"the workspace of run {run_id}")
+            return
+        self._dispatch(op, request_id, params)
+
+    def _dispatch(self, op: str, request_id: Any, params: dict) -> None:
+        if op in ORCHESTRATOR_OPS:
+            if op in RECORDED_OPS:
+                params["by"] = self._acting_for(params.get("by"))
             self.state.orchestrator.post(op, self, request_id, params)
         elif op == "subscribe":
             self._answer(request_id, self._subscribe(params))

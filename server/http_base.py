@@ -35,7 +35,7 @@ from typing import Any
 import tornado.web
 from tornado.log import app_log
 
-from .errors import BadRequest, DatabaseUnavailable
+from .errors import BadRequest, DatabaseUnavailable, Forbidden
 from .principal import Principal, principal_of
 from .state import MAX_MESSAGE_BYTES, ServerState
 from .store import queries
@@ -111,6 +111,20 @@ class AuthRequired:
     def principal(self) -> Principal:
         """Who this authenticated request acts for (server/principal.py)."""
         return principal_of(self)
+
+    def require_workspace(self, workspace: str | None) -> None:
+        """Forbidden (403) unless the caller may use `workspace` (None: the default one)."""
+        principal = self.principal
+        if principal.workspaces is not None and not principal.may_use(workspace or "default"):
+            raise Forbidden(f"{principal.name!r} may not use workspace {workspace or 'default'!r} "
+                            f"(it is limited to {', '.join(principal.workspaces)})")
+
+    async def require_run(self, run_id: str) -> None:
+        """Forbidden (403) unless the caller may use the workspace of the run (whose id `run_id`
+        starts with: a step or execution id will do). Reads nothing for an unscoped caller."""
+        if self.principal.workspaces is not None:
+            state: Any = self.state  # type: ignore[attr-defined]
+            self.require_workspace(await state.read(queries.run_workspace, run_id.split(":", 1)[0]))
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         parent = super().prepare(*args, **kwargs)  # type: ignore[misc]
@@ -251,7 +265,7 @@ class ApiHandler(AuthRequired, tornado.web.RequestHandler):
             status = 503
             self.set_header("Retry-After", "1")
         elif isinstance(e, BadRequest):
-            status = 404 if e.code == "not_found" else 400
+            status = {"not_found": 404, "forbidden": 403}.get(e.code, 400)
         else:
             super()._handle_request_exception(e)
             return

@@ -6,6 +6,7 @@ two apps that mount the routes, each behind its own authentication.
 
 from __future__ import annotations
 
+from .access_handlers import token_routes
 from .blob_handlers import blob_routes
 from .handlers import (
     CancelHandler,
@@ -47,4 +48,5 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets
         *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics
         *studio_api_routes(state),  # api/queue
+        *token_routes(state),  # api/tokens, api/tokens/<id>/revoke
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import os
 import secrets
@@ -20,16 +21,25 @@ from .hub import Hub
 from .orchestrator import Orchestrator
 from .store import create_store_engine
 from .store.availability import DatabaseStatus, is_unavailable
+from .store.tokens import all_tokens
+from .tokens import TokenBook, hash_token
 
 MAX_MESSAGE_BYTES = protocol.MAX_MESSAGE_BYTES
 
 
 class ServerState:
     def __init__(self, db_url: str, *, token: str | None = None, auth: bool = True,
-                 reconnect_grace: float = 30.0) -> None:
+                 reconnect_grace: float = 30.0, token_hash: str | None = None,
+                 allow_origins: tuple[str, ...] = ()) -> None:
         self.db_url = db_url
-        self.token = token or secrets.token_urlsafe(24)
+        # The super token: given, or known only by its SHA-256 (`--super-token-hash`: then the
+        # server never sees it in plain), or generated.
+        self.token: str | None = token or (None if token_hash else secrets.token_urlsafe(24))
+        self.super_hash = (token_hash or hash_token(self.token or "")).lower()
         self.auth = auth
+        self.tokens = TokenBook()  # service tokens, loaded at start
+        # Origins whose pages may call this server from a browser (CORS); same-origin pages always may.
+        self.allow_origins = frozenset(origin.rstrip("/") for origin in allow_origins)
         self.engine = create_store_engine(db_url)
         self.hub = Hub()
         self.orchestrator = Orchestrator(self.engine, self._deliver_from_thread,
@@ -48,7 +58,8 @@ class ServerState:
     def start(self) -> None:
         """Start the orchestrator; must be called on the I/O loop that serves the handlers."""
         self._loop = IOLoop.current()
-        self.orchestrator.start()
+        self.orchestrator.start()  # migrates the database first
+        self.tokens.load(all_tokens(self.engine))
         self.started = True
 
     async def stop(self) -> None:
@@ -57,6 +68,10 @@ class ServerState:
             self.started = False
         self._readers.shutdown(wait=False)
         self.engine.dispose()
+
+    def is_super_token(self, given: str) -> bool:
+        # Compared as hashes: the same check whether the server knows the token or only its hash.
+        return bool(given) and hmac.compare_digest(hash_token(given).encode(), self.super_hash.encode())
 
     @property
     def database(self) -> DatabaseStatus:

@@ -152,10 +152,10 @@ class StudioPageHandler(tornado.web.RequestHandler):
         if not self.state.auth:
             self.redirect(self.base)
             return
-        if not (given and hmac.compare_digest(given.strip().encode(), self.state.token.encode())):
+        if not self.state.is_super_token(given.strip()):
             self._refuse("That token is not right.", 403)
             return
-        self.set_cookie(cookie_name(self.request.host), cookie_value(self.state.token), path=self.base,
+        self.set_cookie(cookie_name(self.request.host), cookie_value(self.state.super_hash), path=self.base,
                         httponly=True, samesite="Strict", secure=self.request.protocol == "https")
         target = self.base + (hash_route if _HASH_ROUTE.fullmatch(hash_route) else "")
         self.redirect(target)

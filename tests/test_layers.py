@@ -30,7 +30,7 @@ SDK_LAYERS: list[set[str]] = [
     {"context", "connection", "client"},
     {"worker", "worker.base", "worker.execute", "worker.headless", "worker.import_errors", "worker.pool",
      "worker.slots", "kernel", "widgets"},
-    {"session", "cli_base", "cli_observe", "cli_assets", "cli", "__main__"},
+    {"session", "cli_base", "cli_observe", "cli_assets", "cli_admin", "cli", "__main__"},
 ]
 
 

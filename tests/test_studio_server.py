@@ -27,7 +27,7 @@ FOREIGN = "http://notebook.example:8888"
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Worker]]:
     base = tmp_path_factory.mktemp("studio")
-    server = Server(base / "data").start()
+    server = Server(base / "data", extra=["--allow-origin", FOREIGN]).start()
     worker = Worker(server, ["studioapp"], concurrency=4, log=base / "worker.log").start()
     try:
         worker.wait_registered()
@@ -213,7 +213,12 @@ def test_static_path_tricks_are_refused(server: Server, path: str) -> None:
     assert b"import" not in reply.body and b"root:" not in reply.body
 
 
+OTHER_ORIGIN = "http://elsewhere.example:8888"  # not one of --allow-origin
+
+
 def test_cross_origin_use_with_a_token(server: Server) -> None:
+    """A page of an `--allow-origin` origin may call the server with a token (CORS, and a
+    WebSocket with `?token=`); a page of any other origin may not, token or not."""
     preflight = request(server, "OPTIONS", "/api/runs", headers={
         "Origin": FOREIGN, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type, x-requested-with"})
@@ -229,11 +234,21 @@ def test_cross_origin_use_with_a_token(server: Server) -> None:
     assert with_token.status == 200 and with_token.headers["Access-Control-Allow-Origin"] == FOREIGN
     with_cookie = request(server, "GET", "/api/workflows", headers={"Origin": FOREIGN, "Cookie": log_in(server)})
     assert "Access-Control-Allow-Origin" not in with_cookie.headers
+    # Another origin: no preflight answer, no CORS headers (the browser keeps the reply from the page).
+    other = request(server, "OPTIONS", "/api/runs", headers={
+        "Origin": OTHER_ORIGIN, "Access-Control-Request-Method": "POST"})
+    assert other.status == 401 and "Access-Control-Allow-Origin" not in other.headers
+    other_get = request(server, "GET", "/api/workflows", headers={"Origin": OTHER_ORIGIN,
+                                                                  "Authorization": f"token {TOKEN}"})
+    assert "Access-Control-Allow-Origin" not in other_get.headers
 
     async def socket() -> None:  # a browser cannot send headers on a WebSocket: `?token=`
         ws = await _socket(server, query=f"?token={TOKEN}", headers={"Origin": FOREIGN})
         assert (await _call(ws, 1, "ping", {}))["ok"] == {"pong": True}
         ws.close()
+        with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
+            await _socket(server, query=f"?token={TOKEN}", headers={"Origin": OTHER_ORIGIN})
+        assert refused.value.code == 403
 
     asyncio.run(socket())
 

@@ -28,7 +28,16 @@ class Control(Component):
         if not self.o.execution_exists(execution_id):
             raise NotFound(f"no execution {execution_id!r}")
         cancelled = self.cancel(execution_id)
+        for ended in cancelled:
+            self.record_action("cancel", ended, params.get("by"))
         self.o.reply(peer, request_id, {"cancelled": cancelled})
+
+    def record_action(self, action: str, subject: str, by: Any) -> None:
+        """Who did `action` to `subject` (an execution, an input), shown with the run: the
+        principal's name the request came with (`by`, set by the server's handlers)."""
+        if by:
+            self.w.insert(t.actions, {"run_id": subject.split(":", 1)[0], "action": action, "subject": subject,
+                                      "by": str(by)[:200], "at": time.time()})
 
     def cancel(self, execution_id: str) -> list[str]:
         """Cancel the execution (following its chain to the attempt that is live) and every
@@ -100,9 +109,11 @@ class Control(Component):
     def on_rerun(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         step_id = str(params["step"])
         workspace = params.get("workspace")
-        self.o.reply(peer, request_id, self.rerun(step_id, workspace))
+        rerun = self.rerun(step_id, workspace, by=params.get("by"))
+        self.record_action("rerun", rerun["execution"], params.get("by"))
+        self.o.reply(peer, request_id, rerun)
 
-    def rerun(self, step_id: str, workspace: str | None = None) -> dict:
+    def rerun(self, step_id: str, workspace: str | None = None, by: str | None = None) -> dict:
         """A new attempt of the step that ignores cache and memo; what still runs for the step is
         cancelled and its waiters move to the new attempt; the rest of the run stays as it was."""
         self.w.flush()
@@ -140,7 +151,10 @@ class Control(Component):
                 self._stop(execution_id, "cancelled")
                 self.ws.waiters.setdefault(self.o.follow(new_id)[1], []).extend(waiters)
             self.cancel_descendants(execution_id)
-        self.o.publish(run_topic(latest.run_id), RerunEvent(type="rerun", step=step_id, execution=new_id))
+        event = RerunEvent(type="rerun", step=step_id, execution=new_id)
+        if by:
+            event["by"] = str(by)[:200]
+        self.o.publish(run_topic(latest.run_id), event)
         if step_id == f"{latest.run_id}:1":  # the root step: the run is running again
             self.o.outcomes.publish_run_outcome(latest.run_id)
         return {"execution": new_id, "step": step_id}

@@ -51,6 +51,7 @@ from .scheduling import Queue
 from .sessions import Workers
 from .submission import Submission
 from .telemetry import Telemetry
+from .tokens import Tokens
 from .waiters import Waiters
 from .worker_state import WorkerState
 from .working_set import WorkingSet
@@ -118,6 +119,7 @@ class Orchestrator:
         self.feed = Feed(self)  # the durable event feed
         self.control = Control(self)  # cancel, re-run, suspend, workspaces
         self.assets = Assets(self)
+        self.tokens = Tokens(self)  # service tokens (created and revoked; the server's TokenBook authenticates)
         components = (self.workers, self.worker_state, self.submission, self.queue, self.outcomes,
                       self.waiters, self.telemetry, self.control, self.assets)
         # One handler per operation of the protocol, `on_<op>` of the component that owns it.

@@ -128,14 +128,15 @@ class Submission(Component):
                 return {"run": existing, "execution": f"{existing}:1:1", "module": module, "target": target,
                         "existing": True}
         origin = self.ws.peer_sessions.get(peer) if peer is not None else None
+        by = params.get("by")
         run_id, execution_id = self.create_run(workspace_id, module, target, bound, merged,
                                                parent_execution_id=None, idempotency_key=key,
-                                               origin_session_id=origin)
+                                               origin_session_id=origin, by=str(by)[:200] if by else None)
         return {"run": run_id, "execution": execution_id, "module": module, "target": target}
 
     def create_run(self, workspace_id: int, module: str, target: str, args: list, options: dict, *,
                    parent_execution_id: str | None, idempotency_key: str | None,
-                   origin_session_id: str | None) -> tuple[str, str]:
+                   origin_session_id: str | None, by: str | None = None) -> tuple[str, str]:
         now = time.time()
         run_id = random_id("R")
         while run_id in self.ws.runs:
@@ -144,7 +145,7 @@ class Submission(Component):
         row = dict(id=run_id, workspace_id=workspace_id, module=module, target=target,
                    parent_execution_id=parent_execution_id, idempotency_key=idempotency_key,
                    requires=requires, memo=bool(options.get("memo")), origin_session_id=origin_session_id,
-                   created_at=now)
+                   created_at=now, created_by=by)
         self.w.insert(t.runs, row)
         info = self.ws.runs[run_id] = RunInfo(_Row(row), 1)
         execution_id = self._create_step(info, parent_execution_id, module, target, "workflow", args, options)

@@ -5,7 +5,9 @@ tables of `schema.py` (as they are now: later versions check before they add); v
 `sessions.secret_hash`; version 4 drops SQLite's log-indexing trigger (the orchestrator indexes);
 version 5 makes the cache, memo and successor indexes partial; version 6 stores log lines and
 metric points a batch to a row (`telemetry`), converting the rows of the tables before it;
-version 7 adds `executions.assignment` (which hand-out of an execution a worker's message is about).
+version 7 adds `executions.assignment` (which hand-out of an execution a worker's message is about);
+version 8 adds `tokens` (service tokens, as hashes); version 9 records who did what
+(`runs.created_by`, `actions`).
 """
 
 from __future__ import annotations
@@ -231,9 +233,24 @@ def _v7_execution_assignment(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE executions ADD COLUMN assignment INTEGER"))
 
 
+def _v8_service_tokens(conn: Connection) -> None:
+    """Service tokens, kept as SHA-256 hashes (a database created by this version's _v1_initial
+    has the table already)."""
+    schema.metadata.create_all(conn, tables=[schema.tokens])
+
+
+
+def _v9_who_did_it(conn: Connection) -> None:
+    """Who submitted each run (`runs.created_by`) and who re-ran or cancelled what (`actions`)."""
+    if "created_by" not in {c["name"] for c in inspect(conn).get_columns("runs")}:
+        conn.execute(text("ALTER TABLE runs ADD COLUMN created_by VARCHAR(200)"))
+    schema.metadata.create_all(conn, tables=[schema.actions])
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
                                                   _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
-                                                  _v6_telemetry_batches, _v7_execution_assignment]
+                                                  _v6_telemetry_batches, _v7_execution_assignment,
+                                                  _v8_service_tokens, _v9_who_did_it]
 
 
 def migrate(engine: Engine) -> int:

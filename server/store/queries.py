@@ -82,6 +82,10 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
             .where(e.run_id == run_id)
             .order_by(e.step_id, e.attempt)).all()
         outcome = run_outcome(db, run_id) or _outcome(run.created_at, None, None, None)
+        actions = db.execute(select(t.actions.c.action, t.actions.c.subject, t.actions.c.by)
+                             .where(t.actions.c.run_id == run_id)).all()
+        rerun_by = {subject: by for action, subject, by in actions if action == "rerun"}
+        cancelled_by = {subject: by for action, subject, by in actions if action == "cancel"}
         children = dependencies = groups = child_runs = []
         if executions:
             c, d, g = t.children.c, t.dependencies.c, t.groups.c
@@ -105,24 +109,25 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
         if attempts is None:
             attempts = by_step[step_id] = []
         result = None if kind is None else {"kind": kind, "value": value, "error": error, "successor": successor,
-                                            "at": result_at}
+                                            "at": result_at, "by": cancelled_by.get(eid)}
         if full:
             attempts.append({
                 "id": eid, "attempt": attempt, "cause": cause, "created_at": created_at,
                 "execute_after": execute_after, "assigned_at": assigned_at, "started_at": started_at,
                 "session": session_id, "worker": worker,
                 "state": execution_state(kind, started_at, assigned_at),
-                "result": result})
+                "by": rerun_by.get(eid), "result": result})
         else:
             attempts.append({
                 "id": eid, "attempt": attempt, "created_at": created_at, "assigned_at": assigned_at,
-                "started_at": started_at, "session": session_id, "worker": worker, "result": result})
+                "started_at": started_at, "session": session_id, "worker": worker, "by": rerun_by.get(eid),
+                "result": result})
     stale = _stale_steps(executions, dependencies)
     if not full:
         return {
             "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
             "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
-            "memo": run.memo, "seq": seq, **outcome,  # status, state, ...: run_outcomes
+            "memo": run.memo, "by": run.created_by, "seq": seq, **outcome,  # status, state, ...: run_outcomes
             "steps": [{"id": sid, "module": module, "target": target, "type": kind, "parent": parent,
                        "options": RawJSON(options) if raw and options.__class__ is str else options,
                        "stale": sid in stale, "executions": by_step.get(sid, [])}
@@ -134,7 +139,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
     return {
         "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
         "parent": run.parent_execution_id, "created_at": run.created_at, "requires": run.requires,
-        "memo": run.memo, "seq": seq, **outcome,  # status, state, ...: run_outcomes
+        "memo": run.memo, "by": run.created_by, "seq": seq, **outcome,  # status, state, ...: run_outcomes
         "steps": [{
             "id": sid, "number": number, "module": module, "target": target, "type": kind, "parent": parent,
             "created_at": created_at,
@@ -281,6 +286,16 @@ def list_workflows(engine: Engine, workspace: str = "default") -> list[dict]:
                           .order_by(t.workflows.c.module, t.workflows.c.name)).all()
     return [{"module": r.module, "name": r.name, "parameters": r.parameters, "options": r.options,
              "instruction": r.instruction, "updated_at": r.updated_at} for r in rows]
+
+
+def run_workspace(engine: Engine, run_id: str) -> str:
+    """The name of the workspace a run belongs to (a scoped token's check)."""
+    with engine.connect() as db:
+        name = db.execute(select(t.workspaces.c.name).join(t.runs, t.runs.c.workspace_id == t.workspaces.c.id)
+                          .where(t.runs.c.id == run_id)).scalar()
+    if name is None:
+        raise NotFound(f"no run {run_id!r}")
+    return name
 
 
 def list_workspaces(engine: Engine) -> list[dict]:

@@ -85,6 +85,7 @@ runs = Table(
     Column("memo", Boolean, nullable=False, default=False),
     Column("origin_session_id", String(40), nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=True),  # who submitted it (a principal's name); v9
     UniqueConstraint("workspace_id", "idempotency_key"),
 )
 Index("ix_runs_target", runs.c.module, runs.c.target, runs.c.created_at)
@@ -236,3 +237,34 @@ assets = Table(
 Index("ix_assets_run", assets.c.run_id)
 Index("ix_assets_execution", assets.c.execution_id)
 
+
+# ------------------------------------------------------------------------------------ access
+
+# Service tokens (`coflux tokens create`): only the SHA-256 of the token is kept, never the token.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("workspaces", JSON, nullable=True),  # fnmatch patterns; NULL: every workspace
+    Column("tags", JSON, nullable=False),  # {key: [values]}: what the holder provides (prompts' requires)
+    Column("may_ship_code", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+# Who did what to a run besides submitting it (runs.created_by): a re-run (subject: the new
+# attempt), a cancel (subject: each execution it ended), an input answered (subject: the input).
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+)
+Index("ix_actions_run", actions.c.run_id)

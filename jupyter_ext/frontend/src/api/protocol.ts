@@ -145,6 +145,7 @@ export interface RerunEvent {
   type: "rerun";
   step: string;
   execution: string;
+  by?: string;
 }
 
 export interface AssignedEvent {

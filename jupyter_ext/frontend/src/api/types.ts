@@ -29,6 +29,7 @@ export interface ResultInfo {
   error: ErrorInfo | null;
   successor: string | null;
   at: number; // epoch seconds
+  by?: string | null; // who cancelled it (a principal's name)
 }
 
 export interface ExecutionInfo {
@@ -42,6 +43,7 @@ export interface ExecutionInfo {
   session: string | null;
   worker: string | null;
   state: string; // pending | assigned | running | <result kind>
+  by?: string | null; // who re-ran the step into this attempt (a principal's name)
   result: ResultInfo | null;
   waiting?: string; // why it has not started (or why a running one is stuck)
 }
@@ -75,6 +77,7 @@ export interface RunSnapshot extends RunOutcome {
   created_at: number;
   requires: Record<string, unknown> | null;
   memo: boolean;
+  by?: string | null; // who submitted it: a token's name, the Jupyter user, "super token"
   seq: number; // feed position the snapshot reflects
   steps: StepInfo[];
   children: { parent: string; child: string; group: number | null; memo: boolean }[];

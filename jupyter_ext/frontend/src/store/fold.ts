@@ -225,6 +225,7 @@ export class RunFold {
       case "rerun":
         this.mergeExecution(event.execution, {
           attempt: stepOf(event.execution).attempt, cause: "rerun", state: ExecutionState.PENDING,
+          ...(event.by ? { by: event.by } : {}),
         }, change);
         return;
       case "assigned":

@@ -1,5 +1,5 @@
 // The step panel: arguments, the chosen attempt's result or error (with the remote traceback),
-// every attempt (outcome, cause, timing, worker), cache and memo links, children, the options and
+// every attempt (outcome, cause, timing, worker, who re-ran or cancelled it), cache and memo links, children, the options and
 // requires the step ran with (a run's overrides included);
 // actions: cancel the step's latest execution, re-run it in a chosen workspace.
 // Keyboard: Tab moves through it, Escape closes it, arrow keys move between attempts.
@@ -105,6 +105,8 @@ function Attempts({ step, chosen, choose }: { step: StepModel; chosen: number; c
           {e.started_at != null && end != null ? ` · ran ${formatDuration(end - e.started_at)}` : ""}
           {e.result ? ` · finished ${formatDateTime(e.result.at)}` : ""}
           {e.worker ? ` · worker ${e.worker}` : ""}
+          {e.by ? ` · re-run by ${e.by}` : ""}
+          {e.result?.by ? ` · cancelled by ${e.result.by}` : ""}
         </div>
         {e.waiting && !e.result ? <div class="cf-waiting">⏳ {e.waiting}</div> : null}
       </li>;
@@ -248,6 +250,7 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
         <Field label="options">{shownOptions ? <code title={JSON.stringify(options)}>{shownOptions}</code> : null}</Field>
         <Field label="ran with requires">{Object.keys(ranWith).length ? <code>{requiresText(ranWith)}</code> : null}</Field>
         <Field label="run">{runText ? <code>{runText}</code> : null}</Field>
+        <Field label="submitted by">{model.snapshot?.by ?? null}</Field>
         <Field label="created">{formatDateTime(step.created_at)}</Field>
       </dl>
     </section>
