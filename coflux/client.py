@@ -172,7 +172,7 @@ class Client:
         values = target.bind(*args, **kwargs)
         return self._submit(target.module, target.name,
                             [serialization.encode(v, blobs=self.blobs) for v in values], {},
-                            options=target_run_options(target.options))
+                            options=target_run_options(target.options), code_hash=target.code_hash())
 
     def assets(self, run: Run | str) -> list:
         """The assets (`cf.Asset`) the run's executions created, oldest first."""
@@ -196,10 +196,13 @@ class Client:
                             options=options)
 
     def _submit(self, module: str, workflow: str, args: list[dict], kwargs: dict[str, dict], *,
-                idempotency_key: str | None = None, options: dict | None = None) -> Run:
-        reply = self.connection.call("submit", {
-            "module": module, "target": workflow, "type": "workflow", "args": args, "kwargs": kwargs,
-            "workspace": self.workspace, "idempotency_key": idempotency_key, "options": options or {}})
+                idempotency_key: str | None = None, options: dict | None = None,
+                code_hash: str | None = None) -> Run:
+        params = {"module": module, "target": workflow, "type": "workflow", "args": args, "kwargs": kwargs,
+                  "workspace": self.workspace, "idempotency_key": idempotency_key, "options": options or {}}
+        if code_hash is not None:
+            params["code_hash"] = code_hash
+        reply = self.connection.call("submit", params)
         return Run(self, reply["run"], reply["execution"], module, workflow)
 
     def run(self, run_id: str) -> Run:

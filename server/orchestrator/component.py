@@ -35,6 +35,7 @@ class Host(Protocol):
     telemetry: Any
     feed: Any
     control: Any
+    resumption: Any
     assets: Any
 
     def reply(self, peer: Peer | None, request_id: Any, result: Any) -> None: ...

@@ -231,9 +231,17 @@ def _v7_execution_assignment(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE executions ADD COLUMN assignment INTEGER"))
 
 
+def _v8_execution_code_hash(conn: Connection) -> None:
+    """The hash of the code each attempt runs (NULL for attempts made before it was recorded,
+    which a resume then matches on target and arguments alone)."""
+    if "code_hash" not in {c["name"] for c in inspect(conn).get_columns("executions")}:
+        conn.execute(text("ALTER TABLE executions ADD COLUMN code_hash VARCHAR(64)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
                                                   _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
-                                                  _v6_telemetry_batches, _v7_execution_assignment]
+                                                  _v6_telemetry_batches, _v7_execution_assignment,
+                                                  _v8_execution_code_hash]
 
 
 def migrate(engine: Engine) -> int:
