@@ -192,7 +192,9 @@ class RerunHandler(ApiHandler):
     async def post(self, step_id: str) -> None:
         body = self.body_json()
         workspace = _optional(body, "workspace", str, "a string")
-        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id, "workspace": workspace}), 201)
+        from_failure = _optional(body, "from_failure", bool, "true or false")
+        params: dict[str, Any] = {"step": step_id, "workspace": workspace, "from_failure": bool(from_failure)}
+        self.write_json(await orchestrate(self.state, "rerun", params), 201)
 
 
 class RunResultHandler(ApiHandler):

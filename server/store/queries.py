@@ -76,7 +76,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
         executions = db.execute(
             select(e.id, e.step_id, e.attempt, e.cause, e.created_at, e.execute_after, e.assigned_at,
                    e.started_at, e.session_id, t.sessions.c.name, r.kind, value_column, error_column,
-                   r.successor_id, r.created_at)
+                   r.successor_id, r.created_at, e.code_hash)
             .outerjoin(t.results, r.execution_id == e.id)
             .outerjoin(t.sessions, t.sessions.c.id == e.session_id)
             .where(e.run_id == run_id)
@@ -96,8 +96,9 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
                                            t.runs.c.target)
                                     .where(t.runs.c.parent_execution_id.in_(run_executions))).all()
     by_step: dict[str, list[dict]] = {}
+    reused = _reused_from(steps, executions) if full else {}
     for (eid, step_id, attempt, cause, created_at, execute_after, assigned_at, started_at, session_id, worker,
-         kind, value, error, successor, result_at) in executions:
+         kind, value, error, successor, result_at, code_hash) in executions:
         if raw:
             value = RawJSON(value) if value.__class__ is str else value
             error = RawJSON(error) if error.__class__ is str else error
@@ -112,7 +113,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
                 "execute_after": execute_after, "assigned_at": assigned_at, "started_at": started_at,
                 "session": session_id, "worker": worker,
                 "state": execution_state(kind, started_at, assigned_at),
-                "result": result})
+                "result": result, "code_hash": code_hash, "reused_from": reused.get(eid)})
         else:
             attempts.append({
                 "id": eid, "attempt": attempt, "created_at": created_at, "assigned_at": assigned_at,
@@ -149,6 +150,23 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
         "groups": [{"execution": x, "group": gid, "name": name} for x, gid, name in groups],
         "child_runs": [{"id": rid, "parent": p, "module": m, "target": tg} for rid, p, m, tg in child_runs],
     }
+
+
+def _reused_from(steps: list, executions: list) -> dict[str, int]:
+    """Executions that a resumed attempt took from an earlier one (resume from failure): a
+    `cached` result whose successor is a child of an earlier attempt of the same parent step.
+    Execution id -> that earlier attempt's number ("reused from attempt 1")."""
+    parent_of = {row[0]: row[5] for row in steps}  # step -> the execution that submitted it
+    out: dict[str, int] = {}
+    for row in executions:
+        if row[10] != "cached" or row[13] is None:
+            continue
+        own_parent = parent_of.get(row[1])
+        other_parent = parent_of.get(row[13].rpartition(":")[0])
+        if own_parent and other_parent and own_parent != other_parent \
+                and own_parent.rpartition(":")[0] == other_parent.rpartition(":")[0]:
+            out[row[0]] = int(other_parent.rpartition(":")[2])
+    return out
 
 
 def _stale_steps(executions: list, dependencies: list) -> set[str]:
