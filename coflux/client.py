@@ -144,6 +144,8 @@ class Run:
 def _step_id(run_id: str, step: Any) -> str:
     if isinstance(step, int) and not isinstance(step, bool):
         return f"{run_id}:{step}"
+    if isinstance(step, dict):  # a step or an attempt of `run.inspect()`
+        step = step.get("id")
     for attribute in ("step", "step_id", "id"):
         value = getattr(step, attribute, None)
         if isinstance(value, str):

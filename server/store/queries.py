@@ -170,9 +170,11 @@ def _reused_from(steps: list, executions: list) -> dict[str, int]:
 
 
 def _stale_steps(executions: list, dependencies: list) -> set[str]:
-    """Steps that consumed a result which a re-run has since replaced: the dependency's chain
-    ended at an attempt older than the newest attempt of its step. `executions` are get_run's
-    rows (id, step, attempt, ..., successor at index 13); `dependencies` (execution, dependency)."""
+    """Steps that consumed a result which a re-run has since replaced: along the dependency's
+    chain, a step was left at an attempt older than its newest (the chain's end, or a step whose
+    result was `cached` from another step of the run, as a resumed attempt's reused calls are).
+    `executions` are get_run's rows (id, step, attempt, ..., successor at index 13);
+    `dependencies` (execution, dependency)."""
     if not dependencies:
         return set()
     by_id = {row[0]: row for row in executions}
@@ -182,11 +184,15 @@ def _stale_steps(executions: list, dependencies: list) -> set[str]:
     stale: set[str] = set()
     for consumer_id, dependency_id in dependencies:
         current = by_id.get(dependency_id)
+        reached: dict[str, int] = {}  # step -> the newest attempt of it the chain passed
         for _ in range(10000):  # along retries and suspensions; a successor in another run ends it
-            if current is None or current[13] not in by_id:
+            if current is None:
+                break
+            reached[current[1]] = max(reached.get(current[1], 0), current[2])
+            if current[13] not in by_id:
                 break
             current = by_id[current[13]]
-        if current is not None and current[2] < latest.get(current[1], 0):
+        if any(attempt < latest.get(step, 0) for step, attempt in reached.items()):
             consumer = by_id.get(consumer_id)
             if consumer is not None:
                 stale.add(consumer[1])
