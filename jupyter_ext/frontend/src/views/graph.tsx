@@ -158,7 +158,7 @@ function NodeView({ node, at, selected, onActivate }: NodeProps): JSX.Element {
   let extraClass = "";
   if (node.kind === "step" && node.step) {
     status = node.step.status;
-    sub = stepLine(node.step);
+    sub = node.reusedFrom ? `reused from attempt ${node.reusedFrom} · #${node.step.number}` : stepLine(node.step);
     stale = node.step.stale;
     pinned = node.step.memoisedBy.length > 0;
     title = node.step.target;
@@ -206,7 +206,8 @@ export function GraphView(): JSX.Element {
   const ctx = useView();
   const { model, selectedStep, selectStep, openRun } = ctx;
   const version = useModelVersion(model);
-  const graph = useMemo(() => buildGraph(model), [model, version]);
+  const [chosenAttempts, setChosenAttempts] = useState<ReadonlyMap<string, number>>(new Map());
+  const graph = useMemo(() => buildGraph(model, chosenAttempts), [model, version, chosenAttempts]);
   const layout = useMemo(() => layoutGraph(graph), [graph.structureKey]);
   const [groupOpen, setGroupOpen] = useState<string | null>(null);
   const [filter, setFilter] = useState("");
@@ -319,6 +320,20 @@ export function GraphView(): JSX.Element {
         <svg width="28" height="8" aria-hidden="true"><line class="cf-edge cf-edge-childrun" x1="0" y1="4" x2="28" y2="4" /></svg> child run / spawned
         <svg width="28" height="8" aria-hidden="true"><line class="cf-edge cf-edge-successor" x1="0" y1="4" x2="28" y2="4" /></svg> cached / deferred / memo
       </span>
+      {graph.attemptChoices.map((choice) => <label key={choice.step.id} class="cf-attempt-choice">
+        {choice.step.target} #{choice.step.number} attempt{" "}
+        <select class="cf-input" aria-label={`attempt of ${choice.step.target} #${choice.step.number} whose calls the graph shows`}
+          value={String(choice.shown)}
+          onChange={(e) => {
+            const attempt = Number((e.target as HTMLSelectElement).value);
+            setChosenAttempts((old) => new Map(old).set(choice.step.id, attempt));
+          }}>
+          {choice.attempts.map((a) => {
+            const cause = choice.step.executions.find((x) => x.attempt === a)?.cause;
+            return <option key={a} value={String(a)}>{a}{cause ? ` (${cause})` : ""}</option>;
+          })}
+        </select>
+      </label>)}
       <span class="cf-muted cf-graph-count">{graph.nodes.length} nodes</span>
     </div>
     <svg ref={svgRef} class="cf-graph-svg" role="group" aria-label="run graph"
