@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
     from typing import Any
 
     from .assets import Asset, AssetEntry, asset
+    from .codehash import CODE
     from .errors import (
         ExecutionAbandoned,
         ExecutionCancelled,
@@ -58,11 +59,12 @@ _LAZY = {
     **dict.fromkeys(["Metric", "MetricGroup", "MetricScale", "progress"], "metrics"),
     **dict.fromkeys(["Execution", "select"], "models"),
     **dict.fromkeys(["Cache", "Defer", "Retries"], "options"),
+    "CODE": "codehash",
     **dict.fromkeys(["Target", "stub", "task", "workflow"], "target"),
 }
 
 __all__ = [
-    "Asset", "AssetEntry", "asset", "Cache", "Defer", "Execution", "ExecutionAbandoned", "ExecutionCancelled",
+    "Asset", "AssetEntry", "asset", "Cache", "CODE", "Defer", "Execution", "ExecutionAbandoned", "ExecutionCancelled",
     "ExecutionCrashed", "ExecutionError", "ExecutionTerminated", "ExecutionTimeout", "Retries", "Target", "attach",
     "detach", "Metric", "MetricGroup", "MetricScale", "group", "load_ipython_extension", "log_debug", "log_error",
     "log_info", "log_warning", "progress", "select", "stub", "suspend", "suspense", "task",

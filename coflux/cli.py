@@ -639,11 +639,15 @@ def cmd_runs_rerun(args: argparse.Namespace) -> int:
     code = 0
     with make_client(args) as client:
         for step in steps:
-            execution = client.rerun(step, workspace=args.workspace)
+            if args.from_failure:
+                execution = client.rerun(step, from_failure=True)
+            else:
+                execution = client.rerun(step, workspace=args.workspace)
             if args.no_wait:
                 print(execution)
                 continue
-            print(f"re-running {step} as {execution}", file=sys.stderr, flush=True)
+            print(f"{'resuming' if args.from_failure else 're-running'} {step} as {execution}", file=sys.stderr,
+                  flush=True)
             # The re-run's result, followed to its outcome (its retries, ...), as `runs result` shows it.
             code = max(code, _outcome_exit(client.result(execution, args.timeout), f"attempt {execution}"))
     return code
@@ -831,6 +835,9 @@ def _build_parser() -> argparse.ArgumentParser:
         connection_flags,
         ("--no-wait", {"action": "store_true", "help": "print the new attempt's id and exit"}),
         ("--timeout", {"type": float, "default": None, "help": "seconds to wait (default: until done)"}),
+        ("--from-failure", {"action": "store_true",
+                            "help": "resume a failed step: calls an earlier attempt completed are reused, "
+                                    "only failed or never-reached ones run again"}),
         ("steps", {"nargs": "+", "metavar": "STEP"})))
     p.set_defaults(fn=cmd_runs_rerun)
 

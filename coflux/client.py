@@ -113,8 +113,78 @@ class Run:
         """Cancel the run's unfinished executions."""
         return self.client.cancel(self.id)
 
+    def resume(self) -> Attempt:
+        """Resume the failed run from where it failed: a new attempt of its workflow step in which
+        every call an earlier attempt completed (same target, arguments and code) resolves at once
+        to that value, and only failed, cancelled or never-reached calls run again."""
+        step = f"{self.id}:1"
+        return Attempt(self.client, self.client.rerun(step, from_failure=True, code_hash=self._code_hash(step)),
+                       self)
+
+    def rerun(self, step: Any) -> Attempt:
+        """Run one step of this run again (`"R...:5"`, `5`, or a step/execution object with
+        `.step` or `.id`) with the code as this process defines it now (a cell edited since runs
+        its new definition); steps that used the old result are marked stale. Returns the new
+        attempt; `.result()` waits for it."""
+        step_id = _step_id(self.id, step)
+        return Attempt(self.client, self.client.rerun(step_id, code_hash=self._code_hash(step_id)), self)
+
+    def _code_hash(self, step_id: str) -> str | None:
+        """The hash of the step's target as defined in this process now (a notebook's cells)."""
+        from .target import registered_targets
+
+        steps = self.client.get_run(self.id).get("steps") or {}
+        info = steps.get(step_id) if isinstance(steps, dict) else next(
+            (s for s in steps if s.get("id") == step_id or s.get("step") == step_id), None)
+        if not info:
+            return None
+        for target in registered_targets().values():
+            if target.module == info.get("module") and target.name == info.get("target"):
+                return target.code_hash()
+        return None
+
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.module}/{self.target}>"
+
+
+def _step_id(run_id: str, step: Any) -> str:
+    if isinstance(step, int) and not isinstance(step, bool):
+        return f"{run_id}:{step}"
+    if isinstance(step, dict):  # a step or an attempt of `run.inspect()`
+        step = step.get("id")
+    for attribute in ("step", "step_id", "id"):
+        value = getattr(step, attribute, None)
+        if isinstance(value, str):
+            step = value
+            break
+    if not isinstance(step, str) or step.count(":") not in (1, 2) or not step.startswith(run_id + ":"):
+        raise ValueError(f"a step of run {run_id} is {run_id}:N (or N), not {step!r}")
+    return ":".join(step.split(":")[:2])
+
+
+class Attempt:
+    """A new attempt of a step (`Run.resume()`, `Run.rerun(...)`): `.id`, `.result(timeout)`;
+    in a notebook it displays as its run's live view."""
+
+    def __init__(self, client: Client, execution_id: str, run: Run) -> None:
+        self.client = client
+        self.id = execution_id
+        self.step = execution_id.rpartition(":")[0]
+        self.attempt = int(execution_id.rpartition(":")[2])
+        self.run = run
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for this attempt's outcome (followed along retries) and return its value."""
+        outcome = self.client.result(self.id, timeout)
+        if outcome.get("status") == "pending":
+            raise TimeoutError(f"{self.id} did not finish within {timeout} s")
+        return outcome_value(outcome, self.client)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        return self.run._repr_mimebundle_(include, exclude)
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.id} of {self.run.module}/{self.run.target}>"
 
 
 class Client:
@@ -182,7 +252,7 @@ class Client:
         values = target.bind(*args, **kwargs)
         return self._submit(target.module, target.name,
                             [serialization.encode(v, blobs=self.blobs) for v in values], {},
-                            options=target_run_options(target.options))
+                            options=target_run_options(target.options), code_hash=target.code_hash())
 
     def assets(self, run: Run | str) -> list:
         """The assets (`cf.Asset`) the run's executions created, oldest first."""
@@ -206,11 +276,14 @@ class Client:
                             options=options)
 
     def _submit(self, module: str, workflow: str, args: list[dict], kwargs: dict[str, dict], *,
-                idempotency_key: str | None = None, options: dict | None = None) -> Run:
-        reply = self.connection.call("submit", {
-            "module": module, "target": workflow, "type": "workflow", "args": args, "kwargs": kwargs,
-            "workspace": self.workspace, "idempotency_key": idempotency_key, "options": options or {},
-            **self._by()})
+                idempotency_key: str | None = None, options: dict | None = None,
+                code_hash: str | None = None) -> Run:
+        params = {"module": module, "target": workflow, "type": "workflow", "args": args, "kwargs": kwargs,
+                  "workspace": self.workspace, "idempotency_key": idempotency_key, "options": options or {},
+                  **self._by()}
+        if code_hash is not None:
+            params["code_hash"] = code_hash
+        reply = self.connection.call("submit", params)
         return Run(self, reply["run"], reply["execution"], module, workflow)
 
     def run(self, run_id: str) -> Run:
@@ -272,9 +345,19 @@ class Client:
     def _by(self) -> dict:
         return {"by": self.acting_for} if self.acting_for else {}
 
-    def rerun(self, step_id: str, *, workspace: str | None = None) -> str:
-        """Run a step again (ignoring cache and memo); returns the new execution's id."""
-        return self.connection.call("rerun", {"step": step_id, "workspace": workspace, **self._by()})["execution"]
+    def rerun(self, step_id: str, *, workspace: str | None = None, from_failure: bool = False,
+              code_hash: str | None = None) -> str:
+        """Run a step again (ignoring cache and memo); returns the new execution's id.
+        `from_failure`: resume a failed step, its calls that an earlier attempt completed with a
+        value reused (the step's own workspace). `code_hash`: the code the new attempt runs."""
+        params: dict[str, Any] = {"step": step_id, **self._by()}
+        if from_failure:
+            params["from_failure"] = True
+        else:
+            params["workspace"] = workspace
+        if code_hash is not None:
+            params["code_hash"] = code_hash
+        return self.connection.call("rerun", params)["execution"]
 
     def workspaces(self) -> list[dict]:
         return self.connection.call("workspaces", {})

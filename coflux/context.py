@@ -147,6 +147,9 @@ class ExecutionContext(runtime.Runtime):
         params: dict[str, Any] = {
             "parent": self.execution_id, "module": target.module, "target": target.name,
             "type": target.kind, "args": args, "options": options, "key": request_key()}
+        code_hash = target.code_hash()
+        if code_hash is not None:
+            params["code_hash"] = code_hash
         group = _group.get()
         if group is not None:
             params["group"] = group

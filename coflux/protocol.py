@@ -166,6 +166,9 @@ MAX_VALUE_DEPTH = 256
 # The scheduling options a step is submitted with (`options` of `submit` and `call`), as
 # `coflux.options.parse_options` writes them. A run's `submit` merges its `options` over the
 # workflow's registered ones, key by key: a key given as null clears the workflow's option.
+# `cf.Cache(version=cf.CODE)` on the wire: the server keys the cache on the step's code hash.
+CODE_VERSION = "@code"
+
 OPTION_NAMES = ("wait", "cache", "retries", "recurrent", "defer", "delay", "memo", "requires", "timeout")
 
 # ---------------------------------------------------------------------------------- feed topics

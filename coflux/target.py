@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from . import param_schema, runtime, serialization
+from . import codehash, param_schema, runtime, serialization
 from .models import Execution, LocalExecution
 from .options import UNSET, Cache, Defer, Retries, parse_options, parse_requires
 
@@ -91,6 +91,11 @@ class Target(Generic[P, T]):
         if module == "__main__" and main_module_alias:
             return main_module_alias
         return module
+
+    def code_hash(self) -> str | None:
+        """The hash of this target's code as it is now (coflux/codehash.py); None for a stub,
+        whose code is elsewhere, or when the source cannot be read."""
+        return None if self.stub else codehash.code_hash(self.fn)
 
     @property
     def is_async(self) -> bool:

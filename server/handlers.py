@@ -199,8 +199,10 @@ class RerunHandler(ApiHandler):
         await self.require_run(step_id)
         if workspace is not None:
             self.require_workspace(workspace)
-        self.write_json(await orchestrate(self.state, "rerun", {"step": step_id, "workspace": workspace,
-                                                                "by": self.principal.name}), 201)
+        from_failure = _optional(body, "from_failure", bool, "true or false")
+        params: dict[str, Any] = {"step": step_id, "workspace": workspace, "from_failure": bool(from_failure),
+                                  "by": self.principal.name}
+        self.write_json(await orchestrate(self.state, "rerun", params), 201)
 
 
 class RunResultHandler(ApiHandler):

@@ -29,7 +29,7 @@ RUN_KEYS = ["id", "workspace", "module", "target", "parent", "created_at", "requ
 STEP_KEYS = ["id", "number", "module", "target", "type", "parent", "created_at", "arguments", "options",
              "cache_key", "memo_key", "stale", "executions"]
 EXECUTION_KEYS = ["id", "attempt", "cause", "created_at", "execute_after", "assigned_at", "started_at", "session",
-                  "worker", "state", "result"]
+                  "worker", "state", "result", "code_hash", "reused_from"]
 RESULT_KEYS = ["kind", "value", "error", "successor", "at"]
 
 

@@ -172,3 +172,28 @@ def test_a_version_6_database_gets_hand_out_numbers_and_runs_its_waiting_work(tm
     finally:
         worker.stop()
         server.stop()
+
+
+def test_a_version_7_database_gets_a_code_hash_column_and_keeps_its_executions(tmp_path: Path, monkeypatch) -> None:
+    """Version 8 records the code hash each attempt ran with (`executions.code_hash`); executions
+    made before it keep NULL, and running the migration twice changes nothing."""
+    db_path = tmp_path / "coflux.db"
+    engine = create_engine(f"sqlite:///{db_path}")
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:7])
+    assert migrations.migrate(engine) == 7
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE executions DROP COLUMN code_hash")  # as version 7 left it
+        now = time.time()
+        conn.execute(schema.runs.insert().values(id="RoldRun", workspace_id=1, module="m", target="w",
+                                                 memo=False, created_at=now))
+        conn.execute(schema.steps.insert().values(id="RoldRun:1", run_id="RoldRun", number=1, module="m",
+                                                  target="w", type="workflow", arguments=[], options={},
+                                                  created_at=now))
+        conn.exec_driver_sql("INSERT INTO executions (id, step_id, run_id, attempt, workspace_id, created_at) "
+                             "VALUES ('RoldRun:1:1', 'RoldRun:1', 'RoldRun', 1, 1, ?)", (now,))
+    monkeypatch.undo()
+    assert migrations.migrate(engine) == len(migrations.MIGRATIONS)
+    migrations._v8_execution_code_hash(engine.connect())  # idempotent: the column is there already
+    engine.dispose()
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("select code_hash from executions where id = 'RoldRun:1:1'").fetchone() == (None,)

@@ -35,6 +35,7 @@ class Host(Protocol):
     telemetry: Any
     feed: Any
     control: Any
+    resumption: Any
     assets: Any
     tokens: Any
 

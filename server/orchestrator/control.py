@@ -12,6 +12,7 @@ from coflux.protocol import RerunEvent, run_topic
 from ..errors import BadRequest, NotFound
 from ..store import queries
 from ..store import schema as t
+from . import limits
 from .component import Component
 from .model import Peer
 
@@ -108,14 +109,25 @@ class Control(Component):
 
     def on_rerun(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         step_id = str(params["step"])
-        workspace = params.get("workspace")
-        rerun = self.rerun(step_id, workspace, by=params.get("by"))
-        self.record_action("rerun", rerun["execution"], params.get("by"))
+        code_hash = limits.text(params.get("code_hash"), "code_hash", maximum=64)
+        by = params.get("by")
+        if params.get("from_failure"):
+            if params.get("workspace") is not None:
+                raise BadRequest("a resume runs in the step's own workspace (no workspace with from_failure)")
+            rerun = self.o.resumption.resume(step_id, code_hash, by=by)
+        else:
+            rerun = self.rerun(step_id, params.get("workspace"), code_hash=code_hash, by=by)
+        self.record_action("rerun", rerun["execution"], by)
         self.o.reply(peer, request_id, rerun)
 
-    def rerun(self, step_id: str, workspace: str | None = None, by: str | None = None) -> dict:
+    def rerun(self, step_id: str, workspace: str | None = None, *, cause: str = "rerun",
+              code_hash: str | None = None, by: str | None = None) -> dict:
         """A new attempt of the step that ignores cache and memo; what still runs for the step is
-        cancelled and its waiters move to the new attempt; the rest of the run stays as it was."""
+        cancelled and its waiters move to the new attempt; the rest of the run stays as it was.
+        `code_hash`: the code the new attempt runs, when the re-runner knows it (a notebook that
+        re-runs a step with a cell's current definition)."""
+        if cause != "resume":
+            self.o.resumption.forget(step_id)  # a plain re-run computes its children afresh
         self.w.flush()
         rows = self.db.execute(select(t.executions.c.id, t.executions.c.workspace_id)
                                .where(t.executions.c.step_id == step_id)
@@ -132,8 +144,8 @@ class Control(Component):
         tails = [self._chain(r.id)[-1] for r in rows]
         live = [tail for tail in dict.fromkeys(tails) if self.o.result_of(tail) is None]
         spawned = latest.type == "workflow" and not step_id.endswith(":1")
-        new_id = self.o.submission.new_attempt(latest, "rerun", execute_after=None, force=True, workspace_id=workspace_id,
-                                   pend=not spawned)
+        new_id = self.o.submission.new_attempt(latest, cause, execute_after=None, force=True, workspace_id=workspace_id,
+                                               pend=not spawned, code_hash=code_hash)
         if spawned:  # a workflow called from a run: the re-run is a fresh child run
             parent = self.db.execute(select(t.steps.c.parent_execution_id).where(t.steps.c.id == step_id)).scalar()
             _, child = self.o.submission.create_run(workspace_id, latest.module, latest.target, latest.arguments, latest.options,

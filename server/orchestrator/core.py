@@ -46,6 +46,7 @@ from .control import Control
 from .feed import Feed
 from .model import Peer, RunInfo
 from .outcomes import Outcomes
+from .resumption import Resumption
 from .rows import pending_from_row, pending_query
 from .scheduling import Queue
 from .sessions import Workers
@@ -118,6 +119,7 @@ class Orchestrator:
         self.telemetry = Telemetry(self)  # log lines and metric points, the search index
         self.feed = Feed(self)  # the durable event feed
         self.control = Control(self)  # cancel, re-run, suspend, workspaces
+        self.resumption = Resumption(self)  # resume from failure: earlier attempts' children reused
         self.assets = Assets(self)
         self.tokens = Tokens(self)  # service tokens (created and revoked; the server's TokenBook authenticates)
         components = (self.workers, self.worker_state, self.submission, self.queue, self.outcomes,

@@ -64,7 +64,7 @@ class Pending:
     requires: dict[str, list[str]]
     origin_session_id: str | None
     attempt: int = 1
-    cause: str | None = None  # why a later attempt exists: retry, rerun, suspend, recur
+    cause: str | None = None  # why a later attempt exists: retry, rerun, resume, suspend, recur
     cache_key: str | None = None
     defer_key: str | None = None
     force: bool = False  # a re-run: never a cache hit
@@ -74,6 +74,7 @@ class Pending:
     urgent: bool = False  # a running (parked) execution waits for it: schedule it first
     started_at: float | None = None  # its worker said it began running (assigned is not started)
     assignment: int = 0  # the number of its latest hand-out to a worker (0: never handed out)
+    code_hash: str | None = None  # the code it runs, as its caller knew it (coflux/codehash.py)
 
     @property
     def timeout(self) -> float:

@@ -18,7 +18,7 @@ def pending_query() -> Select:
     return (
         select(t.executions.c.id, t.executions.c.step_id, t.executions.c.run_id, t.executions.c.attempt,
                t.executions.c.cause, t.executions.c.workspace_id, t.executions.c.execute_after,
-               t.executions.c.session_id, t.executions.c.started_at, t.executions.c.assignment,
+               t.executions.c.session_id, t.executions.c.started_at, t.executions.c.assignment, t.executions.c.code_hash,
                t.steps.c.module, t.steps.c.target, t.steps.c.type, t.steps.c.arguments,
                t.steps.c.options, t.steps.c.cache_key, t.steps.c.defer_key,
                t.steps.c.parent_execution_id, t.runs.c.requires, t.runs.c.origin_session_id)
@@ -35,4 +35,4 @@ def pending_from_row(row: Any) -> Pending:
         arguments=row.arguments, options=options, requires=merge_requires(row.requires, options.get("requires")),
         origin_session_id=row.origin_session_id, attempt=row.attempt, cause=row.cause, cache_key=row.cache_key,
         defer_key=row.defer_key if row.attempt == 1 else None,  # later attempts are never deferred
-        parent_id=row.parent_execution_id, assignment=row.assignment or 0)
+        parent_id=row.parent_execution_id, assignment=row.assignment or 0, code_hash=row.code_hash)

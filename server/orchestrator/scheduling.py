@@ -40,13 +40,16 @@ class Queue(Component):
                 pending.blocked = True
                 for execution_id in decision.blockers:
                     self.o.waiters.on_resolved(execution_id, lambda _outcome, p=pending: self._unblock(p))
-            elif isinstance(decision, admission.ReuseCached):
+            elif isinstance(decision, admission.ReuseCached | admission.ReuseEarlier):
                 self.unqueue(pending, queued=False)  # not in a ready queue yet: no scan of it
                 self.o.outcomes.record_result(pending.id, ResultKind.CACHED, successor=decision.execution)
             else:
                 self._queue_ready(pending)
 
     # Facts the admission rules ask (admission.AdmissionFacts).
+
+    def earlier_attempt_result(self, pending: Pending) -> str | None:
+        return self.o.resumption.reusable(pending)
 
     def deferred_latest(self, pending: Pending) -> Pending | None:
         return self.ws.deferrable.get((pending.module, pending.target, pending.workspace_id, pending.defer_key))

@@ -50,6 +50,11 @@ def _wire_values(values: Any, what: str) -> list:
     return values
 
 
+def _code_hash(params: dict) -> str | None:
+    """The code hash a submitter sent (coflux/codehash.py: sha256 hex), if any."""
+    return limits.text(params.get("code_hash"), "code_hash", maximum=64)
+
+
 def _effective_memo(options: dict, run: RunInfo, kind: str) -> Any:
     """The step's memo setting: its own, else the run's default (`@cf.workflow(memo=True)`)."""
     memo = options.get("memo")
@@ -68,9 +73,10 @@ class Submission(Component):
         options = limits.options(params.get("options"))
         parent_id = params.get("parent")
         if parent_id is None:
-            result = self._submit_run(peer, params, module, target, args, options)
+            result = self._submit_run(peer, params, module, target, args, options, _code_hash(params))
         else:
-            result = self._submit_child(peer, params, str(parent_id), module, target, kind, args, options)
+            result = self._submit_child(peer, params, str(parent_id), module, target, kind, args, options,
+                                        code_hash=_code_hash(params))
         self.o.reply(peer, request_id, result)
 
     def on_call(self, peer: Peer | None, request_id: Any, params: dict) -> None:
@@ -81,7 +87,8 @@ class Submission(Component):
         submitted = self._submit_child(peer, params, str(params["parent"]), str(params["module"]),
                                        str(params["target"]), kind,
                                        _wire_values(params.get("args", []), "args"),
-                                       limits.options(params.get("options")), watch=False)
+                                       limits.options(params.get("options")), watch=False,
+                                       code_hash=_code_hash(params))
         self.o.waiters.wait(peer, request_id, submitted["execution"], str(params["parent"]), None,
                    extra={"execution": submitted["execution"]})
 
@@ -97,7 +104,7 @@ class Submission(Component):
     # ----------------------------------------------------------------- runs
 
     def _submit_run(self, peer: Peer | None, params: dict, module: str, target: str, args: list,
-                    options: dict) -> dict:
+                    options: dict, code_hash: str | None = None) -> dict:
         limits.run_options(options)  # before anything is looked up or recorded
         workspace_id = self.o.workspace_id(params.get("workspace") or "default")
         workflow = self.db.execute(select(t.workflows).where(and_(
@@ -131,12 +138,14 @@ class Submission(Component):
         by = params.get("by")
         run_id, execution_id = self.create_run(workspace_id, module, target, bound, merged,
                                                parent_execution_id=None, idempotency_key=key,
-                                               origin_session_id=origin, by=str(by)[:200] if by else None)
+                                               origin_session_id=origin, by=str(by)[:200] if by else None,
+                                               code_hash=code_hash)
         return {"run": run_id, "execution": execution_id, "module": module, "target": target}
 
     def create_run(self, workspace_id: int, module: str, target: str, args: list, options: dict, *,
                    parent_execution_id: str | None, idempotency_key: str | None,
-                   origin_session_id: str | None, by: str | None = None) -> tuple[str, str]:
+                   origin_session_id: str | None, by: str | None = None,
+                   code_hash: str | None = None) -> tuple[str, str]:
         now = time.time()
         run_id = random_id("R")
         while run_id in self.ws.runs:
@@ -148,7 +157,8 @@ class Submission(Component):
                    created_at=now, created_by=by)
         self.w.insert(t.runs, row)
         info = self.ws.runs[run_id] = RunInfo(_Row(row), 1)
-        execution_id = self._create_step(info, parent_execution_id, module, target, "workflow", args, options)
+        execution_id = self._create_step(info, parent_execution_id, module, target, "workflow", args, options,
+                                         code_hash=code_hash)
         self.o.publish(RUNS_TOPIC, RunEvent(type="run", run=run_id, module=module, target=target,
                                            workspace_id=workspace_id, parent=parent_execution_id, created_at=now))
         if parent_execution_id is not None:  # the parent run's graph links to the child run
@@ -159,7 +169,8 @@ class Submission(Component):
     # ----------------------------------------------------------------- child steps
 
     def _submit_child(self, peer: Peer | None, params: dict, parent_id: str, module: str, target: str,
-                      kind: str, args: list, options: dict, *, watch: bool = True) -> dict:
+                      kind: str, args: list, options: dict, *, watch: bool = True,
+                      code_hash: str | None = None) -> dict:
         if parent_id not in self.ws.active:
             raise BadRequest(f"execution {parent_id} is not running; it cannot submit work")
         if peer is not None and self.ws.peer_sessions.get(peer) != self.ws.active[parent_id]:
@@ -186,15 +197,15 @@ class Submission(Component):
         if kind == "workflow":
             execution_id = self._create_step(run, parent_id, module, target, "workflow", args, options,
                                              group_id=group_id, request_key=key, memo_key=memo_key, pend=False,
-                                             workspace_id=parent_workspace)
+                                             workspace_id=parent_workspace, code_hash=code_hash)
             _, child_execution = self.create_run(
                 parent_workspace, module, target, args, options, parent_execution_id=parent_id,
-                idempotency_key=None, origin_session_id=run.origin_session_id)
+                idempotency_key=None, origin_session_id=run.origin_session_id, code_hash=code_hash)
             self.o.outcomes.record_result(execution_id, "spawned", successor=child_execution)
         else:
             execution_id = self._create_step(run, parent_id, module, target, "task", args, options,
                                              group_id=group_id, request_key=key, memo_key=memo_key,
-                                             workspace_id=parent_workspace)
+                                             workspace_id=parent_workspace, code_hash=code_hash)
         if watch and peer is not None:
             self._watch(peer, parent_id, execution_id)
         return {"execution": execution_id, "module": module, "target": target}
@@ -247,14 +258,15 @@ class Submission(Component):
 
     def _create_step(self, run: RunInfo, parent_id: str | None, module: str, target: str, kind: str,
                      args: list, options: dict, *, group_id: int | None = None, request_key: str | None = None,
-                     memo_key: str | None = None, pend: bool = True, workspace_id: int | None = None) -> str:
+                     memo_key: str | None = None, pend: bool = True, workspace_id: int | None = None,
+                     code_hash: str | None = None) -> str:
         now = time.time()
         number = run.next_number
         run.next_number += 1
         step_id = f"{run.id}:{number}"
         execution_id = f"{step_id}:1"
         cache = options.get("cache")
-        cache_key = keys.cache_key(module, target, cache, args) if cache else None
+        cache_key = keys.cache_key(module, target, cache, args, code_hash) if cache else None
         defer = options.get("defer")
         defer_key = keys.defer_key(module, target, defer, args) if defer else None
         delay = limits.seconds(options.get("delay") or 0, "options.delay")
@@ -267,7 +279,7 @@ class Submission(Component):
         self.w.insert(t.executions, dict(
             id=execution_id, step_id=step_id, run_id=run.id, attempt=1, cause=None, workspace_id=workspace_id,
             created_at=now, execute_after=execute_after, session_id=None, assigned_at=None, started_at=None,
-            assignment=None))
+            assignment=None, code_hash=code_hash))
         if parent_id is not None:
             self.w.insert_ignore(t.children, dict(parent_id=parent_id, child_id=execution_id, group_id=group_id,
                                                   memo=False, created_at=now))
@@ -280,13 +292,16 @@ class Submission(Component):
                 workspace_id=workspace_id, execute_after=execute_after or 0.0, arguments=args, options=options,
                 requires=merge_requires(run.requires, options.get("requires")),
                 origin_session_id=run.origin_session_id, cache_key=cache_key, defer_key=defer_key,
-                parent_id=parent_id))
+                parent_id=parent_id, code_hash=code_hash))
         return execution_id
 
     def new_attempt(self, previous: Pending, cause: str, *, execute_after: float | None, force: bool = False,
-                     after: list[str] | None = None, workspace_id: int | None = None, pend: bool = True) -> str:
-        """The next attempt of a step (retry, recurrence, suspension, re-run); `previous` is its
-        latest attempt (a step has at most one live attempt)."""
+                     after: list[str] | None = None, workspace_id: int | None = None, pend: bool = True,
+                     code_hash: str | None = None) -> str:
+        """The next attempt of a step (retry, recurrence, suspension, re-run, resume); `previous`
+        is its latest attempt (a step has at most one live attempt). `code_hash`: the code the
+        new attempt runs, when a re-run says (else the previous attempt's)."""
+        code_hash = previous.code_hash if code_hash is None else code_hash
         now = time.time()
         attempt = previous.attempt + 1
         execution_id = f"{previous.step_id}:{attempt}"
@@ -294,7 +309,7 @@ class Submission(Component):
         self.w.insert(t.executions, dict(
             id=execution_id, step_id=previous.step_id, run_id=previous.run_id, attempt=attempt, cause=cause,
             workspace_id=workspace_id, created_at=now, execute_after=execute_after, session_id=None,
-            assigned_at=None, started_at=None, assignment=None))
+            assigned_at=None, started_at=None, assignment=None, code_hash=code_hash))
         self.o.publish(run_topic(previous.run_id), AttemptEvent(
             type="attempt", step=previous.step_id, execution=execution_id, attempt=attempt, cause=cause,
             created_at=now, execute_after=execute_after))
@@ -306,7 +321,7 @@ class Submission(Component):
             execute_after=execute_after or 0.0, arguments=previous.arguments, options=previous.options,
             requires=previous.requires, origin_session_id=previous.origin_session_id, attempt=attempt,
             cause=cause, cache_key=previous.cache_key, defer_key=None, force=force, after=after,
-            parent_id=previous.parent_id))
+            parent_id=previous.parent_id, code_hash=code_hash))
         return execution_id
 
     def pending_of(self, execution_id: str) -> Pending:

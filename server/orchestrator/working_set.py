@@ -20,6 +20,7 @@ RESULTS_MAX_BYTES = 32 * 1024 * 1024
 RESULT_MAX_BYTES = 1024 * 1024  # a bigger value is read from the database when someone needs it
 RUNS_MAX_ITEMS = 20_000
 CACHE_KEYS_MAX_ITEMS = 20_000
+RESUMED_MAX_ITEMS = 200
 CACHE_KEYS_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -62,6 +63,8 @@ class WorkingSet:
     # Caching: executions due and unfinished, and recent values, by cache key.
     cache_inflight: dict[str, set[str]] = field(default_factory=dict)
     cache_values: BoundedCache = field(default_factory=_cache_values)  # key -> [(execution, step, workspace, at)]
+    # Resumed steps: what their earlier attempts' children computed (resumption.py; reloadable).
+    resumed: BoundedCache = field(default_factory=lambda: BoundedCache(RESUMED_MAX_ITEMS))
 
     # Runs and workspaces (read from the database on first use).
     runs: BoundedCache = field(default_factory=lambda: BoundedCache(RUNS_MAX_ITEMS))  # run id -> RunInfo

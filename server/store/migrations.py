@@ -239,7 +239,6 @@ def _v8_service_tokens(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=[schema.tokens])
 
 
-
 def _v9_who_did_it(conn: Connection) -> None:
     """Who submitted each run (`runs.created_by`) and who re-ran or cancelled what (`actions`)."""
     if "created_by" not in {c["name"] for c in inspect(conn).get_columns("runs")}:
@@ -247,10 +246,17 @@ def _v9_who_did_it(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=[schema.actions])
 
 
+def _v10_execution_code_hash(conn: Connection) -> None:
+    """The hash of the code each attempt runs (NULL for attempts made before it was recorded,
+    which a resume then matches on target and arguments alone)."""
+    if "code_hash" not in {c["name"] for c in inspect(conn).get_columns("executions")}:
+        conn.execute(text("ALTER TABLE executions ADD COLUMN code_hash VARCHAR(64)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
                                                   _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
                                                   _v6_telemetry_batches, _v7_execution_assignment,
-                                                  _v8_service_tokens, _v9_who_did_it]
+                                                  _v8_service_tokens, _v9_who_did_it, _v10_execution_code_hash]
 
 
 def migrate(engine: Engine) -> int:

@@ -76,7 +76,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
         executions = db.execute(
             select(e.id, e.step_id, e.attempt, e.cause, e.created_at, e.execute_after, e.assigned_at,
                    e.started_at, e.session_id, t.sessions.c.name, r.kind, value_column, error_column,
-                   r.successor_id, r.created_at)
+                   r.successor_id, r.created_at, e.code_hash)
             .outerjoin(t.results, r.execution_id == e.id)
             .outerjoin(t.sessions, t.sessions.c.id == e.session_id)
             .where(e.run_id == run_id)
@@ -100,8 +100,9 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
                                            t.runs.c.target)
                                     .where(t.runs.c.parent_execution_id.in_(run_executions))).all()
     by_step: dict[str, list[dict]] = {}
+    reused = _reused_from(steps, executions) if full else {}
     for (eid, step_id, attempt, cause, created_at, execute_after, assigned_at, started_at, session_id, worker,
-         kind, value, error, successor, result_at) in executions:
+         kind, value, error, successor, result_at, code_hash) in executions:
         if raw:
             value = RawJSON(value) if value.__class__ is str else value
             error = RawJSON(error) if error.__class__ is str else error
@@ -116,7 +117,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
                 "execute_after": execute_after, "assigned_at": assigned_at, "started_at": started_at,
                 "session": session_id, "worker": worker,
                 "state": execution_state(kind, started_at, assigned_at),
-                "by": rerun_by.get(eid), "result": result})
+                "by": rerun_by.get(eid), "result": result, "code_hash": code_hash, "reused_from": reused.get(eid)})
         else:
             attempts.append({
                 "id": eid, "attempt": attempt, "created_at": created_at, "assigned_at": assigned_at,
@@ -156,10 +157,29 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
     }
 
 
+def _reused_from(steps: list, executions: list) -> dict[str, int]:
+    """Executions that a resumed attempt took from an earlier one (resume from failure): a
+    `cached` result whose successor is a child of an earlier attempt of the same parent step.
+    Execution id -> that earlier attempt's number ("reused from attempt 1")."""
+    parent_of = {row[0]: row[5] for row in steps}  # step -> the execution that submitted it
+    out: dict[str, int] = {}
+    for row in executions:
+        if row[10] != "cached" or row[13] is None:
+            continue
+        own_parent = parent_of.get(row[1])
+        other_parent = parent_of.get(row[13].rpartition(":")[0])
+        if own_parent and other_parent and own_parent != other_parent \
+                and own_parent.rpartition(":")[0] == other_parent.rpartition(":")[0]:
+            out[row[0]] = int(other_parent.rpartition(":")[2])
+    return out
+
+
 def _stale_steps(executions: list, dependencies: list) -> set[str]:
-    """Steps that consumed a result which a re-run has since replaced: the dependency's chain
-    ended at an attempt older than the newest attempt of its step. `executions` are get_run's
-    rows (id, step, attempt, ..., successor at index 13); `dependencies` (execution, dependency)."""
+    """Steps that consumed a result which a re-run has since replaced: along the dependency's
+    chain, a step was left at an attempt older than its newest (the chain's end, or a step whose
+    result was `cached` from another step of the run, as a resumed attempt's reused calls are).
+    `executions` are get_run's rows (id, step, attempt, ..., successor at index 13);
+    `dependencies` (execution, dependency)."""
     if not dependencies:
         return set()
     by_id = {row[0]: row for row in executions}
@@ -169,11 +189,15 @@ def _stale_steps(executions: list, dependencies: list) -> set[str]:
     stale: set[str] = set()
     for consumer_id, dependency_id in dependencies:
         current = by_id.get(dependency_id)
+        reached: dict[str, int] = {}  # step -> the newest attempt of it the chain passed
         for _ in range(10000):  # along retries and suspensions; a successor in another run ends it
-            if current is None or current[13] not in by_id:
+            if current is None:
+                break
+            reached[current[1]] = max(reached.get(current[1], 0), current[2])
+            if current[13] not in by_id:
                 break
             current = by_id[current[13]]
-        if current is not None and current[2] < latest.get(current[1], 0):
+        if any(attempt < latest.get(step, 0) for step, attempt in reached.items()):
             consumer = by_id.get(consumer_id)
             if consumer is not None:
                 stale.add(consumer[1])

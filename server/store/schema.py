@@ -135,6 +135,9 @@ executions = Table(
     # How many times it was handed to a worker. The `execute` message carries the number and the
     # worker echoes it: a `release`, `started` or `result` of an older hand-out is ignored.
     Column("assignment", Integer, nullable=True),
+    # A hash of the code this attempt runs (coflux/codehash.py), as its caller or re-runner knew
+    # it; NULL when nobody could tell (a stub, the command line). Resume and CODE caches use it.
+    Column("code_hash", String(64), nullable=True),
     UniqueConstraint("step_id", "attempt"),
 )
 Index("ix_executions_run", executions.c.run_id)

@@ -104,7 +104,12 @@ class Facts:
     earlier: Pending | None = None
     blocking: list[str] = field(default_factory=list)
     hit: str | None = None
+    reusable: str | None = None
     asked: list[str] = field(default_factory=list)
+
+    def earlier_attempt_result(self, p: Pending) -> str | None:
+        self.asked.append("earlier")
+        return self.reusable
 
     def deferred_latest(self, p: Pending) -> Pending | None:
         self.asked.append("defer")
@@ -167,6 +172,29 @@ def test_resolved_dependencies_let_it_through_to_the_cache() -> None:
     p = pending(cache_key="c", options={"wait": True})
     assert kinds(admission.admit(p, facts, now=1.0)) == ["Ready"]
     assert facts.asked == ["blockers", "cache"]
+
+
+def test_a_child_of_a_resumed_attempt_reuses_an_earlier_value_before_any_other_rule() -> None:
+    facts = Facts(blocking=["R1:5:1"], hit="R0:2:1", reusable="R1:3:1")
+    p = pending(parent_id="R1:1:2", execute_after=200.0, cache_key="c", defer_key="k", options={"wait": [0]})
+    decisions = admission.admit(p, facts, now=100.0)
+    assert kinds(decisions) == ["ReuseEarlier"] and decisions[0].execution == "R1:3:1"
+    assert facts.asked == ["earlier"]  # no delay, wait, defer or cache: the value is there
+    assert admission.reason(decisions[-1]) == "reuses the result of R1:3:1 from an earlier attempt"
+
+
+def test_nothing_earlier_to_reuse_lets_the_other_rules_decide() -> None:
+    facts = Facts(reusable=None, hit="R0:2:1")
+    decisions = admission.admit(pending(parent_id="R1:1:2", cache_key="c"), facts, now=1.0)
+    assert kinds(decisions) == ["ReuseCached"] and facts.asked == ["earlier", "cache"]
+
+
+def test_only_new_task_calls_ask_for_an_earlier_attempts_value() -> None:
+    facts = Facts(reusable="R1:3:1")
+    for p in (pending(), pending(parent_id="R1:1:2", attempt=2), pending(parent_id="R1:1:2", force=True),
+              pending(parent_id="R1:1:2", type="workflow")):
+        assert kinds(admission.admit(p, facts, now=1.0)) == ["Ready"]
+    assert facts.asked == []
 
 
 # ------------------------------------------------------------------ outcome

@@ -89,3 +89,62 @@ def test_an_error_within_its_retries_becomes_a_new_attempt(orchestrator: Orchest
     assert kind == "error" and successor == execution[:-1] + "2"
     inside(orchestrator, lambda o: o.outcomes.conclude(o.submission.pending_of(successor), "error", error=error))
     assert result(orchestrator, successor)[3] is None  # its one retry is spent
+
+
+def _hand_out(o: Orchestrator, execution_id: str) -> None:
+    """As if a worker took it: out of the queues, into the assigned set (no worker process here)."""
+    pending = o.ws.pending_by_id[execution_id]
+    o.queue.unqueue(pending)
+    o.ws.assigned[execution_id] = pending
+
+
+def _children(o: Orchestrator, parent: str, calls: list[tuple[int, str | None]]) -> list[str]:
+    """Steps of task m/t submitted by `parent`, one per (argument, code hash)."""
+    run = o.run_info(parent.split(":")[0])
+    return [o.submission._create_step(run, parent, "m", "t", "task", [{"v": arg}], {}, code_hash=code)
+            for arg, code in calls]
+
+
+def test_a_resumed_attempt_reuses_the_values_of_its_earlier_children_and_reruns_the_rest(
+        orchestrator: Orchestrator) -> None:
+    """Resume from failure on the real store: equal calls that ended with a value resolve at once
+    as `cached` (pointing at the earlier value); failed, cancelled and never-reached calls, and a
+    call whose code changed, are queued to run."""
+    error = {"type": "builtins.ValueError", "message": "no", "frames": [], "retryable": None}
+    root = new_run(orchestrator, target="w")
+    inside(orchestrator, lambda o: _hand_out(o, root))
+    first = inside(orchestrator, lambda o: _children(o, root, [(1, "h"), (2, "h"), (3, "h"), (4, "h")]))
+
+    def end_first_attempt(o: Orchestrator) -> None:
+        o.outcomes.conclude(o.submission.pending_of(first[0]), "value", value={"v": 10})
+        o.outcomes.conclude(o.submission.pending_of(first[1]), "value", value={"v": 20})
+        o.outcomes.conclude(o.submission.pending_of(first[2]), "error", error=error)
+        o.control.cancel(first[3])
+        o.ws.assigned.pop(root)
+        o.outcomes.conclude(o.submission.pending_of(root), "error", error=error)
+    inside(orchestrator, end_first_attempt)
+
+    step = root.rpartition(":")[0]
+    resumed = inside(orchestrator, lambda o: o.resumption.resume(step))["execution"]
+    assert resumed == f"{step}:2"
+    inside(orchestrator, lambda o: _hand_out(o, resumed))
+    # Calls 1 and 2 as before; call 2 with other code, 3 failed, 4 was cancelled, 5 is new.
+    second = inside(orchestrator, lambda o: _children(o, resumed, [(1, "h"), (2, "other"), (3, "h"), (4, "h"),
+                                                                   (5, "h"), (1, None)]))
+    assert result(orchestrator, second[0]) == ("cached", None, None, first[0])
+    assert result(orchestrator, second[5]) == ("cached", None, None, first[0])  # no hash known: target and args
+    for execution in second[1:5]:
+        assert result(orchestrator, execution) is None
+        assert reason(orchestrator, execution) == "no connected worker hosts m/t"
+
+
+def test_only_a_failed_step_can_be_resumed(orchestrator: Orchestrator) -> None:
+    from coflux_server.errors import BadRequest
+
+    root = new_run(orchestrator, target="w")
+    step = root.rpartition(":")[0]
+    with pytest.raises(BadRequest, match="still running"):
+        inside(orchestrator, lambda o: o.resumption.resume(step))
+    inside(orchestrator, lambda o: o.outcomes.conclude(o.submission.pending_of(root), "value", value={"v": 1}))
+    with pytest.raises(BadRequest, match="did not fail"):
+        inside(orchestrator, lambda o: o.resumption.resume(step))

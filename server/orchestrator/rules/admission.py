@@ -4,6 +4,9 @@
 (its delay ends, what it waited for resolves). Each rule looks at the execution and at facts
 the orchestrator answers (`AdmissionFacts`), and returns a decision or None:
 
+0. reuse: a child of a resumed attempt (resume from failure) whose same call (target, arguments,
+   code hash where known) an earlier attempt of its parent's step completed with a value takes
+   that value at once (resumption.py keeps the table; this rule only asks it).
 1. supersede: with `defer`, this execution becomes the latest of its defer key; an equal call
    not handed out yet is superseded (it resolves as `deferred`); admission goes on.
 2. delay: it may not start before `execute_after`: a timer admits it again then.
@@ -38,6 +41,10 @@ class AdmissionFacts(Protocol):
     def cache_hit(self, pending: Pending) -> str | None:
         """An execution whose result `pending` may reuse (a value within max age, or in flight)."""
 
+    def earlier_attempt_result(self, pending: Pending) -> str | None:
+        """For a child of a resumed attempt: the execution of the same call under an earlier
+        attempt of its parent's step that ended with a value (None otherwise)."""
+
 
 @dataclass(frozen=True)
 class Supersede:
@@ -62,13 +69,27 @@ class ReuseCached:
 
 
 @dataclass(frozen=True)
+class ReuseEarlier:
+    execution: str  # the earlier attempt's child whose value is reused
+
+
+@dataclass(frozen=True)
 class Ready:
     pass
 
 
-Decision = Supersede | Delay | Wait | ReuseCached | Ready
+Decision = Supersede | Delay | Wait | ReuseCached | ReuseEarlier | Ready
 # A decision that ends admission for now (Supersede does not: the new execution goes on).
-FINAL_DECISIONS = (Delay, Wait, ReuseCached, Ready)
+FINAL_DECISIONS = (Delay, Wait, ReuseCached, ReuseEarlier, Ready)
+
+
+def reuse_earlier_attempt(pending: Pending, facts: AdmissionFacts, now: float) -> Decision | None:
+    # Only a new call (first attempt, not a forced re-run) of a child; the fact answers None at
+    # the cost of one dict lookup unless its parent runs a resumed attempt.
+    if pending.parent_id is None or pending.attempt != 1 or pending.force or pending.type != "task":
+        return None
+    hit = facts.earlier_attempt_result(pending)
+    return ReuseEarlier(hit) if hit is not None else None
 
 
 def supersede_deferred(pending: Pending, facts: AdmissionFacts, now: float) -> Decision | None:
@@ -100,13 +121,14 @@ def reuse_cached_result(pending: Pending, facts: AdmissionFacts, now: float) -> 
 
 
 Rule = Callable[[Pending, AdmissionFacts, float], "Decision | None"]
-ADMISSION_RULES: tuple[Rule, ...] = (supersede_deferred, delay_until_due, wait_for_dependencies,
+ADMISSION_RULES: tuple[Rule, ...] = (reuse_earlier_attempt, supersede_deferred, delay_until_due, wait_for_dependencies,
                                      reuse_cached_result)
 
 
 def admit(pending: Pending, facts: AdmissionFacts, now: float | None = None,
           rules: tuple[Rule, ...] = ADMISSION_RULES) -> list[Decision]:
-    """The decisions for `pending`, in order; the last one is final (Delay, Wait, ReuseCached or Ready)."""
+    """The decisions for `pending`, in order; the last one is final (Delay, Wait, ReuseCached,
+    ReuseEarlier or Ready)."""
     now = time.time() if now is None else now
     decisions: list[Decision] = []
     for rule in rules:
@@ -128,4 +150,6 @@ def reason(decision: Decision) -> str | None:
         return "waiting for " + ", ".join(decision.blockers)
     if isinstance(decision, ReuseCached):
         return f"reuses the cached result of {decision.execution}"
+    if isinstance(decision, ReuseEarlier):
+        return f"reuses the result of {decision.execution} from an earlier attempt"
     return None

@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import Any
 
+from coflux.protocol import CODE_VERSION
+
 
 def canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -34,9 +36,19 @@ def key(parts: list[str], arguments: list[Any], indexes: list[int] | None) -> st
     return digest.hexdigest()
 
 
-def cache_key(module: str, target: str, config: dict, arguments: list[Any]) -> str:
+def cache_key(module: str, target: str, config: dict, arguments: list[Any], code_hash: str | None = None) -> str:
+    """`version` CODE_VERSION (`cf.CODE`) is the caller's code hash: an edit of the code misses.
+    Without a hash (a stub's caller cannot know the code) it stays the literal version."""
     namespace = config.get("namespace") or f"{module}:{target}"
-    return key(["cache", namespace, config.get("version") or ""], arguments, config.get("params"))
+    version = config.get("version") or ""
+    if version == CODE_VERSION and code_hash:
+        version = f"code:{code_hash}"
+    return key(["cache", namespace, version], arguments, config.get("params"))
+
+
+def call_key(module: str, target: str, arguments: list[Any]) -> str:
+    """The same call: target and all arguments (what a resumed attempt matches its children on)."""
+    return key(["call", f"{module}:{target}"], arguments, None)
 
 
 def memo_key(module: str, target: str, memo: Any, arguments: list[Any]) -> str:

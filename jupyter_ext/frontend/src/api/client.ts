@@ -121,6 +121,8 @@ export function createApi(options: ApiOptions): CofluxClient {
     cancel: (executionId: string) => request("POST", `api/executions/${executionId}/cancel`, {}),
     rerun: (stepId: string, workspace?: string) =>
       request<{ execution: string }>("POST", `api/steps/${stepId}/rerun`, workspace ? { workspace } : {}),
+    resume: (stepId: string) =>
+      request<{ execution: string }>("POST", `api/steps/${stepId}/rerun`, { from_failure: true }),
     submit: (module, target, args, kwargs, workspace) =>
       request<{ run: string; [key: string]: unknown }>("POST", "api/runs",
         { module, target, args, kwargs: kwargs ?? {}, ...(workspace ? { workspace } : {}) }),

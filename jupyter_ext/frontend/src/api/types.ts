@@ -35,7 +35,7 @@ export interface ResultInfo {
 export interface ExecutionInfo {
   id: string; // "<run>:<step number>:<attempt>"
   attempt: number;
-  cause: string | null; // retry | recur | suspend | rerun | ... (why this attempt exists)
+  cause: string | null; // retry | recur | suspend | rerun | resume | ... (why this attempt exists)
   created_at: number;
   execute_after: number | null;
   assigned_at: number | null;
@@ -46,6 +46,8 @@ export interface ExecutionInfo {
   by?: string | null; // who re-ran the step into this attempt (a principal's name)
   result: ResultInfo | null;
   waiting?: string; // why it has not started (or why a running one is stuck)
+  code_hash?: string | null; // the code it ran (snapshots only; live attempts learn it on the next one)
+  reused_from?: number | null; // resumed: the earlier attempt of its parent's step whose value it took
 }
 
 export interface StepInfo {

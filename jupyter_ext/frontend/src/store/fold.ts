@@ -94,6 +94,10 @@ export class RunFold {
     return execution;
   }
 
+  private executionCause(executionId: string): string | null | undefined {
+    return this.steps.get(stepOf(executionId).step)?.executions.get(executionId)?.cause;
+  }
+
   /** Merge fields into an execution: non-null values win, the state only moves forward. */
   private mergeExecution(executionId: string, fields: Partial<ExecutionInfo>, change: Change): void {
     const current = this.execution(executionId, change);
@@ -223,8 +227,10 @@ export class RunFold {
         }, change);
         return;
       case "rerun":
+        // The attempt event before it says the cause (a resume is a re-run too); keep it.
         this.mergeExecution(event.execution, {
-          attempt: stepOf(event.execution).attempt, cause: "rerun", state: ExecutionState.PENDING,
+          attempt: stepOf(event.execution).attempt, state: ExecutionState.PENDING,
+          ...(this.executionCause(event.execution) ? {} : { cause: "rerun" }),
           ...(event.by ? { by: event.by } : {}),
         }, change);
         return;

@@ -61,6 +61,8 @@ export interface CofluxApi {
   blobUrl(key: string): string; // GET api/blobs/<key> with auth
   cancel(executionId: string): Promise<unknown>;
   rerun(stepId: string, workspace?: string): Promise<{ execution: string }>;
+  /** Resume a failed step: a new attempt whose calls an earlier attempt completed are reused. */
+  resume(stepId: string): Promise<{ execution: string }>;
   /** POST api/runs with plain JSON arguments (the server wraps them); replies with the run id. */
   submit(module: string, target: string, args: unknown[], kwargs?: Record<string, unknown>,
     workspace?: string): Promise<{ run: string; [key: string]: unknown }>;

@@ -61,7 +61,7 @@ export function collapseFanOuts(graph: RunGraph, expanded: ReadonlySet<string> =
   // and relabelled, never laid out again.
   const structureKey = nodes.map((n) => n.id + (n.kind === "group" ? `*${n.members!.length}` : "")).join("|") +
     "#" + edgeList.map((e) => `${e.id}:${e.kind}`).join("|");
-  return { nodes, edges: edgeList, nodeOfStep, structureKey };
+  return { ...graph, nodes, edges: edgeList, nodeOfStep, structureKey };
 }
 
 // ---------------------------------------------------------------- statuses

@@ -248,7 +248,7 @@ function NodeView({ node, at, selected, matches, onActivate }: NodeProps): JSX.E
   let counts: Counts | null = null;
   if (node.kind === "step" && node.step) {
     status = node.step.status;
-    sub = stepLine(node.step);
+    sub = node.reusedFrom ? `reused from attempt ${node.reusedFrom} · #${node.step.number}` : stepLine(node.step);
     stale = node.step.stale;
     pinned = node.step.memoisedBy.length > 0;
     title = callLabel(node.step);
@@ -305,8 +305,10 @@ export function GraphView(): JSX.Element {
   const { model, selectedStep, selectStep, openRun } = ctx;
   const version = useModelVersion(model);
   const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const [chosenAttempts, setChosenAttempts] = useState<ReadonlyMap<string, number>>(new Map());
   const buildStarted = useRef(0); // when the latest graph model began to be built (from the run's steps)
-  const full = useMemo(() => { buildStarted.current = performance.now(); return buildGraph(model); }, [model, version]);
+  const full = useMemo(() => { buildStarted.current = performance.now(); return buildGraph(model, chosenAttempts); },
+    [model, version, chosenAttempts]);
   const graph = useMemo(() => collapseFanOuts(full, expanded), [full, expanded]);
   const layout = useMemo(() => layoutGraph(graph), [graph.structureKey]);
   const [groupOpen, setGroupOpen] = useState<string | null>(null);
@@ -489,6 +491,20 @@ export function GraphView(): JSX.Element {
       {expanded.size ? <button type="button" class="cf-button" onClick={() => setExpanded(new Set())}
         title="collapse every fan-out again">collapse fan-outs</button> : null}
       <span class="cf-muted cf-graph-count">{active ? `${matching.length} of ${steps.length} steps match · ` : ""}{graph.nodes.length} nodes</span>
+      {graph.attemptChoices.map((choice) => <label key={choice.step.id} class="cf-attempt-choice">
+        {choice.step.target} #{choice.step.number} attempt{" "}
+        <select class="cf-input" aria-label={`attempt of ${choice.step.target} #${choice.step.number} whose calls the graph shows`}
+          value={String(choice.shown)}
+          onChange={(e) => {
+            const attempt = Number((e.target as HTMLSelectElement).value);
+            setChosenAttempts((old) => new Map(old).set(choice.step.id, attempt));
+          }}>
+          {choice.attempts.map((a) => {
+            const cause = choice.step.executions.find((x) => x.attempt === a)?.cause;
+            return <option key={a} value={String(a)}>{a}{cause ? ` (${cause})` : ""}</option>;
+          })}
+        </select>
+      </label>)}
     </div>
     <div class="cf-graph-body">
     <svg ref={svgRef} class="cf-graph-svg" role="group" aria-label="run graph" tabIndex={-1}

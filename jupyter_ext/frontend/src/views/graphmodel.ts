@@ -1,6 +1,7 @@
 // The graph of a run as nodes and edges (no layout, no drawing): steps, collapsed cf.group
 // members, child runs and other runs that results resolve to. Pure, so the view can tell when the
 // node/edge set changed (re-layout) and when only statuses did (recolour).
+import type { ExecutionInfo } from "../api/types";
 import type { RunModel, StepModel } from "../store/types";
 import { runOfId, stepOfExecution } from "./format";
 import { severity } from "./status";
@@ -16,6 +17,7 @@ export interface GraphNode {
   members?: StepModel[];
   runId?: string; // run nodes: the run to open
   detail?: string;
+  reusedFrom?: number; // steps of a resumed attempt that took an earlier attempt's value
 }
 
 export interface GraphEdge {
@@ -26,7 +28,16 @@ export interface GraphEdge {
   label?: string;
 }
 
+/** A step whose children were submitted by more than one of its attempts (a resume, a re-run, a
+ * retry): the graph shows one attempt's children at a time. */
+export interface AttemptChoice {
+  step: StepModel;
+  attempts: number[]; // attempts that submitted children, ascending
+  shown: number;
+}
+
 export interface RunGraph {
+  attemptChoices: AttemptChoice[];
   nodes: GraphNode[];
   edges: GraphEdge[];
   nodeOfStep: Map<string, string>;
@@ -38,8 +49,49 @@ export function groupNodeId(parentExecution: string, group: number): string {
   return `group:${parentExecution}:${group}`;
 }
 
-export function buildGraph(model: RunModel): RunGraph {
-  const steps = model.steps();
+/** The steps to draw: children of the chosen attempt of each step (default its latest attempt
+ * with children), and their descendants; steps are in number order, so parents come first. */
+function visibleSteps(all: StepModel[], chosen: ReadonlyMap<string, number>): { steps: StepModel[]; choices: AttemptChoice[] } {
+  const byParentStep = new Map<string, Set<number>>();
+  for (const step of all) {
+    if (!step.parent) continue;
+    const parentStep = stepOfExecution(step.parent);
+    const attempt = Number(step.parent.slice(step.parent.lastIndexOf(":") + 1));
+    let set = byParentStep.get(parentStep);
+    if (!set) byParentStep.set(parentStep, set = new Set());
+    set.add(attempt);
+  }
+  const stepById = new Map(all.map((s) => [s.id, s]));
+  const choices: AttemptChoice[] = [];
+  const shownAttempt = new Map<string, number>();
+  for (const [parentStep, set] of byParentStep) {
+    if (set.size < 2) continue;
+    const attempts = [...set].sort((a, b) => a - b);
+    const wanted = chosen.get(parentStep);
+    const shown = wanted !== undefined && set.has(wanted) ? wanted : attempts[attempts.length - 1];
+    shownAttempt.set(parentStep, shown);
+    const step = stepById.get(parentStep);
+    if (step) choices.push({ step, attempts, shown });
+  }
+  if (!choices.length) return { steps: all, choices };
+  const hidden = new Set<string>();
+  const steps = all.filter((step) => {
+    if (!step.parent) return true;
+    const parentStep = stepOfExecution(step.parent);
+    const shown = shownAttempt.get(parentStep);
+    const attempt = Number(step.parent.slice(step.parent.lastIndexOf(":") + 1));
+    if (hidden.has(parentStep) || (shown !== undefined && attempt !== shown)) {
+      hidden.add(step.id);
+      return false;
+    }
+    return true;
+  });
+  choices.sort((a, b) => a.step.number - b.step.number);
+  return { steps, choices };
+}
+
+export function buildGraph(model: RunModel, chosenAttempts: ReadonlyMap<string, number> = new Map()): RunGraph {
+  const { steps, choices } = visibleSteps(model.steps(), chosenAttempts);
   const runId = model.runId;
   const nodes: GraphNode[] = [];
   const nodeOfStep = new Map<string, string>();
@@ -57,7 +109,7 @@ export function buildGraph(model: RunModel): RunGraph {
       node.members!.push(step);
       nodeOfStep.set(step.id, id);
     } else {
-      nodes.push({ id: step.id, kind: "step", label: step.target, step });
+      nodes.push({ id: step.id, kind: "step", label: step.target, step, reusedFrom: reusedAttempt(model, step) });
       nodeOfStep.set(step.id, step.id);
     }
   }
@@ -72,7 +124,8 @@ export function buildGraph(model: RunModel): RunGraph {
     }
     return nodeId;
   };
-  for (const child of model.childRuns()) {
+  const childRuns = model.childRuns().filter((r) => runOfId(r.parent) !== runId || nodeOfStep.has(stepOfExecution(r.parent)));
+  for (const child of childRuns) {
     runNode(child.id, child.target, `child run ${child.id}`);
   }
   /** The node an execution id belongs to: a step of this run, else another run's node. */
@@ -115,7 +168,7 @@ export function buildGraph(model: RunModel): RunGraph {
     }
   }
   const resolvedTo = new Set([...edges.values()].filter((e) => e.kind === "spawned").map((e) => e.to));
-  for (const child of model.childRuns()) {
+  for (const child of childRuns) {
     // A spawned step already links to its run; otherwise the run hangs off its parent.
     if (runOfId(child.parent) === runId && !resolvedTo.has(`run:${child.id}`)) {
       addEdge(nodeOfStep.get(stepOfExecution(child.parent)), `run:${child.id}`, "childrun");
@@ -125,7 +178,18 @@ export function buildGraph(model: RunModel): RunGraph {
   const edgeList = [...edges.values()];
   const structureKey = nodes.map((n) => n.id + (n.members ? `*${n.members.length}` : "")).join("|") +
     "#" + edgeList.map((e) => `${e.id}:${e.kind}`).join("|");
-  return { nodes, edges: edgeList, nodeOfStep, structureKey };
+  return { attemptChoices: choices, nodes, edges: edgeList, nodeOfStep, structureKey };
+}
+
+/** The earlier attempt (of its parent's step) whose value a resumed call took: the attempt
+ * (default the latest) is `cached` from a child of another attempt of the same parent step. */
+export function reusedAttempt(model: RunModel, step: StepModel, execution: ExecutionInfo = step.latest): number | undefined {
+  if (execution.reused_from) return execution.reused_from;
+  const successor = execution.result?.kind === "cached" ? execution.result.successor : null;
+  if (!successor || !step.parent || runOfId(successor) !== model.runId) return undefined;
+  const other = model.execution(successor)?.step.parent;
+  if (!other || other === step.parent || stepOfExecution(other) !== stepOfExecution(step.parent)) return undefined;
+  return Number(other.slice(other.lastIndexOf(":") + 1));
 }
 
 /** Which meaning wins when two edges join the same pair of nodes. */

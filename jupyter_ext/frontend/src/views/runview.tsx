@@ -15,7 +15,7 @@ import { LogsView } from "./logs";
 import { MetricsView } from "./metrics";
 import { runDuration } from "../store/outcome";
 import { isActive, statusLook } from "./status";
-import { StepPanel } from "./steppanel";
+import { RESUMABLE, StepPanel } from "./steppanel";
 import { TimelineView } from "./timeline";
 
 export type RunPart = "" | "graph" | "timeline" | "logs" | "metrics" | "assets";
@@ -57,6 +57,14 @@ function Header({ model, api, studioUrl }: { model: RunModel; api: CofluxApi; st
   const look = statusLook(model.status);
   const first = model.steps()[0];
   const [message, setMessage] = useState("");
+  const resume = async () => {
+    if (!first) return;
+    setMessage("resuming…");
+    try {
+      const r = await api.resume(first.id);
+      setMessage(`resumed as ${r.execution}`);
+    } catch (e) { setMessage(`resume failed: ${e instanceof Error ? e.message : String(e)}`); }
+  };
   const cancel = async () => {
     if (!first) return;
     setMessage("cancelling…");
@@ -76,6 +84,9 @@ function Header({ model, api, studioUrl }: { model: RunModel; api: CofluxApi; st
     <span class="cf-spacer" />
     {message ? <span class="cf-muted" role="status">{message}</span> : null}
     {active && first ? <button type="button" class="cf-button cf-danger" onClick={cancel}>⊘ Cancel run</button> : null}
+    {!active && first && RESUMABLE.has(model.status) ?
+      <button type="button" class="cf-button cf-resume" onClick={resume}
+        title="run the workflow again, reusing every call that already succeeded">⏵ Resume from failure</button> : null}
     {studioUrl ? <a class="cf-button cf-open-studio" href={studioUrl} target="_blank" rel="noopener"
       onClick={(event) => { if (offerOpenRun(event.currentTarget, model.runId)) event.preventDefault(); }}>Open in Studio ↗</a> : null}
   </header>;

@@ -1,7 +1,8 @@
 // The step panel: arguments, the chosen attempt's result or error (with the remote traceback),
 // every attempt (outcome, cause, timing, worker, who re-ran or cancelled it), cache and memo links, children, the options and
 // requires the step ran with (a run's overrides included);
-// actions: cancel the step's latest execution, re-run it in a chosen workspace.
+// actions: cancel the step's latest execution, re-run it in a chosen workspace, resume it from
+// failure (its calls an earlier attempt completed are reused).
 // Keyboard: Tab moves through it, Escape closes it, arrow keys move between attempts.
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -10,6 +11,7 @@ import type { StepModel } from "../store/types";
 import { useModelVersion, useNow, useView } from "./context";
 import { effectiveRequires, formatDateTime, formatDuration, optionsText, requiresText, runOfId, shortType,
   stepOfExecution } from "./format";
+import { reusedAttempt } from "./graphmodel";
 import { executionStatus, isActive, statusLook } from "./status";
 import { ExecutionLink, WireValueView } from "./values";
 
@@ -35,12 +37,12 @@ export function ErrorView({ error }: { error: ErrorInfo }): JSX.Element {
   </div>;
 }
 
-function ResultView({ result }: { result: ResultInfo }): JSX.Element {
+function ResultView({ result, reused }: { result: ResultInfo; reused?: number }): JSX.Element {
   return <div class="cf-result">
     <StatusBadge status={result.kind} />
     {result.kind === "value" ? <WireValueView value={result.value} /> : null}
     {result.error ? <ErrorView error={result.error} /> : null}
-    {result.successor ? <div class="cf-successor">{successorText(result.kind)} <ExecutionLink id={result.successor} /></div> : null}
+    {result.successor ? <div class="cf-successor">{reused ? `reused from attempt ${reused}:` : successorText(result.kind)} <ExecutionLink id={result.successor} /></div> : null}
   </div>;
 }
 
@@ -66,12 +68,31 @@ function finalResult(find: (id: string) => ExecutionInfo | undefined, start: Exe
   return current === start ? undefined : current;
 }
 
+/** Statuses a resume can follow: the step's latest attempt ended without a value. */
+export const RESUMABLE = new Set(["error", "abandoned", "crashed", "timeout", "cancelled"]);
+
+/** What the step panel says of the code an attempt ran (its hash, and for a code-versioned cache
+ * whether a hit had the same code). */
+function codeText(step: StepModel, execution: ExecutionInfo): JSX.Element | null {
+  const hash = execution.code_hash;
+  const cache = step.options?.cache as { version?: string } | null | undefined;
+  const byCode = cache?.version === "@code";
+  if (byCode && execution.result?.kind === "cached" && execution.result.successor) {
+    return <span>cache hit (same code as <ExecutionLink id={execution.result.successor}
+      label={stepOfExecution(execution.result.successor)} />){hash ? <code title={hash}> {hash.slice(0, 12)}</code> : null}</span>;
+  }
+  if (!hash) return null;
+  return <span><code title={hash}>{hash.slice(0, 12)}</code>{byCode ? <span class="cf-muted"> (the cache key's version)</span> : null}</span>;
+}
+
 function Field({ label, children }: { label: string; children: JSX.Element | JSX.Element[] | string | null }): JSX.Element | null {
   if (children == null || children === "" || (Array.isArray(children) && children.length === 0)) return null;
   return <div class="cf-field"><dt>{label}</dt><dd>{children}</dd></div>;
 }
 
 function Attempts({ step, chosen, choose }: { step: StepModel; chosen: number; choose: (i: number) => void }): JSX.Element {
+  const { model } = useView();
+  const reused = (e: ExecutionInfo) => reusedAttempt(model, step, e);
   const refs = useRef<(HTMLLIElement | null)[]>([]);
   const live = step.executions.some((e) => isActive(executionStatus(e)));
   const now = useNow(live);
@@ -96,6 +117,7 @@ function Attempts({ step, chosen, choose }: { step: StepModel; chosen: number; c
         <div class="cf-attempt-head">
           <strong>attempt {e.attempt}</strong> <StatusBadge status={status} />
           {e.cause ? <span class="cf-tag">{e.cause}</span> : null}
+          {reused(e) ? <span class="cf-tag cf-reused">reused from attempt {reused(e)}</span> : null}
           <span class="cf-muted"> {e.id}</span>
         </div>
         <div class="cf-attempt-times cf-muted">
@@ -131,6 +153,7 @@ function Actions({ step }: { step: StepModel }): JSX.Element {
     return () => { live = false; };
   }, [api]);
   const active = isActive(step.status);
+  const resumable = !active && RESUMABLE.has(step.status);
   const act = async (what: string, work: () => Promise<unknown>) => {
     setBusy(true);
     setMessage(`${what}…`);
@@ -157,6 +180,9 @@ function Actions({ step }: { step: StepModel }): JSX.Element {
         {workspaces && !workspaces.length ? <option value="">default</option> : null}
       </select>
     </span>
+    {resumable ? <button type="button" class="cf-button cf-resume" disabled={busy}
+      title="a new attempt in which every call an earlier attempt completed is reused; only failed or never-reached calls run again"
+      onClick={() => act("resume from failure", () => api.resume(step.id))}>⏵ Resume from failure</button> : null}
     {message ? <div class="cf-action-message" role="status">{message}</div> : null}
   </div>;
 }
@@ -221,7 +247,7 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
 
     <section aria-label="outcome">
       <h4>{execution && execution !== step.latest ? `Attempt ${execution.attempt}` : "Result"}</h4>
-      {execution?.result ? <ResultView result={execution.result} /> :
+      {execution?.result ? <ResultView result={execution.result} reused={reusedAttempt(model, step, execution)} /> :
         <div class="cf-muted"><StatusBadge status={execution ? executionStatus(execution) : step.status} /> no result yet</div>}
       {final?.result ? <div class="cf-final"><div class="cf-muted">which resolved to ({final.id}):</div><ResultView result={final.result} /></div> : null}
     </section>
@@ -235,8 +261,10 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
       <h4>Details</h4>
       <dl class="cf-fields">
         <Field label="parent">{step.parent ? <ExecutionLink id={step.parent} /> : "none (the run's workflow)"}</Field>
+        <Field label="code">{execution ? codeText(step, execution) : null}</Field>
+        <Field label="reused">{execution && reusedAttempt(model, step, execution) ? <span>reused from attempt {reusedAttempt(model, step, execution)} (<ExecutionLink id={execution.result!.successor!} />)</span> : null}</Field>
         <Field label="cache key">{step.cache_key ? <code>{step.cache_key}</code> : null}</Field>
-        <Field label="cache hit">{step.executions.filter((e) => e.result?.kind === "cached" && e.result.successor).map((e) =>
+        <Field label="cache hit">{step.executions.filter((e) => e.result?.kind === "cached" && e.result.successor && !reusedAttempt(model, step, e)).map((e) =>
           <span key={e.id}>from <ExecutionLink id={e.result!.successor!} />{runOfId(e.result!.successor!) !== model.runId ? " (another run)" : ""} </span>)}</Field>
         <Field label="memo key">{step.memo_key ? <code>{step.memo_key}</code> : null}</Field>
         <Field label="memoised for">{step.memoisedBy.length ? step.memoisedBy.map((id) => <span key={id}><ExecutionLink id={id} /> </span>) : null}</Field>
