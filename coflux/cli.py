@@ -807,6 +807,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from .cli_assets import add_commands as add_asset_commands
 
     add_asset_commands(sub, connection_flags)  # assets inspect|download
+    from .cli_inputs import add_commands as add_input_commands
+
+    add_input_commands(sub)  # inputs list|inspect|respond|dismiss
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)

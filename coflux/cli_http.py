@@ -169,6 +169,30 @@ class Api:
             raise CommandError(message or f"GET api/{path}: HTTP {status}")
         return payload
 
+    def post(self, path: str, body: Any) -> Any:
+        """The JSON reply of `POST api/<path>` with a JSON body; a refusal (4xx) as CommandError
+        with the server's message."""
+        data = json.dumps(body).encode()
+        target = f"{self._base}api/{_quote_path(path)}"
+        head = f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        try:
+            status, reply = self._request(target, "POST", head, data)
+        except (TimeoutError, OSError, ValueError) as exc:
+            raise CommandError(f"cannot connect to the coflux server at {self.url} ({exc.__class__.__name__}: "
+                               f"{exc}). Is `coflux server` running there?") from None
+        try:
+            payload = json.loads(reply)
+        except ValueError:
+            payload = None
+        error = payload.get("error") if isinstance(payload, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        if status == 401:
+            raise CommandError(f"the coflux server at {self.url} refused the token (HTTP 401); "
+                               "check --token / COFLUX_TOKEN")
+        if status not in (200, 201):
+            raise CommandError(message or f"POST api/{path}: HTTP {status}")
+        return payload
+
     def _connect(self) -> None:
         if self._https:
             import socket
@@ -183,8 +207,8 @@ class Api:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         self._sock, self._file = sock, io.BufferedReader(_SocketReader(sock), 65536)
 
-    def _request(self, target: str) -> tuple[int, bytes]:
-        request = f"GET {target} HTTP/1.1\r\n{self._head}\r\n".encode()
+    def _request(self, target: str, method: str = "GET", head: str = "", body: bytes = b"") -> tuple[int, bytes]:
+        request = f"{method} {target} HTTP/1.1\r\n{self._head}{head}\r\n".encode() + body
         for attempt in (1, 2):
             reused = self._sock is not None
             if not reused:

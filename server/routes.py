@@ -22,6 +22,7 @@ from .handlers import (
     WorkspacesHandler,
 )
 from .http_base import RUN_ID_PATTERN
+from .input_handlers import input_routes
 from .observe_handlers import observe_routes
 from .state import ServerState
 from .studio_handlers import studio_api_routes
@@ -47,4 +48,5 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets
         *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics
         *studio_api_routes(state),  # api/queue
+        *input_routes(state),  # api/inputs, api/inputs/<id>[/respond|/dismiss]
     ]

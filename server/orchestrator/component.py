@@ -36,6 +36,7 @@ class Host(Protocol):
     feed: Any
     control: Any
     assets: Any
+    inputs: Any
 
     def reply(self, peer: Peer | None, request_id: Any, result: Any) -> None: ...
     def send(self, peer: Peer | None, message: dict) -> None: ...
