@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from . import runtime, serialization
+from . import param_schema, runtime, serialization
 from .models import Execution, LocalExecution
 from .options import UNSET, Cache, Defer, Retries, parse_options, parse_requires
 
@@ -74,6 +74,7 @@ class Target(Generic[P, T]):
                 raise TypeError(f"{self.name}: *args and **kwargs parameters are not supported by targets "
                                 f"(parameter {param.name!r})")
         self.parameters = list(self.signature.parameters)
+        self._schemas: dict[str, dict] | None = None  # parameter JSON Schemas, built when first declared
         self._raw = dict(options or {})
         self.options, self.retries = parse_options(self._raw, self.parameters, kind=kind)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
@@ -183,12 +184,15 @@ class Target(Generic[P, T]):
     def definition(self) -> dict:
         """What a worker declares for this target (and registers, for workflows)."""
         parameters = []
+        if self._schemas is None:  # once per target: pydantic builds each schema in milliseconds
+            self._schemas = param_schema.parameter_schemas(self.fn)
         for param in self.signature.parameters.values():
             # kind: positional_only, positional_or_keyword or keyword_only (Studio's run dialog)
             entry: dict[str, Any] = {"name": param.name, "kind": param.kind.name.lower()}
             if param.annotation is not param.empty:
-                entry["annotation"] = param.annotation if isinstance(param.annotation, str) \
-                    else getattr(param.annotation, "__name__", str(param.annotation))
+                entry["annotation"] = param_schema.type_label(param.annotation)
+            if param.name in self._schemas:  # what the server checks submitted values against
+                entry["schema"] = self._schemas[param.name]
             if param.default is not param.empty:
                 try:
                     entry["default"] = serialization.encode(param.default)

@@ -23,7 +23,7 @@ PACKAGES = {"coflux": "coflux", "server": "coflux_server", "jupyter_ext": "coflu
 # The SDK's layers, lowest first (coflux/__init__.py says what each is). A module imports only
 # modules of its own layer and of layers below; within a layer the graph has no cycle either.
 SDK_LAYERS: list[set[str]] = [
-    {"protocol", "errors", "options", "serialization", "outcomes", "remote_frames", "config", "telemetry",
+    {"protocol", "errors", "options", "serialization", "param_schema", "outcomes", "remote_frames", "config", "telemetry",
      "runview", "cli_http"},
     {"runtime"},
     {"models", "target", "logs", "metrics", "capture", "assets", "blobs", "prompts", "testing"},

@@ -1,0 +1,71 @@
+"""JSON Schemas of a target's parameters, derived from their type hints with pydantic's TypeAdapter.
+
+Layer: a leaf. It imports no other coflux module, and pydantic only when a schema is first asked
+for (a worker declaring its targets), so importing coflux stays fast.
+
+A parameter whose hint pydantic cannot describe as JSON (an arbitrary class, a DataFrame) gets no
+schema: the server then accepts any value for it, as for a parameter without a hint.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+
+def _hints(fn: Callable) -> dict[str, Any]:
+    """The resolved type hints of `fn`'s parameters (string annotations evaluated); a hint that
+    does not resolve (a name defined later, a typo) is left out rather than failing the target."""
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # one unresolvable hint: resolve the others one by one
+        pass
+    hints: dict[str, Any] = {}
+    namespace = getattr(fn, "__globals__", {})
+    for name, param in inspect.signature(fn).parameters.items():
+        annotation = param.annotation
+        if annotation is param.empty:
+            continue
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, dict(namespace))  # noqa: S307 - the function's own annotation
+            except Exception:
+                continue
+        hints[name] = annotation
+    return hints
+
+
+def schema_of(annotation: Any) -> dict | None:
+    """The JSON Schema (validation mode, `$defs` inline) of values of `annotation`, or None when
+    pydantic cannot express it in JSON."""
+    if annotation is typing.Any or annotation is object:
+        return None
+    try:
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(annotation).json_schema(mode="validation")
+    except Exception:  # PydanticSchemaGenerationError, PydanticInvalidForJsonSchema, odd hints
+        return None
+
+
+def parameter_schemas(fn: Callable) -> dict[str, dict]:
+    """Parameter name -> JSON Schema, for the parameters whose hints have one."""
+    out: dict[str, dict] = {}
+    for name, annotation in _hints(fn).items():
+        if name == "return":
+            continue
+        schema = schema_of(annotation)
+        if schema is not None:
+            out[name] = schema
+    return out
+
+
+def type_label(annotation: Any) -> str:
+    """How a hint reads to a person: `list[float]`, `Optional[int]`, `Color` (not just `list`)."""
+    if isinstance(annotation, str):
+        return annotation
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__qualname__
+    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
