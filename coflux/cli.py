@@ -577,6 +577,12 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                 lines.append(f"    {e['id']}  attempt {e['attempt']}  {_describe_execution(e)}{timing}{waiting}")
         for link in memo_links:
             lines.append(f"  memoised: {link['parent']} reused {link['child']}")
+        for asked in run.get("inputs") or []:  # prompts (cf.Prompt): their state, who answered, when
+            answered = (f" by {asked['by']}" if asked.get("by") else "") + (
+                f" at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(asked['responded_at']))}"
+                if asked.get("responded_at") else "")
+            lines.append(f"  input {asked['id']}  {asked.get('title') or ''}  from {asked['execution']}  "
+                         f"{asked['state']}{answered}")
         lines.append("")
         sys.stdout.write("\n".join(lines))
     return 0

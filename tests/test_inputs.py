@@ -87,6 +87,9 @@ def test_coflux_deploy_example_approved_by_the_cli(server: Server, prompt_worker
     assert [s["target"] for s in run["steps"]] == ["deploy", "do_deploy"]
     shown = cli(server, "inputs", "inspect", asked["id"])
     assert "Status: responded" in shown.stdout and "by super token" in shown.stdout, shown.stdout
+    assert run["inputs"][0]["by"] == "super token" and run["inputs"][0]["state"] == "responded"
+    text = cli(server, "runs", "inspect", "--no-wait", run_id).stdout
+    assert f"input {asked['id']}  Deployment  from {run_id}:1:1  responded by super token at " in text, text
     # Answering again is refused clearly, and changes nothing.
     again = cli(server, "inputs", "respond", asked["id"], "null")
     assert again.returncode == 2 and f"input {asked['id']} is already responded" in again.stderr, again.stderr
@@ -230,3 +233,13 @@ def test_a_server_kill_between_prompt_and_answer_loses_nothing(tmp_path: Path) -
     finally:
         worker.stop()
         server.stop()
+
+
+def test_cancelling_the_run_withdraws_its_prompt(server: Server, prompt_worker: Worker) -> None:
+    run_id = start(server, "deploy", "web")
+    asked = pending_input(server, run_id)
+    cancelled = cli(server, "runs", "cancel", run_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert result(server, run_id)["status"] == "cancelled"
+    assert server.get(f"api/inputs/{asked['id']}")["state"] == "cancelled"
+    assert server.get(f"api/inputs?run={run_id}")["inputs"] == []

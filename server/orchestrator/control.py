@@ -61,6 +61,8 @@ class Control(Component):
                 self._stop(tail, "cancelled")
                 cancelled.append(tail)
             todo.extend(self._descendants(chain))
+        if cancelled:  # their prompts go too: nobody waits for those answers any more
+            self.o.inputs.cancel_of_steps({c.rsplit(":", 1)[0] for c in cancelled})
         return cancelled
 
     def _chain(self, execution_id: str) -> list[str]:

@@ -140,6 +140,14 @@ class Inputs(Component):
         self._conclude(row, InputState.CANCELLED, None, by)
         return [input_id]
 
+    def cancel_of_steps(self, step_ids: set[str]) -> None:
+        """The steps' executions were cancelled: their pending prompts are withdrawn."""
+        self.w.flush()
+        rows = self.db.execute(select(t.inputs).where(t.inputs.c.step_id.in_(sorted(step_ids)),
+                                                      t.inputs.c.state == InputState.PENDING)).all()
+        for row in rows:
+            self._conclude(row, InputState.CANCELLED, None, None)
+
     def _pending(self, input_id: str) -> Any:
         row = self._row(input_id)
         if row is None:
