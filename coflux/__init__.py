@@ -28,6 +28,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type che
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported eagerly
     from typing import Any
 
+    from . import testing as testing
     from .assets import Asset, AssetEntry, asset
     from .codehash import CODE
     from .errors import (
@@ -37,11 +38,13 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, imported e
         ExecutionError,
         ExecutionTerminated,
         ExecutionTimeout,
+        InputDismissed,
     )
     from .logs import log_debug, log_error, log_info, log_warning
     from .metrics import Metric, MetricGroup, MetricScale, progress
-    from .models import Execution, select
+    from .models import Execution, cancel, select
     from .options import Cache, Defer, Retries
+    from .prompts import Input, Prompt
     from .runtime import current_context as current_context
     from .runtime import suspend, suspense
     from .session import attach, detach, load_ipython_extension, unload_ipython_extension
@@ -52,12 +55,14 @@ _LAZY = {
     **dict.fromkeys(["Asset", "AssetEntry", "asset"], "assets"),
     **dict.fromkeys(["current_context", "suspend", "suspense"], "runtime"),
     **dict.fromkeys(["ExecutionAbandoned", "ExecutionCancelled", "ExecutionCrashed", "ExecutionError",
-                     "ExecutionTerminated", "ExecutionTimeout"], "errors"),
+                     "ExecutionTerminated", "ExecutionTimeout", "InputDismissed"], "errors"),
     # Kernel attachment pulls in the client and the WebSocket stack.
     **dict.fromkeys(["attach", "detach", "load_ipython_extension", "unload_ipython_extension"], "session"),
     **dict.fromkeys(["log_debug", "log_error", "log_info", "log_warning"], "logs"),
     **dict.fromkeys(["Metric", "MetricGroup", "MetricScale", "progress"], "metrics"),
-    **dict.fromkeys(["Execution", "select"], "models"),
+    **dict.fromkeys(["Execution", "cancel", "select"], "models"),
+    **dict.fromkeys(["Input", "Prompt"], "prompts"),
+    "testing": "testing",  # the module itself: cf.testing.answer(prompt, value)
     **dict.fromkeys(["Cache", "Defer", "Retries"], "options"),
     "CODE": "codehash",
     **dict.fromkeys(["Target", "stub", "task", "workflow"], "target"),
@@ -65,9 +70,10 @@ _LAZY = {
 
 __all__ = [
     "Asset", "AssetEntry", "asset", "Cache", "CODE", "Defer", "Execution", "ExecutionAbandoned", "ExecutionCancelled",
-    "ExecutionCrashed", "ExecutionError", "ExecutionTerminated", "ExecutionTimeout", "Retries", "Target", "attach",
+    "ExecutionCrashed", "ExecutionError", "ExecutionTerminated", "ExecutionTimeout", "Input", "InputDismissed",
+    "Prompt", "Retries", "Target", "attach",
     "detach", "Metric", "MetricGroup", "MetricScale", "group", "load_ipython_extension", "log_debug", "log_error",
-    "log_info", "log_warning", "progress", "select", "stub", "suspend", "suspense", "task",
+    "log_info", "log_warning", "progress", "cancel", "select", "stub", "suspend", "suspense", "task",
     "unload_ipython_extension", "workflow",
 ]  # `current_context` is importable too (tests' apps use it), but not part of the star-import
 
@@ -76,7 +82,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'coflux' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    loaded = importlib.import_module(f".{module}", __name__)
+    value = loaded if module == name else getattr(loaded, name)
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -602,6 +602,12 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                 lines.append(f"    {e['id']}  attempt {e['attempt']}{rerun_by}  {_describe_execution(e)}{timing}{waiting}")
         for link in memo_links:
             lines.append(f"  memoised: {link['parent']} reused {link['child']}")
+        for asked in run.get("inputs") or []:  # prompts (cf.Prompt): their state, who answered, when
+            answered = (f" by {asked['by']}" if asked.get("by") else "") + (
+                f" at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(asked['responded_at']))}"
+                if asked.get("responded_at") else "")
+            lines.append(f"  input {asked['id']}  {asked.get('title') or ''}  from {asked['execution']}  "
+                         f"{asked['state']}{answered}")
         lines.append("")
         sys.stdout.write("\n".join(lines))
     return 0
@@ -850,6 +856,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from .cli_admin import add_commands as add_admin_commands
 
     add_admin_commands(sub, connection_flags)  # tokens
+    from .cli_inputs import add_commands as add_input_commands
+
+    add_input_commands(sub)  # inputs list|inspect|respond|dismiss
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)

@@ -232,6 +232,15 @@ class ExecutionContext(runtime.Runtime):
         self.check_aborted()
         self.transport.request("cancel", {"execution": execution_id}).result()
 
+    def cancel_many(self, ids: list[str]) -> None:
+        """Executions and inputs in one request: cancelled in one transaction."""
+        self.check_aborted()
+        self.transport.request("cancel", {"executions": ids}).result()
+
+    def prompt(self, params: dict) -> dict:
+        self.check_aborted()
+        return self.transport.request("prompt", {**params, "execution": self.execution_id}).result()
+
     @contextlib.contextmanager
     def group(self, name: str | None) -> Iterator[None]:
         group_id = next(self._groups)

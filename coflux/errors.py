@@ -64,6 +64,21 @@ class ExecutionCrashed(ExecutionTerminated):
     """The process running a child execution exited without reporting a result."""
 
 
+class InputDismissed(Exception):
+    """A person dismissed the prompt this code waited on (`cf.Prompt`): a deliberate "no"."""
+
+    def __init__(self, message: str = "", *, input_id: str | None = None) -> None:
+        super().__init__(message)
+        self.input_id = input_id
+
+    def __reduce__(self):
+        return (_rebuild_dismissed, (str(self), self.input_id))
+
+
+def _rebuild_dismissed(message: str, input_id: str | None) -> InputDismissed:
+    return InputDismissed(message, input_id=input_id)
+
+
 class Suspending(BaseException):
     """Unwinds the current execution for `cf.suspend` / `cf.suspense` (a BaseException, so
     ``except Exception`` in user code cannot swallow it; ``finally`` blocks still run)."""

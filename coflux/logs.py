@@ -55,6 +55,12 @@ def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
     if context is None:
         _logger.log(_python_levels[level], "%s", render(template, values))
         return
+    context.telemetry.log(level, template, encode_values(values))
+
+
+def encode_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as a log line (or a prompt's placeholders) records them: wire values, so
+    executions, assets and blobs stay links; one that cannot be serialised becomes its repr."""
     encoded: dict[str, Any] = {}
     for name, value in values.items():
         kind = type(value)
@@ -69,7 +75,7 @@ def _log(level: str, template: str | None, values: dict[str, Any]) -> None:
             _logger.warning("log value %r (%s) cannot be serialised (%s); recorded as its repr",
                             name, type(value).__name__, exc)
             encoded[name] = {"v": _safe_repr(value)}
-    context.telemetry.log(level, template, encoded)
+    return encoded
 
 
 def _safe_repr(value: Any) -> str:

@@ -149,8 +149,9 @@ def select(handles: Any, *, cancel_remaining: bool = False) -> tuple[Execution, 
     if not handles:
         raise ValueError("cf.select needs at least one execution handle")
     for handle in handles:
-        if not isinstance(handle, Execution):
-            raise TypeError(f"cf.select takes execution handles (from .submit()), not {type(handle).__name__}")
+        if not isinstance(handle, Execution) and not getattr(handle, "is_input", False):
+            raise TypeError(f"cf.select takes execution and input handles (from .submit()), "
+                            f"not {type(handle).__name__}")
     context = runtime.current()
     if context is not None:
         index, _ = context.select([h.id for h in handles], cancel_remaining)
@@ -158,6 +159,21 @@ def select(handles: Any, *, cancel_remaining: bool = False) -> tuple[Execution, 
         index = _select_outside(handles, cancel_remaining)
     winner = handles[index]
     return winner, handles[:index] + handles[index + 1:]
+
+
+def cancel(handles: Any) -> None:
+    """Cancel executions and inputs (`cf.Input`) together: inside an execution, in one
+    transaction on the server (none of them goes on after another is cancelled)."""
+    handles = list(handles)
+    for handle in handles:
+        if not isinstance(handle, Execution) and not getattr(handle, "is_input", False):
+            raise TypeError(f"cf.cancel takes execution and input handles, not {type(handle).__name__}")
+    context = runtime.current()
+    if context is not None:
+        context.cancel_many([h.id for h in handles])
+        return
+    for handle in handles:
+        handle.cancel()
 
 
 def _select_outside(handles: list[Execution], cancel_remaining: bool) -> int:

@@ -12,6 +12,7 @@ from .errors import (
     ExecutionCancelled,
     ExecutionCrashed,
     ExecutionTimeout,
+    InputDismissed,
     make_execution_error,
 )
 
@@ -31,7 +32,10 @@ def failure(outcome: dict, *, remote_frames: bool = False) -> BaseException:
             return with_remote_frames(exc, error.get("frames"))
         return exc
     if status == "cancelled":
-        return ExecutionCancelled(f"execution {execution_id} was cancelled", execution_id=execution_id)
+        return ExecutionCancelled(f"{'input' if ':i' in str(execution_id) else 'execution'} {execution_id} "
+                                  "was cancelled", execution_id=execution_id)
+    if status == "dismissed":  # an input (cf.Prompt) a person dismissed
+        return InputDismissed(f"input {execution_id} was dismissed", input_id=execution_id)
     if status == "timeout":
         return ExecutionTimeout(f"execution {execution_id} timed out", execution_id=execution_id)
     if status == "abandoned":

@@ -36,6 +36,9 @@ class Op(StrEnum):
     SELECT = "select"  # the first of several executions to resolve
     TELEMETRY = "telemetry"  # log lines and metric points
     PUT_ASSET = "put_asset"
+    PROMPT = "prompt"  # running code asks a person for input (memoised per run by its key)
+    RESPOND = "respond"  # a person answered an input
+    DISMISS = "dismiss"  # a person dismissed an input
 
 
 class LoopOp(StrEnum):
@@ -147,6 +150,15 @@ RUN_STATE_OF: dict[str, str] = {
 def run_state(status: str) -> str:
     """A run's state from its status (the final outcome of its root step, or `running`)."""
     return RUN_STATE_OF.get(status, RunState.FAILED)
+
+
+class InputState(StrEnum):
+    """Where a prompt (an input asked of a person) is. Only a pending one may change."""
+
+    PENDING = "pending"
+    RESPONDED = "responded"
+    DISMISSED = "dismissed"
+    CANCELLED = "cancelled"
 
 
 # ---------------------------------------------------------------------------------- limits
@@ -366,9 +378,26 @@ class SessionEvent(_SessionEventBase, total=False):
     ended: bool  # it is gone for good
 
 
+class InputEvent(TypedDict):
+    """A prompt was raised or changed state: published on the run's topic and on RUNS_TOPIC (the
+    Lab panel counts pending inputs of every run)."""
+
+    type: Literal["input"]
+    input: str
+    run: str
+    step: str  # the step whose execution asked (a re-run or resumed attempt asks again: same input)
+    execution: str  # the execution that first asked
+    state: str  # an InputState
+    title: str | None
+    requires: dict[str, Any] | None
+    created_at: float
+    by: str | None  # who answered or dismissed it
+    at: float  # when it changed
+
+
 Event = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent
          | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent
-         | RunEvent | RunResultEvent | SessionEvent)
+         | RunEvent | RunResultEvent | SessionEvent | InputEvent)
 
 # Every event type, by the value of its `type` field (a test checks each against its class).
 EVENT_TYPES: dict[str, type] = {
@@ -376,7 +405,7 @@ EVENT_TYPES: dict[str, type] = {
     "started": StartedEvent, "result": ResultEvent, "memo": MemoEvent, "dependency": DependencyEvent,
     "group": GroupEvent, "child_run": ChildRunEvent, "warning": WarningEvent, "logs": LogsEvent,
     "metrics": MetricsEvent, "asset": AssetEvent, "run": RunEvent, "run_result": RunResultEvent,
-    "session": SessionEvent,
+    "session": SessionEvent, "input": InputEvent,
 }
 # Event types published on a run's topic (`run_topic`); `run` and `run_result` go to RUNS_TOPIC
 # (`run_result` to the run's topic as well), `session` to WORKERS_TOPIC.

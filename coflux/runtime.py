@@ -68,6 +68,15 @@ class Runtime(abc.ABC):
     def cancel(self, execution_id: str) -> None:
         """Cancel an execution and its descendants."""
 
+    def cancel_many(self, ids: list[str]) -> None:
+        """Cancel executions and inputs together (`cf.cancel`)."""
+        for handle_id in ids:
+            self.cancel(handle_id)
+
+    def prompt(self, params: dict) -> dict:
+        """Raise a prompt for a person (`cf.Prompt.submit`): {"input": id, "state": ...}."""
+        raise RuntimeError("prompts need a running workflow or task connected to a coflux server")
+
     @abc.abstractmethod
     def group(self, name: str | None) -> AbstractContextManager[None]:
         """`with`: children submitted inside the block show as one group named `name`."""

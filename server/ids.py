@@ -28,3 +28,13 @@ def parse_execution_id(value: str) -> tuple[str, int, int]:
 
 def run_of(execution_or_step_id: str) -> str:
     return execution_or_step_id.split(":", 1)[0]
+
+
+def input_id(run_id: str, number: int) -> str:
+    """A prompt raised in a run: `<run>:i<n>` (never taken for an execution or a step)."""
+    return f"{run_id}:i{number}"
+
+
+def is_input_id(value: str) -> bool:
+    parts = value.split(":")
+    return len(parts) == 2 and parts[0].startswith("R") and parts[1][:1] == "i" and parts[1][1:].isdigit()

@@ -23,6 +23,7 @@ from .handlers import (
     WorkspacesHandler,
 )
 from .http_base import RUN_ID_PATTERN
+from .input_handlers import input_routes
 from .observe_handlers import observe_routes
 from .state import ServerState
 from .studio_handlers import studio_api_routes
@@ -49,4 +50,5 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics
         *studio_api_routes(state),  # api/queue
         *token_routes(state),  # api/tokens, api/tokens/<id>/revoke
+        *input_routes(state),  # api/inputs, api/inputs/<id>[/respond|/dismiss]
     ]

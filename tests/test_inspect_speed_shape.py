@@ -25,7 +25,7 @@ from harness import Server, Worker, run_cli, wait_until
 from coflux.protocol import RunOutcome
 
 RUN_KEYS = ["id", "workspace", "module", "target", "parent", "created_at", "requires", "memo", "seq",
-            *typing.get_type_hints(RunOutcome), "steps", "children", "dependencies", "groups", "child_runs"]
+            *typing.get_type_hints(RunOutcome), "steps", "children", "dependencies", "groups", "child_runs", "inputs"]
 STEP_KEYS = ["id", "number", "module", "target", "type", "parent", "created_at", "arguments", "options",
              "cache_key", "memo_key", "stale", "executions"]
 EXECUTION_KEYS = ["id", "attempt", "cause", "created_at", "execute_after", "assigned_at", "started_at", "session",

@@ -38,6 +38,7 @@ class Host(Protocol):
     resumption: Any
     assets: Any
     tokens: Any
+    inputs: Any
 
     def reply(self, peer: Peer | None, request_id: Any, result: Any) -> None: ...
     def send(self, peer: Peer | None, message: dict) -> None: ...

@@ -10,6 +10,7 @@ from sqlalchemy import and_, select
 from coflux.protocol import RerunEvent, run_topic
 
 from ..errors import BadRequest, NotFound
+from ..ids import is_input_id
 from ..store import queries
 from ..store import schema as t
 from . import limits
@@ -21,17 +22,31 @@ class Control(Component):
     # ----------------------------------------------------------------- cancel
 
     def on_cancel(self, peer: Peer | None, request_id: Any, params: dict) -> None:
-        """Cancel an execution, or with `run` (and no `execution`) the run: its root step's latest attempt."""
+        """Cancel an execution or an input, or with `run` (and no `execution`) the run: its root
+        step's latest attempt; or with `executions`, several executions and inputs in one transaction."""
+        if isinstance(params.get("executions"), list):
+            ids = [str(e) for e in params["executions"]]
+            for handle_id in ids:  # all known, or nothing is cancelled
+                if not self.o.execution_exists(handle_id):
+                    raise NotFound(f"no execution or input {handle_id!r}")
+            cancelled = [c for handle_id in ids for c in self._cancel_one(handle_id)]
+            self.o.reply(peer, request_id, {"cancelled": cancelled})
+            return
         if params.get("execution") is None and params.get("run") is not None:
             execution_id = self.o.outcomes.run_execution(str(params["run"]))
         else:
             execution_id = str(params["execution"])
         if not self.o.execution_exists(execution_id):
             raise NotFound(f"no execution {execution_id!r}")
-        cancelled = self.cancel(execution_id)
+        cancelled = self._cancel_one(execution_id)
         for ended in cancelled:
             self.record_action("cancel", ended, params.get("by"))
         self.o.reply(peer, request_id, {"cancelled": cancelled})
+
+    def _cancel_one(self, handle_id: str) -> list[str]:
+        if is_input_id(handle_id):
+            return self.o.inputs.cancel(handle_id)
+        return self.cancel(handle_id)
 
     def record_action(self, action: str, subject: str, by: Any) -> None:
         """Who did `action` to `subject` (an execution, an input), shown with the run: the
@@ -57,6 +72,8 @@ class Control(Component):
                 self._stop(tail, "cancelled")
                 cancelled.append(tail)
             todo.extend(self._descendants(chain))
+        if cancelled:  # their prompts go too: nobody waits for those answers any more
+            self.o.inputs.cancel_of_steps({c.rsplit(":", 1)[0] for c in cancelled})
         return cancelled
 
     def _chain(self, execution_id: str) -> list[str]:

@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from coflux.protocol import HOLDABLE_OPS, Event, Op
 
 from ..errors import BadRequest, NotFound
+from ..ids import is_input_id
 from ..store import schema as t
 from ..store.availability import DatabaseStatus, is_unavailable
 from . import limits
@@ -44,6 +45,7 @@ from .assets import Assets
 from .checkpoint import Checkpointer, tune_writer
 from .control import Control
 from .feed import Feed
+from .inputs import Inputs
 from .model import Peer, RunInfo
 from .outcomes import Outcomes
 from .resumption import Resumption
@@ -122,8 +124,9 @@ class Orchestrator:
         self.resumption = Resumption(self)  # resume from failure: earlier attempts' children reused
         self.assets = Assets(self)
         self.tokens = Tokens(self)  # service tokens (created and revoked; the server's TokenBook authenticates)
+        self.inputs = Inputs(self)  # prompts for a person, their answers
         components = (self.workers, self.worker_state, self.submission, self.queue, self.outcomes,
-                      self.waiters, self.telemetry, self.control, self.assets)
+                      self.waiters, self.telemetry, self.control, self.assets, self.inputs)
         # One handler per operation of the protocol, `on_<op>` of the component that owns it.
         self._handlers: dict[str, Callable[[Peer | None, Any, dict], None]] = {
             op: next(getattr(c, f"on_{op}") for c in components if hasattr(c, f"on_{op}")) for op in Op}
@@ -630,6 +633,8 @@ class Orchestrator:
             return cached
         if execution_id in self.ws.active or execution_id in self.ws.pending_by_id:
             return None
+        if is_input_id(execution_id):  # an input's outcome is followed like an execution's
+            return self.inputs.result_of(execution_id)
         # A result of this batch that was too big to keep (or was evicted) is still buffered.
         self.w.flush()
         row = self.db.execute(select(t.results.c.kind, t.results.c.value, t.results.c.error,
@@ -648,6 +653,8 @@ class Orchestrator:
     def execution_exists(self, execution_id: str) -> bool:
         if execution_id in self.ws.active or execution_id in self.ws.pending_by_id or execution_id in self.ws.results:
             return True
+        if is_input_id(execution_id):
+            return self.inputs.exists(execution_id)
         self.w.flush()
         return self.db.execute(select(t.executions.c.id).where(t.executions.c.id == execution_id)).first() \
             is not None

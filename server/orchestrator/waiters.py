@@ -11,7 +11,7 @@ from typing import Any
 from coflux.protocol import DependencyEvent, run_topic
 
 from ..errors import BadRequest, NotFound
-from ..ids import run_of
+from ..ids import is_input_id, run_of
 from ..store import schema as t
 from . import limits
 from .component import Component
@@ -58,7 +58,7 @@ class Waiters(Component):
 
     def wait(self, peer: Peer | None, request_id: Any, execution_id: str, from_id: str | None,
               timeout: float | None, extra: dict | None = None) -> None:
-        if from_id:
+        if from_id and not is_input_id(execution_id):  # the graph draws edges between executions
             self.w.insert_ignore(t.dependencies, dict(execution_id=str(from_id), dependency_id=execution_id,
                                                       created_at=time.time()))
             self._publish_dependency(str(from_id), execution_id)
@@ -138,7 +138,7 @@ class Waiters(Component):
         executions = params.get("executions")
         if not isinstance(executions, list) or not executions or len(executions) > MAX_SELECT \
                 or not all(isinstance(e, str) for e in executions):
-            raise BadRequest(f"executions must be a list of 1 to {MAX_SELECT} execution ids")
+            raise BadRequest(f"executions must be a list of 1 to {MAX_SELECT} execution or input ids")
         timeout = limits.seconds(params.get("timeout"), "timeout", allow_none=True)
         from_id = params.get("from")
         if from_id is not None and not isinstance(from_id, str):
@@ -182,7 +182,7 @@ class Waiters(Component):
         if race.timer is not None:
             race.timer.done = True
             self.forget_waiter(race.timer)
-        if from_id:
+        if from_id and not is_input_id(executions[index]):
             self.w.insert_ignore(t.dependencies, dict(execution_id=from_id, dependency_id=executions[index],
                                                       created_at=time.time()))
         cancelled: list[str] = []

@@ -99,6 +99,13 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
             child_runs = db.execute(select(t.runs.c.id, t.runs.c.parent_execution_id, t.runs.c.module,
                                            t.runs.c.target)
                                     .where(t.runs.c.parent_execution_id.in_(run_executions))).all()
+        i = t.inputs.c  # prompts the run raised, and who answered them (indexed by run through its key)
+        inputs = [{"id": row.id, "step": row.step_id, "execution": row.execution_id, "state": row.state,
+                   "title": row.title, "requires": row.requires, "created_at": row.created_at, "by": row.by,
+                   "responded_at": row.responded_at}
+                  for row in db.execute(select(i.id, i.step_id, i.execution_id, i.state, i.title, i.requires,
+                                               i.created_at, i.by, i.responded_at)
+                                        .where(i.run_id == run_id).order_by(i.created_at))]
     by_step: dict[str, list[dict]] = {}
     reused = _reused_from(steps, executions) if full else {}
     for (eid, step_id, attempt, cause, created_at, execute_after, assigned_at, started_at, session_id, worker,
@@ -136,6 +143,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
             "children": [{"parent": p, "child": ch, "group": gid, "memo": memo}
                          for p, ch, gid, memo in children if memo],
             "child_runs": [{"id": rid, "parent": p, "module": m, "target": tg} for rid, p, m, tg in child_runs],
+            "inputs": inputs,
         }
     return {
         "id": run.id, "workspace": run.workspace, "module": run.module, "target": run.target,
@@ -154,6 +162,7 @@ def get_run(engine: Engine, run_id: str, *, raw_json: bool = False, view: str = 
         "dependencies": [{"execution": x, "dependency": dep} for x, dep in dependencies],
         "groups": [{"execution": x, "group": gid, "name": name} for x, gid, name in groups],
         "child_runs": [{"id": rid, "parent": p, "module": m, "target": tg} for rid, p, m, tg in child_runs],
+        "inputs": inputs,
     }
 
 

@@ -271,3 +271,29 @@ actions = Table(
     Column("at", Float, nullable=False),
 )
 Index("ix_actions_run", actions.c.run_id)
+# Inputs: prompts running code raised for a person to answer (`cf.Prompt`). One row per prompt,
+# memoised within its run by `key`: a re-run step or a resumed suspension asks again and gets the
+# same row (and its answer). Only a pending row changes, once: responded, dismissed or cancelled.
+inputs = Table(
+    "inputs",
+    metadata,
+    Column("id", String(60), primary_key=True),  # "<run>:i<n>"
+    Column("run_id", String(40), nullable=False),
+    Column("step_id", String(60), nullable=False),
+    Column("execution_id", String(70), nullable=False),  # the execution that first asked
+    Column("key", String(200), nullable=False),
+    Column("template", Text, nullable=False),
+    Column("placeholders", JSON, nullable=False),  # name -> wire value (as log values)
+    Column("schema", JSON, nullable=True),  # JSON Schema of the answer; None: an approval
+    Column("title", String(300), nullable=True),
+    Column("actions", JSON, nullable=True),  # [respond label, dismiss label]
+    Column("requires", JSON, nullable=True),  # tags the responder must have
+    Column("initial", JSON, nullable=True),  # the form's initial value
+    Column("state", String(12), nullable=False),  # an InputState
+    Column("value", JSON, nullable=True),  # the answer (JSON, validated against `schema`)
+    Column("by", String(200), nullable=True),  # who answered or dismissed it
+    Column("created_at", Float, nullable=False),
+    Column("responded_at", Float, nullable=True),
+    UniqueConstraint("run_id", "key"),
+)
+Index("ix_inputs_state", inputs.c.state, inputs.c.created_at)

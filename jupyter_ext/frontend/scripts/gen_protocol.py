@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from coflux import protocol  # noqa: E402 (after the path is set)
 
-ENUMS = ["Op", "LoopOp", "Push", "ResultKind", "ExecutionState", "RunState"]
+ENUMS = ["Op", "LoopOp", "Push", "ResultKind", "ExecutionState", "RunState", "InputState"]
 SETS = ["HOLDABLE_OPS", "FINAL_KINDS", "FAILURE_KINDS", "WORKER_RESULT_KINDS", "RUN_EVENT_TYPES"]
 TABLES = ["STATUS_RANK", "RUN_STATE_OF"]
 NUMBERS = ["FINAL_RANK", "MAX_SECONDS", "MAX_MESSAGE_BYTES", "MAX_REQUEST_KEY", "MAX_IDEMPOTENCY_KEY",

@@ -19,6 +19,9 @@ export const Op = {
   SELECT: "select",
   TELEMETRY: "telemetry",
   PUT_ASSET: "put_asset",
+  PROMPT: "prompt",
+  RESPOND: "respond",
+  DISMISS: "dismiss",
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -76,11 +79,19 @@ export const RunState = {
 } as const;
 export type RunState = (typeof RunState)[keyof typeof RunState];
 
+export const InputState = {
+  PENDING: "pending",
+  RESPONDED: "responded",
+  DISMISSED: "dismissed",
+  CANCELLED: "cancelled",
+} as const;
+export type InputState = (typeof InputState)[keyof typeof InputState];
+
 export const HOLDABLE_OPS: ReadonlySet<string> = new Set(["depend", "group", "started"]);
 export const FINAL_KINDS: ReadonlySet<string> = new Set(["abandoned", "cancelled", "crashed", "error", "timeout", "value"]);
 export const FAILURE_KINDS: ReadonlySet<string> = new Set(["abandoned", "crashed", "error", "timeout"]);
 export const WORKER_RESULT_KINDS: ReadonlySet<string> = new Set(["abandoned", "crashed", "error", "suspended", "timeout", "value"]);
-export const RUN_EVENT_TYPES: ReadonlySet<string> = new Set(["asset", "assigned", "attempt", "child_run", "dependency", "group", "logs", "memo", "metrics", "rerun", "result", "run_result", "started", "step", "warning"]);
+export const RUN_EVENT_TYPES: ReadonlySet<string> = new Set(["asset", "assigned", "attempt", "child_run", "dependency", "group", "input", "logs", "memo", "metrics", "rerun", "result", "run_result", "started", "step", "warning"]);
 
 export const STATUS_RANK: Readonly<Record<string, number>> = { "pending": 0, "assigned": 1, "running": 2 };
 export const RUN_STATE_OF: Readonly<Record<string, string>> = { "pending": "running", "assigned": "running", "running": "running", "suspended": "running", "value": "succeeded", "cancelled": "cancelled" };
@@ -258,5 +269,19 @@ export interface SessionEvent {
   ended?: boolean;
 }
 
+export interface InputEvent {
+  type: "input";
+  input: string;
+  run: string;
+  step: string;
+  execution: string;
+  state: string;
+  title: string | null;
+  requires: Record<string, unknown> | null;
+  created_at: number;
+  by: string | null;
+  at: number;
+}
+
 /** Any event of the feed, as pushed: its `type` tells which; `seq` is its feed position. */
-export type FeedEvent = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent | RunEvent | RunResultEvent | SessionEvent) & { seq: number };
+export type FeedEvent = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent | RunEvent | RunResultEvent | SessionEvent | InputEvent) & { seq: number };
