@@ -175,7 +175,7 @@ def test_a_version_6_database_gets_hand_out_numbers_and_runs_its_waiting_work(tm
 
 
 def test_a_version_7_database_gets_a_code_hash_column_and_keeps_its_executions(tmp_path: Path, monkeypatch) -> None:
-    """Version 8 records the code hash each attempt ran with (`executions.code_hash`); executions
+    """Version 10 records the code hash each attempt ran with (`executions.code_hash`); executions
     made before it keep NULL, and running the migration twice changes nothing."""
     db_path = tmp_path / "coflux.db"
     engine = create_engine(f"sqlite:///{db_path}")
@@ -193,7 +193,7 @@ def test_a_version_7_database_gets_a_code_hash_column_and_keeps_its_executions(t
                              "VALUES ('RoldRun:1:1', 'RoldRun:1', 'RoldRun', 1, 1, ?)", (now,))
     monkeypatch.undo()
     assert migrations.migrate(engine) == len(migrations.MIGRATIONS)
-    migrations._v8_execution_code_hash(engine.connect())  # idempotent: the column is there already
+    migrations._v10_execution_code_hash(engine.connect())  # idempotent: the column is there already
     engine.dispose()
     with sqlite3.connect(db_path) as db:
         assert db.execute("select code_hash from executions where id = 'RoldRun:1:1'").fetchone() == (None,)
