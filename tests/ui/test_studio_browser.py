@@ -166,7 +166,7 @@ def test_run_dialog_typed_arguments_and_live_graph(stack, page, artifacts, tmp_p
     page.fill("#cf-arg-count", "3")
     page.fill("#cf-arg-factor", "1.5")
     page.fill("#cf-arg-tags", '["x", "y"]')
-    page.select_option("#cf-arg-verbose", "true")
+    page.check("#cf-arg-verbose")  # a bool is a check box
     page.fill("#cf-arg-fix_file", str(tmp_path / "fix"))
     assert page.locator("#cf-arg-count-error").count() == 0
     dialog.locator("button[type=submit]").click()

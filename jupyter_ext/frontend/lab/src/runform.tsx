@@ -4,7 +4,8 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { CofluxClient } from "../../src/api/client";
 import type { WorkflowInfo } from "../../src/api/types";
-import { collect, fieldsOf, initialText, type Field } from "../../src/studio/args";
+import { collectArguments, fieldOfPath, fieldsOf, initialSchemaValue, initialText, type Field } from "../../src/studio/args";
+import { SchemaForm, describe, idOf, validate } from "../../src/views/schemaform";
 
 const HINT: Record<Field["kind"], string> = {
   int: "integer", float: "number", str: "text", bool: "true / false", list: "JSON list", dict: "JSON object",
@@ -17,6 +18,8 @@ export function RunForm({ api, workflow, onSubmitted, onCancel }: {
   const fields = fieldsOf(workflow.parameters ?? []);
   const [texts, setTexts] = useState<Record<string, string>>(() =>
     Object.fromEntries(fields.map((f) => [f.name, initialText(f)])));
+  const [values, setValues] = useState<Record<string, unknown>>(() =>
+    Object.fromEntries(fields.filter((f) => f.schema).map((f) => [f.name, initialSchemaValue(f)])));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [failure, setFailure] = useState("");
   const [busy, setBusy] = useState(false);
@@ -27,10 +30,11 @@ export function RunForm({ api, workflow, onSubmitted, onCancel }: {
   const submit = async (event: Event) => {
     event.preventDefault();
     setFailure("");
-    const result = collect(fields, texts);
+    const result = collectArguments(fields, texts, values);
     if (!result.ok) {
       setErrors(result.errors);
-      form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+      const path = Object.keys(result.errors)[0];
+      (document.getElementById(idOf(path, "coflux-lab-arg-")) ?? form.current?.querySelector<HTMLElement>('[aria-invalid="true"]'))?.focus();
       return;
     }
     setErrors({});
@@ -46,11 +50,31 @@ export function RunForm({ api, workflow, onSubmitted, onCancel }: {
   };
 
   const set = (name: string, value: string) => setTexts((t) => ({ ...t, [name]: value }));
+  const setValue = (field: Field, value: unknown) => {
+    setValues((v) => ({ ...v, [field.name]: value }));
+    if (Object.keys(errors).some((path) => fieldOfPath(path) === field.name)) {
+      setErrors((e) => ({
+        ...Object.fromEntries(Object.entries(e).filter(([path]) => fieldOfPath(path) !== field.name)),
+        ...(value === undefined && field.hasDefault ? {} : validate(field.schema!, value, field.name)),
+      }));
+    }
+  };
   return (
     <form ref={form} class="coflux-lab-runform" onSubmit={submit} noValidate aria-label={`Run ${workflow.name}`}
       onKeyDown={(e) => { if (e.key === "Escape") { e.stopPropagation(); onCancel(); } }}>
       {fields.length === 0 && <p class="coflux-lab-empty">No arguments.</p>}
       {fields.map((f) => {
+        if (f.schema) {
+          const fallback = f.hasDefault && f.defaultValue === undefined; // a default that is not JSON
+          return (
+            <div key={f.name} class="coflux-lab-schemafield" data-param={f.name}>
+              <label for={idOf(f.name, "coflux-lab-arg-")}>{f.name}<em>: {f.annotation || "any"}</em></label>
+              <SchemaForm schema={f.schema} value={values[f.name]} onChange={(v) => setValue(f, v)} label={f.name}
+                errors={errors} disabled={busy} idPrefix="coflux-lab-arg-" />
+              <small class="cf-muted">{describe(f.schema)}{fallback ? `; empty: default ${f.defaultLabel}` : ""}</small>
+            </div>
+          );
+        }
         const error = errors[f.name];
         const common = {
           name: f.name, class: "cf-input", "aria-invalid": error ? "true" as const : undefined,

@@ -126,7 +126,12 @@ export interface AssetInfo {
   created_at?: number;
 }
 
-export interface Parameter { name: string; annotation?: string | null; default?: WireValue | null; kind?: string }
+export interface Parameter {
+  name: string; annotation?: string | null; default?: WireValue | null; kind?: string;
+  /** the JSON Schema of the parameter's type hint (pydantic's), when it has one the server checks */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON Schema is open-ended
+  schema?: { [key: string]: any } | null;
+}
 export interface WorkflowInfo {
   module: string;
   name: string;

@@ -1,6 +1,7 @@
 // Typed argument entry for the run dialog: what input a parameter gets (from its annotation) and
 // how the text a user typed becomes a JSON value, or a message that says what is wrong.
 import type { Parameter, WireValue } from "../api/types";
+import { hasSchema, initialValue, validate, type JSONSchema } from "../views/schemaform";
 
 export type FieldKind = "int" | "float" | "str" | "bool" | "list" | "dict" | "json";
 
@@ -14,6 +15,10 @@ export interface Field {
   defaultText: string | null;
   defaultLabel: string; // how the default reads (also for non-JSON defaults)
   keywordOnly: boolean;
+  /** the parameter's JSON Schema: its input is then a schema form (views/schemaform.tsx) */
+  schema: JSONSchema | null;
+  /** the default itself when it is plain JSON (undefined: none, or not JSON) */
+  defaultValue: unknown;
 }
 
 const SIMPLE: Record<string, FieldKind> = {
@@ -87,14 +92,18 @@ export function fieldsOf(parameters: Parameter[]): Field[] {
       const hasDefault = p.default !== undefined && p.default !== null && typeof p.default === "object" && "v" in p.default;
       let defaultText: string | null = null;
       let defaultLabel = "";
+      let defaultValue: unknown = undefined;
       if (hasDefault) {
         const value = (p.default as WireValue).v;
         defaultLabel = describeWire(kind, p.default as WireValue);
-        if (plain(value) && !(p.default as WireValue).refs?.length) defaultText = toText(kind, value);
+        if (plain(value) && !(p.default as WireValue).refs?.length) {
+          defaultText = toText(kind, value);
+          defaultValue = value;
+        }
       }
       return {
         name: p.name, kind, optional, annotation: p.annotation ?? "", hasDefault, defaultText, defaultLabel,
-        keywordOnly: p.kind === "keyword_only",
+        keywordOnly: p.kind === "keyword_only", schema: hasSchema(p.schema) ? p.schema : null, defaultValue,
       };
     });
 }
@@ -193,4 +202,40 @@ export function collect(fields: Field[], texts: Record<string, string>):
 export function initialText(field: Field): string {
   if (field.defaultText !== null) return field.defaultText;
   return field.kind === "bool" && !field.hasDefault && !field.optional ? "false" : "";
+}
+
+// ------------------------------------------------------------------ fields with a JSON Schema
+
+/** The value a schema field starts with: its plain default, else (when it has a default that is
+ * not plain JSON) undefined, meaning "the default", else what an empty form of the schema holds. */
+export function initialSchemaValue(field: Field): unknown {
+  if (field.defaultValue !== undefined) return field.defaultValue;
+  if (field.hasDefault || !field.schema) return undefined;
+  return initialValue(field.schema);
+}
+
+/** Every field checked (schema fields by `validate`, the others parsed from their text): the
+ * keyword arguments to submit, or the problems by field path (`values[1]`, `settings.name`). */
+export function collectArguments(fields: Field[], texts: Record<string, string>, values: Record<string, unknown>):
+  { ok: true; kwargs: Record<string, unknown> } | { ok: false; errors: Record<string, string> } {
+  const kwargs: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+  for (const field of fields) {
+    if (field.schema) {
+      const value = values[field.name];
+      if (value === undefined && field.hasDefault) continue; // the workflow's default
+      Object.assign(errors, validate(field.schema, value, field.name));
+      kwargs[field.name] = value;
+      continue;
+    }
+    const parsed = parseField(field, texts[field.name] ?? "");
+    if (!parsed.ok) errors[field.name] = parsed.message;
+    else if (!parsed.omit) kwargs[field.name] = parsed.value;
+  }
+  return Object.keys(errors).length ? { ok: false, errors } : { ok: true, kwargs };
+}
+
+/** Which field a problem's path belongs to (`values[1]` -> `values`). */
+export function fieldOfPath(path: string): string {
+  return path.split(/[.[]/, 1)[0];
 }

@@ -3,7 +3,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { JSX } from "preact";
 import type { CofluxClient } from "../api/client";
 import type { WorkflowInfo } from "../api/types";
-import { collect, fieldsOf, initialText, parseField, type Field } from "./args";
+import { collectArguments, fieldOfPath, fieldsOf, initialSchemaValue, initialText, parseField, type Field } from "./args";
+import { SchemaForm, describe, idOf, validate } from "../views/schemaform";
 import { href, navigate } from "./route";
 
 const KIND_HINT: Record<Field["kind"], string> = {
@@ -51,11 +52,30 @@ function FieldInput({ field, value, error, onInput }:
   );
 }
 
+/** A parameter with a JSON Schema: its fields are built from it (lists, objects, choices). */
+function SchemaField({ field, value, errors, disabled, onChange }: {
+  field: Field; value: unknown; errors: Record<string, string>; disabled: boolean; onChange: (v: unknown) => void;
+}): JSX.Element {
+  const schema = field.schema!;
+  const fallback = field.hasDefault && field.defaultValue === undefined; // a default that is not JSON
+  return (
+    <div class="cf-field cf-schema-field" data-param={field.name}>
+      <label for={idOf(field.name, "cf-arg-")}><code>{field.name}</code> <span class="cf-muted">{field.annotation || "any"}</span></label>
+      <SchemaForm schema={schema} value={value} onChange={onChange} disabled={disabled} label={field.name} errors={errors}
+        idPrefix="cf-arg-" />
+      <div class="cf-hint">{describe(schema)}
+        {fallback ? `; left empty, the default (${field.defaultLabel})` : field.hasDefault ? `; default ${field.defaultLabel}` : ""}</div>
+    </div>
+  );
+}
+
 export function RunDialog({ api, workflow, workspace, onClose }:
   { api: CofluxClient; workflow: WorkflowInfo; workspace: string; onClose: () => void }): JSX.Element {
   const fields = fieldsOf(workflow.parameters ?? []);
   const [texts, setTexts] = useState<Record<string, string>>(() =>
     Object.fromEntries(fields.map((f) => [f.name, initialText(f)])));
+  const [values, setValues] = useState<Record<string, unknown>>(() =>
+    Object.fromEntries(fields.filter((f) => f.schema).map((f) => [f.name, initialSchemaValue(f)])));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [failure, setFailure] = useState("");
   const [busy, setBusy] = useState(false);
@@ -83,14 +103,25 @@ export function RunDialog({ api, workflow, workspace, onClose }:
     }
   };
 
+  const updateValue = (field: Field, value: unknown) => {
+    setValues((v) => ({ ...v, [field.name]: value }));
+    if (Object.keys(errors).some((path) => fieldOfPath(path) === field.name)) {
+      setErrors((e) => ({
+        ...Object.fromEntries(Object.entries(e).filter(([path]) => fieldOfPath(path) !== field.name)),
+        ...(value === undefined && field.hasDefault ? {} : validate(field.schema!, value, field.name)),
+      }));
+    }
+  };
+
   const submit = async (event: Event) => {
     event.preventDefault();
     setFailure("");
-    const result = collect(fields, texts);
+    const result = collectArguments(fields, texts, values);
     if (!result.ok) {
       setErrors(result.errors);
-      const first = fields.find((f) => result.errors[f.name]);
-      if (first) document.getElementById(`cf-arg-${first.name}`)?.focus();
+      const path = Object.keys(result.errors)[0];
+      const first = fields.find((f) => fieldOfPath(path) === f.name);
+      if (first) document.getElementById(first.schema ? idOf(path, "cf-arg-") : `cf-arg-${first.name}`)?.focus();
       return;
     }
     setErrors({});
@@ -106,7 +137,7 @@ export function RunDialog({ api, workflow, workspace, onClose }:
     }
   };
 
-  const count = Object.keys(errors).length;
+  const count = new Set(Object.keys(errors).map(fieldOfPath)).size;
   return (
     <div class="cf-modal-backdrop" onClick={(e) => { if (e.target === e.currentTarget) onClose(); }}>
       <div class="cf-modal cf-run-dialog" role="dialog" aria-modal="true" aria-labelledby="cf-run-title">
@@ -114,9 +145,9 @@ export function RunDialog({ api, workflow, workspace, onClose }:
         <h2 id="cf-run-title">Run {workflow.name} <span class="cf-muted">{workflow.module} · {workspace}</span></h2>
         {workflow.instruction && <p class="cf-doc">{workflow.instruction.split(/\n\s*\n/, 1)[0]}</p>}
         {fields.length === 0 && <p class="cf-muted">This workflow takes no arguments.</p>}
-        {fields.map((f) => (
-          <FieldInput field={f} value={texts[f.name] ?? ""} error={errors[f.name] ?? ""} onInput={(v) => update(f.name, v)} />
-        ))}
+        {fields.map((f) => f.schema
+          ? <SchemaField field={f} value={values[f.name]} errors={errors} disabled={busy} onChange={(v) => updateValue(f, v)} />
+          : <FieldInput field={f} value={texts[f.name] ?? ""} error={errors[f.name] ?? ""} onInput={(v) => update(f.name, v)} />)}
         {count > 0 && <p class="cf-error" role="alert">{count === 1 ? "One argument needs" : `${count} arguments need`} fixing before the run can start.</p>}
         {failure && <p class="cf-error" role="alert">The server refused the run: {failure}</p>}
         <div class="cf-modal-actions">

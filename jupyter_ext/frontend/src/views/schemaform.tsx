@@ -15,6 +15,7 @@
  * - `validate(schema, value, path?)` returns `{ [path]: message }` for every problem (empty when
  *   the value is valid): `path` is the field's name with `[i]` and `.key` steps, as shown next to
  *   the field when `errors` is passed back to the form.
+ * - `idOf(path)`: the DOM id of the input at `path` (a label's `for`, focusing the first bad field).
  * - `initialValue(schema)`: what an empty form starts from; `hasSchema(schema)`: whether a schema
  *   says anything (no schema or `{}`: callers keep a raw JSON box).
  */
@@ -41,6 +42,8 @@ interface Props {
   errors?: FieldErrors;
   /** the root schema, for `$ref`s (defaults to `schema`) */
   root?: JSONSchema;
+  /** prefix of the inputs' DOM ids (`idOf(path, idPrefix)`), "cf-sf-" unless given */
+  idPrefix?: string;
 }
 
 // ------------------------------------------------------------------ schema helpers
@@ -236,22 +239,24 @@ function check(schema: JSONSchema, value: unknown, path: string, root: JSONSchem
 
 interface EditorProps {
   schema: JSONSchema; root: JSONSchema; value: unknown; onChange: (v: unknown) => void;
-  disabled: boolean; path: string; errors: FieldErrors; label: string;
+  disabled: boolean; path: string; errors: FieldErrors; label: string; idPrefix: string;
 }
 
-function idOf(path: string): string {
-  return `cf-sf-${path.replace(/[^A-Za-z0-9_-]+/g, "_")}`;
+/** The DOM id of the input at `path` (for labels, and to focus the first bad field). */
+export function idOf(path: string, prefix = "cf-sf-"): string {
+  return `${prefix}${path.replace(/[^A-Za-z0-9_-]+/g, "_")}`;
 }
 
 /** A number field that keeps what is being typed ("1.", "-") while passing parsed values on. */
-function NumberInput({ value, onChange, integer, disabled, id, invalid }: {
-  value: unknown; onChange: (v: unknown) => void; integer: boolean; disabled: boolean; id: string; invalid: boolean;
+function NumberInput({ value, onChange, integer, disabled, id, name, invalid }: {
+  value: unknown; onChange: (v: unknown) => void; integer: boolean; disabled: boolean; id: string; name: string; invalid: boolean;
 }): JSX.Element {
-  const external = value instanceof Unparsed ? value.text : typeof value === "number" ? String(value) : "";
+  const external = value instanceof Unparsed ? value.text : typeof value !== "number" ? ""
+    : !integer && Number.isInteger(value) ? value.toFixed(1) : String(value); // a float reads as one: 2.0
   const [text, setText] = useState(external);
   useEffect(() => { if (parseNumber(text, integer) !== value && !(value instanceof Unparsed)) setText(external); }, [external]);
   return (
-    <input id={id} class={`cf-input cf-sf-number${invalid ? " cf-invalid" : ""}`} type="text" spellcheck={false}
+    <input id={id} name={name} class={`cf-input cf-sf-number${invalid ? " cf-invalid" : ""}`} type="text" spellcheck={false}
       inputMode={integer ? "numeric" : "decimal"} disabled={disabled} value={text} aria-invalid={invalid || undefined}
       placeholder={integer ? "integer" : "number"}
       onInput={(e) => {
@@ -259,7 +264,7 @@ function NumberInput({ value, onChange, integer, disabled, id, invalid }: {
         setText(next);
         const parsed = parseNumber(next, integer);
         onChange(next.trim() === "" ? undefined : parsed !== undefined ? parsed
-          : new Unparsed(next, `expected ${integer ? "an integer" : "a number"}, got ${show(next)}`));
+          : new Unparsed(next, `${show(next.trim())} is not ${integer ? "an integer (e.g. 42)" : "a number (e.g. 0.5 or 1e-3)"}`));
       }} />
   );
 }
@@ -272,8 +277,8 @@ function parseNumber(text: string, integer: boolean): number | undefined {
 }
 
 /** A raw JSON box: for "any" values and for unions no other editor fits. */
-function JsonInput({ value, onChange, disabled, id, invalid }: {
-  value: unknown; onChange: (v: unknown) => void; disabled: boolean; id: string; invalid: boolean;
+function JsonInput({ value, onChange, disabled, id, name, invalid }: {
+  value: unknown; onChange: (v: unknown) => void; disabled: boolean; id: string; name: string; invalid: boolean;
 }): JSX.Element {
   const external = value instanceof Unparsed ? value.text : value === undefined ? "" : JSON.stringify(value);
   const [text, setText] = useState(external);
@@ -281,7 +286,7 @@ function JsonInput({ value, onChange, disabled, id, invalid }: {
     if (!(value instanceof Unparsed) && text.trim() !== "" && safeParse(text) !== external) setText(external);
   }, [external]);
   return (
-    <textarea id={id} class={`cf-input cf-sf-json${invalid ? " cf-invalid" : ""}`} rows={text.length > 60 ? 4 : 2}
+    <textarea id={id} name={name} class={`cf-input cf-sf-json${invalid ? " cf-invalid" : ""}`} rows={text.length > 60 ? 4 : 2}
       spellcheck={false} disabled={disabled} value={text} aria-invalid={invalid || undefined}
       placeholder='JSON, e.g. 3, "text", [1, 2] or {"a": 1}'
       onInput={(e) => {
@@ -291,7 +296,7 @@ function JsonInput({ value, onChange, disabled, id, invalid }: {
         try {
           onChange(JSON.parse(next));
         } catch {
-          onChange(new Unparsed(next, "not valid JSON"));
+          onChange(new Unparsed(next, 'not valid JSON: enter e.g. 3, "text", [1, 2] or {"a": 1}'));
         }
       }} />
   );
@@ -301,16 +306,16 @@ function safeParse(text: string): string {
   try { return JSON.stringify(JSON.parse(text)); } catch { return ""; }
 }
 
-function ErrorLine({ path, errors }: { path: string; errors: FieldErrors }): JSX.Element | null {
+function ErrorLine({ path, errors, idPrefix }: { path: string; errors: FieldErrors; idPrefix: string }): JSX.Element | null {
   const message = errors[path];
   if (!message) return null;
-  return <div id={`${idOf(path)}-error`} class="cf-field-error cf-sf-error" role="alert">{path ? `${path}: ` : ""}{message}</div>;
+  return <div id={`${idOf(path, idPrefix)}-error`} class="cf-field-error cf-sf-error" role="alert">{path ? `${path}: ` : ""}{message}</div>;
 }
 
 function Editor(props: EditorProps): JSX.Element {
   const { root, value, onChange, disabled, path, errors } = props;
   const s = resolve(props.schema, root);
-  const id = idOf(path);
+  const id = idOf(path, props.idPrefix);
   const invalid = path in errors;
   const inner = nullableInner(s);
   if (inner) {
@@ -330,7 +335,7 @@ function Editor(props: EditorProps): JSX.Element {
   if (options) {
     const index = options.findIndex((o) => JSON.stringify(o) === JSON.stringify(value));
     return (
-      <select id={id} class={`cf-input${invalid ? " cf-invalid" : ""}`} disabled={disabled} aria-invalid={invalid || undefined}
+      <select id={id} name={path} class={`cf-input${invalid ? " cf-invalid" : ""}`} disabled={disabled} aria-invalid={invalid || undefined}
         value={index < 0 ? "" : String(index)}
         onChange={(e) => {
           const i = (e.target as HTMLSelectElement).value;
@@ -341,24 +346,24 @@ function Editor(props: EditorProps): JSX.Element {
       </select>
     );
   }
-  if (variants(s)) return <JsonInput value={value} onChange={onChange} disabled={disabled} id={id} invalid={invalid} />;
+  if (variants(s)) return <JsonInput value={value} onChange={onChange} disabled={disabled} id={id} name={path} invalid={invalid} />;
   switch (typeOf(s)) {
     case "boolean":
       return (
         <label class="cf-check">
-          <input id={id} type="checkbox" checked={value === true} disabled={disabled}
+          <input id={id} name={path} type="checkbox" checked={value === true} disabled={disabled}
             onChange={(e) => onChange((e.target as HTMLInputElement).checked)} />
           {value === true ? "true" : "false"}
         </label>
       );
     case "integer":
     case "number":
-      return <NumberInput value={value} onChange={onChange} integer={typeOf(s) === "integer"} disabled={disabled} id={id} invalid={invalid} />;
+      return <NumberInput value={value} onChange={onChange} integer={typeOf(s) === "integer"} disabled={disabled} id={id} name={path} invalid={invalid} />;
     case "string": {
       const type = s.format === "date" ? "date" : s.format === "date-time" ? "datetime-local" : "text";
       const shown = typeof value === "string" ? (type === "datetime-local" ? value.slice(0, 19) : value) : "";
       return (
-        <input id={id} class={`cf-input${invalid ? " cf-invalid" : ""}`} type={type as "text"} spellcheck={false} disabled={disabled}
+        <input id={id} name={path} class={`cf-input${invalid ? " cf-invalid" : ""}`} type={type as "text"} spellcheck={false} disabled={disabled}
           value={shown} aria-invalid={invalid || undefined}
           onInput={(e) => {
             const next = (e.target as HTMLInputElement).value;
@@ -366,15 +371,18 @@ function Editor(props: EditorProps): JSX.Element {
           }} />
       );
     }
-    case "array":
+    case "array": // a list of anything (`list`): one JSON box reads better than a box per item
+      if (!s.prefixItems && !hasSchema(s.items)) {
+        return <JsonInput value={value} onChange={onChange} disabled={disabled} id={id} name={path} invalid={invalid} />;
+      }
       return <ArrayEditor {...props} schema={s} />;
     case "object":
       if (s.properties || (s.additionalProperties && typeof s.additionalProperties === "object")) {
         return <ObjectEditor {...props} schema={s} />;
       }
-      return <JsonInput value={value} onChange={onChange} disabled={disabled} id={id} invalid={invalid} />;
+      return <JsonInput value={value} onChange={onChange} disabled={disabled} id={id} name={path} invalid={invalid} />;
     default:
-      return <JsonInput value={value} onChange={onChange} disabled={disabled} id={id} invalid={invalid} />;
+      return <JsonInput value={value} onChange={onChange} disabled={disabled} id={id} name={path} invalid={invalid} />;
   }
 }
 
@@ -393,7 +401,7 @@ function ArrayEditor(props: EditorProps): JSX.Element {
           <div class="cf-sf-body">
             <Editor {...props} schema={itemSchema(i)} value={item} path={join(path, i)} label={`${path}[${i}]`}
               onChange={(v) => set(i, v)} />
-            <ErrorLine path={join(path, i)} errors={errors} />
+            <ErrorLine path={join(path, i)} errors={errors} idPrefix={props.idPrefix} />
           </div>
           {!fixed && <button type="button" class="cf-button cf-sf-remove" disabled={disabled} title="Remove this item"
             aria-label={`remove ${join(path, i)}`} onClick={() => onChange(items.filter((_, j) => j !== i))}>×</button>}
@@ -423,10 +431,10 @@ function ObjectEditor(props: EditorProps): JSX.Element {
       {s.title && <legend>{s.title}</legend>}
       {Object.entries(properties).map(([key, sub]) => (
         <div class="cf-sf-prop">
-          <label for={idOf(join(path, key))}><code>{key}</code>{!required.has(key) && <span class="cf-muted"> optional</span>}
+          <label for={idOf(join(path, key), props.idPrefix)}><code>{key}</code>{!required.has(key) && <span class="cf-muted"> optional</span>}
             <span class="cf-muted"> {describe(sub, root)}</span></label>
           <Editor {...props} schema={sub} value={value[key]} path={join(path, key)} label={key} onChange={(v) => set(key, v)} />
-          <ErrorLine path={join(path, key)} errors={errors} />
+          <ErrorLine path={join(path, key)} errors={errors} idPrefix={props.idPrefix} />
         </div>
       ))}
       {extra && extraKeys.map((key) => (
@@ -439,7 +447,7 @@ function ObjectEditor(props: EditorProps): JSX.Element {
             }} />
           <div class="cf-sf-body">
             <Editor {...props} schema={extra} value={value[key]} path={join(path, key)} label={key} onChange={(v) => set(key, v)} />
-            <ErrorLine path={join(path, key)} errors={errors} />
+            <ErrorLine path={join(path, key)} errors={errors} idPrefix={props.idPrefix} />
           </div>
           <button type="button" class="cf-button cf-sf-remove" aria-label={`remove ${join(path, key)}`}
             onClick={() => { const next = { ...value }; delete next[key]; onChange(next); }}>×</button>
@@ -456,13 +464,14 @@ function ObjectEditor(props: EditorProps): JSX.Element {
 }
 
 /** The editor of one value of `schema`, with the root's error line under it. */
-export function SchemaForm({ schema, value, onChange, disabled = false, label, path, errors = {}, root }: Props): JSX.Element {
+export function SchemaForm({ schema, value, onChange, disabled = false, label, path, errors = {}, root,
+  idPrefix = "cf-sf-" }: Props): JSX.Element {
   const base = path ?? label ?? "";
   return (
     <div class="cf-sf">
       <Editor schema={schema} root={root ?? schema} value={value} onChange={onChange} disabled={disabled}
-        path={base} errors={errors} label={label ?? base} />
-      <ErrorLine path={base} errors={errors} />
+        path={base} errors={errors} label={label ?? base} idPrefix={idPrefix} />
+      <ErrorLine path={base} errors={errors} idPrefix={idPrefix} />
     </div>
   );
 }
