@@ -130,16 +130,22 @@ class Run:
         return Attempt(self.client, self.client.rerun(step_id, code_hash=self._code_hash(step_id)), self)
 
     def _code_hash(self, step_id: str) -> str | None:
-        """The hash of the step's target as defined in this process now (a notebook's cells)."""
+        """The hash of the step's target as defined in this process now (a notebook's cells);
+        None where this process defines no targets (a script), without asking the server."""
         from .target import registered_targets
 
-        steps = self.client.get_run(self.id).get("steps") or {}
-        info = steps.get(step_id) if isinstance(steps, dict) else next(
-            (s for s in steps if s.get("id") == step_id or s.get("step") == step_id), None)
-        if not info:
+        targets = registered_targets()
+        if not targets:
             return None
-        for target in registered_targets().values():
-            if target.module == info.get("module") and target.name == info.get("target"):
+        if step_id == f"{self.id}:1":
+            module, name = self.module, self.target
+        else:
+            info = next((s for s in self.client.get_run(self.id).get("steps") or [] if s.get("id") == step_id), None)
+            if info is None:
+                return None
+            module, name = info.get("module"), info.get("target")
+        for target in targets.values():
+            if target.module == module and target.name == name:
                 return target.code_hash()
         return None
 

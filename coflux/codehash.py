@@ -43,7 +43,8 @@ CODE: str = _CodeVersion(CODE_VERSION)
 _LIBRARY_ROOTS = tuple(sorted({os.path.realpath(p) for p in (
     sysconfig.get_paths().get("stdlib"), sysconfig.get_paths().get("platstdlib"),
     sysconfig.get_paths().get("purelib"), sysconfig.get_paths().get("platlib"), sys.prefix,
-    sys.base_prefix, os.path.dirname(os.path.abspath(__file__))) if p}))
+    sys.base_prefix) if p}))
+_COFLUX = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))  # never the user's code
 
 # Per function: (hash, dependencies as (namespace, name, object)). A hit is reused while every
 # name still refers to the same object, so re-running a helper's cell invalidates it cheaply.
@@ -159,7 +160,7 @@ def _is_project_file(path: str | None) -> bool:
     if path.startswith("<"):  # <ipython-input-...>, <string>: typed in, the user's
         return path.startswith("<ipython-input")
     real = os.path.realpath(path)
-    if "site-packages" in real or "dist-packages" in real:
+    if "site-packages" in real or "dist-packages" in real or real.startswith(_COFLUX + os.sep):
         return False
     cwd = os.path.realpath(os.getcwd())
     # A project file under the working directory wins over a library root that contains it

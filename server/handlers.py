@@ -205,6 +205,14 @@ class RerunHandler(ApiHandler):
         self.write_json(await orchestrate(self.state, "rerun", params), 201)
 
 
+class StepCodeHandler(ApiHandler):
+    """GET api/steps/<id>/code: the code hash the step ran and, cached by code, the earlier
+    call whose code differed (what the step panel shows as "code changed since R:n")."""
+
+    async def get(self, step_id: str) -> None:
+        self.write_json(await self.state.read(queries.code_history, step_id))
+
+
 class RunResultHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
         timeout = self.query_number("timeout", 0, 0, MAX_RESULT_TIMEOUT)

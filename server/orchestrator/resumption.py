@@ -8,7 +8,8 @@ N"); everything else (failed, abandoned, cancelled, never reached) runs again.
 
 The hot path stays a dictionary lookup: the earlier attempts' children are read once per resumed
 step (one query, outcomes followed only for those that handed over to another execution) into
-`ws.resumed`, call key -> executions with a value. A match is not used up: a call made twice
+`ws.resumed`, call key -> executions with a value; their values go into the results cache in the
+same pass, so a reused call's waiter is answered without a read of its own. A match is not used up: a call made twice
 with equal arguments, or again after the resumed attempt suspends or is retried, reuses the same
 value. A server restarted mid-resume reads the table again on the resumed attempt's first child;
 a plain re-run of the step drops it (its children run afresh).
@@ -85,7 +86,8 @@ class Resumption(Component):
         table = Reusable()
         rows = self.db.execute(
             select(t.steps.c.id, t.steps.c.module, t.steps.c.target, t.steps.c.arguments, t.executions.c.id.label("ex"),
-                   t.executions.c.attempt, t.executions.c.code_hash, t.results.c.kind, t.results.c.successor_id)
+                   t.executions.c.attempt, t.executions.c.code_hash, t.results.c.kind, t.results.c.value,
+                   t.results.c.successor_id)
             .join(t.executions, t.executions.c.step_id == t.steps.c.id)
             .outerjoin(t.results, t.results.c.execution_id == t.executions.c.id)
             .where(and_(t.steps.c.parent_execution_id.in_(attempts), t.steps.c.type == "task"))
@@ -96,6 +98,8 @@ class Resumption(Component):
         for row in latest.values():
             if row.kind == ResultKind.VALUE:
                 reused = row.ex
+                # Its waiters (the resumed workflow) read it at once: keep it in memory.
+                self.o.cache_result(reused, (row.kind, row.value, None, None))
             elif row.kind is not None and row.successor_id is not None:
                 status, tail, result = self.o.follow(row.ex)  # cached, deferred, retried: few
                 if status != "final" or result[0] != ResultKind.VALUE:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Text, func, select, type_coerce
 
-from coflux.protocol import execution_state, run_state
+from coflux.protocol import CODE_VERSION, execution_state, run_state
 
 from ..errors import NotFound
 from . import schema as t
@@ -362,3 +362,44 @@ def list_run_assets(engine: Engine, run_id: str) -> list[dict]:
         rows = db.execute(select(t.assets).where(t.assets.c.run_id == run_id)
                           .order_by(t.assets.c.created_at, t.assets.c.id)).all()
     return [_asset_dict(r) for r in rows]
+
+
+CODE_HISTORY_SCAN = 200  # earlier cached steps of the target looked at (newest first)
+
+
+def code_history(engine: Engine, step_id: str) -> dict:
+    """What a step panel says of a step's code: the hash its latest attempt ran with and, for a
+    step cached by code (`cf.Cache(version=cf.CODE)`) that ran, the newest earlier call of the
+    same target with the same cached arguments that ran other code ("code changed since R:n").
+    Only cached steps are scanned (the partial cache-key index), newest first, a bounded few."""
+    s, e = t.steps.c, t.executions.c
+    with engine.connect() as db:
+        step = db.execute(select(s.id, s.module, s.target, s.arguments, s.options, s.created_at)
+                          .where(s.id == step_id)).first()
+        if step is None:
+            raise NotFound(f"no step {step_id!r}")
+        code_hash = db.execute(select(e.code_hash).where(e.step_id == step_id)
+                               .order_by(e.attempt.desc()).limit(1)).scalar()
+        cache = (step.options or {}).get("cache") or {}
+        out: dict = {"step": step_id, "code_hash": code_hash, "by_code": cache.get("version") == CODE_VERSION,
+                     "changed_since": None}
+        if not out["by_code"] or not code_hash:
+            return out
+        rows = db.execute(
+            select(s.id, s.arguments, s.options, e.id.label("execution"), e.code_hash)
+            .join(t.executions, e.step_id == s.id)
+            .where(s.cache_key.isnot(None), s.module == step.module, s.target == step.target,
+                   s.created_at < step.created_at, e.code_hash.isnot(None), e.code_hash != code_hash)
+            .order_by(s.created_at.desc(), e.attempt.desc()).limit(CODE_HISTORY_SCAN)).all()
+    params = cache.get("params")
+    selected = _selected(step.arguments, params)
+    for row in rows:
+        if (row.options or {}).get("cache", {}).get("params") == params and \
+                _selected(row.arguments, params) == selected:
+            out["changed_since"] = {"step": row.id, "execution": row.execution, "code_hash": row.code_hash}
+            break
+    return out
+
+
+def _selected(arguments: list, params: list | None) -> list:
+    return arguments if params is None else [arguments[i] for i in params if 0 <= i < len(arguments)]

@@ -26,3 +26,13 @@ def fan(n: int, failing: list, flag: str) -> int:
     if failed:
         raise RuntimeError(f"{failed} parts failed")
     return total
+
+
+@cf.task(cache=cf.Cache(version=cf.CODE))
+def square(x: int) -> int:
+    return x * x
+
+
+@cf.workflow()
+def squares(x: int) -> int:
+    return square(x)

@@ -106,6 +106,12 @@ def test_a_code_versioned_cache_hits_for_the_same_code_and_misses_after_an_edit(
     value, helper = _run_with(sched, folder, HELPER_EDITED, log, 4)
     assert value == 401 and lines(log) == ["compute", "compute"], "an edited helper misses"
     assert helper["executions"][0]["code_hash"] != first_hash
+    # What the step panel asks: the code changed since the latest earlier call (the cosmetic one).
+    code = sched.server.get(f"api/steps/{helper['id']}/code")
+    assert code["by_code"] is True and code["code_hash"] == helper["executions"][0]["code_hash"]
+    assert code["changed_since"] == {"step": cosmetic["id"], "execution": cosmetic["executions"][0]["id"],
+                                     "code_hash": first_hash}
+    assert sched.server.get(f"api/steps/{first['id']}/code")["changed_since"] is None  # nothing before it
 
     value, task = _run_with(sched, folder, TASK_EDITED, log, 5)
     assert value == 42 and len(lines(log)) == 3, "an edited task misses"

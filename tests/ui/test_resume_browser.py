@@ -84,3 +84,21 @@ def test_resume_from_failure_in_the_run_view(stack, page, artifacts, tmp_path):
     assert page.locator(".cf-graph [data-node]", has_text="reused from attempt").count() == 0
     page.screenshot(path=str(artifacts / "resume-attempt-1.png"))
     no_page_errors(page)
+
+
+def test_a_code_cache_hit_says_it_had_the_same_code(stack, page, artifacts):
+    server = stack
+    first = api(server, "api/runs", {"module": "resumeui", "target": "squares", "kwargs": {"x": 7}})["run"]
+    wait_until(lambda: _status(server, first) == "value", timeout=30, message=f"{first} to finish")
+    second = api(server, "api/runs", {"module": "resumeui", "target": "squares", "kwargs": {"x": 7}})["run"]
+    wait_until(lambda: _status(server, second) == "value", timeout=30, message=f"{second} to finish")
+    page.set_viewport_size({"width": 1500, "height": 950})
+    log_in(page, server)
+    page.goto(f"{server.url}#/runs/{second}/steps/{second}:2")
+    panel = page.locator(".cf-step-panel[data-step]")
+    panel.wait_for(timeout=WAIT_MS)
+    note = panel.locator(".cf-code-note")
+    note.wait_for(timeout=WAIT_MS)
+    assert note.inner_text().replace("↪ ", "").startswith(f"cache hit (same code as {first}:2)")
+    page.screenshot(path=str(artifacts / "code-cache-hit.png"))
+    no_page_errors(page)

@@ -71,18 +71,34 @@ function finalResult(find: (id: string) => ExecutionInfo | undefined, start: Exe
 /** Statuses a resume can follow: the step's latest attempt ended without a value. */
 export const RESUMABLE = new Set(["error", "abandoned", "crashed", "timeout", "cancelled"]);
 
-/** What the step panel says of the code an attempt ran (its hash, and for a code-versioned cache
- * whether a hit had the same code). */
-function codeText(step: StepModel, execution: ExecutionInfo): JSX.Element | null {
-  const hash = execution.code_hash;
+interface CodeHistory { code_hash: string | null; changed_since: { step: string; execution: string } | null }
+
+/** What the step panel says of the code an attempt ran: its hash; for a cache versioned by code,
+ * a hit's "same code as R:n", or for one that ran, the earlier call whose code differed. */
+function CodeText({ step, execution }: { step: StepModel; execution: ExecutionInfo }): JSX.Element | null {
+  const { api } = useView();
   const cache = step.options?.cache as { version?: string } | null | undefined;
   const byCode = cache?.version === "@code";
+  const ran = execution.result != null && execution.result.kind !== "cached";
+  const [history, setHistory] = useState<CodeHistory | null>(null);
+  useEffect(() => {
+    setHistory(null);
+    if (!byCode || !ran) return undefined;
+    let live = true;
+    api.get<CodeHistory>(`api/steps/${step.id}/code`).then((h) => { if (live) setHistory(h); }, () => undefined);
+    return () => { live = false; };
+  }, [api, step.id, byCode, ran]);
+  const hash = execution.code_hash ?? history?.code_hash ?? null;
+  const short = hash ? <code title={hash}>{hash.slice(0, 12)}</code> : null;
   if (byCode && execution.result?.kind === "cached" && execution.result.successor) {
-    return <span>cache hit (same code as <ExecutionLink id={execution.result.successor}
-      label={stepOfExecution(execution.result.successor)} />){hash ? <code title={hash}> {hash.slice(0, 12)}</code> : null}</span>;
+    return <span class="cf-code-note">cache hit (same code as <ExecutionLink id={execution.result.successor}
+      label={stepOfExecution(execution.result.successor)} />) {short}</span>;
   }
-  if (!hash) return null;
-  return <span><code title={hash}>{hash.slice(0, 12)}</code>{byCode ? <span class="cf-muted"> (the cache key's version)</span> : null}</span>;
+  if (history?.changed_since) {
+    return <span class="cf-code-note">{short} code changed since <ExecutionLink id={history.changed_since.execution}
+      label={history.changed_since.step} /></span>;
+  }
+  return short;
 }
 
 function Field({ label, children }: { label: string; children: JSX.Element | JSX.Element[] | string | null }): JSX.Element | null {
@@ -261,7 +277,7 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
       <h4>Details</h4>
       <dl class="cf-fields">
         <Field label="parent">{step.parent ? <ExecutionLink id={step.parent} /> : "none (the run's workflow)"}</Field>
-        <Field label="code">{execution ? codeText(step, execution) : null}</Field>
+        <Field label="code">{execution && (execution.code_hash || step.options?.cache) ? <CodeText step={step} execution={execution} /> : null}</Field>
         <Field label="reused">{execution && reusedAttempt(model, step, execution) ? <span>reused from attempt {reusedAttempt(model, step, execution)} (<ExecutionLink id={execution.result!.successor!} />)</span> : null}</Field>
         <Field label="cache key">{step.cache_key ? <code>{step.cache_key}</code> : null}</Field>
         <Field label="cache hit">{step.executions.filter((e) => e.result?.kind === "cached" && e.result.successor && !reusedAttempt(model, step, e)).map((e) =>
