@@ -21,6 +21,7 @@ from .handlers import (
     WorkersHandler,
     WorkflowsHandler,
     WorkspacesHandler,
+    WorkspaceStateHandler,
 )
 from .http_base import RUN_ID_PATTERN
 from .observe_handlers import observe_routes
@@ -43,6 +44,7 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         (rf"api/steps/({run}:\d+)/rerun", RerunHandler, kw),
         ("api/workflows", WorkflowsHandler, kw),
         ("api/workspaces", WorkspacesHandler, kw),
+        ("api/workspaces/(pause|resume|archive)", WorkspaceStateHandler, kw),
         ("api/workers", WorkersHandler, kw),
         ("api/whoami", WhoAmIHandler, kw),
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets

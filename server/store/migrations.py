@@ -7,7 +7,7 @@ version 5 makes the cache, memo and successor indexes partial; version 6 stores 
 metric points a batch to a row (`telemetry`), converting the rows of the tables before it;
 version 7 adds `executions.assignment` (which hand-out of an execution a worker's message is about);
 version 8 adds `tokens` (service tokens, as hashes); version 9 records who did what
-(`runs.created_by`, `actions`).
+(`runs.created_by`, `actions`); version 10 adds `workspaces.paused_at`.
 """
 
 from __future__ import annotations
@@ -247,10 +247,18 @@ def _v9_who_did_it(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=[schema.actions])
 
 
+
+def _v10_workspace_pause(conn: Connection) -> None:
+    """`workspaces.paused_at`: a paused workspace dispatches nothing new (`coflux workspaces pause`)."""
+    if "paused_at" not in {c["name"] for c in inspect(conn).get_columns("workspaces")}:
+        conn.execute(text("ALTER TABLE workspaces ADD COLUMN paused_at FLOAT"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
                                                   _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
                                                   _v6_telemetry_batches, _v7_execution_assignment,
-                                                  _v8_service_tokens, _v9_who_did_it]
+                                                  _v8_service_tokens, _v9_who_did_it,
+                                                  _v10_workspace_pause]
 
 
 def migrate(engine: Engine) -> int:

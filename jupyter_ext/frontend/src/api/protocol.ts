@@ -258,5 +258,11 @@ export interface SessionEvent {
   ended?: boolean;
 }
 
+export interface WorkspaceEvent {
+  type: "workspace";
+  name: string;
+  state: "active" | "paused" | "archived";
+}
+
 /** Any event of the feed, as pushed: its `type` tells which; `seq` is its feed position. */
-export type FeedEvent = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent | RunEvent | RunResultEvent | SessionEvent) & { seq: number };
+export type FeedEvent = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent | RunEvent | RunResultEvent | SessionEvent | WorkspaceEvent) & { seq: number };
