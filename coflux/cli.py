@@ -662,8 +662,18 @@ def cmd_runs_rerun(args: argparse.Namespace) -> int:
 @plain_http
 def cmd_workspaces_list(args: argparse.Namespace) -> int:
     with make_api(args) as api:
-        for ws in api.get("workspaces")["workspaces"]:
-            print(ws["name"] + (f"  (base: {ws['base']})" if ws.get("base") else ""))
+        for ws in api.get("workspaces", archived=1 if args.archived else None)["workspaces"]:
+            state = ws.get("state", "active")
+            print(ws["name"] + (f"  (base: {ws['base']})" if ws.get("base") else "")
+                  + (f"  [{state}]" if state != "active" else ""))
+    return 0
+
+
+def cmd_workspaces_state(args: argparse.Namespace) -> int:
+    """`coflux workspaces pause|resume|archive W`."""
+    with make_api(args) as api:
+        changed = api.post(f"workspaces/{args.workspaces_command}", {"name": args.name})
+    print(f"workspace {changed['name']} is {changed['state']}")
     return 0
 
 
@@ -862,8 +872,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)
-    p = spaces.add_parser("list", help="list workspaces", populate=arguments(connection_flags))
+    p = spaces.add_parser("list", help="list workspaces (with their state: paused)", populate=arguments(
+        connection_flags, ("--archived", {"action": "store_true", "help": "also list archived workspaces"})))
     p.set_defaults(fn=cmd_workspaces_list)
+    for action, text in [("pause", "pause a workspace: nothing new is dispatched in it (running work finishes, "
+                                   "submits are accepted and wait)"),
+                         ("resume", "resume a paused workspace"),
+                         ("archive", "archive a workspace: no new runs, hidden from lists, its history kept")]:
+        p = spaces.add_parser(action, help=text, populate=arguments(connection_flags, ("name", {"metavar": "WORKSPACE"})))
+        p.set_defaults(fn=cmd_workspaces_state)
     p = spaces.add_parser("create", help="create a workspace (optionally based on another)", populate=arguments(
         connection_flags,
         ("name", {}),

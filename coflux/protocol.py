@@ -393,11 +393,17 @@ class InputEvent(TypedDict):
     created_at: float
     by: str | None  # who answered or dismissed it
     at: float  # when it changed
+class WorkspaceEvent(TypedDict):
+    """A workspace was paused, resumed or archived (published on RUNS_TOPIC)."""
+
+    type: Literal["workspace"]
+    name: str
+    state: Literal["active", "paused", "archived"]
 
 
 Event = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent
          | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent
-         | RunEvent | RunResultEvent | SessionEvent | InputEvent)
+         | RunEvent | RunResultEvent | SessionEvent | InputEvent | WorkspaceEvent)
 
 # Every event type, by the value of its `type` field (a test checks each against its class).
 EVENT_TYPES: dict[str, type] = {
@@ -405,8 +411,8 @@ EVENT_TYPES: dict[str, type] = {
     "started": StartedEvent, "result": ResultEvent, "memo": MemoEvent, "dependency": DependencyEvent,
     "group": GroupEvent, "child_run": ChildRunEvent, "warning": WarningEvent, "logs": LogsEvent,
     "metrics": MetricsEvent, "asset": AssetEvent, "run": RunEvent, "run_result": RunResultEvent,
-    "session": SessionEvent, "input": InputEvent,
+    "session": SessionEvent, "input": InputEvent, "workspace": WorkspaceEvent,
 }
 # Event types published on a run's topic (`run_topic`); `run` and `run_result` go to RUNS_TOPIC
-# (`run_result` to the run's topic as well), `session` to WORKERS_TOPIC.
-RUN_EVENT_TYPES = frozenset(EVENT_TYPES) - {"run", "session"}
+# (`run_result` to the run's topic as well), `session` to WORKERS_TOPIC, `workspace` to RUNS_TOPIC.
+RUN_EVENT_TYPES = frozenset(EVENT_TYPES) - {"run", "session", "workspace"}

@@ -240,7 +240,8 @@ class WorkflowsHandler(ApiHandler):
 
 class WorkspacesHandler(ApiHandler):
     async def get(self) -> None:
-        self.write_json({"workspaces": await self.state.read(queries.list_workspaces)})
+        archived = self.get_query_argument("archived", "") in ("1", "true")
+        self.write_json({"workspaces": await self.state.read(queries.list_workspaces, archived)})
 
     async def post(self) -> None:
         body = self.body_json()
@@ -251,6 +252,18 @@ class WorkspacesHandler(ApiHandler):
         created = await asyncio.wrap_future(self.state.orchestrator.call(
             lambda orchestrator: orchestrator.control.create_workspace(name, base)))
         self.write_json(created, 201)
+
+
+class WorkspaceStateHandler(ApiHandler):
+    """`POST api/workspaces/pause|resume|archive` with `{"name": W}`."""
+
+    async def post(self, action: str) -> None:
+        name = self.body_json().get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("'name' (the workspace) is required")
+        self.require_workspace(name)
+        self.write_json(await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda orchestrator: orchestrator.control.set_workspace_state(name, action))))
 
 
 def _sessions(orchestrator: Any) -> list[dict]:

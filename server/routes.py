@@ -22,6 +22,7 @@ from .handlers import (
     WorkersHandler,
     WorkflowsHandler,
     WorkspacesHandler,
+    WorkspaceStateHandler,
 )
 from .http_base import RUN_ID_PATTERN
 from .input_handlers import input_routes
@@ -46,6 +47,7 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         (rf"api/steps/({run}:\d+)/code", StepCodeHandler, kw),
         ("api/workflows", WorkflowsHandler, kw),
         ("api/workspaces", WorkspacesHandler, kw),
+        ("api/workspaces/(pause|resume|archive)", WorkspaceStateHandler, kw),
         ("api/workers", WorkersHandler, kw),
         ("api/whoami", WhoAmIHandler, kw),
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from coflux.protocol import RerunEvent, run_topic
+from coflux.protocol import RUNS_TOPIC, RerunEvent, WorkspaceEvent, run_topic
 
 from ..errors import BadRequest, NotFound
 from ..ids import is_input_id
@@ -153,6 +153,8 @@ class Control(Component):
             raise NotFound(f"no step {step_id!r} (expected RUN:STEP)")
         base_workspace = rows[0].workspace_id
         workspace_id = base_workspace if workspace is None else self.o.workspace_id(workspace)
+        if workspace_id in self.ws.archived_workspaces:
+            raise BadRequest(f"workspace {workspace or 'of the run'!r} is archived: it takes no new runs")
         if base_workspace not in self.o.workspace_lineage(workspace_id):
             raise BadRequest(f"workspace {workspace!r} is not the step's workspace or one derived from it")
         latest = self.o.submission.pending_of(rows[-1].id)
@@ -233,3 +235,36 @@ class Control(Component):
         names = {v: k for k, v in self.ws.workspace_ids.items()}
         return {"name": values.get("name", name), "base": names.get(base_id) if base_id else None}
 
+
+    def set_workspace_state(self, name: str, action: str) -> dict:
+        """`pause` (nothing new is dispatched in it; running work finishes, submits wait),
+        `resume`, or `archive` (no new runs or workers; hidden from lists; its history stays)."""
+        ws_id = self.o.workspace_id(name)
+        if ws_id in self.ws.archived_workspaces:
+            raise BadRequest(f"workspace {name!r} is archived")
+        now = time.time()
+        if action == "pause":
+            values: dict[str, Any] = {"paused_at": now}
+            self.ws.paused_workspaces[ws_id] = name
+        elif action == "resume":
+            if ws_id not in self.ws.paused_workspaces:
+                raise BadRequest(f"workspace {name!r} is not paused")
+            values = {"paused_at": None}
+            del self.ws.paused_workspaces[ws_id]
+        elif action == "archive":
+            if any(ws_id in self.o.workspace_lineage(other) for other in self.ws.workspace_bases
+                   if other != ws_id and other not in self.ws.archived_workspaces):
+                raise BadRequest(f"workspace {name!r} is the base of another workspace: archive or rebase that first")
+            values = {"archived_at": now, "paused_at": None}
+            self.ws.paused_workspaces.pop(ws_id, None)
+            self.ws.archived_workspaces.add(ws_id)
+        else:
+            raise BadRequest(f"unknown workspace action {action!r}")
+        self.db.execute(t.workspaces.update().where(t.workspaces.c.id == ws_id).values(**values))
+        for session in self.ws.sessions.values():
+            if session.workspace_id == ws_id:
+                session.workspace_paused = self.ws.paused_workspaces.get(ws_id)
+        self.o.needs_schedule = True  # a resume lets its queue go on
+        state = {"pause": "paused", "resume": "active", "archive": "archived"}[action]
+        self.o.publish(RUNS_TOPIC, WorkspaceEvent(type="workspace", name=name, state=state))
+        return {"name": name, "state": state}

@@ -551,11 +551,17 @@ class Orchestrator:
 
     def _load(self) -> None:
         now = time.time()
-        for row in self.db.execute(select(t.workspaces.c.name, t.workspaces.c.id, t.workspaces.c.base_id)):
+        for row in self.db.execute(select(t.workspaces.c.name, t.workspaces.c.id, t.workspaces.c.base_id,
+                                          t.workspaces.c.paused_at, t.workspaces.c.archived_at)):
             self.ws.workspace_ids[row.name] = row.id
             self.ws.workspace_bases[row.id] = row.base_id
+            if row.paused_at is not None:
+                self.ws.paused_workspaces[row.id] = row.name
+            if row.archived_at is not None:
+                self.ws.archived_workspaces.add(row.id)
         for row in self.db.execute(select(t.sessions).where(t.sessions.c.ended_at.is_(None))):
             session = self.workers.session_from_row(row)
+            session.workspace_paused = self.ws.paused_workspaces.get(session.workspace_id)
             session.expires_at = now + self.reconnect_grace
             self.ws.sessions[session.id] = session
             self.ws.session_secrets[session.id] = row.secret_hash

@@ -98,6 +98,8 @@ class Workers(Component):
         session_id = limits.text(params.get("session"), "session", maximum=40)
         secret = limits.text(params.get("secret"), "secret", maximum=200)
         workspace_id = self.o.workspace_id(workspace, create=True)
+        if workspace_id in self.ws.archived_workspaces:
+            raise BadRequest(f"workspace {workspace!r} is archived: workers cannot join it")
         session = self.ws.sessions.get(session_id) if session_id else None
         if session is not None and not self._owns_session(session.id, secret):
             # Only the connection the server gave the secret to may resume a session: anyone
@@ -141,6 +143,7 @@ class Workers(Component):
         reply["grace"] = self.o.reconnect_grace
         self.ws.peer_sessions[peer] = session.id
         session.draining = bool(params.get("draining"))
+        session.workspace_paused = self.ws.paused_workspaces.get(workspace_id)
         try:
             self.o.worker_state.apply_slots(session, params)
         except BadRequest:

@@ -107,6 +107,8 @@ class Submission(Component):
                     options: dict, code_hash: str | None = None) -> dict:
         limits.run_options(options)  # before anything is looked up or recorded
         workspace_id = self.o.workspace_id(params.get("workspace") or "default")
+        if workspace_id in self.ws.archived_workspaces:
+            raise BadRequest(f"workspace {params.get('workspace') or 'default'!r} is archived: it takes no new runs")
         workflow = self.db.execute(select(t.workflows).where(and_(
             t.workflows.c.workspace_id.in_(self.o.workspace_lineage(workspace_id)), t.workflows.c.module == module,
             t.workflows.c.name == target))).first()

@@ -70,6 +70,8 @@ class WorkingSet:
     runs: BoundedCache = field(default_factory=lambda: BoundedCache(RUNS_MAX_ITEMS))  # run id -> RunInfo
     workspace_ids: dict[str, int] = field(default_factory=dict)
     workspace_bases: dict[int, int | None] = field(default_factory=dict)
+    paused_workspaces: dict[int, str] = field(default_factory=dict)  # id -> name: nothing new is dispatched there
+    archived_workspaces: set[int] = field(default_factory=set)  # no new runs, hidden from lists
 
     # Timers: (due, sequence, kind, payload), a heap.
     timers: list[tuple[float, int, str, Any]] = field(default_factory=list)

@@ -8,7 +8,7 @@ metric points a batch to a row (`telemetry`), converting the rows of the tables 
 version 7 adds `executions.assignment` (which hand-out of an execution a worker's message is about);
 version 8 adds `tokens` (service tokens, as hashes); version 9 records who did what
 (`runs.created_by`, `actions`); version 10 adds `executions.code_hash`; version 11 adds `inputs`
-(prompts raised for a person).
+(prompts raised for a person); version 12 adds `workspaces.paused_at`.
 """
 
 from __future__ import annotations
@@ -252,6 +252,8 @@ def _v10_execution_code_hash(conn: Connection) -> None:
     which a resume then matches on target and arguments alone)."""
     if "code_hash" not in {c["name"] for c in inspect(conn).get_columns("executions")}:
         conn.execute(text("ALTER TABLE executions ADD COLUMN code_hash VARCHAR(64)"))
+
+
 def _v11_inputs(conn: Connection) -> None:
     """Prompts raised for a person (`cf.Prompt`), one row each (a database created by this
     version's _v1_initial has the table already)."""
@@ -259,11 +261,17 @@ def _v11_inputs(conn: Connection) -> None:
         schema.metadata.create_all(conn, tables=[schema.inputs])
 
 
+def _v12_workspace_pause(conn: Connection) -> None:
+    """`workspaces.paused_at`: a paused workspace dispatches nothing new (`coflux workspaces pause`)."""
+    if "paused_at" not in {c["name"] for c in inspect(conn).get_columns("workspaces")}:
+        conn.execute(text("ALTER TABLE workspaces ADD COLUMN paused_at FLOAT"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
                                                   _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
                                                   _v6_telemetry_batches, _v7_execution_assignment,
                                                   _v8_service_tokens, _v9_who_did_it, _v10_execution_code_hash,
-                                                  _v11_inputs]
+                                                  _v11_inputs, _v12_workspace_pause]
 
 
 def migrate(engine: Engine) -> int:

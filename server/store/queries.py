@@ -331,11 +331,14 @@ def run_workspace(engine: Engine, run_id: str) -> str:
     return name
 
 
-def list_workspaces(engine: Engine) -> list[dict]:
+def list_workspaces(engine: Engine, archived: bool = False) -> list[dict]:
+    """The workspaces with their state (active, paused); archived ones only with `archived`."""
     with engine.connect() as db:
         rows = db.execute(select(t.workspaces).order_by(t.workspaces.c.id)).all()
     names = {r.id: r.name for r in rows}
-    return [{"name": r.name, "base": names.get(r.base_id), "created_at": r.created_at} for r in rows]
+    return [{"name": r.name, "base": names.get(r.base_id), "created_at": r.created_at,
+             "state": "archived" if r.archived_at is not None else "paused" if r.paused_at is not None else "active"}
+            for r in rows if archived or r.archived_at is None]
 
 
 def _asset_dict(row: Any) -> dict:

@@ -37,6 +37,7 @@ workspaces = Table(
     Column("base_id", Integer, ForeignKey("workspaces.id"), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("archived_at", Float, nullable=True),
+    Column("paused_at", Float, nullable=True),  # v10: paused, nothing new is dispatched in it
 )
 
 # A worker connection (headless worker process or notebook kernel); survives reconnects.

@@ -49,6 +49,15 @@ def test_each_refusal_says_why(worker: Session, reason: str) -> None:
     assert placement.why_unplaced(pending(), [worker]) == reason
 
 
+def test_nothing_new_is_placed_in_a_paused_workspace() -> None:
+    paused = session("P", workspace_paused="prod")
+    other = session("O", workspace_id=2)  # another workspace's worker never takes it either
+    assert placement.choose(pending(), [paused, other]) is None
+    assert placement.why_unplaced(pending(), [paused, other]) == (
+        "workspace prod is paused (`coflux workspaces resume` lets it go on)")
+    assert placement.choose(pending(), [paused, session("A")]).id == "A"  # resumed: a session is active again
+
+
 def test_requires_and_accepts() -> None:
     gpu = session("G", provides={"gpu": ["A100"]})
     plain = session("P")

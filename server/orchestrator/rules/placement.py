@@ -45,6 +45,11 @@ class PlacementRule:
 PLACEMENT_RULES: tuple[PlacementRule, ...] = (
     PlacementRule("same workspace", lambda p, s: s.workspace_id == p.workspace_id,
                   lambda p, _: f"no connected worker hosts {p.module}/{p.target}"),
+    # `coflux workspaces pause`: running work finishes, nothing new starts (the sessions passed
+    # the rule before: they are in the execution's workspace).
+    PlacementRule("workspace not paused", lambda p, s: s.workspace_paused is None,
+                  lambda p, sessions: f"workspace {sessions[0].workspace_paused} is paused "
+                                      "(`coflux workspaces resume` lets it go on)"),
     PlacementRule("hosts the target", lambda p, s: s.targets.get((p.module, p.target)) == p.type,
                   lambda p, _: f"no connected worker hosts {p.module}/{p.target}"),
     PlacementRule("provides what it requires", lambda p, s: requires_satisfied(p.requires, s.provides, s.accepts),

@@ -283,5 +283,11 @@ export interface InputEvent {
   at: number;
 }
 
+export interface WorkspaceEvent {
+  type: "workspace";
+  name: string;
+  state: "active" | "paused" | "archived";
+}
+
 /** Any event of the feed, as pushed: its `type` tells which; `seq` is its feed position. */
-export type FeedEvent = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent | RunEvent | RunResultEvent | SessionEvent | InputEvent) & { seq: number };
+export type FeedEvent = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent | RunEvent | RunResultEvent | SessionEvent | InputEvent | WorkspaceEvent) & { seq: number };
