@@ -146,6 +146,7 @@ interface NodeProps {
 function stepLine(step: StepModel): string {
   const look = statusLook(step.status);
   const attempts = step.executions.length > 1 ? ` · ${step.executions.length} attempts` : "";
+  if (step.inputs?.some((i) => i.state === "pending")) return `waiting for input · #${step.number}`;
   return `${look.label} · #${step.number}${attempts}`;
 }
 
