@@ -74,7 +74,14 @@ function activate(app: JupyterFrontEnd, palette: ICommandPalette | null, restore
     return widget;
   };
 
-  const panel = new StudioPanel((el) => mountPanel(el, { api, openRun: (id) => { openRun(id); }, studioUrl: api.base }));
+  const panel: StudioPanel = new StudioPanel((el) => mountPanel(el, {
+    api, openRun: (id) => { openRun(id); }, studioUrl: api.base,
+    // The count badge on the panel's icon (lab.css draws the tab's data-coflux-inputs).
+    onPendingInputs: (count) => {
+      panel.title.dataset = count > 0 ? { "coflux-inputs": String(count) } : {};
+      panel.title.caption = count > 0 ? `Coflux: ${count} input${count === 1 ? "" : "s"} waiting` : "Coflux";
+    },
+  }));
   app.shell.add(panel, "left", { rank: 900 });
 
   app.commands.addCommand(CMD_OPEN_PANEL, {

@@ -3,8 +3,9 @@
 import { render } from "preact";
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { CofluxClient } from "../../src/api/client";
-import type { RunSummary, WorkflowInfo } from "../../src/api/types";
+import type { InputDetail, RunSummary, WorkflowInfo } from "../../src/api/types";
 import { formatDateTime } from "../../src/views/format";
+import { InputsList, PromptCard } from "../../src/views/prompts";
 import { statusLook } from "../../src/views/status";
 import { RunForm } from "./runform";
 
@@ -22,6 +23,8 @@ export interface PanelOptions {
   api: CofluxClient;
   openRun: (runId: string) => void;
   studioUrl: string;
+  /** told the number of pending inputs (the panel's icon shows it as a badge) */
+  onPendingInputs?: (count: number) => void;
 }
 
 export function mountPanel(el: HTMLElement, options: PanelOptions): () => void {
@@ -53,7 +56,7 @@ function useLive<T>(api: CofluxClient, topic: "runs" | "workers", load: () => Pr
   return { data, error, reload };
 }
 
-function Panel({ api, openRun, studioUrl }: PanelOptions) {
+function Panel({ api, openRun, studioUrl, onPendingInputs }: PanelOptions) {
   const [connected, setConnected] = useState(api.connected);
   useEffect(() => api.onConnection(setConnected), [api]);
   return (
@@ -65,9 +68,28 @@ function Panel({ api, openRun, studioUrl }: PanelOptions) {
         </span>
         <a class="cf-button coflux-lab-studio-link" title="Studio as a web page, in a browser tab" href={studioUrl} target="_blank" rel="noopener">Studio ↗</a>
       </header>
+      <PendingInputs api={api} onCount={onPendingInputs} />
       <Workflows api={api} openRun={openRun} />
       <RecentRuns api={api} openRun={openRun} />
     </div>
+  );
+}
+
+/** Prompts of every run that wait for an answer (a run started elsewhere too): open one to see
+ * its form here. */
+function PendingInputs({ api, onCount }: { api: CofluxClient; onCount?: (count: number) => void }) {
+  const load = useCallback(() => api.get<{ inputs: InputDetail[] }>("api/inputs").then((r) => r.inputs), [api]);
+  const { data, error, reload } = useLive(api, "runs", load);
+  const [open, setOpen] = useState<string | null>(null);
+  const inputs = data ?? [];
+  useEffect(() => { onCount?.(inputs.length); }, [inputs.length, onCount]);
+  return (
+    <section class="coflux-lab-section coflux-lab-inputs" aria-label="Inputs">
+      <h3>Inputs {inputs.length ? <span class="cf-count-badge">{inputs.length}</span> : null}</h3>
+      {error && <p class="coflux-lab-error" role="alert">{error}</p>}
+      <InputsList inputs={inputs} now={Date.now() / 1000} onOpen={(i) => setOpen(open === i.id ? null : i.id)} />
+      {open && <PromptCard key={open} api={api} inputId={open} onDone={() => { setOpen(null); reload(); }} />}
+    </section>
   );
 }
 

@@ -86,6 +86,35 @@ export interface RunSnapshot extends RunOutcome {
   dependencies: { execution: string; dependency: string }[];
   groups: { execution: string; group: number; name: string | null }[];
   child_runs: { id: string; parent: string; module: string; target: string }[];
+  /** prompts the run raised (cf.Prompt): their state and who answered (older servers: absent) */
+  inputs?: InputSummary[];
+}
+
+/** A prompt of a run as its snapshot and `input` feed events carry it. */
+export interface InputSummary {
+  id: string;
+  step: string;
+  execution: string;
+  state: string; // an InputState
+  title: string | null;
+  requires: Record<string, unknown> | null;
+  created_at: number;
+  by: string | null;
+  responded_at?: number | null;
+  at?: number;
+}
+
+/** A prompt in full (`GET api/inputs/<id>`), with whether this user may answer it. */
+export interface InputDetail extends InputSummary {
+  run: string;
+  key: string;
+  template: string;
+  placeholders: Record<string, WireValue>;
+  schema: Record<string, unknown> | null;
+  actions: [string, string] | null;
+  initial: unknown;
+  value: unknown;
+  may_respond: boolean;
 }
 
 export interface RunSummary extends RunOutcome {

@@ -3,7 +3,9 @@
 // the step it belongs to; within one attempt a status only moves forward; a step's status is
 // its latest attempt's, so a later attempt supersedes.
 import { ExecutionState, FINAL_RANK, ResultKind, STATUS_RANK } from "../api/protocol";
-import type { ErrorInfo, ExecutionInfo, FeedEvent, ResultInfo, RunOutcome, RunSnapshot, StepInfo } from "../api/types";
+import type {
+  ErrorInfo, ExecutionInfo, FeedEvent, InputSummary, ResultInfo, RunOutcome, RunSnapshot, StepInfo,
+} from "../api/types";
 import { foldOutcome, type HeldOutcome } from "./outcome";
 
 export const FINAL = FINAL_RANK;
@@ -65,6 +67,8 @@ export class RunFold {
   /** the same edges indexed by the step they lead into (a step model reads only its own) */
   readonly edgesInto = new Map<string, Edge[]>();
   readonly dependenciesOf = new Map<string, string[]>(); // step -> executions it waited on
+  /** prompts raised by the run (cf.Prompt), by input id: a later state wins (only pending changes) */
+  readonly inputs = new Map<string, InputSummary>();
   warning = "";
   /** the run's outcome as the server computed it (store/outcome.ts), with its feed position */
   held: HeldOutcome | null = null;
@@ -161,6 +165,7 @@ export class RunFold {
     for (const d of snapshot.dependencies ?? []) this.addDependency(d.execution, d.dependency, change);
     for (const g of snapshot.groups ?? []) this.addGroup(g.execution, g.group, g.name, change);
     for (const r of snapshot.child_runs ?? []) this.addChildRun(r, change);
+    for (const i of snapshot.inputs ?? []) this.addInput(i, change);
     change.details = false;
     return change;
   }
@@ -193,6 +198,13 @@ export class RunFold {
     this.childRuns.set(run.id, run);
     change.structure = true;
     if (run.parent) change.steps.add(stepOf(run.parent).step);
+  }
+
+  private addInput(input: InputSummary, change: Change): void {
+    const known = this.inputs.get(input.id);
+    if (known && known.state !== "pending" && input.state === "pending") return; // an older event
+    this.inputs.set(input.id, { ...known, ...input });
+    change.steps.add(input.step);
   }
 
   // ------------------------------------------------------------------ events
@@ -264,6 +276,13 @@ export class RunFold {
       case "group":
         if (typeof event.group === "number") this.addGroup(event.execution, event.group, event.name ?? null, change);
         return;
+      case "input":
+        this.addInput({
+          id: event.input, step: event.step, execution: event.execution, state: event.state, title: event.title,
+          requires: event.requires, created_at: event.created_at, by: event.by, at: event.at,
+          responded_at: event.state === "pending" ? null : event.at,
+        }, change);
+        break;
       case "child_run":
         this.addChildRun({ id: event.run, parent: event.parent ?? "", module: event.module ?? "",
           target: event.target ?? "" }, change);

@@ -4,7 +4,7 @@
 // One model per run and client: a second openRun of the same run shares it (each handle has its
 // own listeners and dispose), so Studio, a Lab tab and a widget of one run cost one subscription.
 import type { MetricsEvent } from "../api/protocol";
-import type { FeedEvent, LogLine, MetricSeries, RunSnapshot, AssetInfo, ExecutionInfo } from "../api/types";
+import type { FeedEvent, LogLine, MetricSeries, RunSnapshot, AssetInfo, ExecutionInfo, InputSummary } from "../api/types";
 import type { Feed } from "../api/feed";
 import type { CofluxApi, RunModel, StepModel } from "./types";
 import { RunFold, latestOf, noChange, stepOf, type Change, type StepRecord } from "./fold";
@@ -345,7 +345,8 @@ class RunCore {
       }
     }
     const dependencies = [...(fold.dependenciesOf.get(record.info.id) ?? [])];
-    return { ...record.info, executions, status: latest.state, latest, group, dependencies, memoisedBy };
+    const inputs = [...fold.inputs.values()].filter((i) => i.step === record.info.id);
+    return { ...record.info, executions, status: latest.state, latest, group, dependencies, memoisedBy, inputs };
   }
 
   private refreshModels(): void {
@@ -381,6 +382,10 @@ class RunCore {
   childRuns(): RunSnapshot["child_runs"] {
     return [...this.fold.childRuns.values()];
   }
+
+  inputs(): InputSummary[] {
+    return [...this.fold.inputs.values()].sort((a, b) => a.created_at - b.created_at);
+  }
 }
 
 /** The RunModel a view holds: the shared core, with this view's own listeners. */
@@ -411,6 +416,7 @@ class RunHandle implements RunModel {
   metrics() { return this.core.metrics(); }
   assets() { return this.core.assets(); }
   childRuns() { return this.core.childRuns(); }
+  inputs() { return this.core.inputs(); }
 
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);

@@ -1,7 +1,7 @@
 // The contract between data (api/, store/) and the views (views/). Views never fetch on their own:
 // they read a RunModel and subscribe to its changes, and call actions through CofluxApi.
 import type {
-  AssetInfo, ExecutionInfo, LogLine, MetricSeries, RunOutcome, RunSnapshot, StepInfo,
+  AssetInfo, ExecutionInfo, InputSummary, LogLine, MetricSeries, RunOutcome, RunSnapshot, StepInfo,
 } from "../api/types";
 
 /** A step as views show it: the stored step with its attempts, kept current by the feed. */
@@ -14,6 +14,8 @@ export interface StepModel extends StepInfo {
   dependencies: string[];
   /** a step marked memoised: a later call was answered by one of its executions */
   memoisedBy: string[];
+  /** prompts this step raised (cf.Prompt), oldest first; a pending one: "waiting for input" */
+  inputs: InputSummary[];
 }
 
 /** A run folded from its snapshot and feed events; mutable, replaced in place, versioned. */
@@ -37,6 +39,8 @@ export interface RunModel {
   metrics(): readonly MetricSeries[]; // one series per (execution, key), points appended live
   assets(): readonly AssetInfo[];
   childRuns(): RunSnapshot["child_runs"];
+  /** prompts the run raised, oldest first */
+  inputs(): InputSummary[];
   /** Subscribe to changes (called at most once per animation frame); returns the unsubscribe. */
   onChange(listener: () => void): () => void;
   dispose(): void;

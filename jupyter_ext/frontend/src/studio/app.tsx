@@ -10,6 +10,7 @@ import { RunsPage } from "./runs";
 import { RunPage } from "./runpage";
 import { WorkersPage } from "./workers";
 import { QueuePage } from "./queue";
+import { InputsPage, usePendingInputs } from "./inputs";
 
 type Theme = "auto" | "light" | "dark";
 const THEME_KEY = "coflux.studio.theme";
@@ -65,12 +66,14 @@ export function App({ api, mode }: { api: CofluxClient; mode: "headless" | "jupy
     store(THEME_KEY, next);
   };
 
+  const pendingInputs = usePendingInputs(api).inputs.length;
   const section = route.page === "workflow" ? "workflows" : route.page === "run" ? "runs" : route.page;
   const nav: [string, string, string][] = [
     ["workflows", "Workflows", href.workflows()],
     ["runs", "Runs", href.runs()],
     ["workers", "Workers", href.workers()],
     ["queue", "Queue", href.queue()],
+    ["inputs", "Inputs", href.inputs()],
   ];
   let page: JSX.Element;
   switch (route.page) {
@@ -80,6 +83,7 @@ export function App({ api, mode }: { api: CofluxClient; mode: "headless" | "jupy
     case "run": page = <RunPage api={api} runId={route.runId} stepId={route.stepId} key={route.runId} />; break;
     case "workers": page = <WorkersPage api={api} />; break;
     case "queue": page = <QueuePage api={api} />; break;
+    case "inputs": page = <InputsPage api={api} />; break;
     default: page = <section class="cf-page"><h1>Not found</h1><p>Studio has no page <code>{route.hash}</code>. <a href={href.workflows()}>Workflows</a></p></section>;
   }
 
@@ -89,7 +93,8 @@ export function App({ api, mode }: { api: CofluxClient; mode: "headless" | "jupy
         <a class="cf-studio-brand" href={href.workflows()}>Coflux Studio</a>
         <nav class="cf-studio-nav" aria-label="Studio">
           {nav.map(([id, label, link]) => (
-            <a href={link} class={section === id ? "cf-active" : ""} aria-current={section === id ? "page" : undefined}>{label}</a>
+            <a href={link} class={section === id ? "cf-active" : ""} aria-current={section === id ? "page" : undefined}>{label}
+              {id === "inputs" && pendingInputs > 0 ? <> <span class="cf-count-badge" aria-label={`${pendingInputs} pending`}>{pendingInputs}</span></> : null}</a>
           ))}
         </nav>
         <span class="cf-studio-spacer" />

@@ -235,6 +235,7 @@ function StatusBar({ counts, total, width, y }: { counts: Counts; total: number;
 function stepLine(step: StepModel): string {
   const look = statusLook(step.status);
   const attempts = step.executions.length > 1 ? ` · ${step.executions.length} attempts` : "";
+  if (step.inputs?.some((i) => i.state === "pending")) return `waiting for input · #${step.number}`;
   return `${look.label} · #${step.number}${attempts}`;
 }
 

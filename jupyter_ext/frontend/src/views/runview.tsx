@@ -13,6 +13,7 @@ import { formatDuration } from "./format";
 import { GraphView } from "./graph";
 import { LogsView } from "./logs";
 import { MetricsView } from "./metrics";
+import { PendingPrompts } from "./prompts";
 import { runDuration } from "../store/outcome";
 import { isActive, statusLook } from "./status";
 import { RESUMABLE, StepPanel } from "./steppanel";
@@ -121,6 +122,8 @@ function RunView({ api, model, options }: { api: CofluxApi; model: RunModel; opt
     <div class={`cf-root cf-runview${part ? ` cf-part cf-part-${part}` : ""}`} data-run={model.runId} data-status={model.status}>
       {part ? (!model.connected ? <div class="cf-connection cf-tone-warn" role="status">⚠ disconnected, reconnecting…</div> : null) :
         <Header model={model} api={api} studioUrl={options.studioUrl} />}
+      {/* a selected step's prompts are in its panel: not twice */}
+      {!part ? <PendingPrompts api={api} inputs={model.inputs().filter((i) => i.step !== selected)} /> : null}
       {!part ? <div class="cf-tabs" role="tablist" aria-label="run views">
         {TABS.map((t, i) => <button key={t.id} ref={(el) => { tabRefs.current[i] = el; }} type="button" role="tab"
           class={`cf-tab${t.id === tab ? " cf-active" : ""}`} aria-selected={t.id === tab} tabIndex={t.id === tab ? 0 : -1}

@@ -9,6 +9,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { ErrorInfo, ExecutionInfo, ResultInfo, Workspace } from "../api/types";
 import type { StepModel } from "../store/types";
 import { useModelVersion, useNow, useView } from "./context";
+import { PromptCard } from "./prompts";
 import { effectiveRequires, formatDateTime, formatDuration, optionsText, requiresText, runOfId, shortType,
   stepOfExecution } from "./format";
 import { reusedAttempt } from "./graphmodel";
@@ -204,7 +205,7 @@ function Actions({ step }: { step: StepModel }): JSX.Element {
 }
 
 export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => void }): JSX.Element {
-  const { model } = useView();
+  const { model, api } = useView();
   useModelVersion(model);
   const step = model.step(stepId);
   const [chosen, setChosen] = useState<number | null>(null);
@@ -253,6 +254,11 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
     </div>
     {step.stale ? <div class="cf-note cf-tone-warn">⚠ stale: it used a result that a re-run has since replaced</div> : null}
     <Actions step={step} />
+
+    {step.inputs?.length ? <section aria-label="inputs">
+      <h4>Inputs ({step.inputs.length})</h4>
+      {step.inputs.map((i) => <PromptCard key={`${i.id}:${i.state}`} api={api} inputId={i.id} />)}
+    </section> : null}
 
     <section aria-label="arguments">
       <h4>Arguments</h4>

@@ -1,0 +1,112 @@
+"""Prompts (cf.Prompt) answered in a browser: Studio's Inputs page and step panel, against a real
+`coflux server` and `coflux worker` (tests/apps/promptapp.py). Screenshots go to `artifacts`."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+TESTS = pathlib.Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from harness import Server, Worker, wait_until  # noqa: E402
+
+pytestmark = pytest.mark.ui
+
+REPO = TESTS.parent
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def stack(ui_requirements, tmp_path_factory) -> Iterator[Server]:
+    if not (REPO / "server" / "static" / "studio.js").is_file():
+        pytest.fail("server/static/studio.js is not built (npm --prefix jupyter_ext/frontend run build)")
+    base = tmp_path_factory.mktemp("inputs-studio")
+    server = Server(base / "data").start()
+    worker = Worker(server, ["promptapp"], concurrency=2, log=base / "worker.log").start()
+    try:
+        worker.wait_registered()
+        yield server
+    finally:
+        worker.stop()
+        server.stop()
+
+
+def api(server: Server, path: str, body: dict | None = None) -> Any:
+    request = urllib.request.Request(server.url + path, method="POST" if body is not None else "GET",
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"token {server.token}",
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=70) as response:
+        return json.loads(response.read())
+
+
+def pending_input(server: Server, run_id: str) -> dict:
+    return wait_until(lambda: (api(server, f"api/inputs?run={run_id}")["inputs"] or [None])[0], 60,
+                      message=f"a prompt of {run_id}")
+
+
+def test_a_pydantic_prompt_answered_in_studio(stack: Server, page, artifacts: pathlib.Path) -> None:
+    server = stack
+    run_id = api(server, "api/runs", {"module": "promptapp", "target": "annotate",
+                                      "kwargs": {"text": "Arrived late, works well."}})["run"]
+    asked = pending_input(server, run_id)
+    page.goto(f"{server.url}?token={server.token}")
+    page.wait_for_selector(".cf-studio")
+    # The Inputs page lists it (title, run, step, age), and the navigation counts it.
+    page.goto(f"{server.url}#/inputs")
+    row = page.locator(f".cf-inputs-list tr[data-input='{asked['id']}']")
+    row.wait_for(timeout=WAIT_MS)
+    assert "Label" in row.inner_text() and run_id in row.inner_text() and f"{run_id}:1" in row.inner_text()
+    assert page.locator(".cf-studio-nav .cf-count-badge").inner_text().strip() != ""
+    page.screenshot(path=str(artifacts / "inputs-studio-list.png"))
+    # Answer: the step's panel holds the form built from the model's JSON Schema.
+    row.locator(".cf-inputs-open").click()
+    card = page.locator(f".cf-step-panel .cf-prompt[data-input='{asked['id']}']")
+    card.wait_for(timeout=WAIT_MS)
+    assert "Label this feedback" in card.inner_text() and "Arrived late, works well." in card.inner_text()
+    card.locator("#cf-sf-sentiment").select_option(label="positive")
+    card.locator("#cf-sf-topic").select_option(label="shipping")
+    card.locator("#cf-sf-confidence").fill("9")  # above the model's maximum: refused, nothing sent
+    card.locator(".cf-prompt-respond").click()
+    card.locator(".cf-sf-error").first.wait_for(timeout=WAIT_MS)
+    assert "confidence" in card.inner_text()
+    assert api(server, f"api/inputs/{asked['id']}")["state"] == "pending"
+    page.screenshot(path=str(artifacts / "inputs-studio-invalid.png"))
+    card.locator("#cf-sf-confidence").fill("4")
+    card.locator(".cf-prompt-respond").click()
+    page.locator(f".cf-step-panel .cf-prompt[data-input='{asked['id']}'][data-state='responded']").wait_for(
+        timeout=WAIT_MS)
+    outcome = api(server, f"api/runs/{run_id}/result?timeout=60")
+    assert outcome["value"]["v"] == {"sentiment": "positive", "topic": "shipping", "confidence": 4}, outcome
+    answered = page.locator(f".cf-step-panel .cf-prompt[data-input='{asked['id']}']")
+    wait_until(lambda: "by " in answered.inner_text(), 30, message="who answered, in the step panel")
+    page.screenshot(path=str(artifacts / "inputs-studio-answered.png"))
+    assert not page.errors, page.errors
+
+
+def test_an_approval_answered_in_the_run_view(stack: Server, page, artifacts: pathlib.Path) -> None:
+    server = stack
+    run_id = api(server, "api/runs", {"module": "promptapp", "target": "deploy", "args": ["api"]})["run"]
+    asked = pending_input(server, run_id)
+    page.goto(f"{server.url}?token={server.token}")
+    page.wait_for_selector(".cf-studio")
+    page.goto(f"{server.url}#/runs/{run_id}")
+    card = page.locator(f".cf-prompts .cf-prompt[data-input='{asked['id']}']")
+    card.wait_for(timeout=WAIT_MS)
+    assert "Approve deployment of api?" in card.inner_text()
+    # The step's node says why it does not move.
+    page.locator(".cf-node-step").filter(has_text="waiting for input").first.wait_for(timeout=WAIT_MS)
+    page.screenshot(path=str(artifacts / "inputs-runview-approval.png"))
+    card.locator(".cf-prompt-respond").click()
+    outcome = api(server, f"api/runs/{run_id}/result?timeout=60")
+    assert outcome["status"] == "value", outcome
+    page.locator(f".cf-prompts .cf-prompt[data-input='{asked['id']}']").wait_for(state="detached", timeout=WAIT_MS)
+    assert not page.errors, page.errors
