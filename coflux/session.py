@@ -91,7 +91,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 def _display_run(run: Run) -> None:
     from IPython.display import display
 
-    display(run.widget())
+    display(run._repr_mimebundle_(), raw=True)  # the widget, the kernel-free view and a fallback
 
 
 def register_display(ipython: Any = None) -> None:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from . import runtime
+from . import run_output, runtime
 from .runview import RunView as RunFold
 from .serialization import to_display
 
@@ -299,11 +299,31 @@ def run_view(run: Run, part: str = "", height: int = 0) -> RunView | RunWidget:
     return widget
 
 
+def _outcome_now(run: Run) -> dict:
+    """The run's outcome as the server has it now (status, duration), or {} when it cannot say."""
+    connection = getattr(run.client, "connection", None)
+    try:
+        return connection.call("wait", {"run": run.id, "timeout": 0}) or {}
+    except Exception:  # a display must not fail the cell: the fallback then says "unknown"
+        return {}
+
+
 def display_bundle(run: Run, part: str = "") -> Any:
-    """`_repr_mimebundle_` of a run (or one part): its view inside a kernel, else its repr."""
+    """`_repr_mimebundle_` of a run (or one part): inside a kernel its view (the widget, the
+    kernel-free coflux MIME view and a static fallback: coflux/run_output.py), else its repr."""
     if not runtime.in_kernel():  # a terminal or a script: no front-end to render a widget
         return {"text/plain": repr(run) if not part else f"<{part} of {run!r}>"}
-    return run_view(run, part)._repr_mimebundle_()
+    view = run_view(run, part)
+    bundle = view._repr_mimebundle_()
+    data = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+    api_base, token, studio_url = endpoints(run)
+    outcome = _outcome_now(run)
+    data.update(run_output.fallback(run.id, f"{run.module}/{run.target}", str(outcome.get("status") or "unknown"),
+                                    outcome.get("duration"), studio_url, run_output.as_of()))
+    if not token:  # the browser reaches this server with Jupyter's login: no secret to store
+        data[run_output.RUN_MIME] = {"run_id": run.id, "api_base": api_base, "studio_url": studio_url,
+                                     "part": part, "workflow": f"{run.module}/{run.target}"}
+    return data
 
 
 class RunPart:

@@ -24,7 +24,7 @@ PACKAGES = {"coflux": "coflux", "server": "coflux_server", "jupyter_ext": "coflu
 # modules of its own layer and of layers below; within a layer the graph has no cycle either.
 SDK_LAYERS: list[set[str]] = [
     {"protocol", "errors", "options", "serialization", "outcomes", "remote_frames", "config", "telemetry",
-     "runview", "cli_http", "codehash", "param_schema"},
+     "runview", "cli_http", "codehash", "param_schema", "run_output"},
     {"runtime"},
     {"models", "target", "logs", "metrics", "capture", "assets", "blobs", "prompts", "testing"},
     {"context", "connection", "client"},

@@ -83,7 +83,7 @@ def shown_views(nb: nbformat.NotebookNode, by_source: dict, starts: list[str]) -
     for start in starts:
         cell = by_source.get(start) or next(c for s, c in by_source.items() if start in s)
         (output,) = [o for o in cell.outputs if WIDGET_MIME in o.get("data", {})]
-        assert output["data"]["text/plain"].startswith("<"), output["data"]["text/plain"]
+        assert output["data"]["text/plain"].startswith(("<", "coflux run R")), output["data"]["text/plain"]
         state = states[output["data"][WIDGET_MIME]["model_id"]]
         assert state["run_id"].startswith("R")
         found.append(state)

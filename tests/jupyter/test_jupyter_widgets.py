@@ -19,6 +19,7 @@ from coflux.client import Client
 from coflux.widgets import RunView, RunWidget, metrics_figure
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+RUN_MIME = "application/vnd.coflux.run+json"
 
 
 def snapshot(run_id: str, *steps: dict) -> dict:
@@ -264,7 +265,11 @@ async def test_displayed_run_in_a_jupyter_kernel(coflux_ext, jp_serverapp, jp_ba
     run_id = (await k.ok("print(run.id)"))["stdout"].strip()
     base = jp_base_url + "coflux/"
     if widgets.built():
-        assert display["text/plain"].startswith(f"<RunView {run_id} ")
+        # Beside the widget: the kernel-free view (no token in it) and the static fallback.
+        assert display["text/plain"].startswith(f"coflux run {run_id} ") and " as of " in display["text/plain"]
+        assert display[RUN_MIME] == {"run_id": run_id, "api_base": base, "studio_url": f"{base}#/runs/{run_id}",
+                                     "part": "", "workflow": display[RUN_MIME]["workflow"]}
+        assert f'data-run="{run_id}"' in display["text/html"]
         assert (state["run_id"], state["api_base"], state["token"], state["part"]) == (run_id, base, "", "")
         assert state["studio_url"] == f"{base}#/runs/{run_id}"
     else:  # the status table, saying how to build the view
@@ -291,7 +296,7 @@ async def test_a_run_of_a_plain_client_displays_as_its_view(coflux_ext, jp_serve
     (shown,) = out["results"]
     (state,) = [c["data"]["state"] for c in out["comms"] if c["data"]["state"]["_model_name"] == "AnyModel"]
     if widgets.built():
-        assert shown.startswith(f"<RunView {run_id} ")
+        assert shown.startswith(f"coflux run {run_id} elsewhere.workflows/report: unknown as of ")
         assert (state["run_id"], state["api_base"]) == (run_id, jp_base_url + "coflux/")
     else:
         assert state["run_id"] == run_id

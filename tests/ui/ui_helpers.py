@@ -78,9 +78,10 @@ class JupyterLab:
     """`python -m jupyterlab` in a subprocess with fresh config/runtime dirs; the coflux server
     extension is enabled by the installed jupyter-config, as for a user."""
 
-    def __init__(self, base: pathlib.Path, token: str = "ui-test-token") -> None:
+    def __init__(self, base: pathlib.Path, token: str = "ui-test-token", port: int = 0) -> None:
         self.base = base
         self.token = token
+        self.port = port  # 0: a free one; kept after start, so a restart comes back on it
         self.root = base / "root"
         self.log_path = base / "jupyterlab.log"
         self.url = ""  # http://127.0.0.1:PORT/ once started
@@ -111,8 +112,9 @@ class JupyterLab:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.base / "runtime").mkdir(parents=True, exist_ok=True)
         self._configure()
-        port = free_port()
-        log = open(self.log_path, "w")  # a file, so a chatty server never blocks on a full pipe
+        port = self.port = self.port or free_port()
+        self.url = ""
+        log = open(self.log_path, "a")  # a file, so a chatty server never blocks on a full pipe
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
              f"--port={port}", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
@@ -161,6 +163,13 @@ class JupyterLab:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def kill(self) -> None:
+        """kill -9 Jupyter and everything it started (its process group): no shutdown at all."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait(30)
 
     def stop(self) -> None:
         proc = self.proc

@@ -4,11 +4,13 @@
 import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { ICommandPalette, InputDialog, MainAreaWidget, WidgetTracker } from "@jupyterlab/apputils";
 import { PageConfig, URLExt } from "@jupyterlab/coreutils";
+import { IRenderMimeRegistry } from "@jupyterlab/rendermime";
 import { Widget } from "@lumino/widgets";
 import { createApi, type CofluxClient } from "../../src/api/client";
 import { cofluxIcon } from "./icon";
 import { isOpenRunDetail, OPEN_RUN_EVENT } from "./openrun";
 import { mountPanel } from "./panel";
+import { runRendererFactory } from "./runmime";
 import { RunTab } from "./runtab";
 
 import "../../src/views/theme.css";
@@ -45,9 +47,21 @@ class StudioPanel extends Widget {
   }
 }
 
-function activate(app: JupyterFrontEnd, palette: ICommandPalette | null, restorer: ILayoutRestorer | null): void {
+function activate(app: JupyterFrontEnd, palette: ICommandPalette | null, restorer: ILayoutRestorer | null,
+  rendermime: IRenderMimeRegistry | null): void {
   const base = URLExt.join(PageConfig.getBaseUrl(), "coflux/");
   const api: CofluxClient = createApi({ base });
+
+  // Run outputs of notebooks (coflux/run_output.py): a stored path means this Jupyter's own mount
+  // (whatever base_url it has now), so they share this page's client and its one live feed.
+  const others = new Map<string, CofluxClient>();
+  const clientFor = (stored: string): CofluxClient => {
+    if (!/^https?:/i.test(stored)) return api;
+    let client = others.get(stored);
+    if (!client) others.set(stored, client = createApi({ base: stored }));
+    return client;
+  };
+  rendermime?.addFactory(runRendererFactory(clientFor));
   const tracker = new WidgetTracker<MainAreaWidget<RunTab>>({ namespace: "coflux-run" });
 
   const openRun = (runId: string, stepId?: string): MainAreaWidget<RunTab> => {
@@ -132,7 +146,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: "coflux-studio:plugin",
   description: "Coflux Studio: a side panel of workflows and runs, and runs in main-area tabs.",
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer],
+  optional: [ICommandPalette, ILayoutRestorer, IRenderMimeRegistry],
   activate,
 };
 

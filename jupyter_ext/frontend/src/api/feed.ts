@@ -34,7 +34,8 @@ interface Pending {
   reject(error: { code: string; message: string }): void;
 }
 
-const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
+// Capped low: a view out of contact shows the truth again within ~3 s of the server's return.
+const BACKOFF_MS = [250, 500, 1000, 2000];
 const IDLE_CLOSE_MS = 5000; // keep an unused socket this long (a page switch resubscribes)
 
 export class Feed {

@@ -247,12 +247,13 @@ export class RunFold {
         }, change);
         return;
       case "assigned":
+        // Why it waited is answered now (a stuck warning for a held one comes as its own event).
         this.mergeExecution(event.execution, { assigned_at: event.at ?? null, session: event.session ?? null,
-          state: ExecutionState.ASSIGNED }, change);
+          state: ExecutionState.ASSIGNED, waiting: undefined }, change);
         return;
       case "started":
         this.mergeExecution(event.execution, { started_at: event.at ?? null, session: event.session ?? null,
-          state: ExecutionState.RUNNING }, change);
+          state: ExecutionState.RUNNING, waiting: undefined }, change);
         return;
       case "result": {
         const execution = event.execution;

@@ -57,6 +57,9 @@ class RunCore {
   private unsubscribe: (() => void) | null = null;
   private unconnection: (() => void) | null = null;
   private synced = false;
+  /** When the view last lost (or, never having had it, started waiting for) the server's
+   * feed, in epoch seconds; null while in sync. */
+  lostAt: number | null = Date.now() / 1000;
 
   // logs: in id order, deduplicated
   private logList: LogLine[] = [];
@@ -86,6 +89,7 @@ class RunCore {
       onEvent: (event) => this.applyEvent(event),
       onSynced: () => {
         this.synced = true;
+        this.lostAt = null;
         this.changed(noChange());
       },
       onError: (error) => {
@@ -95,7 +99,10 @@ class RunCore {
       },
     });
     this.unconnection = feed.onConnection((connected) => {
-      if (!connected) this.synced = false;
+      if (!connected) {
+        if (this.synced) this.lostAt = Date.now() / 1000;
+        this.synced = false;
+      }
       this.changed(noChange());
     });
   }
@@ -407,7 +414,9 @@ class RunHandle implements RunModel {
   get status() { return this.core.fold.status(); }
   get outcome() { return this.core.fold.outcome(); }
   get connected() { return this.core.connected; }
+  get lostAt() { return this.core.connected ? null : this.core.lostAt; }
   get warning() { return this.core.fold.warning || this.stuck(); }
+  get waiting() { return this.rootWaiting(); }
   get error() { return this.core.error; }
   steps() { return this.core.steps(); }
   step(stepId: string) { return this.core.step(stepId); }
@@ -428,6 +437,13 @@ class RunHandle implements RunModel {
     this.disposed = true;
     this.listeners.clear();
     this.core.removeHandle(this.notify);
+  }
+
+  /** Why the run has not started: its root step's reason, while that step has not started. */
+  private rootWaiting(): string {
+    const root = this.core.steps()[0];
+    if (!root || root.status !== "pending") return "";
+    return root.latest.waiting ?? "";
   }
 
   /** A step the server says makes no progress (its `waiting` on a running attempt). */

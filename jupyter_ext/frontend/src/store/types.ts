@@ -27,6 +27,10 @@ export interface RunModel {
   /** the run's outcome as the server computed it (status, state, started_at, finished_at, duration) */
   readonly outcome: RunOutcome | null;
   readonly connected: boolean; // false while the feed is down (views say so)
+  /** since when (epoch seconds) the view has had no contact with the server; null when connected */
+  readonly lostAt?: number | null;
+  /** why the run has not started (its root step's waiting reason), else "" */
+  readonly waiting?: string;
   readonly warning: string; // latest warning event text, else ""
   /** +1 when steps or edges are added (a view re-lays out only then; `version` covers the rest) */
   readonly structureVersion?: number;

@@ -7,7 +7,7 @@ import type { RunResultEvent } from "../api/protocol";
 import type { RunSummary } from "../api/types";
 import { foldOutcome, runDuration, type HeldOutcome } from "../store/outcome";
 import { statusLook } from "../views/status";
-import { formatDateTime, formatDuration } from "../views/format";
+import { formatDateTime, formatDuration, plural } from "../views/format";
 import { useLoad, useThrottled, useTicker, useTopic } from "./hooks";
 import { href, navigate } from "./route";
 
@@ -113,7 +113,7 @@ export function RunsList({ api, workspace, workflow }:
           <input type="search" value={text} placeholder="run id, workflow…" onInput={(e) => setText((e.target as HTMLInputElement).value)} />
         </label>
         <label class="cf-check"><input type="checkbox" checked={allWorkspaces} onChange={(e) => setAllWorkspaces((e.target as HTMLInputElement).checked)} /> all workspaces</label>
-        <span class="cf-muted cf-count" aria-live="polite">{shown.length} of {rows.length} runs</span>
+        <span class="cf-muted cf-count" aria-live="polite">{shown.length} of {plural(rows.length, "run")}</span>
       </div>
       {loaded.error && <p class="cf-error" role="alert">Runs could not be loaded: {loaded.error}</p>}
       {!loaded.loading && shown.length === 0 && !loaded.error && (

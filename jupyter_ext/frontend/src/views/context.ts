@@ -38,3 +38,11 @@ export function useNow(active: boolean, ms = 1000): number {
   }, [active, ms]);
   return Date.now() / 1000;
 }
+
+/** The clock of a run's view: ticking while `active` and in contact with the server; while
+ * out of contact, frozen at the moment contact was lost (what is known stops there). */
+export function useRunNow(model: RunModel, active: boolean, ms = 1000): number {
+  const lostAt = model.lostAt ?? null;
+  const now = useNow(active && lostAt === null, ms);
+  return lostAt ?? now;
+}

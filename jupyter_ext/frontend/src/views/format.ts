@@ -102,3 +102,8 @@ export function optionsText(options: Record<string, unknown> | null | undefined)
   for (const name of ["defer", "recurrent", "wait"]) if (options[name]) parts.push(name);
   return parts.join(", ");
 }
+
+/** "1 step", "3 steps": a count with its noun (an "s" for anything but one). */
+export function plural(count: number, noun: string): string {
+  return `${count.toLocaleString("en-US")} ${noun}${count === 1 ? "" : "s"}`;
+}

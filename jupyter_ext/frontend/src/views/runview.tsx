@@ -8,15 +8,15 @@ import { render } from "preact";
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { CofluxApi, RunModel } from "../store/types";
 import { AssetsView } from "./assets";
-import { ViewContext, useModelVersion, useNow, type ViewContextValue } from "./context";
-import { formatDuration } from "./format";
+import { ViewContext, useModelVersion, useRunNow, type ViewContextValue } from "./context";
+import { formatDuration, plural } from "./format";
 import { GraphView } from "./graph";
 import { LogsView } from "./logs";
 import { MetricsView } from "./metrics";
 import { PendingPrompts } from "./prompts";
 import { runDuration } from "../store/outcome";
 import { isActive, statusLook } from "./status";
-import { RESUMABLE, StepPanel } from "./steppanel";
+import { HourglassIcon, RESUMABLE, StepPanel } from "./steppanel";
 import { TimelineView } from "./timeline";
 
 export type RunPart = "" | "graph" | "timeline" | "logs" | "metrics" | "assets";
@@ -52,9 +52,19 @@ export function offerOpenRun(from: Element, runId: string, stepId?: string): boo
   }));
 }
 
+/** "lost contact with the server since 14:02:07": said while out of contact, with the moment. */
+export function LostContact({ model }: { model: RunModel }): JSX.Element | null {
+  if (model.connected) return null;
+  const since = model.lostAt != null ? new Date(model.lostAt * 1000).toLocaleTimeString() : "";
+  return <span class="cf-connection cf-tone-warn" role="status" data-lost-at={model.lostAt ?? ""}>
+    ⚠ lost contact with the server{since ? ` since ${since}` : ""} (shown as of then), reconnecting…
+  </span>;
+}
+
 function Header({ model, api, studioUrl }: { model: RunModel; api: CofluxApi; studioUrl?: string }): JSX.Element {
   const active = isActive(model.status);
-  const now = useNow(active);
+  const now = useRunNow(model, active);
+  const offline = !model.connected;
   const look = statusLook(model.status);
   const first = model.steps()[0];
   const [message, setMessage] = useState("");
@@ -79,15 +89,19 @@ function Header({ model, api, studioUrl }: { model: RunModel; api: CofluxApi; st
     </span>
     <span class="cf-run-title"><strong>{workflow}</strong> <span class="cf-muted cf-run-id">{model.runId}</span></span>
     <span class="cf-muted cf-run-duration">{formatDuration(runDuration(model.outcome, now))}</span>
-    <span class="cf-muted">{model.steps().length} steps</span>
-    {!model.connected ? <span class="cf-connection cf-tone-warn" role="status">⚠ disconnected, reconnecting…</span> : null}
-    {model.warning ? <span class="cf-run-warning cf-tone-warn" role="status" title={model.warning}>⚠ {model.warning}</span> : null}
+    <span class="cf-muted cf-run-steps">{plural(model.steps().length, "step")}</span>
+    <LostContact model={model} />
+    {!offline && model.warning ? <span class="cf-run-warning cf-tone-warn" role="status" title={model.warning}>⚠ {model.warning}</span> : null}
+    {!offline && !model.warning && model.waiting ? <span class="cf-run-waiting cf-tone-wait" role="status" title={model.waiting}>
+      <HourglassIcon /> {model.waiting}</span> : null}
     <span class="cf-spacer" />
     {message ? <span class="cf-muted" role="status">{message}</span> : null}
-    {active && first ? <button type="button" class="cf-button cf-danger" onClick={cancel}>⊘ Cancel run</button> : null}
+    {active && first ? <button type="button" class="cf-button cf-danger cf-cancel-run" onClick={cancel} disabled={offline}
+      title={offline ? "no contact with the server" : undefined}>⊘ Cancel run</button> : null}
     {!active && first && RESUMABLE.has(model.status) ?
-      <button type="button" class="cf-button cf-resume" onClick={resume}
-        title="run the workflow again, reusing every call that already succeeded">⏵ Resume from failure</button> : null}
+      <button type="button" class="cf-button cf-resume" onClick={resume} disabled={offline}
+        title={offline ? "no contact with the server" : "run the workflow again, reusing every call that already succeeded"}>
+        ⏵ Resume from failure</button> : null}
     {studioUrl ? <a class="cf-button cf-open-studio" href={studioUrl} target="_blank" rel="noopener"
       onClick={(event) => { if (offerOpenRun(event.currentTarget, model.runId)) event.preventDefault(); }}>Open in Studio ↗</a> : null}
   </header>;
@@ -117,11 +131,17 @@ function RunView({ api, model, options }: { api: CofluxApi; model: RunModel; opt
   const part = options.part || "";
   const panel = selected ? <StepPanel stepId={selected} onClose={() => selectStep(null)} /> : null;
   const loading = !model.snapshot && model.steps().length === 0;
+  // A run the server does not know: say only that (no status, no connection state, no tabs).
+  if (model.error && loading) {
+    return <div class="cf-root cf-runview cf-runview-missing" data-run={model.runId}>
+      <div class="cf-empty cf-error-text" role="alert">{model.error}</div>
+    </div>;
+  }
 
   return <ViewContext.Provider value={ctx}>
-    <div class={`cf-root cf-runview${part ? ` cf-part cf-part-${part}` : ""}`} data-run={model.runId} data-status={model.status}>
-      {part ? (!model.connected ? <div class="cf-connection cf-tone-warn" role="status">⚠ disconnected, reconnecting…</div> : null) :
-        <Header model={model} api={api} studioUrl={options.studioUrl} />}
+    <div class={`cf-root cf-runview${part ? ` cf-part cf-part-${part}` : ""}${model.connected ? "" : " cf-runview-offline"}`}
+      data-run={model.runId} data-status={model.status}>
+      {part ? <LostContact model={model} /> : <Header model={model} api={api} studioUrl={options.studioUrl} />}
       {/* a selected step's prompts are in its panel: not twice */}
       {!part ? <PendingPrompts api={api} inputs={model.inputs().filter((i) => i.step !== selected)} /> : null}
       {!part ? <div class="cf-tabs" role="tablist" aria-label="run views">

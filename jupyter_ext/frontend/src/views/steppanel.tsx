@@ -8,7 +8,7 @@ import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { ErrorInfo, ExecutionInfo, ResultInfo, Workspace } from "../api/types";
 import type { StepModel } from "../store/types";
-import { useModelVersion, useNow, useView } from "./context";
+import { useModelVersion, useRunNow, useView } from "./context";
 import { PromptCard } from "./prompts";
 import { effectiveRequires, formatDateTime, formatDuration, optionsText, requiresText, runOfId, shortType,
   stepOfExecution } from "./format";
@@ -112,7 +112,7 @@ function Attempts({ step, chosen, choose }: { step: StepModel; chosen: number; c
   const reused = (e: ExecutionInfo) => reusedAttempt(model, step, e);
   const refs = useRef<(HTMLLIElement | null)[]>([]);
   const live = step.executions.some((e) => isActive(executionStatus(e)));
-  const now = useNow(live);
+  const now = useRunNow(model, live);
   const onKey = (event: KeyboardEvent, i: number) => {
     let next: number;
     if (event.key === "ArrowDown" || event.key === "ArrowRight") next = Math.min(step.executions.length - 1, i + 1);
@@ -147,10 +147,18 @@ function Attempts({ step, chosen, choose }: { step: StepModel; chosen: number; c
           {e.by ? ` · re-run by ${e.by}` : ""}
           {e.result?.by ? ` · cancelled by ${e.result.by}` : ""}
         </div>
-        {e.waiting && !e.result ? <div class="cf-waiting">⏳ {e.waiting}</div> : null}
+        {e.waiting && !e.result ? <div class="cf-waiting"><HourglassIcon /> {e.waiting}</div> : null}
       </li>;
     })}
   </ul>;
+}
+
+/** An hourglass drawn, not a character: the emoji has no glyph in many fonts (a box). */
+export function HourglassIcon(): JSX.Element {
+  return <svg class="cf-icon" width="10" height="12" viewBox="0 0 10 12" aria-hidden="true">
+    <path d="M1 0.5h8M1 11.5h8M2 0.5c0 3 2.5 3.8 3 5.5c-0.5 1.7-3 2.5-3 5.5M8 0.5c0 3-2.5 3.8-3 5.5c0.5 1.7 3 2.5 3 5.5"
+      fill="none" stroke="currentColor" stroke-width="1.2" stroke-linecap="round" />
+  </svg>;
 }
 
 function Actions({ step }: { step: StepModel }): JSX.Element {
@@ -171,6 +179,7 @@ function Actions({ step }: { step: StepModel }): JSX.Element {
   }, [api]);
   const active = isActive(step.status);
   const resumable = !active && RESUMABLE.has(step.status);
+  const offline = !model.connected; // what the server would answer is unknown: no actions
   const act = async (what: string, work: () => Promise<unknown>) => {
     setBusy(true);
     setMessage(`${what}…`);
@@ -185,10 +194,12 @@ function Actions({ step }: { step: StepModel }): JSX.Element {
     }
   };
   return <div class="cf-actions">
-    <button type="button" class="cf-button cf-danger" disabled={!active || busy}
+    <button type="button" class="cf-button cf-danger" disabled={!active || busy || offline}
+      title={offline ? "no contact with the server" : undefined}
       onClick={() => act("cancel", () => api.cancel(step.latest.id))}>⊘ Cancel step</button>
     <span class="cf-rerun">
-      <button type="button" class="cf-button cf-primary" disabled={busy || active}
+      <button type="button" class="cf-button cf-primary" disabled={busy || active || offline}
+        title={offline ? "no contact with the server" : undefined}
         onClick={() => act("re-run", () => api.rerun(step.id, workspace || undefined))}>↻ Re-run</button>
       {" in "}
       <select class="cf-input" aria-label="workspace to re-run in" value={workspace}
@@ -197,7 +208,7 @@ function Actions({ step }: { step: StepModel }): JSX.Element {
         {workspaces && !workspaces.length ? <option value="">default</option> : null}
       </select>
     </span>
-    {resumable ? <button type="button" class="cf-button cf-resume" disabled={busy}
+    {resumable ? <button type="button" class="cf-button cf-resume" disabled={busy || offline}
       title="a new attempt in which every call an earlier attempt completed is reused; only failed or never-reached calls run again"
       onClick={() => act("resume from failure", () => api.resume(step.id))}>⏵ Resume from failure</button> : null}
     {message ? <div class="cf-action-message" role="status">{message}</div> : null}
