@@ -16,6 +16,7 @@ import tornado.web
 from tornado.log import access_log
 
 from .http_base import Unauthorized, redact_uri
+from .pools.auth import authenticate_launch
 from .routes import route_table
 from .state import ServerState
 from .studio_handlers import cookie_matches, cookie_name, studio_routes
@@ -66,6 +67,8 @@ class TokenAuthMixin:
             return "anonymous"
         if self._token_valid():
             return "token"
+        if authenticate_launch(self, self.state, self._given_token()):  # a launched worker's credential
+            return "launch"
         request = self.request  # type: ignore[attr-defined]
         if cookie_matches(self.get_cookie(cookie_name(request.host), ""), self.state.token):  # type: ignore[attr-defined]
             if request.method in SAFE_METHODS or request.headers.get("X-Requested-With", "") == "coflux":
@@ -88,7 +91,7 @@ class TokenAuthMixin:
     def check_origin(self, origin: str) -> bool:
         # WebSockets: a browser on another origin may connect with `?token=` (it cannot send headers);
         # with the cookie only from the same origin (tornado's check).
-        if self._token_valid():
+        if self._token_valid() or self.current_user == "launch":  # type: ignore[attr-defined]
             return True
         return super().check_origin(origin)  # type: ignore[misc]
 

@@ -23,6 +23,7 @@ from .handlers import (
 )
 from .http_base import RUN_ID_PATTERN
 from .observe_handlers import observe_routes
+from .pool_handlers import pool_routes
 from .state import ServerState
 from .studio_handlers import studio_api_routes
 
@@ -47,4 +48,5 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets
         *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics
         *studio_api_routes(state),  # api/queue
+        *pool_routes(state),  # api/pools, api/pools/<name>[/enable|disable|launches], api/pools-export
     ]

@@ -26,7 +26,8 @@ MAX_MESSAGE_BYTES = protocol.MAX_MESSAGE_BYTES
 
 class ServerState:
     def __init__(self, db_url: str, *, token: str | None = None, auth: bool = True,
-                 reconnect_grace: float = 30.0) -> None:
+                 reconnect_grace: float = 30.0, launchers: tuple[str, ...] = (),
+                 data_dir: str | None = None) -> None:
         self.db_url = db_url
         self.token = token or secrets.token_urlsafe(24)
         self.auth = auth
@@ -34,6 +35,7 @@ class ServerState:
         self.hub = Hub()
         self.orchestrator = Orchestrator(self.engine, self._deliver_from_thread,
                                          reconnect_grace=reconnect_grace)
+        self.orchestrator.pool_runtime = _pool_runtime(launchers, data_dir)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coflux-read")
         self._probe: asyncio.Future | None = None  # the health check's question to the database
         self._loop: IOLoop | None = None
@@ -43,6 +45,7 @@ class ServerState:
     @classmethod
     def for_data_dir(cls, data_dir: str, **kwargs: Any) -> ServerState:
         path = os.path.abspath(os.path.join(data_dir, "coflux.db"))
+        kwargs.setdefault("data_dir", data_dir)
         return cls(f"sqlite:///{path}", **kwargs)
 
     def start(self) -> None:
@@ -108,6 +111,20 @@ class ServerState:
                 per_peer.setdefault(peer, []).append({"op": "events", "events": items})
         for peer, messages in per_peer.items():
             peer.send_many(messages)
+
+
+def _pool_runtime(launchers: tuple[str, ...], data_dir: str | None) -> Any:
+    """Pools' launch runner (only for the launcher types allowed), credentials and secrets box."""
+    import tempfile
+
+    from .pools.runner import LaunchRunner
+    from .pools.runtime import PoolRuntime
+    from .pools.secrets import SecretBox
+
+    base = os.path.abspath(data_dir) if data_dir else None
+    runner = LaunchRunner(tuple(launchers), os.path.join(base or tempfile.gettempdir(), "launches")) \
+        if launchers else None
+    return PoolRuntime(runner=runner, secrets=SecretBox(os.path.join(base, "pool-secrets.key") if base else None))
 
 
 def _select_one(engine: Engine) -> None:

@@ -37,6 +37,9 @@ class Session:
     stuck: set[str] = field(default_factory=set)  # blocked but holding a slot: its parking bound is reached
     max_parked: int = 0
     draining: bool = False  # stopping: only work its own running executions wait for
+    # A worker launched for a pool (its credential says which): it takes only that pool's modules.
+    pool: str | None = None
+    pool_modules: tuple[str, ...] | None = None
 
     def busy_slots(self) -> int:
         return len(self.running) - self.parked

@@ -68,6 +68,11 @@ class WorkingSet:
     workspace_ids: dict[str, int] = field(default_factory=dict)
     workspace_bases: dict[int, int | None] = field(default_factory=dict)
 
+    # Pools and the launches not ended (pools.py; rules/launch.py has their shapes).
+    pools: dict[int, Any] = field(default_factory=dict)  # pool id -> PoolState
+    launches: dict[str, Any] = field(default_factory=dict)  # launch id -> LaunchState
+    pools_tick: float | None = None  # when the pending `pools` timer fires
+
     # Timers: (due, sequence, kind, payload), a heap.
     timers: list[tuple[float, int, str, Any]] = field(default_factory=list)
 

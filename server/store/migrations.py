@@ -5,7 +5,8 @@ tables of `schema.py` (as they are now: later versions check before they add); v
 `sessions.secret_hash`; version 4 drops SQLite's log-indexing trigger (the orchestrator indexes);
 version 5 makes the cache, memo and successor indexes partial; version 6 stores log lines and
 metric points a batch to a row (`telemetry`), converting the rows of the tables before it;
-version 7 adds `executions.assignment` (which hand-out of an execution a worker's message is about).
+version 7 adds `executions.assignment` (which hand-out of an execution a worker's message is about);
+version 8 adds pools and their launches.
 """
 
 from __future__ import annotations
@@ -231,9 +232,16 @@ def _v7_execution_assignment(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE executions ADD COLUMN assignment INTEGER"))
 
 
+def _v8_pools(conn: Connection) -> None:
+    """Pools and the workers launched for them (tables a database created by this version's
+    _v1_initial has already)."""
+    schema.metadata.create_all(conn, tables=[schema.pools, schema.launches], checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
                                                   _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
-                                                  _v6_telemetry_batches, _v7_execution_assignment]
+                                                  _v6_telemetry_batches, _v7_execution_assignment,
+                                                  _v8_pools]
 
 
 def migrate(engine: Engine) -> int:
