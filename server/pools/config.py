@@ -16,7 +16,7 @@ COMMON = {"concurrency", "maxWorkers", "idleTimeout", "connectTimeout", "drainTi
           "serverSecure", "adapter"}
 FIELDS = {
     "process": {"directory", "python"},
-    "docker": {"image", "dockerHost", "network", "volumes", "resources", "pullPolicy"},
+    "docker": {"image", "dockerHost", "network", "volumes", "resources", "python", "workdir"},
     "kubernetes": {"image", "namespace", "apiServer", "token", "caCert", "insecure", "serviceAccount",
                    "imagePullPolicy", "imagePullSecrets", "nodeSelector", "tolerations", "hostAliases",
                    "resources", "labels", "annotations", "activeDeadlineSeconds", "volumes", "volumeMounts"},

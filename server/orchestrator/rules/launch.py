@@ -9,6 +9,7 @@ worker is launched. A launched worker idle for the pool's `idleTimeout` is stopp
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,8 +88,8 @@ class LaunchRule:
 
 
 def _failed_text(pool: PoolState, facts: Facts) -> str:
-    wait = max(0.0, pool.retry_at - facts.now)
-    return f"pool {pool.name}: launch failed: {pool.last_error} (retrying in {wait:.0f} s)"
+    wait = math.ceil(max(0.0, pool.retry_at - facts.now))
+    return f"pool {pool.name}: launch failed: {pool.last_error} (retrying in {wait} s)"
 
 
 LAUNCH_RULES: tuple[LaunchRule, ...] = (

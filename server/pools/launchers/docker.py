@@ -1,7 +1,8 @@
 """The `docker` launcher: `coflux worker` in a container from the pool's `image`, through the
 Docker Engine API (the `docker` package), at `dockerHost` or the local socket.
 
-The container runs `python -m coflux worker ...` (the image must have coflux installed), with
+The container runs `python -m coflux worker ...` (the image must have coflux installed; `python`
+and `workdir` say which interpreter, and where), with
 the pool's `env.*`, `network` (`host` lets it reach a server on 127.0.0.1), `volumes`
 ({host path: {bind, mode}} or ["host:container[:mode]"]) and `resources` ({cpus, memory}). A stop
 is `docker stop` (SIGTERM: the worker drains; SIGKILL after the drain timeout); the container is
@@ -32,12 +33,14 @@ def container_options(spec: LaunchSpec) -> dict:
     config = spec.config
     options: dict[str, Any] = {
         "image": config["image"],
-        "command": ["python", "-m", "coflux", *spec.worker_args()],
+        "command": [config.get("python") or "python", "-m", "coflux", *spec.worker_args()],
         "environment": spec.worker_env(),
         "name": f"coflux-{spec.launch_id.lower()}",
         "labels": {"coflux.launch": spec.launch_id, "coflux.pool": spec.pool},
         "detach": True,
     }
+    if config.get("workdir"):
+        options["working_dir"] = config["workdir"]
     if config.get("network"):
         options["network_mode" if config["network"] in ("host", "bridge", "none") else "network"] = config["network"]
     if config.get("volumes"):
@@ -72,6 +75,7 @@ class DockerLauncher:
         host = spec.config.get("dockerHost")
         try:
             client = self._client(host)
+            self._ensure_image(client, spec.config["image"])
             container = client.containers.run(**container_options(spec))
         except docker.errors.ImageNotFound:
             raise LaunchError(f"image not found: {spec.config['image']}") from None
@@ -80,6 +84,22 @@ class DockerLauncher:
         except docker.errors.DockerException as exc:
             raise LaunchError(f"docker: {exc}") from None
         return {"container": container.id, "host": host}
+
+    @staticmethod
+    def _ensure_image(client: Any, image: str) -> None:
+        """The image, from the engine or else pulled; a missing one is the launch's error."""
+        import docker.errors
+
+        try:
+            client.images.get(image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        try:
+            client.images.pull(image)
+        except docker.errors.APIError as exc:
+            reason = str(exc.explanation or exc).splitlines()[0][:200]
+            raise LaunchError(f"image not found: {image} (pulling it failed: {reason})") from None
 
     def alive(self, handle: dict) -> bool:
         container = self._container(handle)
