@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -20,11 +21,30 @@ from harness import APPS_DIR, Server, base_env, free_port, run_cli, wait_until
 pytestmark = pytest.mark.timeout(180)
 
 
+def stop_launched(server: Server) -> None:
+    """Kill the worker processes the server launched that are still running (a stopped server
+    leaves them running, to re-attach to them when it starts again)."""
+    try:
+        for workspace in server.get("api/workspaces")["workspaces"]:
+            name = workspace["name"]
+            for pool in server.get(f"api/pools?workspace={name}")["pools"]:
+                for launch in launches(server, name, pool["name"]):
+                    pid = (launch.get("worker") or {}).get("pid")
+                    if pid and launch["state"] not in ("exited", "failed", "lost"):
+                        try:
+                            os.killpg(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+    except OSError:
+        pass  # the server is gone: nothing to ask
+
+
 @pytest.fixture(scope="module")
 def pool_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("pools")
     server = Server(base / "data", extra=["--launcher", "process"]).start()
     yield server
+    stop_launched(server)
     server.stop()
 
 
@@ -63,11 +83,32 @@ def test_a_workflow_submitted_with_no_worker_completes_on_a_launched_worker(pool
     value = result_of(cli, run_id)
     [launch] = launches(pool_server, "launch-one", "local")
     assert value == f"hello world from {launch['id']}"
-    assert launch["state"] == "connected" and launch["session"]
+    assert launch["state"] == "connected" and launch["session"] and launch["worker"]["pid"]
     listed = cli("pools", "launches", "local")
     assert launch["id"] in listed.stdout and "connected" in listed.stdout
     shown = cli("pools", "list")
     assert "local" in shown.stdout and "1 launched" in shown.stdout
+
+
+def test_a_launch_credential_is_its_pools_worker_only(pool_server: Server) -> None:
+    import urllib.error
+
+    cli = cli_in(pool_server, "credentials")
+    create(cli, "own", "--set", f"directory={APPS_DIR}", "--modules", "poolapp.flows")
+    token = result_of(cli, submit(cli, "poolapp.flows/credential"))
+    [launch] = launches(pool_server, "credentials", "own")
+    assert pool_server.get("api/whoami", token=token) == {
+        "name": launch["id"], "kind": "launch", "workspaces": ["credentials"], "tags": {}, "may_ship_code": False,
+        "pool": "own"}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        pool_server.get("api/pools?workspace=credentials", token=token)
+    assert refused.value.code == 403
+    # A worker started by hand with that credential for another workspace is refused.
+    worker = subprocess.run([sys.executable, "-m", "coflux", "worker", "--workspace", "elsewhere", "poolapp.flows"],
+                            env=base_env(COFLUX_SERVER=pool_server.url, COFLUX_TOKEN=token), cwd=APPS_DIR,
+                            capture_output=True, text=True, timeout=20)
+    assert worker.returncode != 0
+    assert "works in its pool's workspace only" in worker.stdout + worker.stderr
 
 
 def test_requires_routes_work_to_the_pool_that_provides_it(pool_server: Server) -> None:
@@ -183,15 +224,8 @@ def test_a_server_killed_mid_launch_does_not_launch_twice(tmp_path: Path) -> Non
         assert value == f"hello again from {launch['id']}"
         assert launch["state"] == "connected"
     finally:
-        pid = None
-        for launch in launches(server, "default", "slow") if server.proc and server.proc.poll() is None else []:
-            pid = (launch.get("handle") or {}).get("pid")
+        stop_launched(server)
         server.stop()
-        if pid:
-            try:
-                os.killpg(pid, 9)
-            except ProcessLookupError:
-                pass
 
 
 def test_only_allowed_launcher_types_run(tmp_path: Path) -> None:

@@ -65,6 +65,8 @@ def docker_server(tmp_path_factory: pytest.TempPathFactory, docker_client: objec
     server = Server(tmp_path_factory.mktemp("docker") / "data", extra=["--launcher", "docker"]).start()
     yield server
     server.stop()
+    for container in docker_client.containers.list(all=True, filters={"label": "coflux.launch"}):  # type: ignore[attr-defined]
+        container.remove(force=True)  # what the stopped server launched (it would re-attach to it)
 
 
 def _pool_flags(image: str = IMAGE) -> list[str]:

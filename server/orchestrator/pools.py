@@ -200,6 +200,7 @@ class Pools(Component):
         rows = self.db.execute(select(t.launches).where(t.launches.c.pool_id == pool.id)
                                .order_by(t.launches.c.created_at.desc()).limit(limit)).all()
         return [{"id": r.id, "pool": r.pool_name, "type": r.type, "state": r.state, "session": r.session_id,
+                 "worker": _where(r.handle),
                  "error": r.error, "log_tail": r.log_tail, "exit_code": r.exit_code, "created_at": r.created_at,
                  "started_at": r.started_at, "connected_at": r.connected_at, "ended_at": r.ended_at} for r in rows]
 
@@ -425,6 +426,13 @@ class Pools(Component):
         self.o.needs_schedule = True
         if self.ws.launches or any(p.failures for p in self.ws.pools.values()):
             self.schedule_tick(now + TICK)
+
+
+def _where(handle: dict | None) -> dict | None:
+    """Where a launched worker runs, as users may see it (a pid, a container, a Job)."""
+    if not handle:
+        return None
+    return {k: v for k, v in handle.items() if k in ("pid", "container", "job", "namespace")}
 
 
 def _server_url(config: dict, default: str) -> str:

@@ -33,3 +33,9 @@ def square(x: int) -> int:
 @cf.workflow()
 def fan_out(n: int) -> int:
     return sum(e.result() for e in [square.submit(i) for i in range(n)])
+
+
+@cf.workflow()
+def credential() -> str:
+    """The launch credential this worker was given (the tests check what it may do)."""
+    return os.environ["COFLUX_TOKEN"]
