@@ -80,11 +80,11 @@ def cmd_server(args: argparse.Namespace) -> int:
         print(f"coflux server: {launchers}", file=sys.stderr)
         return 2
     try:
-        os.makedirs(data_dir, exist_ok=True)  # blobs, launch logs and the pool secrets key live there
-        if db_url:
+        if db_url:  # blobs, launch logs and the pool secrets key still go to the data directory (made on use)
             state = ServerState(db_url, token=token, auth=auth, reconnect_grace=grace, launchers=launchers,
                                 data_dir=data_dir)
         else:
+            os.makedirs(data_dir, exist_ok=True)
             state = ServerState.for_data_dir(data_dir, token=token, auth=auth, reconnect_grace=grace,
                                              launchers=launchers)
     except Exception as exc:

@@ -26,6 +26,7 @@ class SecretBox:
                 if self._key_path is None:
                     raise RuntimeError("no key for pool secrets: set COFLUX_SECRETS_KEY")
                 if not os.path.exists(self._key_path):
+                    os.makedirs(os.path.dirname(self._key_path), exist_ok=True)
                     fd = os.open(self._key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                     with os.fdopen(fd, "wb") as f:
                         f.write(Fernet.generate_key())
