@@ -10,6 +10,7 @@ import { RunsPage } from "./runs";
 import { RunPage } from "./runpage";
 import { WorkersPage } from "./workers";
 import { QueuePage } from "./queue";
+import { PoolsPage } from "./pools";
 
 type Theme = "auto" | "light" | "dark";
 const THEME_KEY = "coflux.studio.theme";
@@ -71,6 +72,7 @@ export function App({ api, mode }: { api: CofluxClient; mode: "headless" | "jupy
     ["runs", "Runs", href.runs()],
     ["workers", "Workers", href.workers()],
     ["queue", "Queue", href.queue()],
+    ["pools", "Pools", href.pools()],
   ];
   let page: JSX.Element;
   switch (route.page) {
@@ -80,6 +82,7 @@ export function App({ api, mode }: { api: CofluxClient; mode: "headless" | "jupy
     case "run": page = <RunPage api={api} runId={route.runId} stepId={route.stepId} key={route.runId} />; break;
     case "workers": page = <WorkersPage api={api} />; break;
     case "queue": page = <QueuePage api={api} />; break;
+    case "pools": page = <PoolsPage api={api} workspace={workspace} />; break;
     default: page = <section class="cf-page"><h1>Not found</h1><p>Studio has no page <code>{route.hash}</code>. <a href={href.workflows()}>Workflows</a></p></section>;
   }
 

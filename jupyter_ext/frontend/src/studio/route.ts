@@ -1,5 +1,5 @@
 // Studio's hash routes: `#/` workflows, `#/workflows/<module>/<name>`, `#/runs`, `#/runs/<id>`,
-// `#/runs/<id>/steps/<step id>`, `#/workers`, `#/queue`.
+// `#/runs/<id>/steps/<step id>`, `#/workers`, `#/queue`, `#/pools`.
 export type Route =
   | { page: "workflows" }
   | { page: "workflow"; module: string; name: string }
@@ -7,6 +7,7 @@ export type Route =
   | { page: "run"; runId: string; stepId: string | null }
   | { page: "workers" }
   | { page: "queue" }
+  | { page: "pools" }
   | { page: "missing"; hash: string };
 
 const part = (s: string) => {
@@ -36,6 +37,8 @@ export function parseRoute(hash: string): Route {
       return { page: "workers" };
     case "queue":
       return { page: "queue" };
+    case "pools":
+      return { page: "pools" };
   }
   return { page: "missing", hash };
 }
@@ -50,6 +53,7 @@ export const href = {
   step: (runId: string, stepId: string) => `#/runs/${enc(runId)}/steps/${enc(stepId).replace(/%3A/g, ":")}`,
   workers: () => "#/workers",
   queue: () => "#/queue",
+  pools: () => "#/pools",
 };
 
 export function navigate(hash: string, replace = false): void {
