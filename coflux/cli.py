@@ -95,14 +95,19 @@ def cmd_server(args: argparse.Namespace) -> int:
         print(f"coflux server: --idle-timeout must be a positive number of seconds, not {idle_timeout}",
               file=sys.stderr)
         return 2
+    launchers = _launcher_types(args.launcher)
+    if isinstance(launchers, str):
+        print(f"coflux server: {launchers}", file=sys.stderr)
+        return 2
     try:
-        if db_url:
-            state = ServerState(db_url, token=token, auth=auth, reconnect_grace=grace, token_hash=token_hash,
-                                allow_origins=tuple(origins))
+        if db_url:  # blobs, launch logs and the pool secrets key still go to the data directory (made on use)
+            state = ServerState(db_url, token=token, auth=auth, reconnect_grace=grace, launchers=launchers,
+                                data_dir=data_dir, token_hash=token_hash, allow_origins=tuple(origins))
         else:
             os.makedirs(data_dir, exist_ok=True)
             state = ServerState.for_data_dir(data_dir, token=token, auth=auth, reconnect_grace=grace,
-                                             token_hash=token_hash, allow_origins=tuple(origins))
+                                             launchers=launchers, token_hash=token_hash,
+                                             allow_origins=tuple(origins))
     except Exception as exc:
         print(f"coflux server: cannot open the database: {exc}", file=sys.stderr)
         return 1
@@ -113,7 +118,10 @@ def cmd_server(args: argparse.Namespace) -> int:
     state.blobs = LocalBlobStore(os.path.join(data_dir, "blobs"), max_size=max_blob)  # beside the database
 
     def ready(url: str) -> None:
+        state.orchestrator.pool_runtime.server_url = url  # where launched workers connect
         print(f"coflux server ready at {url}", flush=True)
+        if launchers:
+            print(f"launchers: {', '.join(launchers)}", flush=True)
         print(f"Studio: {url}?token={state.token}" if auth and state.token else f"Studio: {url}", flush=True)
         if generated:
             print(f"token: {state.token}  (set COFLUX_TOKEN={state.token} for workers and the CLI)", flush=True)
@@ -126,6 +134,17 @@ def cmd_server(args: argparse.Namespace) -> int:
         print(f"coflux server: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _launcher_types(flags: list[str] | None) -> tuple[str, ...] | str:
+    """The launcher types this server runs for pools: --launcher (repeatable), else
+    COFLUX_LAUNCHER_TYPES (comma-separated); none by default. A str: what is wrong."""
+    given = flags or [t for t in os.environ.get("COFLUX_LAUNCHER_TYPES", "").split(",") if t.strip()]
+    types = tuple(dict.fromkeys(t.strip() for t in given))
+    unknown = [t for t in types if t not in ("process", "docker", "kubernetes")]
+    if unknown:
+        return f"--launcher must be process, docker or kubernetes, not {unknown[0]!r}"
+    return types
 
 
 # ------------------------------------------------------------------ worker
@@ -803,7 +822,10 @@ def _build_parser() -> argparse.ArgumentParser:
                                     "long (new or kept alive); default 60"}),
         ("--max-blob-bytes", {"type": int, "metavar": "BYTES",
                               "help": "largest blob (a large value, an asset file) the server stores; "
-                                      "default 4 GiB"})))
+                                      "default 4 GiB"}),
+        ("--launcher", {"action": "append", "metavar": "TYPE",
+                        "help": "let pools launch workers of this type: process, docker or kubernetes "
+                                "(repeatable; env COFLUX_LAUNCHER_TYPES; default none)"})))
     p.set_defaults(fn=cmd_server)
 
     p = sub.add_parser("worker", help="run a worker for one or more modules", populate=_worker_arguments)
@@ -869,6 +891,10 @@ def _build_parser() -> argparse.ArgumentParser:
     from .cli_inputs import add_commands as add_input_commands
 
     add_input_commands(sub)  # inputs list|inspect|respond|dismiss
+
+    from .cli_pools import add_commands as add_pool_commands
+
+    add_pool_commands(sub)  # pools create|list|get|update|delete|enable|disable|launches|export|import
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)

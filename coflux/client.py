@@ -19,6 +19,7 @@ from .connection import Connection
 from .errors import RemoteError
 from .models import outcome_value
 from .options import run_overrides, target_run_options, wait_timeout
+from .pools_api import PoolsApi
 
 if TYPE_CHECKING:
     from .target import Target
@@ -375,6 +376,15 @@ class Client:
                          remove_base: bool = False) -> dict:
         return self.connection.call("update_workspace", {"name": name, "new_name": new_name, "base": base,
                                                          "remove_base": remove_base})
+
+    # -------------------------------------------------------------- pools
+
+    @property
+    def pools(self) -> PoolsApi:
+        """This workspace's pools: `client.pools.create("gpu", "process", set={"directory": ...},
+        modules=["app.flows"], provides={"gpu": ["A100"]})`, `.list()`, `.get(name)`, `.update(...)`,
+        `.enable(name)`, `.disable(name)`, `.delete(name)`, `.launches(name)`, `.export()`, `.import_(...)`."""
+        return PoolsApi(self.connection.url, self.connection.token, self.workspace)
 
     # -------------------------------------------------------------- what runs reported
 

@@ -393,6 +393,8 @@ class InputEvent(TypedDict):
     created_at: float
     by: str | None  # who answered or dismissed it
     at: float  # when it changed
+
+
 class WorkspaceEvent(TypedDict):
     """A workspace was paused, resumed or archived (published on RUNS_TOPIC)."""
 
@@ -401,9 +403,37 @@ class WorkspaceEvent(TypedDict):
     state: Literal["active", "paused", "archived"]
 
 
+class _PoolEventBase(TypedDict):
+    type: Literal["pool"]
+    workspace: str
+    pool: str
+
+
+class PoolEvent(_PoolEventBase, total=False):
+    """A pool was created, changed, enabled, disabled or deleted (WORKERS_TOPIC)."""
+
+    enabled: bool
+    deleted: bool
+
+
+class _LaunchEventBase(TypedDict):
+    type: Literal["launch"]
+    launch: str
+    pool: str
+    state: str  # launching, started, connected, stopping, exited, failed, lost
+
+
+class LaunchEvent(_LaunchEventBase, total=False):
+    """A launched worker's state changed (WORKERS_TOPIC)."""
+
+    error: str
+    exit_code: int
+    session: str
+
+
 Event = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent
          | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent
-         | RunEvent | RunResultEvent | SessionEvent | InputEvent | WorkspaceEvent)
+         | RunEvent | RunResultEvent | SessionEvent | InputEvent | WorkspaceEvent | PoolEvent | LaunchEvent)
 
 # Every event type, by the value of its `type` field (a test checks each against its class).
 EVENT_TYPES: dict[str, type] = {
@@ -411,8 +441,10 @@ EVENT_TYPES: dict[str, type] = {
     "started": StartedEvent, "result": ResultEvent, "memo": MemoEvent, "dependency": DependencyEvent,
     "group": GroupEvent, "child_run": ChildRunEvent, "warning": WarningEvent, "logs": LogsEvent,
     "metrics": MetricsEvent, "asset": AssetEvent, "run": RunEvent, "run_result": RunResultEvent,
-    "session": SessionEvent, "input": InputEvent, "workspace": WorkspaceEvent,
+    "session": SessionEvent, "input": InputEvent, "workspace": WorkspaceEvent, "pool": PoolEvent,
+    "launch": LaunchEvent,
 }
 # Event types published on a run's topic (`run_topic`); `run` and `run_result` go to RUNS_TOPIC
-# (`run_result` to the run's topic as well), `session` to WORKERS_TOPIC, `workspace` to RUNS_TOPIC.
-RUN_EVENT_TYPES = frozenset(EVENT_TYPES) - {"run", "session", "workspace"}
+# (`run_result` to the run's topic as well), `session`, `pool` and `launch` to WORKERS_TOPIC,
+# `workspace` to RUNS_TOPIC.
+RUN_EVENT_TYPES = frozenset(EVENT_TYPES) - {"run", "session", "workspace", "pool", "launch"}

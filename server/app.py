@@ -15,6 +15,7 @@ import tornado.web
 from tornado.log import access_log
 
 from .http_base import Unauthorized, redact_uri
+from .pools.auth import authenticate_launch
 from .principal import attach
 from .routes import route_table
 from .state import ServerState
@@ -75,6 +76,8 @@ class TokenAuthMixin:
                 attach(self, holder.principal)
                 self.token_id = holder.id
                 return "service"
+            if authenticate_launch(self, self.state, given):  # a launched worker's credential
+                return "launch"
         request = self.request  # type: ignore[attr-defined]
         if cookie_matches(self.get_cookie(cookie_name(request.host), ""), self.state.super_hash):  # type: ignore[attr-defined]
             if request.method in SAFE_METHODS or request.headers.get("X-Requested-With", "") == "coflux":
@@ -102,6 +105,8 @@ class TokenAuthMixin:
     def check_origin(self, origin: str) -> bool:
         # WebSockets: a browser page on an allowed origin may connect with `?token=` (it cannot
         # send headers); any other page only from the same origin (tornado's check).
+        if self.current_user == "launch":  # type: ignore[attr-defined]  # a launched worker (no browser)
+            return True
         if self._origin_allowed(origin) and self._given_token() and self.current_user in ("token", "service"):  # type: ignore[attr-defined]
             return True
         return super().check_origin(origin)  # type: ignore[misc]

@@ -27,6 +27,7 @@ from .handlers import (
 from .http_base import RUN_ID_PATTERN
 from .input_handlers import input_routes
 from .observe_handlers import observe_routes
+from .pool_handlers import pool_routes
 from .state import ServerState
 from .studio_handlers import studio_api_routes
 
@@ -55,4 +56,5 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         *studio_api_routes(state),  # api/queue
         *token_routes(state),  # api/tokens, api/tokens/<id>/revoke
         *input_routes(state),  # api/inputs, api/inputs/<id>[/respond|/dismiss]
+        *pool_routes(state),  # api/pools, api/pools/<name>[/enable|disable|launches], api/pools-export
     ]

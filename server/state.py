@@ -30,7 +30,8 @@ MAX_MESSAGE_BYTES = protocol.MAX_MESSAGE_BYTES
 class ServerState:
     def __init__(self, db_url: str, *, token: str | None = None, auth: bool = True,
                  reconnect_grace: float = 30.0, token_hash: str | None = None,
-                 allow_origins: tuple[str, ...] = ()) -> None:
+                 allow_origins: tuple[str, ...] = (), launchers: tuple[str, ...] = (),
+                 data_dir: str | None = None) -> None:
         self.db_url = db_url
         # The super token: given, or known only by its SHA-256 (`--super-token-hash`: then the
         # server never sees it in plain), or generated.
@@ -44,6 +45,7 @@ class ServerState:
         self.hub = Hub()
         self.orchestrator = Orchestrator(self.engine, self._deliver_from_thread,
                                          reconnect_grace=reconnect_grace)
+        self.orchestrator.pool_runtime = _pool_runtime(launchers, data_dir)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="coflux-read")
         self._probe: asyncio.Future | None = None  # the health check's question to the database
         self._loop: IOLoop | None = None
@@ -53,6 +55,7 @@ class ServerState:
     @classmethod
     def for_data_dir(cls, data_dir: str, **kwargs: Any) -> ServerState:
         path = os.path.abspath(os.path.join(data_dir, "coflux.db"))
+        kwargs.setdefault("data_dir", data_dir)
         return cls(f"sqlite:///{path}", **kwargs)
 
     def start(self) -> None:
@@ -123,6 +126,20 @@ class ServerState:
                 per_peer.setdefault(peer, []).append({"op": "events", "events": items})
         for peer, messages in per_peer.items():
             peer.send_many(messages)
+
+
+def _pool_runtime(launchers: tuple[str, ...], data_dir: str | None) -> Any:
+    """Pools' launch runner (only for the launcher types allowed), credentials and secrets box."""
+    import tempfile
+
+    from .pools.runner import LaunchRunner
+    from .pools.runtime import PoolRuntime
+    from .pools.secrets import SecretBox
+
+    base = os.path.abspath(data_dir) if data_dir else None
+    runner = LaunchRunner(tuple(launchers), os.path.join(base or tempfile.gettempdir(), "launches")) \
+        if launchers else None
+    return PoolRuntime(runner=runner, secrets=SecretBox(os.path.join(base, "pool-secrets.key") if base else None))
 
 
 def _select_one(engine: Engine) -> None:

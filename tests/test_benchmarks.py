@@ -35,3 +35,15 @@ def test_soak_benchmark_smoke() -> None:
                   "server RSS (MiB) by steps recorded", "`coflux runs inspect` of a 100-step run",
                   "soaked database: whole command", "server answer"):
         assert label in out, out
+
+
+def test_pools_benchmark_smoke() -> None:
+    """bench_pools.py at a tiny size: a cold launch timed, and a fan-out across launched workers."""
+    result = subprocess.run(
+        [sys.executable, "benchmarks/bench_pools.py", "--cold", "1", "--fan-out", "40"],
+        cwd=REPO_DIR, env=base_env(), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for label in ("submit -> first result, the pool launching the worker", "fan-out of 40, cold",
+                  "fan-out of 40, warm"):
+        assert label in out, out

@@ -26,11 +26,11 @@ SDK_LAYERS: list[set[str]] = [
     {"protocol", "errors", "options", "serialization", "outcomes", "remote_frames", "config", "telemetry",
      "runview", "cli_http", "codehash", "param_schema", "run_output"},
     {"runtime"},
-    {"models", "target", "logs", "metrics", "capture", "assets", "blobs", "prompts", "testing"},
+    {"models", "target", "logs", "metrics", "capture", "assets", "blobs", "prompts", "testing", "pools_api"},
     {"context", "connection", "client"},
     {"worker", "worker.base", "worker.execute", "worker.headless", "worker.import_errors", "worker.pool",
      "worker.slots", "kernel", "widgets"},
-    {"session", "cli_base", "cli_observe", "cli_assets", "cli_admin", "cli_inputs", "cli", "__main__"},
+    {"session", "cli_base", "cli_observe", "cli_assets", "cli_admin", "cli_inputs", "cli_pools", "cli", "__main__"},
 ]
 
 

@@ -48,6 +48,7 @@ from .feed import Feed
 from .inputs import Inputs
 from .model import Peer, RunInfo
 from .outcomes import Outcomes
+from .pools import Pools
 from .resumption import Resumption
 from .rows import pending_from_row, pending_query
 from .scheduling import Queue
@@ -125,6 +126,11 @@ class Orchestrator:
         self.assets = Assets(self)
         self.tokens = Tokens(self)  # service tokens (created and revoked; the server's TokenBook authenticates)
         self.inputs = Inputs(self)  # prompts for a person, their answers
+        self.pools = Pools(self)  # pools, launch decisions, launched workers' states
+        from ..pools.runtime import PoolRuntime
+
+        self.pool_runtime = PoolRuntime()  # replaced by ServerState when the server runs launchers
+        self._after: list[Callable[[], Any]] = []  # what runs once the batch has committed (launches)
         components = (self.workers, self.worker_state, self.submission, self.queue, self.outcomes,
                       self.waiters, self.telemetry, self.control, self.assets, self.inputs)
         # One handler per operation of the protocol, `on_<op>` of the component that owns it.
@@ -141,6 +147,18 @@ class Orchestrator:
         self._events: list[tuple[str, dict]] = []  # events of this batch, pushed after commit
         self.needs_schedule = True
 
+    def after_commit(self, fn: Callable[[], Any]) -> None:
+        """Run `fn` once the current batch has committed (never, if it rolls back)."""
+        self._after.append(fn)
+
+    def _run_after_commit(self) -> None:
+        after, self._after = self._after, []
+        for fn in after:
+            try:
+                fn()
+            except Exception:
+                log.exception("an after-commit action failed")
+
     def start(self) -> None:
         # One long-lived connection: the orchestrator is the only writer, and a pool checkout
         # per batch would cost more than the batch itself on the hot path.
@@ -151,6 +169,9 @@ class Orchestrator:
             self.w = WriteBuffer(db)
             self._load()
             self.w.flush()
+        if self.pool_runtime.runner is not None:
+            self.pool_runtime.runner.report = self.call
+        self._run_after_commit()
         self._start_loop()
         if self._checkpointer is not None:
             self._checkpointer.start()
@@ -371,6 +392,7 @@ class Orchestrator:
     def _transaction(self, batch: list) -> None:
         calls: list[tuple[Future, Any]] = []
         db = self._connection
+        self._after = []
         with db.begin():
             self.db = db
             self.w = WriteBuffer(db)
@@ -379,9 +401,12 @@ class Orchestrator:
                     self._dispatch(command, calls)
             self._fire_timers(time.time())
             if self.needs_schedule:
-                self.queue.schedule(time.time())
+                now = time.time()
+                self.queue.schedule(now)
+                self.pools.after_schedule(now)
             self.w.flush()
         self.database.reached()
+        self._run_after_commit()
         self.transactions += 1
         if self._checkpointer is not None:
             self._checkpointer.commits += 1
@@ -465,11 +490,13 @@ class Orchestrator:
         try:
             self._connection = self._connect()
             self._reset_memory()
+            self._after = []
             with self.engine.begin() as db:
                 self.db = db
                 self.w = WriteBuffer(db)
                 self._load()
                 self.w.flush()
+            self._run_after_commit()
         except BaseException:
             # Keep what must still be told for the next attempt.
             self._pending_peers, self.ws.peer_waiters = peers, peer_waiters
@@ -541,6 +568,8 @@ class Orchestrator:
             elif kind == "index":
                 self.ws.index_timer = False
                 self.telemetry.index_pending()
+            elif kind in ("pools", "launch_timeout"):
+                self.pools.on_timer(kind, payload, now)
             elif kind == "session":
                 session = self.ws.sessions.get(payload)
                 if session is not None and session.peer is None and session.expires_at is not None \
@@ -590,6 +619,7 @@ class Orchestrator:
             else:
                 self.outcomes.conclude(pending, "abandoned")
         self.telemetry.index_unindexed()
+        self.pools.load()
 
     # ----------------------------------------------------------------- lookups
 

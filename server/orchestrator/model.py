@@ -38,6 +38,9 @@ class Session:
     max_parked: int = 0
     draining: bool = False  # stopping: only work its own running executions wait for
     workspace_paused: str | None = None  # its workspace's name while that is paused (rules/placement.py)
+    # A worker launched for a pool (its credential says which): it takes only that pool's modules.
+    pool: str | None = None
+    pool_modules: tuple[str, ...] | None = None
 
     def busy_slots(self) -> int:
         return len(self.running) - self.parked

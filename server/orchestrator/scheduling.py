@@ -282,4 +282,7 @@ class Queue(Component):
         held = admission.reason(admission.admit(pending, self)[-1])
         if held is not None:
             return held
-        return placement.why_unplaced(pending, self.ws.sessions.values()) or "waiting for a free worker slot"
+        reason = placement.why_unplaced(pending, self.ws.sessions.values())
+        if reason is None:
+            return "waiting for a free worker slot"
+        return self.o.pools.waiting_note(pending) or reason

@@ -63,6 +63,12 @@ def assignments_of(params: dict) -> dict[str, Any]:
     return assignments
 
 
+def _launch_principal(peer: Any) -> Any:
+    """The principal of a worker that connected with a launch credential (server/pools), else None."""
+    principal = getattr(peer, "launch_principal", None)
+    return principal if principal is not None and principal.kind == "launch" else None
+
+
 class Workers(Component):
     def session_from_row(self, row: Any) -> Session:
         return Session(
@@ -97,9 +103,14 @@ class Workers(Component):
             raise BadRequest("running must be a list of execution ids")
         session_id = limits.text(params.get("session"), "session", maximum=40)
         secret = limits.text(params.get("secret"), "secret", maximum=200)
+        launched = _launch_principal(peer)
+        if launched is not None and not launched.may_use(workspace):
+            raise BadRequest(f"a worker launched for pool {launched.pool} works in its pool's workspace only")
         workspace_id = self.o.workspace_id(workspace, create=True)
         if workspace_id in self.ws.archived_workspaces:
             raise BadRequest(f"workspace {workspace!r} is archived: workers cannot join it")
+        if launched is not None:
+            self.o.pools.check_credential(launched)
         session = self.ws.sessions.get(session_id) if session_id else None
         if session is not None and not self._owns_session(session.id, secret):
             # Only the connection the server gave the secret to may resume a session: anyone
@@ -142,6 +153,8 @@ class Workers(Component):
         # only while it has heard from us more recently than half of that (a lease).
         reply["grace"] = self.o.reconnect_grace
         self.ws.peer_sessions[peer] = session.id
+        if launched is not None:
+            self.o.pools.attach_session(session, launched)
         session.draining = bool(params.get("draining"))
         session.workspace_paused = self.ws.paused_workspaces.get(workspace_id)
         try:

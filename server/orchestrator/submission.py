@@ -63,6 +63,14 @@ def _effective_memo(options: dict, run: RunInfo, kind: str) -> Any:
     return memo or None
 
 
+class _Unregistered:
+    parameters: list = []
+    options: dict = {}
+
+
+_UNREGISTERED = _Unregistered()
+
+
 class Submission(Component):
     def on_submit(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         module, target = str(params["module"]), str(params["target"])
@@ -112,6 +120,13 @@ class Submission(Component):
         workflow = self.db.execute(select(t.workflows).where(and_(
             t.workflows.c.workspace_id.in_(self.o.workspace_lineage(workspace_id)), t.workflows.c.module == module,
             t.workflows.c.name == target))).first()
+        if workflow is None and self.o.pools.hosts_module(workspace_id, module):
+            # Not registered yet, but a pool launches workers for its module: the worker that
+            # registers it runs it (positional arguments only: the parameters are not known yet).
+            workflow = _UNREGISTERED
+            if params.get("kwargs"):
+                raise BadRequest(f"{module}/{target} is not registered yet (its pool has not launched a worker): "
+                                 "pass its arguments by position")
         if workflow is None:
             known = self.db.execute(select(t.workflows.c.module, t.workflows.c.name).where(
                 t.workflows.c.workspace_id == workspace_id).order_by(t.workflows.c.module,
@@ -122,8 +137,9 @@ class Submission(Component):
         if not isinstance(kwargs, dict):
             raise BadRequest("kwargs must be an object")
         _wire_values(list(kwargs.values()), "kwargs")
-        bound = bind_arguments(target, workflow.parameters, args, kwargs)
-        check_arguments(f"{module}/{target}", workflow.parameters, args, kwargs)  # before anything is recorded
+        bound = list(args) if workflow is _UNREGISTERED else bind_arguments(target, workflow.parameters, args, kwargs)
+        if workflow is not _UNREGISTERED:
+            check_arguments(f"{module}/{target}", workflow.parameters, args, kwargs)  # before anything is recorded
         # The caller's options over the workflow's, key by key (null clears one): they are the
         # root step's, and its requires and memo the run's.
         merged = limits.options({name: value for name, value in {**(workflow.options or {}), **options}.items()

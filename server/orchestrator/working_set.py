@@ -73,6 +73,11 @@ class WorkingSet:
     paused_workspaces: dict[int, str] = field(default_factory=dict)  # id -> name: nothing new is dispatched there
     archived_workspaces: set[int] = field(default_factory=set)  # no new runs, hidden from lists
 
+    # Pools and the launches not ended (pools.py; rules/launch.py has their shapes).
+    pools: dict[int, Any] = field(default_factory=dict)  # pool id -> PoolState
+    launches: dict[str, Any] = field(default_factory=dict)  # launch id -> LaunchState
+    pools_tick: float | None = None  # when the pending `pools` timer fires
+
     # Timers: (due, sequence, kind, payload), a heap.
     timers: list[tuple[float, int, str, Any]] = field(default_factory=list)
 

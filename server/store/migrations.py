@@ -8,7 +8,8 @@ metric points a batch to a row (`telemetry`), converting the rows of the tables 
 version 7 adds `executions.assignment` (which hand-out of an execution a worker's message is about);
 version 8 adds `tokens` (service tokens, as hashes); version 9 records who did what
 (`runs.created_by`, `actions`); version 10 adds `executions.code_hash`; version 11 adds `inputs`
-(prompts raised for a person); version 12 adds `workspaces.paused_at`.
+(prompts raised for a person); version 12 adds `workspaces.paused_at`; version 13 adds pools and
+their launches.
 """
 
 from __future__ import annotations
@@ -267,11 +268,17 @@ def _v12_workspace_pause(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE workspaces ADD COLUMN paused_at FLOAT"))
 
 
+def _v13_pools(conn: Connection) -> None:
+    """Pools and the workers launched for them (tables a database created by this version's
+    _v1_initial has already)."""
+    schema.metadata.create_all(conn, tables=[schema.pools, schema.launches], checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_session_secret, _v3_observability,
                                                   _v4_log_index_written_by_orchestrator, _v5_partial_key_indexes,
                                                   _v6_telemetry_batches, _v7_execution_assignment,
                                                   _v8_service_tokens, _v9_who_did_it, _v10_execution_code_hash,
-                                                  _v11_inputs, _v12_workspace_pause]
+                                                  _v11_inputs, _v12_workspace_pause, _v13_pools]
 
 
 def migrate(engine: Engine) -> int:

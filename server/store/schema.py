@@ -272,6 +272,7 @@ actions = Table(
     Column("at", Float, nullable=False),
 )
 Index("ix_actions_run", actions.c.run_id)
+
 # Inputs: prompts running code raised for a person to answer (`cf.Prompt`). One row per prompt,
 # memoised within its run by `key`: a re-run step or a resumed suspension asks again and gets the
 # same row (and its answer). Only a pending row changes, once: responded, dismissed or cancelled.
@@ -298,3 +299,50 @@ inputs = Table(
     UniqueConstraint("run_id", "key"),
 )
 Index("ix_inputs_state", inputs.c.state, inputs.c.created_at)
+
+# Pools (v13): a workspace's recipes for launching workers (docs: `coflux pools`). `config` holds
+# the launcher's fields (`directory`, `image`, `env.KEY`, ...), a secret one encrypted
+# (server/pools/secrets.py); `modules`, `provides` and `accepts` are the pool's common fields.
+pools = Table(
+    "pools",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("type", String(20), nullable=False),  # "process" | "docker" | "kubernetes"
+    Column("config", JSON, nullable=False),
+    Column("modules", JSON, nullable=False),
+    Column("provides", JSON, nullable=False),
+    Column("accepts", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("workspace_id", "name", name="uq_pools_workspace_name"),
+)
+
+# A worker the server launched for a pool, from the decision to its end (v13). `secret_hash` is
+# the sha256 of the credential made for this launch only; `handle` says where it runs (a pid, a
+# container id, a Job name) so a restarted server finds it again.
+launches = Table(
+    "launches",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("pool_id", Integer, nullable=False),  # no foreign key: a deleted pool's launches stay on record
+    Column("pool_name", String(200), nullable=False),
+    Column("workspace_id", Integer, nullable=False),
+    Column("type", String(20), nullable=False),
+    # launching -> started -> connected -> stopping -> exited | failed | lost
+    Column("state", String(20), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("handle", JSON, nullable=True),
+    Column("session_id", String(40), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("log_tail", Text, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("connected_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+)
+Index("ix_launches_pool", launches.c.pool_id, launches.c.created_at)
+Index("ix_launches_state", launches.c.state)

@@ -9,6 +9,7 @@ it wait" are answered by the same list and can never disagree.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -52,6 +53,10 @@ PLACEMENT_RULES: tuple[PlacementRule, ...] = (
                                       "(`coflux workspaces resume` lets it go on)"),
     PlacementRule("hosts the target", lambda p, s: s.targets.get((p.module, p.target)) == p.type,
                   lambda p, _: f"no connected worker hosts {p.module}/{p.target}"),
+    # A worker launched for a pool authenticates with that launch's credential: only its pool's work.
+    PlacementRule("in its pool, if launched for one", lambda p, s: s.pool_modules is None or any(
+        fnmatch.fnmatchcase(p.module, pattern) for pattern in s.pool_modules),
+                  lambda p, _: f"only workers launched for other pools host {p.module}/{p.target}"),
     PlacementRule("provides what it requires", lambda p, s: requires_satisfied(p.requires, s.provides, s.accepts),
                   lambda p, _: _requires_text(p)),
     PlacementRule("requires what the worker accepts", lambda p, s: accepts_satisfied(p.requires, s.accepts),

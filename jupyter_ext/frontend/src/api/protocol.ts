@@ -289,5 +289,23 @@ export interface WorkspaceEvent {
   state: "active" | "paused" | "archived";
 }
 
+export interface PoolEvent {
+  type: "pool";
+  workspace: string;
+  pool: string;
+  enabled?: boolean;
+  deleted?: boolean;
+}
+
+export interface LaunchEvent {
+  type: "launch";
+  launch: string;
+  pool: string;
+  state: string;
+  error?: string;
+  exit_code?: number;
+  session?: string;
+}
+
 /** Any event of the feed, as pushed: its `type` tells which; `seq` is its feed position. */
-export type FeedEvent = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent | RunEvent | RunResultEvent | SessionEvent | InputEvent | WorkspaceEvent) & { seq: number };
+export type FeedEvent = (StepEvent | AttemptEvent | RerunEvent | AssignedEvent | StartedEvent | ResultEvent | MemoEvent | DependencyEvent | GroupEvent | ChildRunEvent | WarningEvent | LogsEvent | MetricsEvent | AssetEvent | RunEvent | RunResultEvent | SessionEvent | InputEvent | WorkspaceEvent | PoolEvent | LaunchEvent) & { seq: number };

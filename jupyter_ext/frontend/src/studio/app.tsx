@@ -11,6 +11,7 @@ import { RunPage } from "./runpage";
 import { WorkersPage } from "./workers";
 import { QueuePage } from "./queue";
 import { InputsPage, usePendingInputs } from "./inputs";
+import { PoolsPage } from "./pools";
 
 type Theme = "auto" | "light" | "dark";
 const THEME_KEY = "coflux.studio.theme";
@@ -74,6 +75,7 @@ export function App({ api, mode }: { api: CofluxClient; mode: "headless" | "jupy
     ["workers", "Workers", href.workers()],
     ["queue", "Queue", href.queue()],
     ["inputs", "Inputs", href.inputs()],
+    ["pools", "Pools", href.pools()],
   ];
   let page: JSX.Element;
   switch (route.page) {
@@ -84,6 +86,7 @@ export function App({ api, mode }: { api: CofluxClient; mode: "headless" | "jupy
     case "workers": page = <WorkersPage api={api} />; break;
     case "queue": page = <QueuePage api={api} />; break;
     case "inputs": page = <InputsPage api={api} />; break;
+    case "pools": page = <PoolsPage api={api} workspace={workspace} />; break;
     default: page = <section class="cf-page"><h1>Not found</h1><p>Studio has no page <code>{route.hash}</code>. <a href={href.workflows()}>Workflows</a></p></section>;
   }
 

@@ -1,5 +1,5 @@
 // Studio's hash routes: `#/` workflows, `#/workflows/<module>/<name>`, `#/runs`, `#/runs/<id>`,
-// `#/runs/<id>/steps/<step id>`, `#/workers`, `#/queue`, `#/inputs`.
+// `#/runs/<id>/steps/<step id>`, `#/workers`, `#/queue`, `#/inputs`, `#/pools`.
 export type Route =
   | { page: "workflows" }
   | { page: "workflow"; module: string; name: string }
@@ -8,6 +8,7 @@ export type Route =
   | { page: "workers" }
   | { page: "queue" }
   | { page: "inputs" }
+  | { page: "pools" }
   | { page: "missing"; hash: string };
 
 const part = (s: string) => {
@@ -39,6 +40,8 @@ export function parseRoute(hash: string): Route {
       return { page: "queue" };
     case "inputs":
       return { page: "inputs" };
+    case "pools":
+      return { page: "pools" };
   }
   return { page: "missing", hash };
 }
@@ -54,6 +57,7 @@ export const href = {
   workers: () => "#/workers",
   queue: () => "#/queue",
   inputs: () => "#/inputs",
+  pools: () => "#/pools",
 };
 
 export function navigate(hash: string, replace = false): void {
