@@ -24,13 +24,13 @@ from harness import Server, Worker, run_cli, wait_until
 
 from coflux.protocol import RunOutcome
 
-RUN_KEYS = ["id", "workspace", "module", "target", "parent", "created_at", "requires", "memo", "seq",
+RUN_KEYS = ["id", "workspace", "module", "target", "parent", "created_at", "requires", "memo", "by", "seq",
             *typing.get_type_hints(RunOutcome), "steps", "children", "dependencies", "groups", "child_runs", "inputs"]
 STEP_KEYS = ["id", "number", "module", "target", "type", "parent", "created_at", "arguments", "options",
              "cache_key", "memo_key", "stale", "executions"]
 EXECUTION_KEYS = ["id", "attempt", "cause", "created_at", "execute_after", "assigned_at", "started_at", "session",
-                  "worker", "state", "result", "code_hash", "reused_from"]
-RESULT_KEYS = ["kind", "value", "error", "successor", "at"]
+                  "worker", "state", "by", "result", "code_hash", "reused_from"]
+RESULT_KEYS = ["kind", "value", "error", "successor", "at", "by"]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_inspect_view_is_the_snapshot_with_fewer_keys(server: Server, runs: dict
             {"id": s["id"], "module": s["module"], "target": s["target"], "type": s["type"], "parent": s["parent"],
              "options": s["options"], "stale": s["stale"],
              "executions": [{k: e[k] for k in ("id", "attempt", "created_at", "assigned_at", "started_at", "session",
-                                               "worker", "result")} for e in s["executions"]]}
+                                               "worker", "by", "result")} for e in s["executions"]]}
             for s in full["steps"]]
         assert _without_seq(view) == _without_seq(expected)
         assert _without_seq(_get(server, runs[name], view="full")) == _without_seq(full)

@@ -122,7 +122,7 @@ def test_text_output(showcase):
     check(f"{s}:2", r'attempt 2  value "resumed"' + ran)
     check(f"{r}:1", rf"attempt 1  recurred -> {r}:2" + ran)
     check(steps["too_slow"]["id"] + ":1", r"attempt 1  timeout" + ran)  # the worker reports when it began
-    check(steps["hangs"]["id"] + ":1", r"attempt 1  cancelled" + ran)  # it had started: its worker said so
+    check(steps["hangs"]["id"] + ":1", r"attempt 1  cancelled by super token" + ran)  # started (its worker said so); who cancelled
     assert f"  child run {child_run['id']} (schedapps.showcase/child_flow) from {child_run['parent']}" in text
     # The second `memoised(log)` made no step: a memo link to the first one's execution.
     assert f"  memoised: {steps['showcase']['id']}:1 reused {steps['memoised']['id']}:1" in text
