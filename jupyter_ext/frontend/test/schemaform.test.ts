@@ -44,7 +44,7 @@ test("integers, Optional, enums and a required value", () => {
 
 test("empty forms start from sensible values", () => {
   assert.deepEqual(initialValue(floats), []);
-  assert.deepEqual(initialValue(model), { name: "", points: [] });
+  assert.deepEqual(initialValue(model), { name: "", points: [], when: null });
   assert.equal(initialValue({ anyOf: [{ type: "integer" }, { type: "null" }] }), null);
   assert.equal(initialValue({ type: "boolean" }), false);
   assert.equal(describe(floats), "list of number");

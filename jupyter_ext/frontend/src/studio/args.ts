@@ -99,6 +99,10 @@ export function fieldsOf(parameters: Parameter[]): Field[] {
         if (plain(value) && !(p.default as WireValue).refs?.length) {
           defaultText = toText(kind, value);
           defaultValue = value;
+        } else if (hasSchema(p.schema) && "default" in p.schema) {
+          // a default that travels as a pickle (an enum member): its JSON form, from the schema
+          defaultValue = p.schema.default;
+          defaultLabel = JSON.stringify(p.schema.default);
         }
       }
       return {
@@ -224,6 +228,10 @@ export function collectArguments(fields: Field[], texts: Record<string, string>,
     if (field.schema) {
       const value = values[field.name];
       if (value === undefined && field.hasDefault) continue; // the workflow's default
+      if (field.hasDefault && JSON.stringify(value) === JSON.stringify(field.defaultValue)) {
+        kwargs[field.name] = value; // the default as it is (`x: int = None` is not an int, and is fine)
+        continue;
+      }
       Object.assign(errors, validate(field.schema, value, field.name));
       kwargs[field.name] = value;
       continue;
