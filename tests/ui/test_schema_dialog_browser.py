@@ -168,3 +168,32 @@ def test_a_workflow_without_hints_keeps_raw_json(stack, wide, artifacts):
     box.fill('{"a": [1, "two"]}')
     dialog.locator("button[type=submit]").click()
     assert result_of(page, server) == [{"a": [1, "two"]}, None]
+
+
+def test_step_panel_shows_a_model_as_json_and_a_frame_as_parquet(stack, wide, artifacts):
+    server = stack
+    page = wide
+    request = urllib.request.Request(server.url + "api/runs", method="POST", data=json.dumps(
+        {"module": "typedapp", "target": "typed_values", "kwargs": {"n": 2}}).encode(),
+        headers={"Authorization": f"token {server.token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        run_id = json.loads(response.read())["run"]
+    api(server, f"api/runs/{run_id}/result?timeout=60")
+    page.goto(f"{server.url}?token={server.token}")
+    page.wait_for_selector(".cf-studio")
+    page.goto(f"{server.url}#/runs/{run_id}/steps/{run_id}:2")  # make_settings
+    panel = page.locator(f".cf-step-panel[data-step='{run_id}:2']")
+    panel.wait_for()
+    value = panel.locator(".cf-value", has_text="Settings")
+    value.wait_for()
+    text = value.inner_text()
+    assert "Settings" in text and '"name"' in text and '"s2"' in text and "pickle" not in text, text
+    page.screenshot(path=str(artifacts / "schema-step-model.png"))
+    page.goto(f"{server.url}#/runs/{run_id}/steps/{run_id}:3")  # make_frame
+    panel = page.locator(f".cf-step-panel[data-step='{run_id}:3']")
+    panel.wait_for()
+    frame = panel.locator(".cf-value", has_text="DataFrame")
+    frame.wait_for()
+    assert "2 rows × 3 columns: i, square, label" in frame.inner_text() and "Parquet" in frame.inner_text()
+    page.screenshot(path=str(artifacts / "schema-step-frame.png"))
+    assert not page.errors, page.errors
