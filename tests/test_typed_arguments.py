@@ -183,3 +183,25 @@ def test_target_run_from_python_is_checked_too(typed):
     assert "refused: typedapp/weighted(): argument 'values[1]': 'x' is not of type 'number'" in result.stdout
     assert "'color': 'blue', 'color_type': 'Color'" in result.stdout, result.stdout
     assert run_count(server) == before + 1
+
+
+def test_schemas_survive_a_server_restart_without_workers(tmp_path):
+    """The schemas are stored with the registered workflow: after a restart, with no worker
+    connected, a bad argument is still refused (and a good one accepted, to wait for a worker)."""
+    server = Server(tmp_path / "data").start()
+    worker = Worker(server, [MODULE], concurrency=1, log=tmp_path / "worker.log").start()
+    try:
+        worker.wait_registered()
+    finally:
+        worker.stop()
+        server.stop()
+    server = Server(tmp_path / "data").start()
+    try:
+        with Client(server.url, server.token) as c:
+            with pytest.raises(RemoteError, match=r"argument 'n': 'abc' is not of type 'integer'"):
+                c.submit(MODULE, "squares", "abc")
+            assert run_count(server) == 0
+            c.submit(MODULE, "squares", 3)
+            assert run_count(server) == 1
+    finally:
+        server.stop()
