@@ -81,7 +81,8 @@ def type_label(annotation: Any) -> str:
         return annotation
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__qualname__
-    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    text = str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    return text.replace("__main__.", "")  # (a class defined in a notebook cell reads as its name)
 
 
 def _needs_conversion(schema: dict) -> bool:
