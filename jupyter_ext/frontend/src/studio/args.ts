@@ -75,6 +75,7 @@ function plain(value: unknown): boolean {
 
 function describeWire(kind: FieldKind, value: WireValue): string {
   const v = value.v as Record<string, unknown> | null;
+  if (v === null) return "None"; // as Python spells it
   if (kind === "float" && typeof value.v === "number" && Number.isInteger(value.v)) return value.v.toFixed(1);
   if (v && typeof v === "object" && !Array.isArray(v) && typeof v.$ === "string") {
     if (v.$ === "float") return String(v.v ?? "float");
@@ -102,7 +103,7 @@ export function fieldsOf(parameters: Parameter[]): Field[] {
         } else if (hasSchema(p.schema) && "default" in p.schema) {
           // a default that travels as a pickle (an enum member): its JSON form, from the schema
           defaultValue = p.schema.default;
-          defaultLabel = JSON.stringify(p.schema.default);
+          defaultLabel = p.schema.default === null ? "None" : JSON.stringify(p.schema.default);
         }
       }
       return {
