@@ -51,14 +51,27 @@ def schema_of(annotation: Any) -> dict | None:
 
 
 def parameter_schemas(fn: Callable) -> dict[str, dict]:
-    """Parameter name -> JSON Schema, for the parameters whose hints have one."""
+    """Parameter name -> JSON Schema, for the parameters whose hints have one. A parameter's
+    default goes in as the schema's `default`, in its JSON form (an enum member as its value), so
+    forms can start from it even when the default itself travels as a pickle."""
     out: dict[str, dict] = {}
+    parameters = inspect.signature(fn).parameters
     for name, annotation in _hints(fn).items():
-        if name == "return":
+        if name == "return" or name not in parameters:
             continue
         schema = schema_of(annotation)
-        if schema is not None:
-            out[name] = schema
+        if schema is None:
+            continue
+        default = parameters[name].default
+        if default is not inspect.Parameter.empty:
+            try:
+                from pydantic import TypeAdapter
+
+                schema = {**schema, "default": TypeAdapter(annotation).dump_python(default, mode="json",
+                                                                                  warnings=False)}
+            except Exception:
+                pass  # (a default of another type than the hint: forms start empty)
+        out[name] = schema
     return out
 
 
@@ -68,7 +81,8 @@ def type_label(annotation: Any) -> str:
         return annotation
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__qualname__
-    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    text = str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    return text.replace("__main__.", "")  # (a class defined in a notebook cell reads as its name)
 
 
 def _needs_conversion(schema: dict) -> bool:

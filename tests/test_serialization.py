@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import collections
 import dataclasses
 import datetime as dt
@@ -10,6 +11,7 @@ import json
 import math
 import uuid
 
+import pydantic
 import pytest
 
 from coflux import serialization as s
@@ -151,3 +153,48 @@ def test_decoding_rejects_non_wire_values():
         s.decode([1, 2])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown value type 'nope'"):
         s.decode({"v": {"$": "nope"}})
+
+
+# ---------------------------------------------------------------------- models and frames
+
+
+class _Inner(pydantic.BaseModel):
+    when: dt.date
+    tags: set[str] = set()
+
+
+class _Model(pydantic.BaseModel):
+    name: str
+    inner: _Inner
+    extra: dict = {}
+
+
+def test_pydantic_models_travel_as_their_json_and_come_back_as_the_model():
+    model = _Model(name="m", inner=_Inner(when=dt.date(2024, 1, 2), tags={"b", "a"}), extra={"$": "dollar"})
+    wire = s.encode(model)
+    assert wire["v"]["$"] == "pydantic" and wire["v"]["class"].endswith("._Model")
+    assert "pickle" not in json.dumps(wire)
+    shown = s.to_display(wire)
+    assert sorted(shown["inner"].pop("tags")) == ["a", "b"]  # (a set: in its own order)
+    assert shown == {"name": "m", "inner": {"when": "2024-01-02"}, "extra": {"$": "dollar"}}
+    assert s.decode(wire) == model
+    # A consumer without the class still reads the JSON.
+    wire["v"]["class"] = "nowhere_to_be_found.Model"
+    plain = s.decode(wire)
+    assert isinstance(plain, dict) and plain["inner"]["when"] == "2024-01-02" and plain["extra"] == {"$": "dollar"}
+
+
+def test_dataframes_travel_as_parquet():
+    import pandas as pd
+
+    frame = pd.DataFrame({"i": [1, 2, 3], "x": [0.5, 1.5, None], "s": ["a", "b", "c"]}, index=[10, 20, 30])
+    wire = s.encode(frame)
+    node = wire["v"]
+    assert (node["$"], node["format"], node["rows"], node["ncolumns"], node["columns"]) == \
+        ("dataframe", "parquet", 3, 3, ["i", "x", "s"])
+    assert base64.b64decode(node["b64"])[:4] == b"PAR1"
+    assert s.decode(wire).equals(frame)
+    assert s.to_display(wire) == "<DataFrame 3 rows x 3 columns: i, x, s>"
+    # What Parquet cannot hold (mixed object columns) is still a pickle.
+    mixed = pd.DataFrame({"o": [1, "a", decimal.Decimal("1.5")]})
+    assert s.encode(mixed)["v"]["$"] == "pickle"

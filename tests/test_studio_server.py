@@ -259,7 +259,8 @@ def test_workflow_signature_for_the_run_dialog(server: Server) -> None:
     assert shapes["instruction"].startswith("Squares in a group, then a child run.")
     params = {p["name"]: p for p in shapes["parameters"]}
     assert list(params) == ["n", "scale", "label", "gate"]
-    assert params["n"] == {"name": "n", "kind": "positional_or_keyword", "annotation": "int"}
+    assert params["n"] == {"name": "n", "kind": "positional_or_keyword", "annotation": "int",
+                           "schema": {"type": "integer"}}  # (the JSON Schema submits are checked against)
     assert params["scale"]["default"] == {"v": 1.5} and params["scale"]["kind"] == "positional_or_keyword"
     assert params["label"]["kind"] == "keyword_only" and params["label"]["default"] == {"v": "run"}
 

@@ -156,3 +156,52 @@ def test_models_and_frames_travel_without_pickle_and_arrive_as_their_types(clien
     assert plain.returncode == 0, plain.stderr
     assert 'value {"name": "s4", "points": [{"x": 0.0, "y": 1.0}' in plain.stdout, plain.stdout
     assert '"<DataFrame 4 rows x 3 columns: i, square, label>"' in plain.stdout, plain.stdout
+
+
+def test_target_run_from_python_is_checked_too(typed):
+    """`flow.run(...)` outside a worker (a notebook cell, a script) submits through the session's
+    client: the same check, the same message, raised in the caller."""
+    import subprocess
+    import sys
+
+    from harness import APPS_DIR
+
+    server, _ = typed
+    script = (
+        "import typedapp\n"
+        "from coflux.errors import RemoteError\n"
+        "try:\n"
+        "    typedapp.weighted.run([0.5, 'x'])\n"
+        "except RemoteError as exc:\n"
+        "    print('refused:', exc)\n"
+        "print('ran:', typedapp.weighted.run([0.5, 1], color=typedapp.Color.blue).result(60))\n"
+    )
+    before = run_count(server)
+    result = subprocess.run([sys.executable, "-c", script], env=server.env(), cwd=APPS_DIR, capture_output=True,
+                            text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert "refused: typedapp/weighted(): argument 'values[1]': 'x' is not of type 'number'" in result.stdout
+    assert "'color': 'blue', 'color_type': 'Color'" in result.stdout, result.stdout
+    assert run_count(server) == before + 1
+
+
+def test_schemas_survive_a_server_restart_without_workers(tmp_path):
+    """The schemas are stored with the registered workflow: after a restart, with no worker
+    connected, a bad argument is still refused (and a good one accepted, to wait for a worker)."""
+    server = Server(tmp_path / "data").start()
+    worker = Worker(server, [MODULE], concurrency=1, log=tmp_path / "worker.log").start()
+    try:
+        worker.wait_registered()
+    finally:
+        worker.stop()
+        server.stop()
+    server = Server(tmp_path / "data").start()
+    try:
+        with Client(server.url, server.token) as c:
+            with pytest.raises(RemoteError, match=r"argument 'n': 'abc' is not of type 'integer'"):
+                c.submit(MODULE, "squares", "abc")
+            assert run_count(server) == 0
+            c.submit(MODULE, "squares", 3)
+            assert run_count(server) == 1
+    finally:
+        server.stop()

@@ -66,6 +66,12 @@ APP = textwrap.dedent('''\
         """Waits for a gate file, then squares 0..n-1."""
         wait_for.submit(gate).result()
         return sum(square.submit(i).result() for i in range(n))
+
+
+    @cf.workflow()
+    def mean(values: list[float]) -> float:
+        """The mean of some numbers."""
+        return sum(values) / len(values)
     ''')
 
 
@@ -262,6 +268,37 @@ def test_run_dialog_starts_a_run_that_updates_live(lab, page, worker, artifacts)
     expect(tab.locator(".cf-graph-svg [data-node]")).to_have_count(4, timeout=WAIT_MS)
     expect(tab.locator('.cf-graph-svg [data-node][data-status="value"]')).to_have_count(4, timeout=WAIT_MS)
     expect(item.locator(".coflux-lab-status")).to_have_text("✓value", timeout=WAIT_MS)
+
+
+def test_run_form_builds_fields_from_the_schema(lab, page, worker, artifacts):
+    """`list[float]` is a list of number fields in the panel's form: `[0.1, "x"]` is refused with
+    the item named, before anything is submitted; fixed, the run starts with the numbers."""
+    from playwright.sync_api import expect
+
+    open_lab(page, lab)
+    panel = open_panel_from_sidebar(page)
+    workflow = panel.locator(f'[data-workflow="{MODULE}/mean"]')
+    workflow.get_by_role("button", name="Run…").click()
+    form = workflow.locator("form")
+    expect(form).to_be_visible()
+    add = form.get_by_role("button", name="add to values")
+    add.click()
+    add.click()
+    form.locator('input[name="values[0]"]').fill("0.5")
+    form.locator('input[name="values[1]"]').fill("x")
+    runs_before = len(lab.api("coflux/api/runs")["runs"])
+    form.get_by_role("button", name="Start run").click()
+    expect(form.get_by_role("alert").first).to_contain_text('values[1]: "x" is not a number')
+    page.screenshot(path=str(artifacts / "lab-run-form-schema-refused.png"))
+    assert len(lab.api("coflux/api/runs")["runs"]) == runs_before
+    form.locator('input[name="values[1]"]').fill("1.5")
+    form.get_by_role("button", name="Start run").click()
+    tab = page.locator('.jp-MainAreaWidget[id^="coflux-run-"]')
+    expect(tab).to_be_visible(timeout=WAIT_MS)
+    run_id = (tab.first.get_attribute("id") or "").removeprefix("coflux-run-")
+    wait_until(lambda: worker.status(run_id) == "value", 60, message=f"{run_id} to finish")
+    result = lab.api(f"coflux/api/runs/{run_id}/result?timeout=10")
+    assert result["value"]["v"] == 1.0, result
 
 
 def test_palette_commands_open_the_panel_and_a_run(lab, page, worker, finished_run):

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Unparsed, describe, hasSchema, initialValue, validate } from "../src/views/schemaform";
+import { collectArguments, fieldsOf, initialSchemaValue } from "../src/studio/args";
 
 const floats = { type: "array", items: { type: "number" } };
 const model = {
@@ -44,9 +45,27 @@ test("integers, Optional, enums and a required value", () => {
 
 test("empty forms start from sensible values", () => {
   assert.deepEqual(initialValue(floats), []);
-  assert.deepEqual(initialValue(model), { name: "", points: [] });
+  assert.deepEqual(initialValue(model), { name: "", points: [], when: null });
   assert.equal(initialValue({ anyOf: [{ type: "integer" }, { type: "null" }] }), null);
   assert.equal(initialValue({ type: "boolean" }), false);
   assert.equal(describe(floats), "list of number");
   assert.ok(!hasSchema({}) && !hasSchema(null) && hasSchema(floats));
+});
+
+test("run dialog arguments: schema fields validated, defaults kept as they are", () => {
+  const [n, color, values] = fieldsOf([
+    { name: "n", annotation: "int", schema: { type: "integer" }, default: { v: null } },
+    // an enum default travels as a pickle: the form starts from its JSON form, from the schema
+    { name: "color", annotation: "Color", default: { v: { $: "pickle", b64: "", class: "m.Color" } },
+      schema: { enum: ["red", "green"], type: "string", default: "red" } },
+    { name: "values", annotation: "list[float]", schema: floats },
+  ]);
+  assert.equal(n.defaultLabel, "None");
+  assert.equal(initialSchemaValue(color), "red");
+  assert.deepEqual(initialSchemaValue(values), []);
+  const ok = collectArguments([n, color, values], {}, { n: null, color: "green", values: [1.5] });
+  assert.deepEqual(ok, { ok: true, kwargs: { n: null, color: "green", values: [1.5] } }, "`n: int = None` as given");
+  const bad = collectArguments([n, color, values], {}, { n: 2.5, color: "blue", values: [1, "x"] });
+  assert.ok(!bad.ok);
+  assert.deepEqual(Object.keys(bad.errors).sort(), ["color", "n", "values[1]"]);
 });

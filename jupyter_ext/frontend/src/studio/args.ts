@@ -75,6 +75,7 @@ function plain(value: unknown): boolean {
 
 function describeWire(kind: FieldKind, value: WireValue): string {
   const v = value.v as Record<string, unknown> | null;
+  if (v === null) return "None"; // as Python spells it
   if (kind === "float" && typeof value.v === "number" && Number.isInteger(value.v)) return value.v.toFixed(1);
   if (v && typeof v === "object" && !Array.isArray(v) && typeof v.$ === "string") {
     if (v.$ === "float") return String(v.v ?? "float");
@@ -99,6 +100,10 @@ export function fieldsOf(parameters: Parameter[]): Field[] {
         if (plain(value) && !(p.default as WireValue).refs?.length) {
           defaultText = toText(kind, value);
           defaultValue = value;
+        } else if (hasSchema(p.schema) && "default" in p.schema) {
+          // a default that travels as a pickle (an enum member): its JSON form, from the schema
+          defaultValue = p.schema.default;
+          defaultLabel = p.schema.default === null ? "None" : JSON.stringify(p.schema.default);
         }
       }
       return {
@@ -224,6 +229,10 @@ export function collectArguments(fields: Field[], texts: Record<string, string>,
     if (field.schema) {
       const value = values[field.name];
       if (value === undefined && field.hasDefault) continue; // the workflow's default
+      if (field.hasDefault && JSON.stringify(value) === JSON.stringify(field.defaultValue)) {
+        kwargs[field.name] = value; // the default as it is (`x: int = None` is not an int, and is fine)
+        continue;
+      }
       Object.assign(errors, validate(field.schema, value, field.name));
       kwargs[field.name] = value;
       continue;

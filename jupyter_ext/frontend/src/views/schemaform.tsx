@@ -102,9 +102,12 @@ export function initialValue(schema: JSONSchema, root: JSONSchema = schema): unk
   if (choices(s)) return undefined;
   switch (typeOf(s)) {
     case "object": {
+      // required fields, and the optional ones that have a default (shown, so it can be seen)
       const out: Record<string, unknown> = {};
-      for (const key of s.required ?? []) {
-        const inner = initialValue(s.properties?.[key] ?? {}, root);
+      const required = new Set<string>(s.required ?? []);
+      for (const [key, sub] of Object.entries((s.properties ?? {}) as Record<string, JSONSchema>)) {
+        if (!required.has(key) && !("default" in sub)) continue;
+        const inner = initialValue(sub, root);
         if (inner !== undefined) out[key] = inner;
       }
       return out;
