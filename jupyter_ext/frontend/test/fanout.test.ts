@@ -50,7 +50,9 @@ test("a step's label is its call with the first argument's short form", () => {
   assert.equal(callLabel(items[17]), "scale(17, …)");
   assert.equal(callLabel(last), "summarise(297)");
   assert.equal(shortValue({ v: "a rather long string argument" }), "\"a rather long st…");
-  assert.equal(shortValue({ v: [1, 2, 3] }), "[3]");
+  assert.equal(shortValue({ v: [1, 2, 3] }), "[1, 2, 3]");
+  assert.equal(shortValue({ v: { $: "tuple", items: [5] } }), "(5,)");
+  assert.equal(shortValue({ v: Array.from({ length: 40 }, (_, i) => i) }), "[40 items]");
   assert.equal(shortValue({ v: { $: "ref", i: 0 }, refs: ["R:7:1"] }), "↪#7");
 });
 

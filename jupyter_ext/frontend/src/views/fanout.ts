@@ -112,6 +112,18 @@ function clip(text: string, max: number): string {
   return text.length <= max ? text : text.slice(0, max - 1) + "…";
 }
 
+/** A short list of plain items as written ("[1, 2]", "(5,)"), else its size ("[40 items]"). */
+function shortItems(items: unknown, open: string, close: string, max: number): string {
+  const list = Array.isArray(items) ? items : [];
+  const plain = list.every((x) => x === null || ["number", "string", "boolean"].includes(typeof x));
+  if (plain) {
+    const text = list.map((x) => (typeof x === "string" ? JSON.stringify(x) : x === null ? "None" : String(x))).join(", ");
+    const single = open === "(" && list.length === 1 ? "," : "";
+    if (text.length + 2 <= max) return `${open}${text}${single}${close}`;
+  }
+  return `${open}${list.length} item${list.length === 1 ? "" : "s"}${close}`;
+}
+
 /** One argument as a few characters: numbers and strings as they are, containers by size. */
 export function shortValue(value: WireValue | undefined, max = SHORT): string {
   if (!value) return "";
@@ -120,18 +132,18 @@ export function shortValue(value: WireValue | undefined, max = SHORT): string {
   if (typeof v === "boolean") return v ? "True" : "False";
   if (typeof v === "number") return String(v);
   if (typeof v === "string") return clip(JSON.stringify(v), max);
-  if (Array.isArray(v)) return `[${v.length}]`;
+  if (Array.isArray(v)) return shortItems(v, "[", "]", max);
   if (typeof v === "object") {
     const o = v as Record<string, unknown>;
     switch (o.$) {
-      case undefined: return `{${Object.keys(o).length}}`;
+      case undefined: return `{${Object.keys(o).length} keys}`;
       case "ref": {
         const ref = value.refs?.[Number(o.i)];
         const id = typeof ref === "string" ? ref : String(ref?.id ?? ref?.execution ?? "");
         return id ? `↪#${id.split(":")[1] ?? id}` : "↪";
       }
-      case "tuple": return `(${Array.isArray(o.items) ? o.items.length : 0})`;
-      case "dict": return `{${Array.isArray(o.items) ? o.items.length : 0}}`;
+      case "tuple": return shortItems(o.items, "(", ")", max);
+      case "dict": return `{${Array.isArray(o.items) ? o.items.length : 0} keys}`;
       case "asset": return `asset ${String(o.name ?? "")}`.trim();
       default: return clip(o.v !== undefined ? String(o.v) : String(o.$), max);
     }
