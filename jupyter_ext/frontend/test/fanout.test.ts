@@ -76,3 +76,14 @@ test("members sort by status (failures first), duration and item", () => {
   assert.equal(sortMembers(items, "duration", true, 0)[0].number, 301);
   assert.equal(sortMembers(items, "item", true, 0)[0].number, 301);
 });
+
+test("the children of a fan-out's members are a fan-out of their own", () => {
+  const loads = items.map((s, i) => step(400 + i, "load", "value", [i], `${s.id}:1`));
+  const graph = graphOf([root, ...items, ...loads]);
+  // graphOf links every step to the root; link each load to its own scale call instead.
+  graph.edges = [...graph.edges.filter((e) => !loads.some((l) => l.id === e.to)),
+    ...loads.map((l) => ({ id: `${l.parent!.slice(0, -2)}>${l.id}`, from: l.parent!.slice(0, -2), to: l.id, kind: "child" as const }))];
+  const g = collapseFanOuts(graph);
+  assert.deepEqual(g.nodes.map((n) => n.label), ["flow", "scale x300", "load x300"]);
+  assert.deepEqual(g.edges.map((e) => `${e.from}>${e.to}`), [`R:1>${g.nodes[1].id}`, `${g.nodes[1].id}>${g.nodes[2].id}`]);
+});
