@@ -173,12 +173,15 @@ def test_run_view_goes_live_in_jupyterlab(built, lab, page, artifacts):
     view.scroll_into_view_if_needed()
     view.get_by_role("tab", name="Graph").click()
     view.screenshot(path=str(artifacts / "runview-dark.png"))
-    # Charts drawn in the light theme are drawn again in the dark one's colours (light text).
+    # Charts drawn in the light theme are drawn again in the dark one's colours (light text on a
+    # dark background; the chart's title is the page's own text, above the plot).
     view.get_by_role("tab", name="Metrics").click()
     page.wait_for_function("""(el) => {
-      const title = el.querySelector('.cf-chart .gtitle');
+      const title = el.querySelector('.cf-chart .xtitle');
+      const svg = el.querySelector('.cf-chart .main-svg');
       const rgb = title && getComputedStyle(title).fill.match(/\\d+/g);
-      return rgb && (+rgb[0] + +rgb[1] + +rgb[2]) / 3 > 128;
+      const bg = svg && getComputedStyle(svg).backgroundColor.match(/\\d+/g);
+      return rgb && bg && (+rgb[0] + +rgb[1] + +rgb[2]) / 3 > 128 && (+bg[0] + +bg[1] + +bg[2]) / 3 < 100;
     }""", arg=view.element_handle(), timeout=WAIT_MS)
     view.screenshot(path=str(artifacts / "runview-metrics-dark.png"))
     view.get_by_role("tab", name="Graph").click()

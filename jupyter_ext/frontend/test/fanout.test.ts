@@ -50,7 +50,9 @@ test("a step's label is its call with the first argument's short form", () => {
   assert.equal(callLabel(items[17]), "scale(17, …)");
   assert.equal(callLabel(last), "summarise(297)");
   assert.equal(shortValue({ v: "a rather long string argument" }), "\"a rather long st…");
-  assert.equal(shortValue({ v: [1, 2, 3] }), "[3]");
+  assert.equal(shortValue({ v: [1, 2, 3] }), "[1, 2, 3]");
+  assert.equal(shortValue({ v: { $: "tuple", items: [5] } }), "(5,)");
+  assert.equal(shortValue({ v: Array.from({ length: 40 }, (_, i) => i) }), "[40 items]");
   assert.equal(shortValue({ v: { $: "ref", i: 0 }, refs: ["R:7:1"] }), "↪#7");
 });
 
@@ -73,4 +75,15 @@ test("members sort by status (failures first), duration and item", () => {
   assert.deepEqual(sortMembers(items, "status", false, 0).slice(0, 3).map((s) => s.number), [19, 152, 285]);
   assert.equal(sortMembers(items, "duration", true, 0)[0].number, 301);
   assert.equal(sortMembers(items, "item", true, 0)[0].number, 301);
+});
+
+test("the children of a fan-out's members are a fan-out of their own", () => {
+  const loads = items.map((s, i) => step(400 + i, "load", "value", [i], `${s.id}:1`));
+  const graph = graphOf([root, ...items, ...loads]);
+  // graphOf links every step to the root; link each load to its own scale call instead.
+  graph.edges = [...graph.edges.filter((e) => !loads.some((l) => l.id === e.to)),
+    ...loads.map((l) => ({ id: `${l.parent!.slice(0, -2)}>${l.id}`, from: l.parent!.slice(0, -2), to: l.id, kind: "child" as const }))];
+  const g = collapseFanOuts(graph);
+  assert.deepEqual(g.nodes.map((n) => n.label), ["flow", "scale x300", "load x300"]);
+  assert.deepEqual(g.edges.map((e) => `${e.from}>${e.to}`), [`R:1>${g.nodes[1].id}`, `${g.nodes[1].id}>${g.nodes[2].id}`]);
 });

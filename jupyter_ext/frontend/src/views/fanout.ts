@@ -17,25 +17,11 @@ export function fanOutId(parentStep: string, module: string, target: string): st
 
 /** Replace every run of >= FANOUT_MIN sibling steps (same parent step, same target) by one
  * "fanout" node whose members are the steps in call order; `expanded` fan-outs stay drawn step
- * by step. Edges are re-pointed at the fan-out (one per pair, the strongest meaning kept). */
+ * by step. The children of a collapsed fan-out's members count as siblings too (300 `process`
+ * calls that each call `load` are two fan-outs, not one and 300 nodes). Edges are re-pointed at
+ * the fan-out (one per pair, the strongest meaning kept). */
 export function collapseFanOuts(graph: RunGraph, expanded: ReadonlySet<string> = new Set()): RunGraph {
-  const families = new Map<string, StepModel[]>();
-  for (const node of graph.nodes) {
-    const step = node.step;
-    if (node.kind !== "step" || !step || !step.parent) continue;
-    const id = fanOutId(stepOfExecution(step.parent), step.module, step.target);
-    let members = families.get(id);
-    if (!members) families.set(id, (members = []));
-    members.push(step);
-  }
-  const nodeOf = new Map<string, string>(); // old node id -> fan-out id
-  const fans = new Map<string, GraphNode>();
-  for (const [id, members] of families) {
-    if (members.length < FANOUT_MIN || expanded.has(id)) continue;
-    members.sort((a, b) => a.number - b.number);
-    fans.set(id, { id, kind: "fanout", label: `${members[0].target} x${members.length}`, members });
-    for (const m of members) nodeOf.set(m.id, id);
-  }
+  const { nodeOf, fans } = fanOutsOf(graph.nodes.filter((n) => n.kind === "step" && n.step).map((n) => n.step!), expanded);
   if (fans.size === 0) return graph;
 
   const nodes: GraphNode[] = [];
@@ -62,6 +48,52 @@ export function collapseFanOuts(graph: RunGraph, expanded: ReadonlySet<string> =
   const structureKey = nodes.map((n) => n.id + (n.kind === "group" ? `*${n.members!.length}` : "")).join("|") +
     "#" + edgeList.map((e) => `${e.id}:${e.kind}`).join("|");
   return { ...graph, nodes, edges: edgeList, nodeOfStep, structureKey };
+}
+
+/** Which steps fall into which fan-out, level by level from the root (see collapseFanOuts). */
+export function fanOutsOf(steps: readonly StepModel[], expanded: ReadonlySet<string> = new Set()): {
+  nodeOf: Map<string, string>; fans: Map<string, GraphNode>;
+} {
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  // Level by level from the root, so a parent's fan-out is known before its children are keyed.
+  const depth = new Map<string, number>();
+  const depthOf = (s: StepModel): number => {
+    // Up the parent chain (iteratively: a recursive workflow may nest thousands deep).
+    const chain: StepModel[] = [];
+    const seen = new Set<string>();
+    let at: StepModel | undefined = s;
+    while (at && !depth.has(at.id) && !seen.has(at.id)) {
+      chain.push(at);
+      seen.add(at.id);
+      at = at.parent ? byId.get(stepOfExecution(at.parent)) : undefined;
+    }
+    let d = at && depth.has(at.id) ? depth.get(at.id)! : -1;
+    for (let i = chain.length - 1; i >= 0; i--) depth.set(chain[i].id, ++d);
+    return depth.get(s.id)!;
+  };
+  const levels: StepModel[][] = [];
+  for (const s of steps) (levels[depthOf(s)] ??= []).push(s);
+  const nodeOf = new Map<string, string>(); // step id -> fan-out id
+  const fans = new Map<string, GraphNode>();
+  for (const level of levels) {
+    if (!level) continue;
+    const families = new Map<string, StepModel[]>();
+    for (const step of level) {
+      if (!step.parent) continue;
+      const parent = stepOfExecution(step.parent);
+      const id = fanOutId(nodeOf.get(parent) ?? parent, step.module, step.target);
+      let members = families.get(id);
+      if (!members) families.set(id, (members = []));
+      members.push(step);
+    }
+    for (const [id, members] of families) {
+      if (members.length < FANOUT_MIN || expanded.has(id)) continue;
+      members.sort((a, b) => a.number - b.number);
+      fans.set(id, { id, kind: "fanout", label: `${members[0].target} x${members.length}`, members });
+      for (const m of members) nodeOf.set(m.id, id);
+    }
+  }
+  return { nodeOf, fans };
 }
 
 // ---------------------------------------------------------------- statuses
@@ -112,6 +144,18 @@ function clip(text: string, max: number): string {
   return text.length <= max ? text : text.slice(0, max - 1) + "…";
 }
 
+/** A short list of plain items as written ("[1, 2]", "(5,)"), else its size ("[40 items]"). */
+function shortItems(items: unknown, open: string, close: string, max: number): string {
+  const list = Array.isArray(items) ? items : [];
+  const plain = list.every((x) => x === null || ["number", "string", "boolean"].includes(typeof x));
+  if (plain) {
+    const text = list.map((x) => (typeof x === "string" ? JSON.stringify(x) : x === null ? "None" : String(x))).join(", ");
+    const single = open === "(" && list.length === 1 ? "," : "";
+    if (text.length + 2 <= max) return `${open}${text}${single}${close}`;
+  }
+  return `${open}${list.length} item${list.length === 1 ? "" : "s"}${close}`;
+}
+
 /** One argument as a few characters: numbers and strings as they are, containers by size. */
 export function shortValue(value: WireValue | undefined, max = SHORT): string {
   if (!value) return "";
@@ -120,18 +164,18 @@ export function shortValue(value: WireValue | undefined, max = SHORT): string {
   if (typeof v === "boolean") return v ? "True" : "False";
   if (typeof v === "number") return String(v);
   if (typeof v === "string") return clip(JSON.stringify(v), max);
-  if (Array.isArray(v)) return `[${v.length}]`;
+  if (Array.isArray(v)) return shortItems(v, "[", "]", max);
   if (typeof v === "object") {
     const o = v as Record<string, unknown>;
     switch (o.$) {
-      case undefined: return `{${Object.keys(o).length}}`;
+      case undefined: return `{${Object.keys(o).length} keys}`;
       case "ref": {
         const ref = value.refs?.[Number(o.i)];
         const id = typeof ref === "string" ? ref : String(ref?.id ?? ref?.execution ?? "");
         return id ? `↪#${id.split(":")[1] ?? id}` : "↪";
       }
-      case "tuple": return `(${Array.isArray(o.items) ? o.items.length : 0})`;
-      case "dict": return `{${Array.isArray(o.items) ? o.items.length : 0}}`;
+      case "tuple": return shortItems(o.items, "(", ")", max);
+      case "dict": return `{${Array.isArray(o.items) ? o.items.length : 0} keys}`;
       case "asset": return `asset ${String(o.name ?? "")}`.trim();
       default: return clip(o.v !== undefined ? String(o.v) : String(o.$), max);
     }
@@ -226,25 +270,17 @@ export interface StepChoice { id: string; label: string; members: StepModel[] }
  * parent) is one choice "scale x300 (all)" instead of 300; other steps are their own choice. In
  * call order of each choice's first step. */
 export function stepChoices(steps: readonly StepModel[]): StepChoice[] {
-  const families = new Map<string, StepModel[]>();
-  for (const step of steps) {
-    if (!step.parent) continue;
-    const id = fanOutId(stepOfExecution(step.parent), step.module, step.target);
-    let list = families.get(id);
-    if (!list) families.set(id, (list = []));
-    list.push(step);
-  }
+  const { nodeOf, fans } = fanOutsOf(steps);
   const out: StepChoice[] = [];
   const seen = new Set<string>();
   for (const step of [...steps].sort((a, b) => a.number - b.number)) {
-    const id = step.parent ? fanOutId(stepOfExecution(step.parent), step.module, step.target) : "";
-    const family = id ? families.get(id)! : [];
-    if (family.length >= FANOUT_MIN) {
-      if (seen.has(id)) continue;
-      seen.add(id);
-      out.push({ id, label: `${step.target} x${family.length} (all)`, members: family });
-    } else {
+    const fan = nodeOf.get(step.id);
+    if (fan === undefined) {
       out.push({ id: step.id, label: `${step.target} #${step.number}`, members: [step] });
+    } else if (!seen.has(fan)) {
+      seen.add(fan);
+      const members = fans.get(fan)!.members!;
+      out.push({ id: fan, label: `${step.target} x${members.length} (all)`, members });
     }
   }
   return out;

@@ -350,12 +350,13 @@ export function GraphView(): JSX.Element {
   const measured = useRef(0);
   useLayoutEffect(() => {
     // From building the graph model out of the steps, through collapsing, layout and the DOM
-    // commit, to the next frame: how long the latest graph took to draw (tests read it).
+    // commit, to the next painted frame: how long the latest graph took to draw (tests read it).
     const svg = svgRef.current;
     const started = buildStarted.current;
     if (!svg || started === measured.current) return;
     measured.current = started;
-    requestAnimationFrame(() => svg.setAttribute("data-draw-ms", (performance.now() - started).toFixed(1)));
+    // (a task queued from the next animation frame runs once that frame is painted)
+    requestAnimationFrame(() => setTimeout(() => svg.setAttribute("data-draw-ms", (performance.now() - started).toFixed(1)), 0));
   });
   useEffect(() => {
     const svg = svgRef.current;
@@ -447,9 +448,11 @@ export function GraphView(): JSX.Element {
     const target = event.target as HTMLElement | null;
     if (target && (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA")) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.key === "n" || event.key === "]") { event.preventDefault(); goFailure(1); }
-    else if (event.key === "p" || event.key === "[") { event.preventDefault(); goFailure(-1); }
-    else if (event.key === "/") { event.preventDefault(); rootRef.current?.querySelector<HTMLInputElement>(".cf-graph-search")?.focus(); }
+    // Handled keys stop here: JupyterLab's own shortcuts (n, p in command mode) never see them.
+    const handled = () => { event.preventDefault(); event.stopPropagation(); };
+    if (event.key === "n" || event.key === "]") { handled(); goFailure(1); }
+    else if (event.key === "p" || event.key === "[") { handled(); goFailure(-1); }
+    else if (event.key === "/") { handled(); rootRef.current?.querySelector<HTMLInputElement>(".cf-graph-search")?.focus(); }
   };
   const onKeyRef = useRef(onKey);
   onKeyRef.current = onKey;
