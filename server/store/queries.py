@@ -283,6 +283,20 @@ def list_workflows(engine: Engine, workspace: str = "default") -> list[dict]:
              "instruction": r.instruction, "updated_at": r.updated_at} for r in rows]
 
 
+def hosts_left(engine: Engine, workspace: str = "default") -> dict[tuple[str, str], float]:
+    """(module, name) -> when the last ended worker session of the workspace that hosted it ended."""
+    left: dict[tuple[str, str], float] = {}
+    with engine.connect() as db:
+        rows = db.execute(select(t.sessions.c.targets, t.sessions.c.ended_at)
+                          .join(t.workspaces, t.workspaces.c.id == t.sessions.c.workspace_id)
+                          .where(t.workspaces.c.name == workspace, t.sessions.c.ended_at.is_not(None))).all()
+    for targets, ended_at in rows:
+        for module, name, _kind in targets or []:
+            if ended_at > left.get((module, name), 0.0):
+                left[(module, name)] = ended_at
+    return left
+
+
 def list_workspaces(engine: Engine) -> list[dict]:
     with engine.connect() as db:
         rows = db.execute(select(t.workspaces).order_by(t.workspaces.c.id)).all()
