@@ -354,6 +354,43 @@ def write_view_notebook(path: pathlib.Path, run_id: str, workflow: str) -> None:
     path.write_text(json.dumps(data))
 
 
+FAILING_CELLS = [
+    "%load_ext coflux",
+    'import coflux as cf\n\n@cf.task()\ndef scale_item(item: int, factor: float = 2.0) -> float:\n'
+    '    raise ValueError(f"item {item} cannot be scaled")\n',
+    "@cf.workflow()\ndef scale_all(n: int) -> float:\n    return scale_item.submit(n, factor=3.0).result()\n",
+    "run = scale_all.run(7)\nrun",
+]
+
+
+def test_step_panel_names_cells_and_arguments_as_the_notebook_does(stack, saved, page, artifacts):
+    from playwright.sync_api import expect
+
+    lab = stack.lab
+    write_notebook(lab.root / "failing.ipynb", FAILING_CELLS)
+    page.set_viewport_size(SHOT)
+    page.goto(f"{lab.url}lab/tree/failing.ipynb?reset&token={lab.token}")
+    panel = PANEL_JS.replace(NOTEBOOK, "failing.ipynb")
+    page.wait_for_function(f"() => {{ const p = ({panel})(); const k = p && p.sessionContext.session "
+                           "&& p.sessionContext.session.kernel; return k && k.status === 'idle'; }", timeout=WAIT_MS)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    view = page.locator(".coflux-run-output .cf-runview")
+    expect(view).to_have_attribute("data-status", "error", timeout=WAIT_MS)
+    view.scroll_into_view_if_needed()
+    view.locator(".cf-node", has_text="scale_item").first.click()
+    step = view.locator(".cf-step-panel, [aria-label='arguments']").first
+    expect(step).to_be_visible()
+    args = view.locator("section[aria-label=arguments] .cf-args li")
+    expect(args).to_have_count(2)
+    expect(args.nth(0)).to_contain_text("item = 7")
+    expect(args.nth(1)).to_contain_text("factor = 3")
+    frame = view.locator(".cf-traceback .cf-frame-file").first
+    expect(frame).to_have_text("Cell In[2], line 5")
+    assert "ipykernel_" not in view.locator(".cf-traceback").inner_text()
+    page.screenshot(path=str(artifacts / "step-panel-error.png"))
+    page.evaluate(f"() => ({panel})().sessionContext.shutdown()")
+
+
 def test_unhosted_workflow_is_shown_as_such_and_a_run_of_it_says_why_it_waits(stack, saved, page, artifacts):
     """Last in this module: it stops the worker."""
     from playwright.sync_api import expect
