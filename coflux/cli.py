@@ -296,9 +296,9 @@ def _outcome_exit(outcome: dict, label: str = "run") -> int:
         frames = error.get("frames") or []
         if frames:
             print("Traceback (remote, most recent call last):", file=sys.stderr)
-            for file, line, name, code in frames:
-                print(f'  File "{file}", line {line}, in {name}' + (f"\n    {code}" if code else ""),
-                      file=sys.stderr)
+            for file, line, name, code, *label in frames:  # label: "Cell In[8], line 3" (a notebook's)
+                where = label[0] if label else f'File "{file}", line {line}'
+                print(f"  {where}, in {name}" + (f"\n    {code}" if code else ""), file=sys.stderr)
         return 1
     if status == "pending":
         print(f"{label} has not finished", file=sys.stderr)

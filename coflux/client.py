@@ -43,12 +43,14 @@ class Run:
         """Block until the run finishes (or `timeout` seconds pass: TimeoutError). Executions the
         workflow returned (also inside lists, dicts, ...) are waited for and replaced by their
         values, as `.result()` on each would give them; an error of one of them is raised."""
+        __tracebackhide__ = True  # noqa: F841 - IPython folds this library frame out of tracebacks
         outcome = self.client.run_result(self.id, timeout)
         if outcome.get("status") == "pending":
             raise TimeoutError(f"run {self.id} did not finish within {timeout} s")
         return outcome_value(outcome, self.client)
 
     def poll(self, timeout: float | None = None, *, default: Any = None) -> Any:
+        __tracebackhide__ = True  # noqa: F841 - IPython folds this library frame out of tracebacks
         outcome = self.client.run_result(self.id, timeout if timeout is not None else 0)
         if outcome.get("status") == "pending":
             return default

@@ -26,8 +26,8 @@ class ExecutionError(Exception):
     def remote_traceback(self) -> str:
         """The traceback of the failure where it happened, formatted like Python's."""
         lines = ["Traceback (most recent call last):"]
-        for file, line, name, code in self.frames:
-            lines.append(f'  File "{file}", line {line}, in {name}')
+        for file, line, name, code, *label in self.frames:  # label: "Cell In[8], line 3" (a notebook's)
+            lines.append(f"  {label[0]}, in {name}" if label else f'  File "{file}", line {line}, in {name}')
             if code:
                 lines.append(f"    {code}")
         lines.append(f"{self.error_type}: {self.error_message}")

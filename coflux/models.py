@@ -52,6 +52,7 @@ class Execution(Ref, Generic[T]):
 
     def result(self) -> T:
         """Block until the execution completes; return its value or raise its error."""
+        __tracebackhide__ = True  # noqa: F841 - IPython folds this library frame out of tracebacks
         resolver = self._resolver_or_current()
         return outcome_value(resolver.wait(self.id, None), resolver)
 
@@ -95,6 +96,7 @@ class LocalExecution(Execution[T]):
         self._value, self._error = value, error
 
     def result(self) -> T:
+        __tracebackhide__ = True  # noqa: F841 - IPython folds this library frame out of tracebacks
         if self._error is not None:
             raise self._error
         return self._value
@@ -129,6 +131,7 @@ def decode_value(wire: dict, resolver: Any) -> Any:
 
 def outcome_value(outcome: dict, resolver: Any) -> Any:
     """Turn a wait outcome from the server into the value, or raise what the caller should see."""
+    __tracebackhide__ = True  # noqa: F841 - IPython folds this library frame out of tracebacks
     if outcome.get("status") == "value":
         return decode_value(outcome["value"], resolver)
     # A notebook or a script (a client) shows where an error was raised; inside an execution the

@@ -25,6 +25,21 @@ from typing import Any
 MAX_FRAMES = 100
 
 
+def cell_label(filename: str, lineno: int) -> str:
+    """How Jupyter names a line of a notebook cell ("Cell In[8], line 3") when `filename` is one
+    of this kernel's cell files (ipykernel compiles each cell under a temporary file name and
+    IPython's compiler maps those names to execution counts); "" for any other file."""
+    if "IPython" not in sys.modules:  # not a kernel: nothing to map (and no import for it)
+        return ""
+    try:
+        from IPython import get_ipython
+
+        count = get_ipython().compile._filename_map.get(filename)  # type: ignore[union-attr]
+    except Exception:  # no shell, or an IPython without the map
+        return ""
+    return f"Cell In[{count}], line {lineno}" if isinstance(count, int) else ""
+
+
 def _frame_at(filename: str, lineno: int, name: str) -> types.FrameType | None:
     """A finished frame of a code object named `name` from `filename`, its last instruction on
     line `lineno` (where tools that read positions rather than `tb_lineno` look: IPython)."""
@@ -50,14 +65,20 @@ def _seed_source(filename: str, lineno: int, code: str) -> None:
 
 
 def with_remote_frames(exc: BaseException, frames: list | None) -> BaseException:
-    """`exc` with the remote `frames` ([file, line, name, code], outermost first) as its traceback."""
+    """`exc` with the remote `frames` ([file, line, name, code, label?], outermost first) as its
+    traceback. A frame already there (the same file, line and function: a failure that passed
+    through a parent shows its child's frames once) is not repeated."""
     tb: types.TracebackType | None = None
+    seen: set[tuple[str, int, str]] = set()
     for entry in reversed((frames or [])[-MAX_FRAMES:]):
         try:
             filename, lineno, name, code = str(entry[0]), int(entry[1]), str(entry[2]), str(entry[3] or "")
         except (TypeError, ValueError, IndexError):
             continue
         lineno = min(max(lineno, 1), 100_000)
+        if (filename, lineno, name) in seen:
+            continue
+        seen.add((filename, lineno, name))
         frame = _frame_at(filename, lineno, name)
         if frame is None:
             continue

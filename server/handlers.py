@@ -155,6 +155,12 @@ async def run_snapshot(state: ServerState, run_id: str, raw_json: bool = False, 
     snapshot = await state.read(lambda engine, rid: queries.get_run(engine, rid, raw_json=raw_json, view=view),
                                 run_id)
     waiting = [e["id"] for step in snapshot["steps"] for e in step["executions"] if e["result"] is None]
+    targets = {(step["module"], step["target"]) for step in snapshot["steps"]}
+    known = await asyncio.wrap_future(state.orchestrator.call(
+        lambda o: {key: o.ws.signatures[key] for key in targets if key in o.ws.signatures}))
+    for step in snapshot["steps"]:  # the arguments' names, when a worker has declared the target
+        if (step["module"], step["target"]) in known:
+            step["parameters"] = known[(step["module"], step["target"])]
     if waiting:
         def reasons(orchestrator: Any) -> dict[str, str]:
             found = {}
@@ -233,9 +239,34 @@ class ExecutionResultHandler(ApiHandler):
 
 class WorkflowsHandler(ApiHandler):
     async def get(self) -> None:
+        """The registered workflows, each with whether a connected worker hosts it now (`hosted`)
+        and, when none does, when the last one left (`host_left_at`, epoch seconds, or None)."""
         workspace = self.get_query_argument("workspace", "default")
         self.require_workspace(workspace)
-        self.write_json({"workflows": await self.state.read(queries.list_workflows, workspace)})
+        workflows = await self.state.read(queries.list_workflows, workspace)
+        ended = await self.state.read(queries.hosts_left, workspace)
+        live = await asyncio.wrap_future(self.state.orchestrator.call(lambda o: live_hosts(o, workspace)))
+        for workflow in workflows:
+            key = (workflow["module"], workflow["name"])
+            workflow["hosted"] = live.get(key) is None and key in live
+            workflow["host_left_at"] = None if workflow["hosted"] else (live.get(key) or ended.get(key))
+        self.write_json({"workflows": workflows})
+
+
+def live_hosts(orchestrator: Any, workspace: str) -> dict[tuple[str, str], float | None]:
+    """(module, name) -> None when a connected session of the workspace hosts it, else when the
+    last of its sessions still within their reconnect grace lost its connection."""
+    workspace_id = orchestrator.ws.workspace_ids.get(workspace)
+    hosts: dict[tuple[str, str], float | None] = {}
+    for session in orchestrator.ws.sessions.values():
+        if session.workspace_id != workspace_id:
+            continue
+        lost = None if session.peer is not None else (session.expires_at or 0) - orchestrator.reconnect_grace
+        for key in session.targets:
+            if key in hosts and hosts[key] is None:
+                continue
+            hosts[key] = lost if lost is None or key not in hosts else max(lost, hosts[key] or 0)
+    return hosts
 
 
 class WorkspacesHandler(ApiHandler):

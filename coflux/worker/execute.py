@@ -16,6 +16,7 @@ from ..context import ExecutionContext, Transport
 from ..errors import ExecutionError, ExecutionTerminated, Suspending, error_type_name
 from ..models import decode_value
 from ..options import when_predicate
+from ..remote_frames import cell_label
 from ..target import Target, lookup
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,11 +30,17 @@ def resolve(module: str, name: str, main_alias: str | None = None) -> Target | N
 
 
 def _frames(exc: BaseException) -> list[list[Any]]:
+    """[file, line, function, source] of each user frame, plus how Jupyter names the line when it
+    is in a notebook cell of this kernel ("Cell In[8], line 3": what views show for the file)."""
     frames = []
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.abspath(frame.filename).startswith(_PACKAGE_DIR + os.sep):
             continue  # coflux's own frames say nothing about the user's failure
-        frames.append([frame.filename, frame.lineno, frame.name, frame.line or ""])
+        entry: list[Any] = [frame.filename, frame.lineno, frame.name, frame.line or ""]
+        label = cell_label(frame.filename, frame.lineno or 0)
+        if label:
+            entry.append(label)
+        frames.append(entry)
     return frames
 
 
@@ -51,7 +58,10 @@ def error_payload(exc: BaseException, target: Target | None, when: dict | None =
             exc, retryable = when_error, False
     frames = _frames(exc)
     if isinstance(exc, ExecutionError) and exc.frames:
-        frames += exc.frames  # a child's failure passed through: show where it was raised too
+        # A child's failure passed through: show where it was raised too, once (a client in a
+        # kernel has already put those frames into the traceback itself).
+        shown = {tuple(f[:3]) for f in frames}
+        frames += [f for f in exc.frames if tuple(f[:3]) not in shown]
     return {"type": error_type_name(exc), "message": str(exc), "frames": frames, "retryable": retryable}
 
 

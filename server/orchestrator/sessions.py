@@ -55,6 +55,17 @@ def _parse_targets(targets: Any) -> tuple[dict[tuple[str, str], str], list[dict]
     return declared, manifest
 
 
+def signatures_of(targets: Any) -> dict[tuple[str, str], list[str]]:
+    """(module, name) -> parameter names, from declared targets already checked by _parse_targets."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for module, defs in (targets or {}).items():
+        for name, definition in defs.items():
+            params = definition.get("parameters") if isinstance(definition, dict) else None
+            if isinstance(params, list):
+                found[(module, name)] = [str(p.get("name", "")) if isinstance(p, dict) else "" for p in params][:100]
+    return found
+
+
 def assignments_of(params: dict) -> dict[str, Any]:
     """The hand-out numbers a worker sends with the executions it hands back (id -> number)."""
     assignments = params.get("assignments") or {}
@@ -94,6 +105,7 @@ class Workers(Component):
         # Everything is checked before anything changes.
         workspace = limits.text(params.get("workspace"), "workspace", maximum=100000) or "default"
         declared, manifest = _parse_targets(params.get("targets", {}))
+        signatures = signatures_of(params.get("targets"))
         concurrency = limits.integer(params.get("concurrency") or 0, "concurrency", high=100000)
         prefetch = min(limits.integer(params.get("prefetch") or 0, "prefetch", high=100000), 1000)
         provides = _tags(params.get("provides"))
@@ -111,6 +123,7 @@ class Workers(Component):
             raise BadRequest(f"workspace {workspace!r} is archived: workers cannot join it")
         if launched is not None:
             self.o.pools.check_credential(launched)
+        self.ws.signatures.update(signatures)
         session = self.ws.sessions.get(session_id) if session_id else None
         if session is not None and not self._owns_session(session.id, secret):
             # Only the connection the server gave the secret to may resume a session: anyone
@@ -239,6 +252,7 @@ class Workers(Component):
     def on_declare(self, peer: Peer | None, request_id: Any, params: dict) -> None:
         session = self.peer_session(peer)
         declared, manifest = _parse_targets(params.get("targets", {}))
+        self.ws.signatures.update(signatures_of(params.get("targets")))
         session.targets = declared
         self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(
             targets=[[m, n, ty] for (m, n), ty in declared.items()]))

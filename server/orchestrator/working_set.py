@@ -45,6 +45,9 @@ class WorkingSet:
     sessions: dict[str, Session] = field(default_factory=dict)
     peer_sessions: dict[Any, str] = field(default_factory=dict)  # connection -> session id
     session_secrets: dict[str, str | None] = field(default_factory=dict)  # session id -> sha256 of its secret
+    # (module, target) -> its parameter names, as the latest worker declaring it said (views name
+    # a step's arguments with them; not stored: a restarted server learns them again on register).
+    signatures: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     # Executions without a result: waiting (pending_by_id: queued, delayed or blocked) or handed out.
     pending_by_id: dict[str, Pending] = field(default_factory=dict)

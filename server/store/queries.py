@@ -331,6 +331,20 @@ def run_workspace(engine: Engine, run_id: str) -> str:
     return name
 
 
+def hosts_left(engine: Engine, workspace: str = "default") -> dict[tuple[str, str], float]:
+    """(module, name) -> when the last ended worker session of the workspace that hosted it ended."""
+    left: dict[tuple[str, str], float] = {}
+    with engine.connect() as db:
+        rows = db.execute(select(t.sessions.c.targets, t.sessions.c.ended_at)
+                          .join(t.workspaces, t.workspaces.c.id == t.sessions.c.workspace_id)
+                          .where(t.workspaces.c.name == workspace, t.sessions.c.ended_at.is_not(None))).all()
+    for targets, ended_at in rows:
+        for module, name, _kind in targets or []:
+            if ended_at > left.get((module, name), 0.0):
+                left[(module, name)] = ended_at
+    return left
+
+
 def list_workspaces(engine: Engine, archived: bool = False) -> list[dict]:
     """The workspaces with their state (active, paused); archived ones only with `archived`."""
     with engine.connect() as db:

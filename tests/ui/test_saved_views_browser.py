@@ -298,15 +298,30 @@ def test_disconnect_freezes_the_view_and_reconnect_shows_the_truth(stack, saved,
         close.first.click()
     page.screenshot(path=str(artifacts / "disconnect-1-lost.png"))
 
-    stack.gates.open("second")  # the run can finish only once the server is back
     lab.start()
     back = time.monotonic()
-    wait_until(lambda: stack.status(run_id) == "value", 60, interval=0.1, message="the run to finish")
     expect(lost).to_have_count(0, timeout=WAIT_MS)
-    expect(view).to_have_attribute("data-status", "value", timeout=WAIT_MS)
-    took = time.monotonic() - back
-    print(f"reconnected and showed the final status {took:.2f} s after Jupyter was back")
+    expect(cancel).to_be_enabled()  # in contact again, the run still running: actions are back
+    print(f"back in contact {time.monotonic() - back:.2f} s after Jupyter was ready")
+    stack.gates.open("second")
+    wait_until(lambda: stack.status(run_id) == "value", 60, interval=0.05, message="the run to finish")
+    done = time.monotonic()
+    expect(view).to_have_attribute("data-status", "value", timeout=1000)  # the truth within a second
+    print(f"the view showed the server's final status {time.monotonic() - done:.2f} s after the server had it")
     page.screenshot(path=str(artifacts / "disconnect-2-back.png"))
+
+
+def test_demo_notebook_is_not_modified_by_opening_it(stack, saved, page):
+    """Opening the shipped demo (a kernel starts) leaves it unmodified: no "unsaved" dot."""
+    lab = stack.lab
+    (lab.root / "demo.ipynb").write_text((REPO / "notebooks" / "demo.ipynb").read_text())
+    page.set_viewport_size(SHOT)
+    page.goto(f"{lab.url}lab/tree/demo.ipynb?reset&token={lab.token}")
+    panel = PANEL_JS.replace(NOTEBOOK, "demo.ipynb")
+    page.wait_for_function(f"() => {{ const p = ({panel})(); const k = p && p.sessionContext.session "
+                           "&& p.sessionContext.session.kernel; return k && k.status === 'idle'; }", timeout=WAIT_MS)
+    time.sleep(2)  # kernel info, language_info, trust: whatever Lab does after the kernel is up
+    assert page.evaluate(f"() => ({panel})().model.dirty") is False
 
 
 def test_unknown_run_says_only_so(stack, saved, page, artifacts):
@@ -327,3 +342,78 @@ def test_unknown_run_says_only_so(stack, saved, page, artifacts):
     for word in ("pending", "reconnect", "lost contact", "running"):
         assert word not in text, f"{word!r} shown for an unknown run: {text!r}"
     page.screenshot(path=str(artifacts / "unknown-run.png"))
+
+
+def write_view_notebook(path: pathlib.Path, run_id: str, workflow: str) -> None:
+    """A notebook holding one run output, as a kernel would have saved it."""
+    write_notebook(path, [f"# run {run_id}"])
+    data = json.loads(path.read_text())
+    data["cells"][0]["outputs"] = [{"output_type": "display_data", "metadata": {}, "data": {
+        "text/plain": f"coflux run {run_id}",
+        RUN_MIME: {"run_id": run_id, "api_base": "/coflux/", "part": "", "workflow": workflow}}}]
+    path.write_text(json.dumps(data))
+
+
+FAILING_CELLS = [
+    "%load_ext coflux",
+    'import coflux as cf\n\n@cf.task()\ndef scale_item(item: int, factor: float = 2.0) -> float:\n'
+    '    raise ValueError(f"item {item} cannot be scaled")\n',
+    "@cf.workflow()\ndef scale_all(n: int) -> float:\n    return scale_item.submit(n, factor=3.0).result()\n",
+    "run = scale_all.run(7)\nrun",
+]
+
+
+def test_step_panel_names_cells_and_arguments_as_the_notebook_does(stack, saved, page, artifacts):
+    from playwright.sync_api import expect
+
+    lab = stack.lab
+    write_notebook(lab.root / "failing.ipynb", FAILING_CELLS)
+    page.set_viewport_size(SHOT)
+    page.goto(f"{lab.url}lab/tree/failing.ipynb?reset&token={lab.token}")
+    panel = PANEL_JS.replace(NOTEBOOK, "failing.ipynb")
+    page.wait_for_function(f"() => {{ const p = ({panel})(); const k = p && p.sessionContext.session "
+                           "&& p.sessionContext.session.kernel; return k && k.status === 'idle'; }", timeout=WAIT_MS)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    view = page.locator(".coflux-run-output .cf-runview")
+    expect(view).to_have_attribute("data-status", "error", timeout=WAIT_MS)
+    view.scroll_into_view_if_needed()
+    view.locator(".cf-node", has_text="scale_item").first.click()
+    step = view.locator(".cf-step-panel, [aria-label='arguments']").first
+    expect(step).to_be_visible()
+    args = view.locator("section[aria-label=arguments] .cf-args li")
+    expect(args).to_have_count(2)
+    expect(args.nth(0)).to_contain_text("item = 7")
+    expect(args.nth(1)).to_contain_text("factor = 3")
+    frame = view.locator(".cf-traceback .cf-frame-file").first
+    expect(frame).to_have_text("Cell In[2], line 5")
+    assert "ipykernel_" not in view.locator(".cf-traceback").inner_text()
+    page.screenshot(path=str(artifacts / "step-panel-error.png"))
+    page.evaluate(f"() => ({panel})().sessionContext.shutdown()")
+
+
+def test_unhosted_workflow_is_shown_as_such_and_a_run_of_it_says_why_it_waits(stack, saved, page, artifacts):
+    """Last in this module: it stops the worker."""
+    from playwright.sync_api import expect
+
+    lab = stack.lab
+    stop_process(stack.worker)
+    stack.worker = None
+    wait_until(lambda: not next(w for w in lab.api("coflux/api/workflows")["workflows"]
+                                if w["name"] == "quick")["hosted"], 60, interval=0.2,
+               message="the workflow to be listed as hosted by no worker")
+    run_id = subprocess.run(
+        [sys.executable, "-m", "coflux", "submit", "--no-wait", f"{MODULE}/quick", "3"],
+        env=base_env(COFLUX_SERVER=lab.url + "coflux/", COFLUX_TOKEN=lab.token), cwd=stack.app_dir,
+        capture_output=True, text=True, timeout=60, check=True).stdout.strip().split()[-1]
+    write_view_notebook(lab.root / "waiting.ipynb", run_id, f"{MODULE}/quick")
+
+    open_lab(page, lab)
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="coflux-studio"]').click()
+    row = page.locator(f'.coflux-lab-workflow[data-workflow="{MODULE}/quick"]')
+    expect(row.locator(".coflux-lab-unhosted")).to_contain_text("no worker hosts it (the last left", timeout=WAIT_MS)
+    page.evaluate(OPEN_WITHOUT_KERNEL_JS, "waiting.ipynb")
+    view = page.locator(".coflux-run-output .cf-runview")
+    expect(view.locator(".cf-run-waiting")).to_contain_text(f"no connected worker hosts {MODULE}/quick",
+                                                            timeout=WAIT_MS)
+    expect(view.locator(".cf-run-steps")).to_have_text("1 step")
+    page.screenshot(path=str(artifacts / "unhosted-waiting.png"))

@@ -146,3 +146,20 @@ test("warnings: the latest text", () => {
   const f = fold([ev("warning", { execution: "R1:1:1", message: "first" }), ev("warning", { execution: "R1:1:1", message: "second" })]);
   assert.equal(f.warning, "second");
 });
+
+test("a pending step's waiting reason is dropped once it is assigned (no stale reason in the header)", () => {
+  const snap = snapshot();
+  snap.steps.push({
+    id: "R1:2", number: 2, module: "m", target: "t", type: "task", parent: "R1:1:1", created_at: 1,
+    arguments: [], options: {}, cache_key: null, memo_key: null, stale: false,
+    executions: [{ id: "R1:2:1", attempt: 1, cause: null, created_at: 1, execute_after: null, assigned_at: null,
+      started_at: null, session: null, worker: null, state: "pending", result: null,
+      waiting: "waiting for a free worker slot" }],
+  });
+  const f = new RunFold(RUN);
+  f.load(snap);
+  assert.equal(latestOf(f.steps.get("R1:2")!)!.waiting, "waiting for a free worker slot");
+  f.apply(ev("assigned", { execution: "R1:2:1", at: 5 }), noChange());
+  assert.equal(latestOf(f.steps.get("R1:2")!)!.waiting, undefined);
+  assert.equal(status(f, "R1:2"), "assigned");
+});

@@ -4,7 +4,7 @@ import { render } from "preact";
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { CofluxClient } from "../../src/api/client";
 import type { InputDetail, RunSummary, WorkflowInfo } from "../../src/api/types";
-import { formatDateTime } from "../../src/views/format";
+import { formatDateTime, unhostedText } from "../../src/views/format";
 import { InputsList, PromptCard } from "../../src/views/prompts";
 import { statusLook } from "../../src/views/status";
 import { RunForm } from "./runform";
@@ -125,6 +125,7 @@ function Workflows({ api, openRun }: { api: CofluxClient; openRun: (runId: strin
                     <button type="button" class="cf-button" aria-expanded={open === key}
                       onClick={() => setOpen(open === key ? null : key)}>Run…</button>
                   </div>
+                  {unhostedText(w) ? <div class="coflux-lab-unhosted cf-unhosted cf-tone-warn" role="note">⚠ {unhostedText(w)}</div> : null}
                   {w.instruction && <div class="coflux-lab-doc">{w.instruction.trim().split("\n")[0]}</div>}
                   {open === key && (
                     <RunForm api={api} workflow={w} onCancel={() => setOpen(null)}

@@ -17,7 +17,8 @@ export type WireRef = string | { execution?: string; id?: string; [key: string]:
 export interface ErrorInfo {
   type: string; // "builtins.RuntimeError", "module.QualName"
   message: string;
-  frames?: [string, number, string, string | null][]; // file, line, function, source line
+  /** file, line, function, source line, and how Jupyter names a notebook cell's line ("Cell In[8], line 3") */
+  frames?: [string, number, string, string | null, string?][];
   retryable?: boolean | null;
 }
 
@@ -59,6 +60,8 @@ export interface StepInfo {
   parent: string | null; // the execution that submitted it
   created_at: number;
   arguments: WireValue[];
+  /** the target's parameter names (the arguments' names), when a worker has declared them */
+  parameters?: string[];
   options: Record<string, unknown>;
   cache_key: string | null;
   memo_key: string | null;
@@ -168,6 +171,10 @@ export interface WorkflowInfo {
   options: Record<string, unknown>;
   instruction: string | null; // the docstring
   updated_at: number;
+  /** a connected worker hosts it now (absent: an older server, taken as hosted) */
+  hosted?: boolean;
+  /** when none does: when the last worker that hosted it left (epoch seconds), if known */
+  host_left_at?: number | null;
 }
 
 export interface WorkerInfo {

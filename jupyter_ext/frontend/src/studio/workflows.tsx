@@ -8,6 +8,7 @@ import { href } from "./route";
 import { RunDialog } from "./rundialog";
 import { RunsList } from "./runs";
 import { fieldsOf } from "./args";
+import { unhostedText } from "../views/format";
 
 type Workflows = { workflows: WorkflowInfo[] };
 
@@ -55,6 +56,7 @@ export function WorkflowsPage({ api, workspace }: { api: CofluxClient; workspace
                   <code class="cf-signature">{signature(w)}</code>
                   <button type="button" class="cf-button cf-primary" onClick={() => setDialog(w)}>Run…</button>
                 </div>
+                {unhostedText(w) ? <p class="cf-unhosted cf-tone-warn" role="note">⚠ {unhostedText(w)}: a run waits until one connects</p> : null}
                 {w.instruction
                   ? <p class="cf-doc">{summary(w.instruction)}</p>
                   : <p class="cf-doc cf-muted">No docstring.</p>}
@@ -88,6 +90,7 @@ export function WorkflowPage({ api, workspace, module, name }:
             <code class="cf-signature">{signature(workflow)}</code>
             <button type="button" class="cf-button cf-primary" onClick={() => setOpen(true)}>Run…</button>
           </div>
+          {unhostedText(workflow) ? <p class="cf-unhosted cf-tone-warn" role="note">⚠ {unhostedText(workflow)}: a run waits until one connects</p> : null}
           {workflow.instruction ? <pre class="cf-docstring">{workflow.instruction}</pre> : <p class="cf-muted">No docstring.</p>}
           {fields.length > 0 && (
             <table class="cf-table cf-params">

@@ -103,6 +103,14 @@ export function optionsText(options: Record<string, unknown> | null | undefined)
   return parts.join(", ");
 }
 
+/** "no worker hosts it (the last left 14:02:07)": for a workflow a run would wait for, else "". */
+export function unhostedText(workflow: { hosted?: boolean; host_left_at?: number | null }): string {
+  if (workflow.hosted !== false) return "";
+  return workflow.host_left_at != null
+    ? `no worker hosts it (the last left ${formatDateTime(workflow.host_left_at)})`
+    : "no worker hosts it";
+}
+
 /** "1 step", "3 steps": a count with its noun (an "s" for anything but one). */
 export function plural(count: number, noun: string): string {
   return `${count.toLocaleString("en-US")} ${noun}${count === 1 ? "" : "s"}`;

@@ -65,7 +65,9 @@ function Header({ model, api, studioUrl }: { model: RunModel; api: CofluxApi; st
   const active = isActive(model.status);
   const now = useRunNow(model, active);
   const offline = !model.connected;
-  const look = statusLook(model.status);
+  // The server says "running" for any unfinished run; one whose root step has not started waits.
+  const shown = model.status === "running" && model.waiting ? "pending" : model.status;
+  const look = statusLook(shown);
   const first = model.steps()[0];
   const [message, setMessage] = useState("");
   const resume = async () => {
@@ -84,7 +86,7 @@ function Header({ model, api, studioUrl }: { model: RunModel; api: CofluxApi; st
   const snap = model.snapshot;
   const workflow = snap ? `${snap.module}/${snap.target}` : first ? `${first.module}/${first.target}` : "";
   return <header class="cf-run-header">
-    <span class={`cf-badge cf-run-status cf-tone-${look.tone}${model.status === "running" ? " cf-badge-live" : ""}`} data-status={model.status}>
+    <span class={`cf-badge cf-run-status cf-tone-${look.tone}${shown === "running" ? " cf-badge-live" : ""}`} data-status={shown}>
       <span class="cf-status-icon" aria-hidden="true">{look.icon}</span> <span class="cf-status-text">{look.label}</span>
     </span>
     <span class="cf-run-title"><strong>{workflow}</strong> <span class="cf-muted cf-run-id">{model.runId}</span></span>

@@ -30,8 +30,10 @@ export function ErrorView({ error }: { error: ErrorInfo }): JSX.Element {
     <div class="cf-error-head"><strong class="cf-error-type">{shortType(error.type)}</strong>: <span class="cf-error-message">{error.message}</span></div>
     {error.retryable != null ? <div class="cf-muted">{error.retryable ? "retryable" : "not retryable"}</div> : null}
     {frames.length ? <ol class="cf-traceback" aria-label="remote traceback">
-      {frames.map(([file, line, fn, source], i) => <li key={i} class="cf-frame">
-        <div><span class="cf-frame-file">{file}</span>:<span class="cf-frame-line">{line}</span> in <span class="cf-frame-fn">{fn}</span></div>
+      {frames.map(([file, line, fn, source, label], i) => <li key={i} class="cf-frame">
+        {/* A notebook cell is named as Jupyter names it ("Cell In[8], line 3"), not by its temporary file. */}
+        <div>{label ? <span class="cf-frame-file" title={`${file}:${line}`}>{label}</span> :
+          <><span class="cf-frame-file">{file}</span>:<span class="cf-frame-line">{line}</span></>} in <span class="cf-frame-fn">{fn}</span></div>
         {source ? <pre class="cf-frame-source">{source}</pre> : null}
       </li>)}
     </ol> : null}
@@ -273,8 +275,11 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
 
     <section aria-label="arguments">
       <h4>Arguments</h4>
-      {step.arguments.length ? <ol class="cf-args">
-        {step.arguments.map((a, i) => <li key={i}><WireValueView value={a} /></li>)}
+      {step.arguments.length ? <ol class={`cf-args${step.parameters?.length ? " cf-args-named" : ""}`}>
+        {step.arguments.map((a, i) => <li key={i}>
+          {step.parameters?.[i] ? <><code class="cf-arg-name">{step.parameters[i]}</code> = </> : null}
+          <WireValueView value={a} />
+        </li>)}
       </ol> : <div class="cf-muted">none</div>}
     </section>
 
