@@ -154,7 +154,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             raise  # every module imported: a fault of the worker itself, keep the whole traceback
         print(f"coflux worker: {describe_import_failure(exc, module)}", file=sys.stderr)
         return 1
-    print(f"coflux worker: {', '.join(modules)} -> {worker.connection.url} "
+    print(f"coflux worker: {', '.join(worker.modules)} -> {worker.connection.url} "
           f"(concurrency {worker.concurrency})", flush=True)
     return worker.run_forever()
 
@@ -688,7 +688,7 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
     from .worker.slots import DEFAULT_MAX_PARKED  # the worker's own default, shown in --help
 
     connection_flags(p)
-    p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count)")
+    p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count + 4)")
     p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
     p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
     p.add_argument("--dev", action="store_true",
@@ -699,7 +699,8 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-parked", type=_non_negative_int, default=DEFAULT_MAX_PARKED, metavar="N",
                    help="executions blocked on a result that may give their slot back at once, each keeping "
                         f"a process (default {DEFAULT_MAX_PARKED})")
-    p.add_argument("modules", nargs="*", help="modules to host (default: `modules` in coflux.toml)")
+    p.add_argument("modules", nargs="*", help="modules to host, a package: all of its modules "
+                                              "(default: `modules` in coflux.toml)")
 
 
 def _terminal_columns() -> int:
@@ -852,7 +853,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_asset_commands(sub, connection_flags)  # assets inspect|download
     from .cli_admin import add_commands as add_admin_commands
 
-    add_admin_commands(sub, connection_flags)  # tokens
+    add_admin_commands(sub, connection_flags)  # tokens, manifests
 
     spaces = sub.add_parser("workspaces", help="list and create workspaces").add_subparsers(
         dest="workspaces_command", required=True)

@@ -256,8 +256,43 @@ class WorkspaceStateHandler(ApiHandler):
             lambda orchestrator: orchestrator.control.set_workspace_state(name, action))))
 
 
+class ManifestsHandler(ApiHandler):
+    """`GET api/manifests?workspace=W`: the registered modules and their workflows, with the
+    connected workers hosting each (none: nothing would run a submit of it)."""
+
+    async def get(self) -> None:
+        workspace = self.get_query_argument("workspace", "default")
+        self.require_workspace(workspace)
+        workflows = await self.state.read(queries.list_workflows, workspace)
+        sessions = await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda o: [s for s in _sessions(o) if s["connected"] and s["workspace"] == workspace]))
+        modules: dict[str, dict] = {}
+        for wf in workflows:
+            hosts = sorted(s["name"] for s in sessions if f"{wf['module']}/{wf['name']}" in s["targets"])
+            module = modules.setdefault(wf["module"], {"module": wf["module"], "workflows": [], "hosts": set()})
+            module["workflows"].append({"name": wf["name"], "hosts": hosts, "updated_at": wf["updated_at"]})
+            module["hosts"].update(hosts)
+        self.write_json({"workspace": workspace, "modules": [
+            {**m, "hosts": sorted(m["hosts"]), "hosted": bool(m["hosts"])} for m in modules.values()]})
+
+
+class ArchiveModuleHandler(ApiHandler):
+    """`POST api/manifests/archive` with `{"module": M, "workspace": W}`."""
+
+    async def post(self) -> None:
+        body = self.body_json()
+        module, workspace = body.get("module"), body.get("workspace") or "default"
+        if not isinstance(module, str) or not module or not isinstance(workspace, str):
+            raise BadRequest("'module' (and optional 'workspace') must be strings")
+        self.require_workspace(workspace)
+        self.write_json(await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda o: o.manifests.archive(workspace, module))))
+
+
 def _sessions(orchestrator: Any) -> list[dict]:
+    names = {ws_id: name for name, ws_id in orchestrator.ws.workspace_ids.items()}
     return [{"id": s.id, "name": s.name, "kind": s.kind, "connected": s.peer is not None,
+             "workspace": names.get(s.workspace_id),
              "concurrency": s.concurrency, "running": sorted(s.running), "provides": s.provides,
              "accepts": s.accepts, "targets": sorted(f"{m}/{n}" for m, n in s.targets)}
             for s in orchestrator.ws.sessions.values()]

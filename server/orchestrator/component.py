@@ -37,6 +37,7 @@ class Host(Protocol):
     control: Any
     assets: Any
     tokens: Any
+    manifests: Any
 
     def reply(self, peer: Peer | None, request_id: Any, result: Any) -> None: ...
     def send(self, peer: Peer | None, message: dict) -> None: ...

@@ -44,6 +44,7 @@ from .assets import Assets
 from .checkpoint import Checkpointer, tune_writer
 from .control import Control
 from .feed import Feed
+from .manifests import Manifests
 from .model import Peer, RunInfo
 from .outcomes import Outcomes
 from .rows import pending_from_row, pending_query
@@ -119,6 +120,7 @@ class Orchestrator:
         self.feed = Feed(self)  # the durable event feed
         self.control = Control(self)  # cancel, re-run, suspend, workspaces
         self.assets = Assets(self)
+        self.manifests = Manifests(self)  # archiving registered modules
         self.tokens = Tokens(self)  # service tokens (created and revoked; the server's TokenBook authenticates)
         components = (self.workers, self.worker_state, self.submission, self.queue, self.outcomes,
                       self.waiters, self.telemetry, self.control, self.assets)
