@@ -123,7 +123,7 @@ class RunsHandler(ApiHandler):
         limit = int(self.query_number("limit", 50, 1, 1000, integer=True))  # type: ignore[arg-type]
         runs = await self.state.read(queries.list_runs, self.get_query_argument("module", None),
                                      self.get_query_argument("target", None), limit)
-        self.write_json({"runs": runs})
+        self.write_json({"runs": self.in_scope(runs)})
 
     async def post(self) -> None:
         body = self.body_json()
@@ -415,6 +415,10 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
                 return
         self._dispatch(op, request_id, params)
 
+    async def _scoped_listing(self, listing: Awaitable[Any]) -> Any:
+        found = await listing
+        return {**found, "runs": [run for run in found["runs"] if self._principal.may_use(run["workspace"])]}
+
     def _acting_for(self, claimed: Any) -> str:
         """Who a submit, re-run or cancel is recorded as done by: the connection's principal. A
         connection with the super token may say whom it acts for (a kernel inside Jupyter, for
@@ -457,7 +461,9 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
         elif op == "subscribe":
             self._answer(request_id, self._subscribe(params))
         elif op in SOCKET_OPS:
-            self._answer(request_id, socket_op(self.state, op, params))
+            self._answer(request_id, self._scoped_listing(socket_op(self.state, op, params))
+                         if op == "list_runs" and self._principal.workspaces is not None
+                         else socket_op(self.state, op, params))
         elif op == "unsubscribe":
             self.state.hub.unsubscribe(self, str(params.get("topic")))
             self._ok(request_id, {"ok": True})

@@ -127,6 +127,12 @@ def test_a_scoped_token_is_refused_outside_its_workspaces(server: Server, tmp_pa
                          ("POST", f"api/steps/{run_id}:1/rerun"), ("POST", f"api/executions/{run_id}:1:1/cancel")]:
         status, body = http(server, method, path, token, {} if method == "POST" else None)
         assert status == 403 and "may not use workspace 'default'" in body["error"]["message"], (path, body)
+    for path in (f"api/runs/{run_id}/logs", f"api/runs/{run_id}/metrics", f"api/runs/{run_id}/assets"):
+        status, body = http(server, "GET", path, token)
+        assert status == 403 and "may not use workspace 'default'" in body["error"]["message"], (path, body)
+    listed = cli(server, "runs", "list", "-o", "json", token=token)  # other workspaces' runs are not listed
+    assert listed.returncode == 0 and run_id not in listed.stdout, listed.stderr
+    assert run_id in cli(server, "runs", "list", "-o", "json").stdout
     inspect = cli(server, "runs", "inspect", "--no-wait", run_id, token=token)
     assert inspect.returncode == 2 and "may not use workspace 'default'" in inspect.stderr
     result = cli(server, "runs", "result", run_id, token=token)
