@@ -215,6 +215,10 @@ def test_super_token_hash(tmp_path: Path) -> None:
                   env=srv.env(), timeout=30)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "--super-token-hash must be a SHA-256 in hex" in bad.stderr
+    origin = run_cli("server", "--port", "0", "--data-dir", str(tmp_path / "bad"), "--allow-origin", "notebooks",
+                     env=srv.env(), timeout=30)
+    assert origin.returncode == 2 and origin.stderr == (
+        "coflux server: --allow-origin 'notebooks': expected an origin such as https://notebooks.example\n")
 
 
 def test_runs_record_who_submitted_reran_and_cancelled(server: Server) -> None:
