@@ -173,7 +173,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             raise  # every module imported: a fault of the worker itself, keep the whole traceback
         print(f"coflux worker: {describe_import_failure(exc, module)}", file=sys.stderr)
         return 1
-    print(f"coflux worker: {', '.join(modules)} -> {worker.connection.url} "
+    print(f"coflux worker: {', '.join(worker.modules)} -> {worker.connection.url} "
           f"(concurrency {worker.concurrency})", flush=True)
     return worker.run_forever()
 
@@ -577,32 +577,65 @@ def _options_text(options: dict | None) -> str:
 
 
 @plain_http
+def _step_of(snapshot: dict, step_id: str) -> dict:
+    step = next((s for s in snapshot["steps"] if s["id"] == step_id), None)
+    if step is None:
+        raise CommandError(f"no step {step_id!r}")
+    return step
+
+
+def _step_open(step: dict) -> bool:
+    """Whether the step's latest attempt has yet to reach its outcome (no result, or one that
+    hands over to another execution, such as a retry or a spawned child run)."""
+    latest = max(step["executions"], key=lambda e: e["attempt"], default=None)
+    return latest is not None and (latest.get("result") is None or bool(latest["result"].get("successor")))
+
+
 def cmd_runs_inspect(args: argparse.Namespace) -> int:
+    # RUN (the whole run) or RUN:STEP (that step of it), every one checked before anything is read.
+    targets = []
+    for text in args.runs:
+        run_id, step_id, attempt_id = parse_target(text, "RUN or RUN:STEP")
+        if attempt_id is not None:
+            raise CommandError(f"malformed target {text!r}: expected RUN or RUN:STEP (e.g. R7xk:2)")
+        targets.append((run_id, step_id))
     # The text needs only part of each snapshot: `view=inspect` asks for that part (a server
     # that predates it sends the whole snapshot, which prints the same).
     query = {} if args.output == "json" else {"view": "inspect"}
     with make_api(args) as api:
-        snapshots = [api.get(run_path(run_id), **query) for run_id in args.runs]
-        running = [run["id"] for run in snapshots if run.get("state", "running") == "running"]
-        if running and not args.no_wait:  # follow them until they finish, then show them as they ended
-            _wait_for_runs(args, running)
-            snapshots = [api.get(run_path(run_id), **query) for run_id in args.runs]
+        def read() -> dict[str, dict]:
+            return {run_id: api.get(run_path(run_id), **query) for run_id in dict.fromkeys(r for r, _ in targets)}
+
+        snapshots = read()
+        running = [r for r, step_id in targets if step_id is None and snapshots[r].get("state", "running") == "running"]
+        steps = [_step_of(snapshots[r], step_id) for r, step_id in targets if step_id is not None]
+        open_steps = [max(step["executions"], key=lambda e: e["attempt"])["id"] for step in steps if _step_open(step)]
+        if (running or open_steps) and not args.no_wait:  # follow them until they finish, then show them as they ended
+            if running:
+                _wait_for_runs(args, list(dict.fromkeys(running)))
+            if open_steps:
+                with make_client(args) as client:
+                    for execution_id in open_steps:
+                        client.result(execution_id, None)
+            snapshots = read()
     if args.output == "json":
-        print(json.dumps(snapshots if len(snapshots) > 1 else snapshots[0], indent=2, default=str))
+        shown = [snapshots[r] if step_id is None else _step_of(snapshots[r], step_id) for r, step_id in targets]
+        print(json.dumps(shown if len(shown) > 1 else shown[0], indent=2, default=str))
         return 0
     from .cli_observe import run_outcome_text
 
-    for run in snapshots:  # each run's lines written at once: a 1,000-step run has 2,000 of them
+    for run_id, only in targets:  # each run's lines written at once: a 1,000-step run has 2,000 of them
+        run = snapshots[run_id]
         lines = [f"run {run['id']}  {run['module']}/{run['target']}  workspace {run['workspace']}  "
                  f"created {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run['created_at']))}"
                  + (f" by {run['by']}" if run.get("by") else "")
                  + f"  {run_outcome_text(run)}"
                  + (f"  requires {_requires_text(run['requires'])}" if run.get("requires") else "")
                  + ("  memo" if run.get("memo") else "")]
-        for child in run["child_runs"]:
-            lines.append(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
-        memo_links = [c for c in run["children"] if c["memo"]]
-        for step in run["steps"]:
+        if only is None:
+            for child in run["child_runs"]:
+                lines.append(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
+        for step in run["steps"] if only is None else [_step_of(run, only)]:
             lines.append(f"  step {step['id']}  {step['module']}/{step['target']} ({step['type']})"
                          + (f"  parent {step['parent']}" if step["parent"] else "")
                          + ("  [stale: a step it used was re-run]" if step.get("stale") else ""))
@@ -619,9 +652,17 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                 waiting = f"  ({e['waiting']})" if e.get("waiting") else ""
                 rerun_by = f"  (re-run by {e['by']})" if e.get("by") else ""
                 lines.append(f"    {e['id']}  attempt {e['attempt']}{rerun_by}  {_describe_execution(e)}{timing}{waiting}")
-        for link in memo_links:
-            lines.append(f"  memoised: {link['parent']} reused {link['child']}")
+            if only is not None:
+                for child in run["child_runs"]:
+                    if child["parent"].rpartition(":")[0] == only:
+                        lines.append(f"    child run {child['id']} ({child['module']}/{child['target']}) "
+                                     f"from {child['parent']}")
+        for link in run["children"] if only is None else []:
+            if link["memo"]:
+                lines.append(f"  memoised: {link['parent']} reused {link['child']}")
         for asked in run.get("inputs") or []:  # prompts (cf.Prompt): their state, who answered, when
+            if only is not None and asked.get("step") != only:
+                continue
             answered = (f" by {asked['by']}" if asked.get("by") else "") + (
                 f" at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(asked['responded_at']))}"
                 if asked.get("responded_at") else "")
@@ -717,7 +758,7 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
     from .worker.slots import DEFAULT_MAX_PARKED  # the worker's own default, shown in --help
 
     connection_flags(p)
-    p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count)")
+    p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count + 4)")
     p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
     p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
     p.add_argument("--dev", action="store_true",
@@ -728,7 +769,8 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-parked", type=_non_negative_int, default=DEFAULT_MAX_PARKED, metavar="N",
                    help="executions blocked on a result that may give their slot back at once, each keeping "
                         f"a process (default {DEFAULT_MAX_PARKED})")
-    p.add_argument("modules", nargs="*", help="modules to host (default: `modules` in coflux.toml)")
+    p.add_argument("modules", nargs="*", help="modules to host, a package: all of its modules "
+                                              "(default: `modules` in coflux.toml)")
 
 
 def _terminal_columns() -> int:
@@ -858,12 +900,12 @@ def _build_parser() -> argparse.ArgumentParser:
                      "help": "a run (its outcome), a step (its latest attempt, followed to its outcome) or an "
                              "attempt (its own result)"})))
     p.set_defaults(fn=cmd_runs_result)
-    p = runs.add_parser("inspect", help="show steps, attempts and results of runs (once they finish)",
+    p = runs.add_parser("inspect", help="show steps, attempts and results of runs or steps (once they finish)",
                         populate=arguments(
         connection_flags,
         ("-o", "--output", {"choices": ["text", "json"], "default": "text"}),
         ("--no-wait", {"action": "store_true", "help": "show the runs as they are now, finished or not"}),
-        ("runs", {"nargs": "+", "metavar": "RUN"})))
+        ("runs", {"nargs": "+", "metavar": "RUN[:STEP]", "help": "a run, or one step of it"})))
     p.set_defaults(fn=cmd_runs_inspect)
     p = runs.add_parser("cancel", help="cancel executions (RUN:STEP:ATTEMPT, or RUN) and their descendants",
                         populate=arguments(connection_flags, ("executions", {"nargs": "+", "metavar": "EXECUTION"})))
@@ -887,7 +929,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_asset_commands(sub, connection_flags)  # assets inspect|download
     from .cli_admin import add_commands as add_admin_commands
 
-    add_admin_commands(sub, connection_flags)  # tokens
+    add_admin_commands(sub, connection_flags)  # tokens, manifests
     from .cli_inputs import add_commands as add_input_commands
 
     add_input_commands(sub)  # inputs list|inspect|respond|dismiss

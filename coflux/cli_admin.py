@@ -1,4 +1,5 @@
-"""`coflux tokens create|list|revoke`: the server's service tokens, over its HTTP API.
+"""`coflux tokens create|list|revoke` (the server's service tokens) and `coflux manifests
+inspect|archive` (the modules registered in a workspace), over the server's HTTP API.
 
 Layer: the command line, on cli_base.py and cli_http.py.
 """
@@ -9,6 +10,7 @@ import argparse
 import json
 import time
 
+from . import config
 from .cli_base import arguments, make_api, parse_tags
 from .cli_http import CommandError
 
@@ -73,6 +75,32 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manifests_inspect(args: argparse.Namespace) -> int:
+    workspace = config.workspace(args.workspace)
+    with make_api(args) as api:
+        manifests = api.get("manifests", workspace=workspace)
+    if args.output == "json":
+        print(json.dumps(manifests, indent=2))
+        return 0
+    if not manifests["modules"]:
+        print(f"no modules registered in workspace {workspace}")
+    for module in manifests["modules"]:
+        hosts = f"hosted by {', '.join(module['hosts'])}" if module["hosted"] else "no connected worker hosts it"
+        print(f"{module['module']}  ({hosts})")
+        for workflow in module["workflows"]:
+            print(f"  {workflow['name']}" + ("" if workflow["hosts"] else "  (not hosted)"))
+    return 0
+
+
+def cmd_manifests_archive(args: argparse.Namespace) -> int:
+    workspace = config.workspace(args.workspace)
+    with make_api(args) as api:
+        archived = api.post("manifests/archive", {"module": args.module, "workspace": workspace})
+    print(f"archived {archived['module']} in workspace {archived['workspace']} ({archived['workflows']} workflow(s)); "
+          "a worker that registers it again brings it back")
+    return 0
+
+
 def add_commands(sub: Any, connection_flags: Callable[[argparse.ArgumentParser], None]) -> None:
     tokens = sub.add_parser("tokens", help="service tokens: create, list, revoke").add_subparsers(
         dest="tokens_command", required=True)
@@ -94,3 +122,13 @@ def add_commands(sub: Any, connection_flags: Callable[[argparse.ArgumentParser],
     p = tokens.add_parser("revoke", help="revoke tokens: refused from now on, their connections closed",
                           populate=arguments(connection_flags, ("ids", {"nargs": "+", "metavar": "ID"})))
     p.set_defaults(fn=cmd_tokens_revoke)
+    manifests = sub.add_parser("manifests", help="registered modules and workflows").add_subparsers(
+        dest="manifests_command", required=True)
+    p = manifests.add_parser("inspect", help="list the registered modules and workflows, and which workers host them",
+                             populate=arguments(connection_flags,
+                                                ("-o", "--output", {"choices": ["text", "json"], "default": "text"})))
+    p.set_defaults(fn=cmd_manifests_inspect)
+    p = manifests.add_parser("archive", help="take a module's workflows out of the lists (until a worker registers "
+                                             "it again)",
+                             populate=arguments(connection_flags, ("module", {"metavar": "MODULE"})))
+    p.set_defaults(fn=cmd_manifests_archive)

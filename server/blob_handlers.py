@@ -158,6 +158,7 @@ class RunAssetsHandler(ApiHandler):
     """`GET api/runs/<id>/assets`: the assets the run's executions created, oldest first."""
 
     async def get(self, run_id: str) -> None:
+        await self.require_run(run_id)
         self.write_json({"assets": await self.state.read(queries.list_run_assets, run_id)})
 
 

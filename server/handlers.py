@@ -123,7 +123,7 @@ class RunsHandler(ApiHandler):
         limit = int(self.query_number("limit", 50, 1, 1000, integer=True))  # type: ignore[arg-type]
         runs = await self.state.read(queries.list_runs, self.get_query_argument("module", None),
                                      self.get_query_argument("target", None), limit)
-        self.write_json({"runs": runs})
+        self.write_json({"runs": self.in_scope(runs)})
 
     async def post(self) -> None:
         body = self.body_json()
@@ -297,8 +297,43 @@ class WorkspaceStateHandler(ApiHandler):
             lambda orchestrator: orchestrator.control.set_workspace_state(name, action))))
 
 
+class ManifestsHandler(ApiHandler):
+    """`GET api/manifests?workspace=W`: the registered modules and their workflows, with the
+    connected workers hosting each (none: nothing would run a submit of it)."""
+
+    async def get(self) -> None:
+        workspace = self.get_query_argument("workspace", "default")
+        self.require_workspace(workspace)
+        workflows = await self.state.read(queries.list_workflows, workspace)
+        sessions = await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda o: [s for s in _sessions(o) if s["connected"] and s["workspace"] == workspace]))
+        modules: dict[str, dict] = {}
+        for wf in workflows:
+            hosts = sorted(s["name"] for s in sessions if f"{wf['module']}/{wf['name']}" in s["targets"])
+            module = modules.setdefault(wf["module"], {"module": wf["module"], "workflows": [], "hosts": set()})
+            module["workflows"].append({"name": wf["name"], "hosts": hosts, "updated_at": wf["updated_at"]})
+            module["hosts"].update(hosts)
+        self.write_json({"workspace": workspace, "modules": [
+            {**m, "hosts": sorted(m["hosts"]), "hosted": bool(m["hosts"])} for m in modules.values()]})
+
+
+class ArchiveModuleHandler(ApiHandler):
+    """`POST api/manifests/archive` with `{"module": M, "workspace": W}`."""
+
+    async def post(self) -> None:
+        body = self.body_json()
+        module, workspace = body.get("module"), body.get("workspace") or "default"
+        if not isinstance(module, str) or not module or not isinstance(workspace, str):
+            raise BadRequest("'module' (and optional 'workspace') must be strings")
+        self.require_workspace(workspace)
+        self.write_json(await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda o: o.manifests.archive(workspace, module))))
+
+
 def _sessions(orchestrator: Any) -> list[dict]:
+    names = {ws_id: name for name, ws_id in orchestrator.ws.workspace_ids.items()}
     return [{"id": s.id, "name": s.name, "kind": s.kind, "connected": s.peer is not None,
+             "workspace": names.get(s.workspace_id),
              "concurrency": s.concurrency, "running": sorted(s.running), "provides": s.provides,
              "accepts": s.accepts, "targets": sorted(f"{m}/{n}" for m, n in s.targets)}
             for s in orchestrator.ws.sessions.values()]
@@ -421,6 +456,10 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
                 return
         self._dispatch(op, request_id, params)
 
+    async def _scoped_listing(self, listing: Awaitable[Any]) -> Any:
+        found = await listing
+        return {**found, "runs": [run for run in found["runs"] if self._principal.may_use(run["workspace"])]}
+
     def _acting_for(self, claimed: Any) -> str:
         """Who a submit, re-run or cancel is recorded as done by: the connection's principal. A
         connection with the super token may say whom it acts for (a kernel inside Jupyter, for
@@ -463,7 +502,9 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
         elif op == "subscribe":
             self._answer(request_id, self._subscribe(params))
         elif op in SOCKET_OPS:
-            self._answer(request_id, socket_op(self.state, op, params))
+            self._answer(request_id, self._scoped_listing(socket_op(self.state, op, params))
+                         if op == "list_runs" and self._principal.workspaces is not None
+                         else socket_op(self.state, op, params))
         elif op == "unsubscribe":
             self.state.hub.unsubscribe(self, str(params.get("topic")))
             self._ok(request_id, {"ok": True})

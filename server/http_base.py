@@ -119,6 +119,14 @@ class AuthRequired:
             raise Forbidden(f"{principal.name!r} may not use workspace {workspace or 'default'!r} "
                             f"(it is limited to {', '.join(principal.workspaces)})")
 
+    def in_scope(self, runs: list[dict]) -> list[dict]:
+        """The runs (with their `workspace`) the caller may see: all of them, or for a token
+        limited to some workspaces, those of its workspaces."""
+        principal = self.principal
+        if principal.workspaces is None:
+            return runs
+        return [run for run in runs if principal.may_use(run["workspace"])]
+
     async def require_run(self, run_id: str) -> None:
         """Forbidden (403) unless the caller may use the workspace of the run (whose id `run_id`
         starts with: a step or execution id will do). Reads nothing for an unscoped caller."""

@@ -79,7 +79,7 @@ async def list_runs(state: ServerState, params: dict) -> dict:
     if status is not None and status not in RUN_STATUSES:
         raise BadRequest(f"'status' must be one of {', '.join(RUN_STATUSES)}")
     limit = _integer(params, "limit", 50, 1, 1000)
-    runs = await state.read(queries.list_runs, module, target, 1000 if status else limit)
+    runs = await state.read(queries.list_runs, module, target, 1000 if status else limit)  # all workspaces
     if status:
         runs = [r for r in runs if r["state"] == status][:limit]
     return {"runs": runs}
@@ -97,11 +97,13 @@ class RunLogsHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
         params = {k: self.get_query_argument(k) for k in ("step", "level", "search", "after", "limit")
                   if self.get_query_argument(k, None) is not None}
+        await self.require_run(run_id)
         self.write_json(await read_logs(self.state, {**params, "run": run_id}))
 
 
 class RunMetricsHandler(ApiHandler):
     async def get(self, run_id: str) -> None:
+        await self.require_run(run_id)
         self.write_json(await read_metrics(self.state, {"run": run_id}))
 
 

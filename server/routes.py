@@ -9,9 +9,11 @@ from __future__ import annotations
 from .access_handlers import token_routes
 from .blob_handlers import blob_routes
 from .handlers import (
+    ArchiveModuleHandler,
     CancelHandler,
     ExecutionResultHandler,
     HealthHandler,
+    ManifestsHandler,
     RerunHandler,
     RunHandler,
     RunResultHandler,
@@ -50,6 +52,8 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         ("api/workspaces", WorkspacesHandler, kw),
         ("api/workspaces/(pause|resume|archive)", WorkspaceStateHandler, kw),
         ("api/workers", WorkersHandler, kw),
+        ("api/manifests", ManifestsHandler, kw),
+        ("api/manifests/archive", ArchiveModuleHandler, kw),
         ("api/whoami", WhoAmIHandler, kw),
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets
         *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics

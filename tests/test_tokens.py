@@ -127,6 +127,12 @@ def test_a_scoped_token_is_refused_outside_its_workspaces(server: Server, tmp_pa
                          ("POST", f"api/steps/{run_id}:1/rerun"), ("POST", f"api/executions/{run_id}:1:1/cancel")]:
         status, body = http(server, method, path, token, {} if method == "POST" else None)
         assert status == 403 and "may not use workspace 'default'" in body["error"]["message"], (path, body)
+    for path in (f"api/runs/{run_id}/logs", f"api/runs/{run_id}/metrics", f"api/runs/{run_id}/assets"):
+        status, body = http(server, "GET", path, token)
+        assert status == 403 and "may not use workspace 'default'" in body["error"]["message"], (path, body)
+    listed = cli(server, "runs", "list", "-o", "json", token=token)  # other workspaces' runs are not listed
+    assert listed.returncode == 0 and run_id not in listed.stdout, listed.stderr
+    assert run_id in cli(server, "runs", "list", "-o", "json").stdout
     inspect = cli(server, "runs", "inspect", "--no-wait", run_id, token=token)
     assert inspect.returncode == 2 and "may not use workspace 'default'" in inspect.stderr
     result = cli(server, "runs", "result", run_id, token=token)
@@ -209,6 +215,10 @@ def test_super_token_hash(tmp_path: Path) -> None:
                   env=srv.env(), timeout=30)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "--super-token-hash must be a SHA-256 in hex" in bad.stderr
+    origin = run_cli("server", "--port", "0", "--data-dir", str(tmp_path / "bad"), "--allow-origin", "notebooks",
+                     env=srv.env(), timeout=30)
+    assert origin.returncode == 2 and origin.stderr == (
+        "coflux server: --allow-origin 'notebooks': expected an origin such as https://notebooks.example\n")
 
 
 def test_runs_record_who_submitted_reran_and_cancelled(server: Server) -> None:

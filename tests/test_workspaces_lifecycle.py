@@ -87,6 +87,19 @@ def test_bad_workspace_commands_are_one_line_and_change_nothing(lab: tuple[Serve
     assert missing.returncode == 2 and "WORKSPACE" in missing.stderr
 
 
+def test_workspace_changes_are_feed_events(lab: tuple[Server, Path]) -> None:
+    from coflux.client import Client
+
+    server, _ = lab
+    events: list[dict] = []
+    with Client(server.url, server.token) as client:
+        client.subscribe("runs", events.append)
+        assert cli(server, "workspaces", "pause", WORKSPACE).returncode == 0
+        assert cli(server, "workspaces", "resume", WORKSPACE).returncode == 0
+        wait_until(lambda: [(e["name"], e["state"]) for e in events if e.get("type") == "workspace"]
+                   == [(WORKSPACE, "paused"), (WORKSPACE, "active")], 20, message="the workspace events")
+
+
 def test_archive_refuses_new_runs_hides_it_and_keeps_its_history(lab: tuple[Server, Path]) -> None:
     server, _ = lab
     done = cli(server, "submit", "myapp.workflows/child", "3")

@@ -31,7 +31,14 @@ from typing import Any
 
 from ..connection import Connection
 from .base import WorkerBase
-from .pool import child_main, discover_targets, encode_reply, remove_workdirs, stop_signals_blocked
+from .pool import (
+    child_main,
+    discover_targets,
+    encode_reply,
+    expand_packages,
+    remove_workdirs,
+    stop_signals_blocked,
+)
 from .slots import DEFAULT_MAX_PARKED, is_blocking
 
 log = logging.getLogger("coflux.worker")
@@ -114,7 +121,8 @@ class HeadlessWorker(WorkerBase):
                  accepts: dict[str, list[str]] | None = None, name: str | None = None,
                  max_parked: int = DEFAULT_MAX_PARKED, dev: bool = False,
                  drain_timeout: float = DEFAULT_DRAIN_TIMEOUT) -> None:
-        super().__init__(concurrency=concurrency or os.cpu_count() or 1, max_parked=max_parked,
+        # Coflux's default: the CPU count + 4 running executions (most wait on I/O or on results).
+        super().__init__(concurrency=concurrency or (os.cpu_count() or 1) + 4, max_parked=max_parked,
                          workspace=workspace)
         self.modules = modules
         # Hold one queued execution per slot, so the next one is here when a slot frees up.
@@ -161,9 +169,11 @@ class HeadlessWorker(WorkerBase):
     def _discover(self) -> dict:
         if os.getcwd() not in sys.path and "" not in sys.path:
             sys.path.insert(0, os.getcwd())
+        named = list(self.modules)
+        self.modules = expand_packages(named)
         targets = discover_targets(self.modules)
-        for module in self.modules:
-            if module not in targets:
+        for module in named:  # a package: any module of it will do
+            if not any(found == module or found.startswith(module + ".") for found in targets):
                 log.warning("module %s defines no workflows or tasks", module)
         return targets
 

@@ -93,6 +93,24 @@ class PipeTransport:
             self.commands.put(message)
 
 
+def expand_packages(names: list[str]) -> list[str]:
+    """The modules a worker hosts for `names`: each one, and for a package every module inside
+    it, at any depth (`coflux worker mypackage`, as Coflux discovers them). Imports them."""
+    import pkgutil
+
+    from .import_errors import import_modules
+
+    found: list[str] = []
+    for name in names:
+        import_modules([name])  # a failure raises ModuleImportError with the user's frames only
+        found.append(name)
+        path = getattr(sys.modules[name], "__path__", None)
+        if path is not None:  # a package: walk it (its subpackages are imported to be walked)
+            found.extend(info.name for info in pkgutil.walk_packages(path, prefix=name + ".")
+                         if not info.name.rsplit(".", 1)[-1].startswith("_"))
+    return list(dict.fromkeys(found))
+
+
 def discover_targets(modules: list[str]) -> dict[str, dict[str, dict]]:
     """Import the modules and describe the targets they define: {module: {name: definition}}."""
     from ..target import registered_targets

@@ -41,6 +41,7 @@ class Host(Protocol):
     inputs: Any
     pools: Any
     pool_runtime: Any  # server/pools/runtime.py: the launch runner, credentials, secrets
+    manifests: Any
 
     def after_commit(self, fn: Any) -> None: ...
     def reply(self, peer: Peer | None, request_id: Any, result: Any) -> None: ...

@@ -46,6 +46,7 @@ from .checkpoint import Checkpointer, tune_writer
 from .control import Control
 from .feed import Feed
 from .inputs import Inputs
+from .manifests import Manifests
 from .model import Peer, RunInfo
 from .outcomes import Outcomes
 from .pools import Pools
@@ -124,6 +125,7 @@ class Orchestrator:
         self.control = Control(self)  # cancel, re-run, suspend, workspaces
         self.resumption = Resumption(self)  # resume from failure: earlier attempts' children reused
         self.assets = Assets(self)
+        self.manifests = Manifests(self)  # archiving registered modules
         self.tokens = Tokens(self)  # service tokens (created and revoked; the server's TokenBook authenticates)
         self.inputs = Inputs(self)  # prompts for a person, their answers
         self.pools = Pools(self)  # pools, launch decisions, launched workers' states

@@ -71,6 +71,11 @@ async def test_cell_defined_targets_run_in_the_kernel(coflux_ext, jp_serverapp):
     out = await k.ok("run = process.run('https://x'); print(type(run).__name__, run.id)")
     assert out["stdout"].startswith("Run R")
     assert (await k.ok("run.result(timeout=30)"))["results"] == ["19"]
+    # who ran it: the Jupyter user (JupyterHub's, else the account's), not the kernel's internal token
+    import getpass
+
+    out = await k.ok("print(run.client.get_run(run.id)['by'])")
+    assert out["stdout"].strip() == (os.environ.get("JUPYTERHUB_USER") or getpass.getuser())
 
     # Executions run in kernel threads while the notebook stays usable: this run blocks on an
     # Event that only a later cell sets.

@@ -233,6 +233,8 @@ def test_step_panel_reruns_a_failed_step_and_cancels(stack, page, artifacts, tmp
     attempts = panel.locator(".cf-attempt")
     expect(attempts).to_have_count(2, timeout=WAIT_MS)
     expect(attempts.nth(1)).to_contain_text("rerun")
+    expect(attempts.nth(1)).to_contain_text("re-run by super token")  # who did it, live from the event
+    expect(panel.locator(".cf-field", has_text="submitted by")).to_contain_text("super token")
     expect(attempts.nth(1).locator(".cf-badge")).to_contain_text("error", timeout=WAIT_MS)
     expect(panel.locator('[role="status"]')).to_contain_text("new attempt")
     # Keyboard: the chosen attempt is focusable, arrows move between attempts, Escape closes.

@@ -1,0 +1,1 @@
+"""A package a worker hosts whole (`coflux worker opspkg`): its modules, at any depth."""
