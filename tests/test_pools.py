@@ -244,3 +244,35 @@ def test_only_allowed_launcher_types_run(tmp_path: Path) -> None:
                           "--data-dir", str(tmp_path / "other")], env=base_env(), capture_output=True, text=True,
                          timeout=30)
     assert bad.returncode == 2 and "--launcher must be process, docker or kubernetes" in bad.stderr
+
+
+def test_the_same_from_python_and_launches_watched_as_they_change(pool_server: Server) -> None:
+    from coflux.client import Client
+    from coflux.pools_api import PoolsError
+
+    with Client(pool_server.url, pool_server.token, workspace="python") as client:
+        created = client.pools.create("py", "process", set={"directory": str(APPS_DIR), "idleTimeout": 1},
+                                      modules=["poolapp.flows"], provides={"zone": ["eu"]})
+        assert created["enabled"] and created["provides"] == {"zone": ["eu"]}
+        with pytest.raises(PoolsError, match="exists in workspace 'python'"):
+            client.pools.create("py", "process", set={"directory": "/"}, modules=["m"])
+        watch = subprocess.Popen([sys.executable, "-m", "coflux", "pools", "launches", "py", "--watch"],
+                                 env=pool_server.env(COFLUX_WORKSPACE="python"), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        try:
+            assert client.submit("poolapp.flows", "hello", "py").result(timeout=60).startswith("hello py from L")
+            states = []
+            while "exited" not in states:  # launching/started, connected, then idle: stopping, exited
+                line = watch.stdout.readline()  # type: ignore[union-attr]
+                assert line, "the watch ended"
+                states.append(line.split()[1])
+            assert "connected" in states and states.index("connected") < states.index("exited")
+        finally:
+            watch.kill()
+            watch.wait(10)
+        [launch] = client.pools.launches("py")
+        assert launch["state"] == "exited" and launch["exit_code"] == 0
+        assert client.pools.update("py", provides=None)["provides"] == {}
+        assert [p["name"] for p in client.pools.list()] == ["py"]
+        client.pools.delete("py")
+        assert client.pools.list() == []
