@@ -77,13 +77,16 @@ def result_of(cli: Callable[..., subprocess.CompletedProcess], run_id: str) -> s
 
 def test_a_workflow_submitted_with_no_worker_completes_on_a_launched_worker(pool_server: Server) -> None:
     cli = cli_in(pool_server, "launch-one")
-    create(cli, "local", "--set", f"directory={APPS_DIR}", "--set", "idleTimeout=60", "--modules", "poolapp.flows")
+    create(cli, "local", "--set", f"directory={APPS_DIR}", "--set", "idleTimeout=60", "--set", "concurrency=3",
+           "--modules", "poolapp.flows")
     assert [w for w in pool_server.workers() if w.get("workspace") == "launch-one"] == []
     run_id = submit(cli, "poolapp.flows/hello", '"world"')
     value = result_of(cli, run_id)
     [launch] = launches(pool_server, "launch-one", "local")
     assert value == f"hello world from {launch['id']}"
     assert launch["state"] == "connected" and launch["session"] and launch["worker"]["pid"]
+    [session] = [w for w in pool_server.workers() if w["id"] == launch["session"]]
+    assert session["concurrency"] == 3  # the pool's `concurrency`
     listed = cli("pools", "launches", "local")
     assert launch["id"] in listed.stdout and "connected" in listed.stdout
     shown = cli("pools", "list")
