@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from coflux.protocol import HOLDABLE_OPS, Event, Op
 
 from ..errors import BadRequest, NotFound
+from ..pools.runtime import PoolRuntime
 from ..store import schema as t
 from ..store.availability import DatabaseStatus, is_unavailable
 from . import limits
@@ -120,8 +121,6 @@ class Orchestrator:
         self.control = Control(self)  # cancel, re-run, suspend, workspaces
         self.assets = Assets(self)
         self.pools = Pools(self)  # pools, launch decisions, launched workers' states
-        from ..pools.runtime import PoolRuntime
-
         self.pool_runtime = PoolRuntime()  # replaced by ServerState when the server runs launchers
         self._after: list[Callable[[], Any]] = []  # what runs once the batch has committed (launches)
         components = (self.workers, self.worker_state, self.submission, self.queue, self.outcomes,
