@@ -77,13 +77,16 @@ def result_of(cli: Callable[..., subprocess.CompletedProcess], run_id: str) -> s
 
 def test_a_workflow_submitted_with_no_worker_completes_on_a_launched_worker(pool_server: Server) -> None:
     cli = cli_in(pool_server, "launch-one")
-    create(cli, "local", "--set", f"directory={APPS_DIR}", "--set", "idleTimeout=60", "--modules", "poolapp.flows")
+    create(cli, "local", "--set", f"directory={APPS_DIR}", "--set", "idleTimeout=60", "--set", "concurrency=3",
+           "--modules", "poolapp.flows")
     assert [w for w in pool_server.workers() if w.get("workspace") == "launch-one"] == []
     run_id = submit(cli, "poolapp.flows/hello", '"world"')
     value = result_of(cli, run_id)
     [launch] = launches(pool_server, "launch-one", "local")
     assert value == f"hello world from {launch['id']}"
     assert launch["state"] == "connected" and launch["session"] and launch["worker"]["pid"]
+    [session] = [w for w in pool_server.workers() if w["id"] == launch["session"]]
+    assert session["concurrency"] == 3  # the pool's `concurrency`
     listed = cli("pools", "launches", "local")
     assert launch["id"] in listed.stdout and "connected" in listed.stdout
     shown = cli("pools", "list")
@@ -245,3 +248,35 @@ def test_only_allowed_launcher_types_run(tmp_path: Path) -> None:
                           "--data-dir", str(tmp_path / "other")], env=base_env(), capture_output=True, text=True,
                          timeout=30)
     assert bad.returncode == 2 and "--launcher must be process, docker or kubernetes" in bad.stderr
+
+
+def test_the_same_from_python_and_launches_watched_as_they_change(pool_server: Server) -> None:
+    from coflux.client import Client
+    from coflux.pools_api import PoolsError
+
+    with Client(pool_server.url, pool_server.token, workspace="python") as client:
+        created = client.pools.create("py", "process", set={"directory": str(APPS_DIR), "idleTimeout": 1},
+                                      modules=["poolapp.flows"], provides={"zone": ["eu"]})
+        assert created["enabled"] and created["provides"] == {"zone": ["eu"]}
+        with pytest.raises(PoolsError, match="exists in workspace 'python'"):
+            client.pools.create("py", "process", set={"directory": "/"}, modules=["m"])
+        watch = subprocess.Popen([sys.executable, "-m", "coflux", "pools", "launches", "py", "--watch"],
+                                 env=pool_server.env(COFLUX_WORKSPACE="python"), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        try:
+            assert client.submit("poolapp.flows", "hello", "py").result(timeout=60).startswith("hello py from L")
+            states = []
+            while "exited" not in states:  # launching/started, connected, then idle: stopping, exited
+                line = watch.stdout.readline()  # type: ignore[union-attr]
+                assert line, "the watch ended"
+                states.append(line.split()[1])
+            assert "connected" in states and states.index("connected") < states.index("exited")
+        finally:
+            watch.kill()
+            watch.wait(10)
+        [launch] = client.pools.launches("py")
+        assert launch["state"] == "exited" and launch["exit_code"] == 0
+        assert client.pools.update("py", provides=None)["provides"] == {}
+        assert [p["name"] for p in client.pools.list()] == ["py"]
+        client.pools.delete("py")
+        assert client.pools.list() == []

@@ -38,6 +38,7 @@ from coflux.protocol import HOLDABLE_OPS, Event, Op
 
 from ..errors import BadRequest, NotFound
 from ..ids import is_input_id
+from ..pools.runtime import PoolRuntime
 from ..store import schema as t
 from ..store.availability import DatabaseStatus, is_unavailable
 from . import limits
@@ -129,8 +130,6 @@ class Orchestrator:
         self.tokens = Tokens(self)  # service tokens (created and revoked; the server's TokenBook authenticates)
         self.inputs = Inputs(self)  # prompts for a person, their answers
         self.pools = Pools(self)  # pools, launch decisions, launched workers' states
-        from ..pools.runtime import PoolRuntime
-
         self.pool_runtime = PoolRuntime()  # replaced by ServerState when the server runs launchers
         self._after: list[Callable[[], Any]] = []  # what runs once the batch has committed (launches)
         components = (self.workers, self.worker_state, self.submission, self.queue, self.outcomes,

@@ -50,9 +50,8 @@ class Pools(Component):
                                        handle=row.handle, session_id=row.session_id, created_at=row.created_at)
             self.ws.launches[launch.id] = launch
             runtime.credentials.add(row.secret_hash, row.id, row.pool_name, self._ws_name(row.workspace_id))
-            if launch.handle is not None:
-                self.o.after_commit(lambda kind=row.type, launch=launch: runtime.runner and runtime.runner.reattach(
-                    launch.id, kind, launch.handle))
+            self.o.after_commit(lambda kind=row.type, launch=launch: runtime.runner and runtime.runner.reattach(
+                launch.id, kind, launch.handle))
             if launch.state in rules.STARTING:
                 # Launched (or about to be) before the restart: it has the connect timeout from now to
                 # connect with its credential; until then it counts as starting (no second launch).
@@ -313,10 +312,11 @@ class Pools(Component):
 
     # ------------------------------------------------------------------ what the runner reports
 
-    def launch_started(self, launch_id: str, handle: dict) -> None:
+    def launch_started(self, launch_id: str, handle: dict) -> bool:
+        """The launcher started it (False: the launch has ended meanwhile; the runner stops it)."""
         launch = self.ws.launches.get(launch_id)
         if launch is None:
-            return
+            return False
         launch.handle = handle
         values: dict[str, Any] = {"handle": handle, "started_at": time.time()}
         if launch.state == "launching":
@@ -327,6 +327,7 @@ class Pools(Component):
         if launch.state == "stopping" and pool is not None:  # stopped while it was being started
             launch.state = "started"
             self._stop(launch, pool)
+        return True
 
     def launch_failed(self, launch_id: str, error: str, log_tail: str) -> None:
         self._end(launch_id, "failed", error=error, log_tail=log_tail)

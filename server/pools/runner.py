@@ -69,6 +69,16 @@ class LaunchRunner:
             except Exception:  # the orchestrator stopped
                 log.debug("could not report a launch change", exc_info=True)
 
+    def _ask(self, fn: Callable[[Any], Any]) -> Any:
+        """Report, and wait for the orchestrator's answer (None if it could not be asked)."""
+        if self.report is None:
+            return None
+        try:
+            return self.report(fn).result(timeout=60)
+        except Exception:
+            log.debug("could not report a launch change", exc_info=True)
+            return None
+
     def _thread(self, name: str, target: Callable[[], None]) -> None:
         threading.Thread(target=target, name=name, daemon=True).start()
 
@@ -79,8 +89,10 @@ class LaunchRunner:
             self._thread(f"coflux-launch-{spec.launch_id}", lambda: self._run(kind, spec))
 
     def reattach(self, launch_id: str, kind: str, handle: dict | None) -> None:
-        """After a restart: watch a worker launched before it, or say it is gone."""
-        if handle is None or not self._claim(launch_id):
+        """After a restart: watch a worker launched before it, or say it is gone. A launch whose
+        handle was never recorded is looked for (a process launcher's pid file); if it is not
+        found, its connect timeout decides."""
+        if not self._claim(launch_id):
             return
         self._thread(f"coflux-launch-{launch_id}", lambda: self._reattach(launch_id, kind, handle))
 
@@ -110,11 +122,30 @@ class LaunchRunner:
             self._release(launch_id)
             self._tell(lambda o: o.pools.launch_failed(launch_id, error, ""))
             return
-        self._tell(lambda o: o.pools.launch_started(launch_id, handle))
+        if not self._ask(lambda o: o.pools.launch_started(launch_id, handle)):
+            self._abandon(launch_id, launcher, handle)  # the launch ended meanwhile (its connect timeout)
+            return
         self._watch(launch_id, launcher, handle)
 
-    def _reattach(self, launch_id: str, kind: str, handle: dict) -> None:
+    def _abandon(self, launch_id: str, launcher: Any, handle: dict) -> None:
+        try:
+            launcher.stop(handle, 0.0)
+        except Exception:
+            log.debug("stopping %s failed", handle, exc_info=True)
+        self._cleanup(launcher, handle)
+        self._release(launch_id)
+
+    def _reattach(self, launch_id: str, kind: str, handle: dict | None) -> None:
         launcher = self.launcher(kind)
+        if handle is None:
+            found = getattr(launcher, "find", None)
+            handle = found(launch_id, self.log_dir) if found is not None else None
+            if handle is None:
+                self._release(launch_id)
+                return
+            if not self._ask(lambda o: o.pools.launch_started(launch_id, handle)):
+                self._abandon(launch_id, launcher, handle)
+                return
         try:
             alive = launcher.alive(handle)
         except Exception:

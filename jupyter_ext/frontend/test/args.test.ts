@@ -62,5 +62,6 @@ test("hash routes round-trip", () => {
   assert.deepEqual(parseRoute(href.step("R1", "R1:4")), { page: "run", runId: "R1", stepId: "R1:4" });
   assert.deepEqual(parseRoute("#/workers"), { page: "workers" });
   assert.deepEqual(parseRoute("#/queue"), { page: "queue" });
+  assert.deepEqual(parseRoute(href.pools()), { page: "pools" });
   assert.equal(parseRoute("#/nowhere").page, "missing");
 });

@@ -7,6 +7,7 @@ the drain timeout."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -54,7 +55,19 @@ class ProcessLauncher:
                 raise LaunchError(f"cannot start {python}: {exc.strerror or exc}") from None
         with self._lock:
             self._children[proc.pid] = proc
-        return {"pid": proc.pid, "start": _start_time(proc.pid), "log": log_path}
+        handle = {"pid": proc.pid, "start": _start_time(proc.pid), "log": log_path}
+        # Beside the log: a server killed before it recorded the handle finds the process again.
+        with open(os.path.join(spec.log_dir, f"{spec.launch_id}.pid"), "w") as f:
+            json.dump(handle, f)
+        return handle
+
+    def find(self, launch_id: str, log_dir: str) -> dict | None:
+        """The handle of a launch whose start was not recorded (the server died right after it)."""
+        try:
+            with open(os.path.join(log_dir, f"{launch_id}.pid")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
 
     def alive(self, handle: dict) -> bool:
         pid = handle.get("pid")

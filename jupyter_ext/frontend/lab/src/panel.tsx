@@ -71,6 +71,7 @@ function Panel({ api, openRun, studioUrl, onPendingInputs }: PanelOptions) {
       <PendingInputs api={api} onCount={onPendingInputs} />
       <Workflows api={api} openRun={openRun} />
       <RecentRuns api={api} openRun={openRun} />
+      <Pools api={api} studioUrl={studioUrl} />
     </div>
   );
 }
@@ -184,6 +185,46 @@ function RecentRuns({ api, openRun }: { api: CofluxClient; openRun: (runId: stri
           );
         })}
       </ul>
+    </section>
+  );
+}
+
+interface PoolSummary {
+  name: string;
+  type: string;
+  enabled: boolean;
+  modules: string[];
+  active_launches: number;
+  last_error: string | null;
+}
+
+/** The default workspace's pools: launched workers and the last failed launch; Studio has the rest. */
+function Pools({ api, studioUrl }: { api: CofluxClient; studioUrl: string }) {
+  const load = useCallback(() => api.get<{ pools: PoolSummary[] }>("api/pools").then((r) => r.pools), [api]);
+  const { data, error } = useLive(api, "workers", load);
+  return (
+    <section class="coflux-lab-section coflux-lab-pools" aria-label="Pools">
+      <h3>Pools</h3>
+      {error && <p class="coflux-lab-error" role="alert">{error}</p>}
+      {data && data.length === 0 && (
+        <p class="coflux-lab-empty">No pools: <code>coflux pools create NAME --type process ...</code></p>
+      )}
+      <ul>
+        {(data ?? []).map((pool) => (
+          <li key={pool.name} class="coflux-lab-pool" data-pool={pool.name} title={pool.modules.join(", ")}>
+            <div class="coflux-lab-pool-row">
+              <span class="coflux-lab-pool-name">{pool.name}</span>
+              <span class="coflux-lab-pool-type">{pool.type}</span>
+              <span class={`cf-badge cf-tone-${pool.enabled ? "ok" : "other"}`}>{pool.enabled ? "enabled" : "disabled"}</span>
+              <span class="coflux-lab-pool-count">{pool.active_launches} launched</span>
+            </div>
+            {pool.last_error && <div class="coflux-lab-error">launch failed: {pool.last_error}</div>}
+          </li>
+        ))}
+      </ul>
+      {data && data.length > 0 && (
+        <a class="coflux-lab-pools-link" href={`${studioUrl}#/pools`} target="_blank" rel="noopener">Launches in Studio ↗</a>
+      )}
     </section>
   );
 }
