@@ -110,3 +110,60 @@ def test_an_approval_answered_in_the_run_view(stack: Server, page, artifacts: pa
     assert outcome["status"] == "value", outcome
     page.locator(f".cf-prompts .cf-prompt[data-input='{asked['id']}']").wait_for(state="detached", timeout=WAIT_MS)
     assert not page.errors, page.errors
+
+
+# ---------------------------------------------------------------------- the notebook
+
+NOTEBOOK = "prompt_demo.ipynb"
+PANEL_JS = f"""() => {{
+  const app = window.jupyterapp;
+  if (!app || !app.shell) return null;
+  return Array.from(app.shell.widgets("main")).find((w) => w.context && w.context.path === "{NOTEBOOK}") || null;
+}}"""
+KERNEL_STATUS_JS = f"""() => {{
+  const panel = ({PANEL_JS})();
+  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return kernel ? kernel.status : null;
+}}"""
+
+
+def test_a_pydantic_prompt_answered_in_the_notebook_cell(lab, page, artifacts: pathlib.Path) -> None:
+    from playwright.sync_api import expect
+    from ui_helpers import write_notebook
+
+    if not (REPO / "coflux" / "static" / "runview.js").is_file():
+        pytest.fail("coflux/static/runview.js is not built (npm --prefix jupyter_ext/frontend run build)")
+    write_notebook(lab.root / NOTEBOOK, [
+        "%load_ext coflux",
+        "from typing import Literal\n"
+        "from pydantic import BaseModel, Field\n"
+        "import coflux as cf\n\n"
+        "class Label(BaseModel):\n"
+        "    sentiment: Literal['positive', 'neutral', 'negative']\n"
+        "    confidence: int = Field(ge=1, le=5)\n\n"
+        "label = cf.Prompt('Label this feedback:\\n\\n{text}', model=Label, title='Label')\n\n"
+        "@cf.workflow()\n"
+        "def annotate(text: str) -> str:\n"
+        "    answer = label(text=text)\n"
+        "    return f'{answer.sentiment} ({answer.confidence})'\n",
+        "run = annotate.run('Great product, slow shipping.')\nrun",
+        "print('answered:', run.result())",
+    ])
+    page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?token={lab.token}")
+    page.wait_for_function(f"() => ({KERNEL_STATUS_JS})() === 'idle'", timeout=90_000)
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    # The prompt is a form right in the output of the cell that started the run.
+    card = page.locator(".jp-OutputArea-output .cf-runview .cf-prompts .cf-prompt").first
+    expect(card).to_be_visible(timeout=90_000)
+    expect(card).to_contain_text("Great product, slow shipping.")
+    node = page.locator(".jp-OutputArea-output .cf-runview .cf-node-step").first
+    expect(node).to_contain_text("waiting for input", timeout=30_000)
+    card.locator("#cf-sf-sentiment").select_option(label="negative")
+    card.locator("#cf-sf-confidence").fill("2")
+    card.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "inputs-notebook-form.png"))
+    card.locator(".cf-prompt-respond").click()
+    output = page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".jp-OutputArea-output")
+    expect(output).to_contain_text("answered: negative (2)", timeout=90_000)
+    expect(page.locator(".jp-OutputArea-output .cf-runview .cf-prompts .cf-prompt")).to_have_count(0, timeout=30_000)
+    page.screenshot(path=str(artifacts / "inputs-notebook-answered.png"))
