@@ -167,3 +167,58 @@ def test_a_pydantic_prompt_answered_in_the_notebook_cell(lab, page, artifacts: p
     expect(output).to_contain_text("answered: negative (2)", timeout=90_000)
     expect(page.locator(".jp-OutputArea-output .cf-runview .cf-prompts .cf-prompt")).to_have_count(0, timeout=30_000)
     page.screenshot(path=str(artifacts / "inputs-notebook-answered.png"))
+
+
+# ---------------------------------------------------------------------- the Lab panel
+
+
+def test_the_lab_panel_lists_prompts_with_a_badge_and_answers_them(lab, page, artifacts: pathlib.Path,
+                                                                   tmp_path: pathlib.Path) -> None:
+    import types
+
+    from harness import run_cli
+    from playwright.sync_api import expect
+
+    server = types.SimpleNamespace(url=lab.url + "coflux/", token=lab.token)
+    worker = Worker(server, ["promptapp"], concurrency=2, log=tmp_path / "worker.log").start()  # type: ignore[arg-type]
+    try:
+        wait_until(lambda: "deploy" in {w["name"] for w in lab.api("coflux/api/workflows")["workflows"]}, 60,
+                   interval=0.1, message="the promptapp worker to register")
+        done = run_cli("submit", "--no-wait", "promptapp/deploy", '"lab"', env=worker_env(lab))
+        assert done.returncode == 0, done.stderr
+        run_id = done.stdout.strip()
+        asked = wait_until(lambda: (lab.api(f"coflux/api/inputs?run={run_id}")["inputs"] or [None])[0], 60,
+                           message="the prompt")
+        page.goto(f"{lab.url}lab?reset&token={lab.token}")
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('coflux:open-run')",
+                               timeout=60_000)
+        page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+        tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="coflux-studio"]')
+        panel = page.locator("#coflux-studio")
+        expect(tab).to_be_visible(timeout=60_000)
+        if not panel.is_visible():
+            tab.click()
+        row = panel.locator(f".coflux-lab-inputs li[data-input='{asked['id']}']")
+        expect(row).to_be_visible(timeout=60_000)
+        expect(row).to_contain_text("Deployment")
+        expect(tab).to_have_attribute("data-coflux-inputs", "1", timeout=30_000)  # the badge on the icon
+        page.screenshot(path=str(artifacts / "inputs-lab-panel.png"))
+        row.locator(".cf-inputs-open").click()
+        card = panel.locator(f".cf-prompt[data-input='{asked['id']}']")
+        expect(card).to_contain_text("Approve deployment of lab?", timeout=30_000)
+        card.locator(".cf-prompt-respond").click()
+        wait_until(lambda: lab.api(f"coflux/api/inputs/{asked['id']}")["state"] == "responded", 30,
+                   message="the answer")
+        expect(panel.locator(".cf-inputs-empty")).to_be_visible(timeout=30_000)
+        expect(tab).not_to_have_attribute("data-coflux-inputs", "1", timeout=30_000)
+        answered = lab.api(f"coflux/api/inputs/{asked['id']}")
+        assert answered["by"], answered  # the Jupyter user who answered
+        page.screenshot(path=str(artifacts / "inputs-lab-panel-answered.png"))
+    finally:
+        worker.stop()
+
+
+def worker_env(lab) -> dict[str, str]:
+    from harness import base_env
+
+    return base_env(COFLUX_SERVER=lab.url + "coflux/", COFLUX_TOKEN=lab.token)
