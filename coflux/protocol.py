@@ -400,6 +400,6 @@ EVENT_TYPES: dict[str, type] = {
     "metrics": MetricsEvent, "asset": AssetEvent, "run": RunEvent, "run_result": RunResultEvent,
     "session": SessionEvent, "input": InputEvent,
 }
-# Event types published on a run's topic (`run_topic`); `run` and `run_result` go to RUNS_TOPIC
+# Event types published on a run's topic (`run_topic`); `run`, `run_result` and `input` go to RUNS_TOPIC
 # (`run_result` to the run's topic as well), `session` to WORKERS_TOPIC.
 RUN_EVENT_TYPES = frozenset(EVENT_TYPES) - {"run", "session"}

@@ -73,3 +73,77 @@ def test_approval_notebook_runs_with_answers_given_over_http(coflux_server, tmp_
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{output.get('ename')}: {output.get('evalue')}"
+
+
+# ---------------------------------------------------------------------- a kernel restart
+
+def ready(kc) -> None:
+    """Until the kernel answers: a kernel whose heartbeat has not started yet counts as dead."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            kc.wait_for_ready(timeout=20)
+            return
+        except RuntimeError:
+            assert time.monotonic() < deadline, "the kernel never became ready"
+            time.sleep(0.5)
+
+
+def test_a_kernel_restart_while_a_prompt_waits_loses_nothing(tmp_path):
+    """A notebook's workflow suspended on a prompt (cf.suspense): the kernel is restarted, the
+    user runs the cells again, somebody answers, and the workflow resumes in the new kernel."""
+    from jupyter_client import BlockingKernelClient
+    from test_jupyter_server_process import COFLUX_TOKEN, JupyterServer, execute, outputs
+
+    from coflux.client import Client
+
+    jupyter = JupyterServer(tmp_path)
+    kc = None
+    try:
+        session = jupyter.request("api/sessions", "POST", {"path": "patience.ipynb", "type": "notebook",
+                                                          "kernel": {"name": "python3"}})
+        kernel_id = session["kernel"]["id"]
+        kc = BlockingKernelClient(connection_file=str(jupyter.runtime / f"kernel-{kernel_id}.json"))
+        kc.load_connection_file()
+        kc.start_channels()
+        ready(kc)
+        cells = ["%load_ext coflux",
+                 "import coflux as cf\n"
+                 "when = cf.Prompt('Resume after {what}?', model=int, title='Restart')\n"
+                 "@cf.workflow()\n"
+                 "def patient(what: str) -> int:\n"
+                 "    handle = when.submit(what=what)\n"
+                 "    with cf.suspense():\n"
+                 "        return handle.result() * 2\n"]
+        outputs.clear()
+        for cell in cells:
+            execute(kc, cell)
+        url = jupyter.url + "coflux/"
+
+        def registered() -> bool:
+            return any(w["name"] == "patient" for w in jupyter.request("coflux/api/workflows")["workflows"])
+
+        deadline = time.monotonic() + 20
+        while not registered():
+            assert time.monotonic() < deadline, "patient was not registered"
+            time.sleep(0.05)
+        with Client(url, COFLUX_TOKEN) as client:
+            run = client.submit("patience", "patient", "a restart")
+            (asked,) = pending(url, COFLUX_TOKEN, 1)
+            jupyter.request(f"api/kernels/{kernel_id}/restart", "POST", {})
+            deadline = time.monotonic() + 30
+            while f"coflux: kernel {kernel_id} restarted" not in jupyter.log:
+                assert time.monotonic() < deadline, jupyter.log[-3000:]
+                time.sleep(0.1)
+            ready(kc)
+            for cell in cells:  # the user runs the notebook's cells again
+                execute(kc, cell)
+            assert call(url, COFLUX_TOKEN, f"api/inputs/{asked['id']}/respond", {"value": 21})["state"] == "responded"
+            assert run.result(timeout=60) == 42
+        assert len(call(url, COFLUX_TOKEN, f"api/inputs?run={run.id}&state=all")["inputs"]) == 1
+    finally:
+        if kc is not None:
+            kc.stop_channels()
+        from jx_helpers import stop_process
+
+        stop_process(jupyter.proc)
