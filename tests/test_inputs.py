@@ -266,3 +266,10 @@ def test_a_worker_restart_while_suspended_loses_nothing(server: Server, tmp_path
         worker.stop()
         if replacement is not None:
             replacement.stop()
+
+
+def test_an_input_handle_passed_to_another_step(server: Server, prompt_worker: Worker) -> None:
+    run_id = start(server, "handed_over")
+    asked = pending_input(server, run_id)
+    assert post(server, f"api/inputs/{asked['id']}/respond", {"value": 41})[0] == 200
+    assert value(server, run_id) == 42
