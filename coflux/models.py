@@ -122,11 +122,17 @@ def _asset_codecs() -> None:
 serialization.register_inline_loader(("asset", "asset_entry"), _asset_codecs)
 
 
+def _handle(ref: dict, resolver: Any) -> Any:
+    if ref.get("type") == "input":  # a prompt's handle (cf.Input), passed between steps
+        from .prompts import Input
+
+        return Input(ref["id"])
+    return Execution(ref["id"], ref.get("module", ""), ref.get("target", ""), resolver)
+
+
 def decode_value(wire: dict, resolver: Any) -> Any:
-    """A wire value, its execution references as handles waiting through `resolver`."""
-    return serialization.decode(wire, lambda ref: Execution(ref["id"], ref.get("module", ""),
-                                                            ref.get("target", ""), resolver),
-                                blobs=getattr(resolver, "blobs", None))
+    """A wire value, its execution (and input) references as handles waiting through `resolver`."""
+    return serialization.decode(wire, lambda ref: _handle(ref, resolver), blobs=getattr(resolver, "blobs", None))
 
 
 def outcome_value(outcome: dict, resolver: Any) -> Any:

@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 from . import runtime
 from .errors import ExecutionCancelled, InputDismissed
 from .logs import encode_values
+from .serialization import Ref
 
 T = TypeVar("T")
 
@@ -182,8 +183,9 @@ def _requires(requires: Any) -> dict[str, Any] | None:
     return {str(k): (list(v) if isinstance(v, tuple | list | set) else v) for k, v in requires.items()}
 
 
-class Input(Generic[T]):
-    """An asked prompt: a future for the person's answer."""
+class Input(Ref, Generic[T]):
+    """An asked prompt: a future for the person's answer. Passed to another step, it travels as its
+    id (that step reads the answer as plain JSON: the model stays with the prompt)."""
 
     is_input = True  # cf.select and cf.cancel take inputs beside executions
 
@@ -227,6 +229,14 @@ class Input(Generic[T]):
         if status == "dismissed":
             raise InputDismissed(f"input {self._id} was dismissed", input_id=self._id)
         raise ExecutionCancelled(f"input {self._id} was cancelled", execution_id=self._id)
+
+    def to_ref(self) -> dict:
+        if self._id == "local":
+            raise TypeError("an input answered outside coflux (coflux.testing) cannot be passed to a step")
+        return {"type": "input", "id": self._id}
+
+    def __reduce__(self):
+        return (Input, (self._id,))
 
     def __repr__(self) -> str:
         return f"<Input {self._id}>"

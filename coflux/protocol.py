@@ -444,7 +444,7 @@ EVENT_TYPES: dict[str, type] = {
     "session": SessionEvent, "input": InputEvent, "workspace": WorkspaceEvent, "pool": PoolEvent,
     "launch": LaunchEvent,
 }
-# Event types published on a run's topic (`run_topic`); `run` and `run_result` go to RUNS_TOPIC
+# Event types published on a run's topic (`run_topic`); `run`, `run_result` and `input` go to RUNS_TOPIC
 # (`run_result` to the run's topic as well), `session`, `pool` and `launch` to WORKERS_TOPIC,
 # `workspace` to RUNS_TOPIC.
 RUN_EVENT_TYPES = frozenset(EVENT_TYPES) - {"run", "session", "workspace", "pool", "launch"}

@@ -243,3 +243,33 @@ def test_cancelling_the_run_withdraws_its_prompt(server: Server, prompt_worker: 
     assert result(server, run_id)["status"] == "cancelled"
     assert server.get(f"api/inputs/{asked['id']}")["state"] == "cancelled"
     assert server.get(f"api/inputs?run={run_id}")["inputs"] == []
+
+
+def test_a_worker_restart_while_suspended_loses_nothing(server: Server, tmp_path: Path) -> None:
+    worker = Worker(server, ["promptapp"], concurrency=1, log=tmp_path / "w1.log",
+                    extra=["--workspace", "inputs-restart"]).start()
+    replacement = None
+    try:
+        worker.wait_registered()
+        run_id = run_cli("submit", "--no-wait", "--workspace", "inputs-restart", "promptapp/suspended", '"r"',
+                         env=server.env()).stdout.strip()
+        asked = pending_input(server, run_id)
+        worker.proc.kill()  # type: ignore[union-attr]
+        worker.proc.wait(10)  # type: ignore[union-attr]
+        replacement = Worker(server, ["promptapp"], concurrency=1, log=tmp_path / "w2.log",
+                             extra=["--workspace", "inputs-restart"]).start()
+        replacement.wait_registered()
+        assert post(server, f"api/inputs/{asked['id']}/respond", {"value": 8})[0] == 200
+        assert value(server, run_id) == {"input": asked["id"], "value": 8}
+        assert len(server.get(f"api/inputs?run={run_id}&state=all")["inputs"]) == 1
+    finally:
+        worker.stop()
+        if replacement is not None:
+            replacement.stop()
+
+
+def test_an_input_handle_passed_to_another_step(server: Server, prompt_worker: Worker) -> None:
+    run_id = start(server, "handed_over")
+    asked = pending_input(server, run_id)
+    assert post(server, f"api/inputs/{asked['id']}/respond", {"value": 41})[0] == 200
+    assert value(server, run_id) == 42

@@ -57,14 +57,6 @@ def answer_problem(schema: dict | None, value: Any) -> str | None:
                      for e in errors[:10])
 
 
-def describe(row: Any) -> dict:
-    """An input as the routes, the CLI and the views show it."""
-    return {"id": row.id, "run": row.run_id, "step": row.step_id, "execution": row.execution_id, "key": row.key,
-            "template": row.template, "placeholders": row.placeholders, "schema": row.schema, "title": row.title,
-            "actions": row.actions, "requires": row.requires, "initial": row.initial, "state": row.state,
-            "value": row.value, "by": row.by, "created_at": row.created_at, "responded_at": row.responded_at}
-
-
 class Inputs(Component):
     # ----------------------------------------------------------------- asking
 
@@ -162,8 +154,9 @@ class Inputs(Component):
         self.db.execute(t.inputs.update().where(t.inputs.c.id == row.id)
                         .values(state=state, value=value, by=by, responded_at=now))
         self.o.cache_result(row.id, self._result(state, value, row.id))
-        self._publish({**describe(row), "run_id": row.run_id, "step_id": row.step_id,
-                       "execution_id": row.execution_id, "state": state, "by": by}, now)
+        self._publish({"id": row.id, "run_id": row.run_id, "step_id": row.step_id, "execution_id": row.execution_id,
+                       "title": row.title, "requires": row.requires, "created_at": row.created_at,
+                       "state": state, "by": by}, now)
         self.o.waiters.resolve_waiters(row.id)  # waits, selects and suspended executions go on
 
     # ----------------------------------------------------------------- following

@@ -103,3 +103,13 @@ def polling() -> str:
     first = handle.poll(default="none yet")
     value = handle.poll(timeout=60)
     return f"{first} then {value}"
+
+
+@cf.task()
+def read_answer(handle: cf.Input) -> int:
+    return handle.result() + 1
+
+
+@cf.workflow()
+def handed_over() -> int:
+    return read_answer(when.submit(job="handed over"))

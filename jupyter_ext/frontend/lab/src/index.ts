@@ -92,7 +92,9 @@ function activate(app: JupyterFrontEnd, palette: ICommandPalette | null, restore
     api, openRun: (id) => { openRun(id); }, studioUrl: api.base,
     // The count badge on the panel's icon (lab.css draws the tab's data-coflux-inputs).
     onPendingInputs: (count) => {
-      panel.title.dataset = count > 0 ? { "coflux-inputs": String(count) } : {};
+      // Lab keeps the tab's own entries (data-id) in the same dataset: change only ours.
+      const { "coflux-inputs": _old, ...rest } = panel.title.dataset;
+      panel.title.dataset = count > 0 ? { ...rest, "coflux-inputs": String(count) } : rest;
       panel.title.caption = count > 0 ? `Coflux: ${count} input${count === 1 ? "" : "s"} waiting` : "Coflux";
     },
   }));

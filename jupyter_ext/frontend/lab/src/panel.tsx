@@ -88,7 +88,7 @@ function PendingInputs({ api, onCount }: { api: CofluxClient; onCount?: (count: 
     <section class="coflux-lab-section coflux-lab-inputs" aria-label="Inputs">
       <h3>Inputs {inputs.length ? <span class="cf-count-badge">{inputs.length}</span> : null}</h3>
       {error && <p class="coflux-lab-error" role="alert">{error}</p>}
-      <InputsList inputs={inputs} now={Date.now() / 1000} onOpen={(i) => setOpen(open === i.id ? null : i.id)} />
+      <InputsList compact inputs={inputs} now={Date.now() / 1000} onOpen={(i) => setOpen(open === i.id ? null : i.id)} />
       {open && <PromptCard key={open} api={api} inputId={open} onDone={() => { setOpen(null); reload(); }} />}
     </section>
   );

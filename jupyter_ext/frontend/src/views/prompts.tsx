@@ -146,10 +146,19 @@ export function PendingPrompts({ api, inputs }: { api: CofluxApi; inputs: InputS
 
 /** Pending prompts of every run (Studio's Inputs page, the Lab panel's list): run, step, age,
  * title; `onOpen` opens one (its run's step panel holds the form). */
-export function InputsList({ inputs, onOpen, now }: {
-  inputs: InputDetail[]; onOpen: (input: InputDetail) => void; now: number;
+export function InputsList({ inputs, onOpen, now, compact = false }: {
+  inputs: InputDetail[]; onOpen: (input: InputDetail) => void; now: number; compact?: boolean;
 }): JSX.Element {
   if (inputs.length === 0) return <div class="cf-empty cf-inputs-empty">No pending inputs.</div>;
+  if (compact) { // a narrow side panel: one line of title and button, one of run, step and age
+    return <ul class="cf-inputs-list cf-inputs-compact">{inputs.map((i) => <li key={i.id} data-input={i.id}>
+      <div class="cf-inputs-row">
+        <strong>{i.title ?? i.template.slice(0, 40)}</strong>
+        <button type="button" class="cf-button cf-inputs-open" onClick={() => onOpen(i)}>{i.may_respond ? "Answer" : "View"}</button>
+      </div>
+      <div class="cf-muted cf-small">{i.step} · {formatDuration(Math.max(0, now - i.created_at))} ago</div>
+    </li>)}</ul>;
+  }
   return <table class="cf-table cf-inputs-list">
     <thead><tr><th>Title</th><th>Run</th><th>Step</th><th>Age</th><th /></tr></thead>
     <tbody>{inputs.map((i) => <tr key={i.id} data-input={i.id}>
