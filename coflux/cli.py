@@ -123,7 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             modules, config.server_url(args.server), config.token(args.token),
             concurrency=int(concurrency) if concurrency else None, workspace=config.workspace(args.workspace),
             provides=provides, accepts=accepts, max_parked=args.max_parked,
-            dev=args.dev, drain_timeout=args.drain_timeout)
+            dev=args.dev, drain_timeout=args.drain_timeout, accept_code=args.accept_code)
     except (Exception, SystemExit) as exc:  # whatever the user's module raised while importing
         from .worker.import_errors import ModuleImportError, describe_import_failure, failed_module
 
@@ -660,6 +660,8 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count)")
     p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
     p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
+    p.add_argument("--accept-code", action="store_true",
+                   help="also run code shipped by value (a notebook cell's task sent here), not only these modules")
     p.add_argument("--dev", action="store_true",
                    help="reload when the modules' source changes (running executions finish on the old code)")
     p.add_argument("--drain-timeout", type=_non_negative_seconds, default=60.0, metavar="S",

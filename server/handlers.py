@@ -244,7 +244,8 @@ class WorkspacesHandler(ApiHandler):
 def _sessions(orchestrator: Any) -> list[dict]:
     return [{"id": s.id, "name": s.name, "kind": s.kind, "connected": s.peer is not None,
              "concurrency": s.concurrency, "running": sorted(s.running), "provides": s.provides,
-             "accepts": s.accepts, "targets": sorted(f"{m}/{n}" for m, n in s.targets)}
+             "accepts": s.accepts, "accepts_code": s.accepts_code,
+             "targets": sorted(f"{m}/{n}" for m, n in s.targets)}
             for s in orchestrator.ws.sessions.values()]
 
 

@@ -37,6 +37,7 @@ class Session:
     stuck: set[str] = field(default_factory=set)  # blocked but holding a slot: its parking bound is reached
     max_parked: int = 0
     draining: bool = False  # stopping: only work its own running executions wait for
+    accepts_code: bool = False  # opted in (`coflux worker --accept-code`) to code shipped by value
 
     def busy_slots(self) -> int:
         return len(self.running) - self.parked

@@ -242,3 +242,12 @@ def test_only_values_enter_the_cache_index() -> None:
     assert not outcome.conclude(ending("error", error={"type": "E", "message": ""}, cache_key="c")).index_cache
     recurring = ending("value", options={"recurrent": True}, value={"v": None}, cache_key="c")
     assert not outcome.conclude(recurring).index_cache  # recorded as `recurred`
+
+
+def test_shipped_code_goes_only_to_a_worker_that_accepts_code() -> None:
+    shipped = pending(options={"code": {"hash": "h"}})
+    plain, accepting = session("P"), session("A", accepts_code=True)
+    assert placement.candidates(shipped, [plain, accepting]) == [accepting]
+    assert placement.why_unplaced(shipped, [plain]) == \
+        "no worker accepts shipped code (start one with `coflux worker --accept-code`)"
+    assert placement.candidates(pending(), [plain, accepting]) == [plain, accepting]  # module code: anyone

@@ -51,6 +51,10 @@ PLACEMENT_RULES: tuple[PlacementRule, ...] = (
                   lambda p, _: _requires_text(p)),
     PlacementRule("requires what the worker accepts", lambda p, s: accepts_satisfied(p.requires, s.accepts),
                   lambda p, _: _requires_text(p)),
+    # Code shipped by value (a step whose options carry `code`) runs only where the worker opted
+    # in (`coflux worker --accept-code`): never on one that did not.
+    PlacementRule("accepts shipped code", lambda p, s: s.accepts_code or not p.options.get("code"),
+                  lambda p, _: "no worker accepts shipped code (start one with `coflux worker --accept-code`)"),
     PlacementRule("connected", lambda p, s: s.peer is not None,
                   lambda p, _: "the workers hosting it are disconnected"),
     # A stopping worker only takes what its own running executions wait for.
