@@ -148,3 +148,40 @@ def test_only_a_failed_step_can_be_resumed(orchestrator: Orchestrator) -> None:
     inside(orchestrator, lambda o: o.outcomes.conclude(o.submission.pending_of(root), "value", value={"v": 1}))
     with pytest.raises(BadRequest, match="did not fail"):
         inside(orchestrator, lambda o: o.resumption.resume(step))
+
+
+def test_a_resumed_call_given_a_reused_execution_matches_the_call_given_the_original(
+        orchestrator: Orchestrator) -> None:
+    """`consume(produce.submit(x))`: in the resumed attempt `consume` is passed the new (reused)
+    `produce` step, which resolves to the value the first attempt's `consume` was passed."""
+    error = {"type": "builtins.ValueError", "message": "no", "frames": [], "retryable": None}
+    root = new_run(orchestrator, target="w")
+    inside(orchestrator, lambda o: _hand_out(o, root))
+
+    def ref(execution: str) -> dict:
+        return {"v": {"$": "ref", "i": 0}, "refs": [{"type": "execution", "id": execution, "module": "m",
+                                                     "target": "t"}]}
+
+    def first_attempt(o: Orchestrator) -> tuple[str, str, str]:
+        run = o.run_info(root.split(":")[0])
+        produce = o.submission._create_step(run, root, "m", "produce", "task", [{"v": 1}], {})
+        o.outcomes.conclude(o.submission.pending_of(produce), "value", value={"v": 10})
+        consume = o.submission._create_step(run, root, "m", "consume", "task", [ref(produce)], {})
+        o.outcomes.conclude(o.submission.pending_of(consume), "value", value={"v": 11})
+        fails = o.submission._create_step(run, root, "m", "fails", "task", [], {})
+        o.outcomes.conclude(o.submission.pending_of(fails), "error", error=error)
+        o.ws.assigned.pop(root)
+        o.outcomes.conclude(o.submission.pending_of(root), "error", error=error)
+        return produce, consume, fails
+    produce, consume, _ = inside(orchestrator, first_attempt)
+
+    resumed = inside(orchestrator, lambda o: o.resumption.resume(root.rpartition(":")[0]))["execution"]
+    inside(orchestrator, lambda o: _hand_out(o, resumed))
+
+    def second_attempt(o: Orchestrator) -> tuple[str, str]:
+        run = o.run_info(root.split(":")[0])
+        again = o.submission._create_step(run, resumed, "m", "produce", "task", [{"v": 1}], {})
+        return again, o.submission._create_step(run, resumed, "m", "consume", "task", [ref(again)], {})
+    produce_again, consume_again = inside(orchestrator, second_attempt)
+    assert result(orchestrator, produce_again) == ("cached", None, None, produce)
+    assert result(orchestrator, consume_again) == ("cached", None, None, consume)
