@@ -40,6 +40,9 @@ class Reusable:
     def __init__(self) -> None:
         self.by_key: dict[str, list[tuple[str, str | None]]] = {}  # call key -> [(execution, code hash)]
 
+    def size(self) -> int:
+        return sum(len(entries) for entries in self.by_key.values())
+
     def find(self, call_key: str, code_hash: str | None) -> str | None:
         for execution_id, known in self.by_key.get(call_key, ()):
             if code_hash is None or known is None or known == code_hash:
@@ -76,9 +79,10 @@ class Resumption(Component):
         if table is None:
             if parent.cause != RESUME_CAUSE:
                 return None
-            # The server restarted since the resume: read the earlier attempts again.
+            # The server restarted since the resume (or the table was evicted): read it again.
             earlier = [f"{parent.step_id}:{n}" for n in range(1, parent.attempt)]
-            table = self.ws.resumed[parent.step_id] = self._load(earlier)
+            table = self._load(earlier)
+            self.ws.resumed[parent.step_id] = table
         return table.find(self._call_key(pending.module, pending.target, pending.arguments), pending.code_hash)
 
     def _call_key(self, module: str, target: str, arguments: list) -> str:
