@@ -185,3 +185,37 @@ def test_a_resumed_call_given_a_reused_execution_matches_the_call_given_the_orig
     produce_again, consume_again = inside(orchestrator, second_attempt)
     assert result(orchestrator, produce_again) == ("cached", None, None, produce)
     assert result(orchestrator, consume_again) == ("cached", None, None, consume)
+
+
+def test_a_resume_survives_a_server_restart(tmp_path: Path) -> None:
+    """The table of reusable values lives in memory; an orchestrator started again on the same
+    database reads it again on the resumed attempt's first call."""
+    error = {"type": "builtins.ValueError", "message": "no", "frames": [], "retryable": None}
+    url = f"sqlite:///{tmp_path / 'coflux.db'}"
+    first = Orchestrator(create_store_engine(url), lambda out, events: None)
+    first.start()
+    try:
+        root = new_run(first, target="w")
+        inside(first, lambda o: _hand_out(o, root))
+        done = inside(first, lambda o: _children(o, root, [(1, "h"), (2, "h")]))
+
+        def end(o: Orchestrator) -> None:
+            o.outcomes.conclude(o.submission.pending_of(done[0]), "value", value={"v": 10})
+            o.outcomes.conclude(o.submission.pending_of(done[1]), "error", error=error)
+            o.ws.assigned.pop(root)
+            o.outcomes.conclude(o.submission.pending_of(root), "error", error=error)
+        inside(first, end)
+        resumed = inside(first, lambda o: o.resumption.resume(root.rpartition(":")[0]))["execution"]
+    finally:
+        first.stop()
+
+    second = Orchestrator(create_store_engine(url), lambda out, events: None)
+    second.start()
+    try:
+        assert inside(second, lambda o: resumed in o.ws.pending_by_id and not len(o.ws.resumed))
+        inside(second, lambda o: _hand_out(o, resumed))
+        again = inside(second, lambda o: _children(o, resumed, [(1, "h"), (2, "h")]))
+        assert result(second, again[0]) == ("cached", None, None, done[0])
+        assert result(second, again[1]) is None  # the failed call runs again
+    finally:
+        second.stop()
