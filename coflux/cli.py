@@ -559,6 +559,7 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
         for child in run["child_runs"]:
             lines.append(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
         memo_links = [c for c in run["children"] if c["memo"]]
+        parent_of = {step["id"]: step["parent"] for step in run["steps"]}
         for step in run["steps"]:
             lines.append(f"  step {step['id']}  {step['module']}/{step['target']} ({step['type']})"
                          + (f"  parent {step['parent']}" if step["parent"] else "")
@@ -574,12 +575,25 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                 elif result:
                     timing = f"  after {1000 * (result['at'] - e['created_at']):.1f} ms"
                 waiting = f"  ({e['waiting']})" if e.get("waiting") else ""
-                lines.append(f"    {e['id']}  attempt {e['attempt']}  {_describe_execution(e)}{timing}{waiting}")
+                reused = _reused_from(parent_of, step["parent"], result)
+                lines.append(f"    {e['id']}  attempt {e['attempt']}  {_describe_execution(e)}{timing}{waiting}"
+                             + (f"  (reused from attempt {reused})" if reused else ""))
         for link in memo_links:
             lines.append(f"  memoised: {link['parent']} reused {link['child']}")
         lines.append("")
         sys.stdout.write("\n".join(lines))
     return 0
+
+
+def _reused_from(parent_of: dict, parent: str | None, result: dict | None) -> int | None:
+    """A resumed attempt's call that took an earlier attempt's value: `cached` from a step of the
+    run submitted by another attempt of the same parent step; that attempt's number."""
+    if not parent or not result or result.get("kind") != "cached" or not result.get("successor"):
+        return None
+    other = parent_of.get(result["successor"].rpartition(":")[0])
+    if not other or other == parent or other.rpartition(":")[0] != parent.rpartition(":")[0]:
+        return None
+    return int(other.rpartition(":")[2])
 
 
 def _wait_for_runs(args: argparse.Namespace, run_ids: list[str]) -> None:
