@@ -249,6 +249,14 @@ def _sessions(orchestrator: Any) -> list[dict]:
             for s in orchestrator.ws.sessions.values()]
 
 
+class WhoAmIHandler(ApiHandler):
+    """Who the caller is to this server: name, kind, workspace scope, tags and rights (the
+    front-ends use it to tell what the user may do, such as answering a prompt)."""
+
+    async def get(self) -> None:
+        self.write_json(self.principal.describe())
+
+
 class WorkersHandler(ApiHandler):
     async def get(self) -> None:
         sessions = await asyncio.wrap_future(self.state.orchestrator.call(_sessions))

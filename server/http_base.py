@@ -36,6 +36,7 @@ import tornado.web
 from tornado.log import app_log
 
 from .errors import BadRequest, DatabaseUnavailable
+from .principal import Principal, principal_of
 from .state import MAX_MESSAGE_BYTES, ServerState
 from .store import queries
 
@@ -106,6 +107,11 @@ class Unauthorized(tornado.web.HTTPError):
 
 
 class AuthRequired:
+    @property
+    def principal(self) -> Principal:
+        """Who this authenticated request acts for (server/principal.py)."""
+        return principal_of(self)
+
     async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         parent = super().prepare(*args, **kwargs)  # type: ignore[misc]
         if asyncio.iscoroutine(parent) or isinstance(parent, asyncio.Future):

@@ -17,6 +17,7 @@ from .handlers import (
     RunsHandler,
     SocketHandler,
     StepCodeHandler,
+    WhoAmIHandler,
     WorkersHandler,
     WorkflowsHandler,
     WorkspacesHandler,
@@ -44,6 +45,7 @@ def route_table(state: ServerState) -> list[tuple[str, type, dict]]:
         ("api/workflows", WorkflowsHandler, kw),
         ("api/workspaces", WorkspacesHandler, kw),
         ("api/workers", WorkersHandler, kw),
+        ("api/whoami", WhoAmIHandler, kw),
         *blob_routes(state),  # api/blobs/<key>, api/assets/<id>, api/runs/<id>/assets
         *observe_routes(state),  # api/runs/<id>/logs, api/runs/<id>/metrics
         *studio_api_routes(state),  # api/queue

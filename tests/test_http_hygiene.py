@@ -378,3 +378,12 @@ def test_header_and_idle_timeouts(tmp_path):
         assert srv.get("api/health")["ok"] is True
     finally:
         srv.stop()
+
+
+def test_whoami_names_the_super_token_and_refuses_strangers(hserver):
+    status, _, body = request(hserver, "api/whoami")
+    me = json.loads(body)
+    assert status == 200 and me["kind"] == "super" and me["name"] == "super token"
+    assert me["workspaces"] is None and me["may_ship_code"] is True
+    assert request(hserver, "api/whoami", token=None)[0] == 401
+    assert request(hserver, "api/whoami", token="wrong")[0] == 403

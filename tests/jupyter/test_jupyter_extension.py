@@ -47,6 +47,14 @@ async def test_forbidden_without_valid_auth(coflux_ext, jp_fetch, header):
         assert e.value.code == 403, (method, header)
 
 
+async def test_whoami_is_the_jupyter_user_or_the_internal_token(coflux_ext, jp_fetch):
+    me = json.loads((await jp_fetch("coflux", "api", "whoami")).body)
+    assert me["kind"] == "jupyter" and me["name"] and me["workspaces"] is None
+    internal = {"Authorization": f"token {coflux_ext.state.token}"}
+    me = json.loads((await jp_fetch("coflux", "api", "whoami", headers=internal)).body)
+    assert me["kind"] == "super"
+
+
 async def test_internal_token_accepted(coflux_ext, jp_fetch):
     token = coflux_ext.state.token
     assert token and token != coflux_ext.serverapp.identity_provider.token
