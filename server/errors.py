@@ -18,6 +18,12 @@ class NotFound(BadRequest):
     code = "not_found"
 
 
+class Forbidden(BadRequest):
+    """The caller is known but may not do this (HTTP 403): e.g. ship code without the right."""
+
+    code = "forbidden"
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached right now (stopped, restarting, its connections cut). A read
     is answered with this (HTTP 503) and may be sent again; writes wait in the orchestrator,

@@ -19,7 +19,7 @@ import tornado.websocket
 
 from coflux.protocol import Op
 
-from .errors import INTERNAL_MESSAGE, BadRequest, DatabaseUnavailable, NotFound
+from .errors import INTERNAL_MESSAGE, BadRequest, DatabaseUnavailable, Forbidden, NotFound
 from .http_base import RUN_ID_PATTERN, ApiHandler, AuthRequired, parse_json
 from .observe_handlers import SOCKET_OPS, socket_op
 from .state import MAX_MESSAGE_BYTES, ServerState, encode_frames
@@ -118,6 +118,13 @@ def _optional(body: dict, name: str, kind: type, what: str) -> Any:
     return value
 
 
+def _check_may_ship_code(principal: Any, options: Any) -> None:
+    """Shipped code (`options.code`: a cell's task sent by value to a worker that runs it) only
+    from principals allowed to ship it (the super token, Jupyter users, tokens given the right)."""
+    if isinstance(options, dict) and options.get("code") is not None and not principal.may_ship_code:
+        raise Forbidden("this token may not ship code")
+
+
 class RunsHandler(ApiHandler):
     async def get(self) -> None:
         limit = int(self.query_number("limit", 50, 1, 1000, integer=True))  # type: ignore[arg-type]
@@ -137,6 +144,7 @@ class RunsHandler(ApiHandler):
         workspace = _optional(body, "workspace", str, "a string")
         idempotency_key = _optional(body, "idempotency_key", str, "a string")
         options = _optional(body, "options", dict, "an object")
+        _check_may_ship_code(self.principal, options)
         if not body.get("wire"):  # plain JSON values from curl, Studio, ...
             args = [{"v": a} for a in args]
             kwargs = {k: {"v": v} for k, v in kwargs.items()}
@@ -329,6 +337,12 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
         if not isinstance(params, dict):
             self._error(request_id, "bad_request", "'params' must be an object")
         elif op in ORCHESTRATOR_OPS:
+            try:
+                if op in ("submit", "call"):
+                    _check_may_ship_code(self.principal, params.get("options"))
+            except Forbidden as exc:
+                self._error(request_id, exc.code, str(exc))
+                return
             self.state.orchestrator.post(op, self, request_id, params)
         elif op == "subscribe":
             self._answer(request_id, self._subscribe(params))

@@ -251,7 +251,7 @@ class ApiHandler(AuthRequired, tornado.web.RequestHandler):
             status = 503
             self.set_header("Retry-After", "1")
         elif isinstance(e, BadRequest):
-            status = 404 if e.code == "not_found" else 400
+            status = {"not_found": 404, "forbidden": 403}.get(e.code, 400)
         else:
             super()._handle_request_exception(e)
             return

@@ -26,7 +26,7 @@ SDK_LAYERS: list[set[str]] = [
     {"protocol", "errors", "options", "serialization", "outcomes", "remote_frames", "config", "telemetry",
      "runview", "cli_http", "codehash"},
     {"runtime"},
-    {"models", "target", "logs", "metrics", "capture", "assets", "blobs"},
+    {"models", "target", "logs", "metrics", "capture", "assets", "blobs", "shipping"},
     {"context", "connection", "client"},
     {"worker", "worker.base", "worker.execute", "worker.headless", "worker.import_errors", "worker.pool",
      "worker.slots", "kernel", "widgets"},

@@ -7,11 +7,12 @@ execution's `ExecutionContext` and installs it as the current runtime while the 
 from __future__ import annotations
 
 import os
+import socket
 import time
 import traceback
 from typing import Any
 
-from .. import serialization
+from .. import serialization, shipping
 from ..context import ExecutionContext, Transport
 from ..errors import ExecutionError, ExecutionTerminated, Suspending, error_type_name
 from ..models import decode_value
@@ -61,7 +62,14 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
 
     `contexts` (execution id -> context) lets the caller route server pushes to the running context."""
     execution_id = message["execution"]
-    target = resolve(message["module"], message["target"], main_alias)
+    if message.get("code") is not None:  # a cell's task shipped by value (coflux/shipping.py)
+        try:
+            target = shipping.load(message["code"], module=message["module"], name=message["target"],
+                                   worker=_worker_name(message))
+        except Exception as exc:
+            return {"execution": execution_id, "kind": "error", "error": error_payload(exc, None)}
+    else:
+        target = resolve(message["module"], message["target"], main_alias)
     if target is None:
         return {"execution": execution_id, "kind": "error", "error": {
             "type": "builtins.LookupError",
@@ -88,13 +96,25 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
     return result
 
 
+def _worker_name(message: dict) -> str:
+    """The worker running `message` (its `--name`, sent along by the headless worker)."""
+    return str(message.get("worker") or f"{socket.gethostname()}:{os.getppid()}")
+
+
 def _call(target: Target, message: dict, context: ExecutionContext) -> dict:
     """Decode the arguments, call the target, and say how it went (the `result` params)."""
     execution_id = message["execution"]
     started_at = time.time()  # reported with the result: one message per execution, not two
     try:
         values = [decode_value(arg, context) for arg in message["args"]]
-        result = target.call_with(values)
+        try:
+            result = target.call_with(values)
+        except ModuleNotFoundError as exc:
+            if message.get("code") is None:
+                raise
+            # Shipped code importing a package this worker lacks: say which, and where.
+            raise shipping.missing_package(exc, message["module"], message["target"],
+                                           _worker_name(message)) from exc
         return {"execution": execution_id, "kind": "value", "value": serialization.encode(result),
                 "started_at": started_at}
     except Suspending as suspension:

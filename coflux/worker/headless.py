@@ -453,6 +453,8 @@ class HeadlessWorker(WorkerBase):
         if not process.configured:
             message = {**message, "server": self.connection.url, "token": self.connection.token}
             process.configured = True
+        if message.get("code") is not None:  # shipped code: its errors name this worker
+            message = {**message, "worker": self.name}
         # Told before the process gets it (see _flush_children). Should the process have died
         # meanwhile, its exit reports the execution as crashed (retries apply).
         self._started(execution)

@@ -22,6 +22,13 @@ def parking_bound(session: Session) -> str:
             "start more workers or raise --max-parked")
 
 
+SHIPPED_CODE_WAITS = "no worker accepts shipped code (start one with --accept-code)"
+
+
+def _shipped(pending: Pending) -> bool:
+    return pending.options.get("code") is not None
+
+
 def _requires_text(pending: Pending) -> str:
     wanted = ", ".join(f"{k}:{'|'.join(v)}" for k, v in pending.requires.items()) or "nothing"
     return f"no worker matches requires {wanted}"
@@ -45,16 +52,18 @@ class PlacementRule:
 PLACEMENT_RULES: tuple[PlacementRule, ...] = (
     PlacementRule("same workspace", lambda p, s: s.workspace_id == p.workspace_id,
                   lambda p, _: f"no connected worker hosts {p.module}/{p.target}"),
-    PlacementRule("hosts the target", lambda p, s: s.targets.get((p.module, p.target)) == p.type,
+    # Code shipped by value (a step whose options carry `code`) runs only where the worker opted
+    # in (`coflux worker --accept-code`), never on one that did not (the kernel that defined it
+    # included); such a worker needs no module of its own for it.
+    PlacementRule("accepts shipped code", lambda p, s: s.accepts_code or not _shipped(p),
+                  lambda p, _: SHIPPED_CODE_WAITS),
+    PlacementRule("hosts the target",
+                  lambda p, s: _shipped(p) or s.targets.get((p.module, p.target)) == p.type,
                   lambda p, _: f"no connected worker hosts {p.module}/{p.target}"),
     PlacementRule("provides what it requires", lambda p, s: requires_satisfied(p.requires, s.provides, s.accepts),
                   lambda p, _: _requires_text(p)),
     PlacementRule("requires what the worker accepts", lambda p, s: accepts_satisfied(p.requires, s.accepts),
                   lambda p, _: _requires_text(p)),
-    # Code shipped by value (a step whose options carry `code`) runs only where the worker opted
-    # in (`coflux worker --accept-code`): never on one that did not.
-    PlacementRule("accepts shipped code", lambda p, s: s.accepts_code or not p.options.get("code"),
-                  lambda p, _: "no worker accepts shipped code (start one with `coflux worker --accept-code`)"),
     PlacementRule("connected", lambda p, s: s.peer is not None,
                   lambda p, _: "the workers hosting it are disconnected"),
     # A stopping worker only takes what its own running executions wait for.
