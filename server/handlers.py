@@ -340,6 +340,8 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
             try:
                 if op in ("submit", "call"):
                     _check_may_ship_code(self.principal, params.get("options"))
+                elif op == "rerun":
+                    _check_may_ship_code(self.principal, {"code": params.get("code")})
             except Forbidden as exc:
                 self._error(request_id, exc.code, str(exc))
                 return

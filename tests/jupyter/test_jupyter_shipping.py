@@ -105,6 +105,13 @@ async def test_a_cell_task_requiring_a_gpu_runs_on_a_worker_that_accepts_code(co
         assert [c["value"] for c in second["value"]] == [0, 3]
         new_hashes = {s["executions"][0]["code_hash"] for s in second["run"]["steps"] if s["target"] == "where"}
         assert len(new_hashes) == 1 and new_hashes.isdisjoint(hashes)
+        # Re-running a step of the first run from the edited cell ships the new code too.
+        old_step = max((s["id"] for s in first["run"]["steps"] if s["target"] == "where"),
+                       key=lambda sid: int(sid.split(":")[1]))  # where(2): 4 before the edit
+        again = await _report(k, f"a = r.rerun({old_step!r}); v = a.result(timeout=60); report(r, value=v)")
+        assert again["value"]["value"] == 6 and again["value"]["worker"] == accepting.pid
+        rerun_step = next(s for s in again["run"]["steps"] if s["id"] == old_step)
+        assert [e["code_hash"] in new_hashes for e in rerun_step["executions"]] == [False, True]
         # The step's code as the step panel reads it.
         step_id = next(s["id"] for s in second["run"]["steps"] if s["target"] == "where")
         request = urllib.request.Request(f"{url.rstrip('/')}/api/steps/{step_id}/code",
