@@ -17,7 +17,7 @@ from ..context import ExecutionContext, Transport
 from ..errors import ExecutionError, ExecutionTerminated, Suspending, error_type_name
 from ..models import decode_value
 from ..options import when_predicate
-from ..target import Target, lookup
+from ..target import Target, lookup, set_main_module_alias
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,6 +63,9 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
     `contexts` (execution id -> context) lets the caller route server pushes to the running context."""
     execution_id = message["execution"]
     if message.get("code") is not None:  # a cell's task shipped by value (coflux/shipping.py)
+        # Cell targets the shipped code calls are `__main__`'s here, as in the kernel: they are
+        # the kernel's module (one execution at a time runs in a worker's process).
+        set_main_module_alias(message["module"])
         try:
             target = shipping.load(message["code"], module=message["module"], name=message["target"],
                                    worker=_worker_name(message))

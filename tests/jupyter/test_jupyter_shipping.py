@@ -138,6 +138,18 @@ def uses_a_package(x):
 @cf.workflow()
 def needs_package(x):
     return uses_a_package(x)
+
+@cf.task()
+def in_kernel():
+    return os.getpid()
+
+@cf.task(remote=True)
+def hop():
+    return [os.getpid(), in_kernel()]
+
+@cf.workflow()
+def hops():
+    return hop()
 """
 
 
@@ -151,6 +163,11 @@ async def test_a_package_missing_on_the_worker_is_named(coflux_ext, jp_serverapp
         await k.ok(SETUP)
         await k.ok(MISSING)
         assert (await k.ok("print(uses_a_package(2))"))["stdout"].strip() == "6"  # the kernel has it
+        # A shipped task calling a plain cell task: that one runs back in the kernel.
+        out = await k.ok("print(json.dumps(hops.run().result(timeout=60)), os.getpid())")
+        hopped, kernel_pid = out["stdout"].rsplit(" ", 1)
+        worker_pid, called_pid = json.loads(hopped)
+        assert called_pid == int(kernel_pid) and worker_pid != int(kernel_pid)
         out = await k.run("needs_package.run(1).result(timeout=60)")
         assert out["error"] is not None
         message = json.dumps(out["error"])
