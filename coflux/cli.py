@@ -112,8 +112,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .worker.headless import HeadlessWorker
 
     modules = args.modules or config.load_file().get("modules") or []
-    if not modules:
-        print("coflux worker: name at least one module (or set `modules` in coflux.toml)", file=sys.stderr)
+    if not modules and not args.accept_code:  # a worker for shipped code alone needs none
+        print("coflux worker: name at least one module (or set `modules` in coflux.toml), "
+              "or --accept-code", file=sys.stderr)
         return 2
     concurrency = args.concurrency or config.setting(None, "COFLUX_WORKER_CONCURRENCY", "concurrency", None,
                                                      section="worker")
@@ -132,7 +133,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             raise  # every module imported: a fault of the worker itself, keep the whole traceback
         print(f"coflux worker: {describe_import_failure(exc, module)}", file=sys.stderr)
         return 1
-    print(f"coflux worker: {', '.join(modules)} -> {worker.connection.url} "
+    hosted = ", ".join(modules) or "shipped code only"
+    print(f"coflux worker: {hosted} -> {worker.connection.url} "
           f"(concurrency {worker.concurrency})", flush=True)
     return worker.run_forever()
 

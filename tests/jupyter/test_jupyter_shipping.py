@@ -156,7 +156,7 @@ def hops():
 async def test_a_package_missing_on_the_worker_is_named(coflux_ext, jp_serverapp, jp_fetch):
     url, token = os.environ["COFLUX_SERVER"], jp_serverapp.identity_provider.token
     loop = asyncio.get_running_loop()
-    accepting = start_worker(url, token, "cfjx_remote", extra=("--accept-code",))
+    accepting = start_worker(url, token, extra=("--accept-code",))  # no module: shipped code only
     try:
         session = await _registered(jp_fetch, accepting)
         _, k = await start_kernel(jp_serverapp)
