@@ -25,7 +25,7 @@ from . import blobs
 from .target import Target
 
 _lock = threading.Lock()
-_uploaded: set[str] = set()  # blob keys this process has stored (the kernel's side)
+_uploaded: set[tuple[str, str]] = set()  # (server, blob key) this process has stored (the kernel's side)
 _loaded: dict[str, Callable[..., Any]] = {}  # blob key -> function (a worker process's side)
 
 
@@ -49,12 +49,13 @@ def ship(target: Target) -> dict[str, str]:
 
     data = cloudpickle.dumps(target.fn)
     key = hashlib.sha256(data).hexdigest()
+    store = blobs.require()
     with _lock:
-        known = key in _uploaded
+        known = (store.url, key) in _uploaded
     if not known:
-        blobs.require().put_bytes(data, key)
+        store.put_bytes(data, key)
         with _lock:
-            _uploaded.add(key)
+            _uploaded.add((store.url, key))
     # The code hash (coflux/codehash.py) says which code ran; without readable source (rare in a
     # cell) the content key stands in.
     return {"hash": target.code_hash() or key, "blob": key}
@@ -80,7 +81,10 @@ def _read_blob(key: str) -> bytes:
     store = blobs.current()
     if store is None:
         raise ShippedCodeError("this worker has no coflux server to read shipped code from")
-    data = bytes(store.get(key))
+    try:
+        data = bytes(store.get(key))
+    except blobs.BlobError as exc:
+        raise ShippedCodeError(f"the shipped code (blob {key}) could not be read from the server: {exc}") from None
     partial = f"{path}.{os.getpid()}.part"
     with open(partial, "wb") as file:
         file.write(data)

@@ -96,3 +96,18 @@ def test_shipped_code_is_refused_from_a_principal_without_the_right(tmp_path: Pa
         assert server.get("api/runs")["runs"] == []
     finally:
         server.stop()
+
+
+def test_shipped_code_whose_blob_is_gone_fails_saying_so(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data").start()
+    worker = Worker(server, ["resumeui"], log=tmp_path / "worker.log", extra=["--accept-code"]).start()
+    try:
+        worker.wait_registered()
+        run = post(server, "api/runs", {"module": "resumeui", "target": "squares", "kwargs": {"x": 1},
+                                        "options": {"code": {"hash": "1" * 64, "blob": "3" * 64}}})["run"]
+        wait_until(lambda: server.get(f"api/runs/{run}")["status"] == "error", timeout=30)
+        error = server.get(f"api/runs/{run}")["steps"][0]["executions"][0]["result"]["error"]
+        assert f"the shipped code (blob {'3' * 64}) could not be read from the server" in error["message"]
+    finally:
+        worker.stop()
+        server.stop()
