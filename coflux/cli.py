@@ -153,8 +153,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .worker.headless import HeadlessWorker
 
     modules = args.modules or config.load_file().get("modules") or []
-    if not modules:
-        print("coflux worker: name at least one module (or set `modules` in coflux.toml)", file=sys.stderr)
+    if not modules and not args.accept_code:  # a worker for shipped code alone needs none
+        print("coflux worker: name at least one module (or set `modules` in coflux.toml), "
+              "or --accept-code", file=sys.stderr)
         return 2
     concurrency = args.concurrency or config.setting(None, "COFLUX_WORKER_CONCURRENCY", "concurrency", None,
                                                      section="worker")
@@ -164,7 +165,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             modules, config.server_url(args.server), config.token(args.token),
             concurrency=int(concurrency) if concurrency else None, workspace=config.workspace(args.workspace),
             provides=provides, accepts=accepts, max_parked=args.max_parked,
-            dev=args.dev, drain_timeout=args.drain_timeout)
+            dev=args.dev, drain_timeout=args.drain_timeout, accept_code=args.accept_code)
     except (Exception, SystemExit) as exc:  # whatever the user's module raised while importing
         from .worker.import_errors import ModuleImportError, describe_import_failure, failed_module
 
@@ -173,7 +174,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             raise  # every module imported: a fault of the worker itself, keep the whole traceback
         print(f"coflux worker: {describe_import_failure(exc, module)}", file=sys.stderr)
         return 1
-    print(f"coflux worker: {', '.join(worker.modules)} -> {worker.connection.url} "
+    hosted = ", ".join(worker.modules) or "shipped code only"
+    print(f"coflux worker: {hosted} -> {worker.connection.url} "
           f"(concurrency {worker.concurrency})", flush=True)
     return worker.run_forever()
 
@@ -635,6 +637,7 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
         if only is None:
             for child in run["child_runs"]:
                 lines.append(f"  child run {child['id']} ({child['module']}/{child['target']}) from {child['parent']}")
+        parent_of = {step["id"]: step["parent"] for step in run["steps"]}
         for step in run["steps"] if only is None else [_step_of(run, only)]:
             lines.append(f"  step {step['id']}  {step['module']}/{step['target']} ({step['type']})"
                          + (f"  parent {step['parent']}" if step["parent"] else "")
@@ -651,7 +654,9 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
                     timing = f"  after {1000 * (result['at'] - e['created_at']):.1f} ms"
                 waiting = f"  ({e['waiting']})" if e.get("waiting") else ""
                 rerun_by = f"  (re-run by {e['by']})" if e.get("by") else ""
-                lines.append(f"    {e['id']}  attempt {e['attempt']}{rerun_by}  {_describe_execution(e)}{timing}{waiting}")
+                reused = _reused_from(parent_of, step["parent"], result)
+                lines.append(f"    {e['id']}  attempt {e['attempt']}{rerun_by}  {_describe_execution(e)}{timing}{waiting}"
+                             + (f"  (reused from attempt {reused})" if reused else ""))
             if only is not None:
                 for child in run["child_runs"]:
                     if child["parent"].rpartition(":")[0] == only:
@@ -671,6 +676,17 @@ def cmd_runs_inspect(args: argparse.Namespace) -> int:
         lines.append("")
         sys.stdout.write("\n".join(lines))
     return 0
+
+
+def _reused_from(parent_of: dict, parent: str | None, result: dict | None) -> int | None:
+    """A resumed attempt's call that took an earlier attempt's value: `cached` from a step of the
+    run submitted by another attempt of the same parent step; that attempt's number."""
+    if not parent or not result or result.get("kind") != "cached" or not result.get("successor"):
+        return None
+    other = parent_of.get(result["successor"].rpartition(":")[0])
+    if not other or other == parent or other.rpartition(":")[0] != parent.rpartition(":")[0]:
+        return None
+    return int(other.rpartition(":")[2])
 
 
 def _wait_for_runs(args: argparse.Namespace, run_ids: list[str]) -> None:
@@ -761,6 +777,8 @@ def _worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, help="parallel executions (default: CPU count + 4)")
     p.add_argument("--provides", action="append", metavar="KEY:VALUE", help="tags this worker provides")
     p.add_argument("--accepts", action="append", metavar="KEY:VALUE", help="only take work requiring these")
+    p.add_argument("--accept-code", action="store_true",
+                   help="also run code shipped by value (a notebook cell's task sent here), not only these modules")
     p.add_argument("--dev", action="store_true",
                    help="reload when the modules' source changes (running executions finish on the old code)")
     p.add_argument("--drain-timeout", type=_non_negative_seconds, default=60.0, metavar="S",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from . import blobs, config, runtime, serialization
+from . import blobs, config, runtime, serialization, shipping
 from .connection import Connection
 from .errors import RemoteError
 from .models import outcome_value
@@ -130,11 +130,18 @@ class Run:
         its new definition); steps that used the old result are marked stale. Returns the new
         attempt; `.result()` waits for it."""
         step_id = _step_id(self.id, step)
-        return Attempt(self.client, self.client.rerun(step_id, code_hash=self._code_hash(step_id)), self)
+        target = self._target(step_id)
+        code = shipping.ship(target) if target is not None and shipping.should_ship(target) else None
+        return Attempt(self.client, self.client.rerun(
+            step_id, code_hash=target.code_hash() if target is not None else None, code=code), self)
 
     def _code_hash(self, step_id: str) -> str | None:
-        """The hash of the step's target as defined in this process now (a notebook's cells);
-        None where this process defines no targets (a script), without asking the server."""
+        target = self._target(step_id)
+        return target.code_hash() if target is not None else None
+
+    def _target(self, step_id: str) -> Any:
+        """The step's target as defined in this process now (a notebook's cells); None where
+        this process defines no targets (a script), without asking the server."""
         from .target import registered_targets
 
         targets = registered_targets()
@@ -149,7 +156,7 @@ class Run:
             module, name = info.get("module"), info.get("target")
         for target in targets.values():
             if target.module == module and target.name == name:
-                return target.code_hash()
+                return target
         return None
 
     def __repr__(self) -> str:
@@ -355,7 +362,7 @@ class Client:
         return {"by": self.acting_for} if self.acting_for else {}
 
     def rerun(self, step_id: str, *, workspace: str | None = None, from_failure: bool = False,
-              code_hash: str | None = None) -> str:
+              code_hash: str | None = None, code: dict | None = None) -> str:
         """Run a step again (ignoring cache and memo); returns the new execution's id.
         `from_failure`: resume a failed step, its calls that an earlier attempt completed with a
         value reused (the step's own workspace). `code_hash`: the code the new attempt runs."""
@@ -366,6 +373,8 @@ class Client:
             params["workspace"] = workspace
         if code_hash is not None:
             params["code_hash"] = code_hash
+        if code is not None:  # a shipped step: the code it runs now (coflux/shipping.py)
+            params["code"] = code
         return self.connection.call("rerun", params)["execution"]
 
     def workspaces(self) -> list[dict]:

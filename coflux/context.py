@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import blobs, runtime, serialization
+from . import blobs, runtime, serialization, shipping
 from .errors import ExecutionCancelled, ExecutionTimeout, Suspending
 from .models import Execution, decode_value, outcome_value
 from .runtime import current as current_context
@@ -150,6 +150,8 @@ class ExecutionContext(runtime.Runtime):
         code_hash = target.code_hash()
         if code_hash is not None:
             params["code_hash"] = code_hash
+        if shipping.should_ship(target):  # a cell's task that must run away from the kernel
+            params["options"] = {**options, "code": shipping.ship(target)}
         group = _group.get()
         if group is not None:
             params["group"] = group

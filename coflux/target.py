@@ -77,6 +77,9 @@ class Target(Generic[P, T]):
         self._schemas: dict[str, dict] | None = None  # parameter JSON Schemas, built when first declared
         self._converters: dict[str, Callable[[Any], Any]] | None = None  # JSON -> hinted types, on first run
         self._raw = dict(options or {})
+        # Run away from the kernel that defined it (a cell's task shipped by value to a worker
+        # started with --accept-code; coflux/shipping.py), even without `requires`.
+        self.remote = bool(self._raw.pop("remote", False))
         self.options, self.retries = parse_options(self._raw, self.parameters, kind=kind)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
         if not stub:
@@ -254,11 +257,13 @@ def task(fn: Any = None, *, name: str | None = None, wait: bool | Iterable[str] 
          cache: bool | float | dt.timedelta | Cache = False, retries: int | bool | Retries = 0,
          recurrent: bool = False, defer: bool | Defer = False, delay: float | dt.timedelta = 0,
          memo: bool | Iterable[str] = UNSET, requires: dict[str, str | bool | list[str]] | None = None,
-         timeout: float | dt.timedelta = 0) -> Any:
-    """Define a task: an operation called from a workflow or another task (each call is a step)."""
+         timeout: float | dt.timedelta = 0, remote: bool = False) -> Any:
+    """Define a task: an operation called from a workflow or another task (each call is a step).
+    `remote=True` (for a task defined in a notebook cell): run it on a worker that accepts shipped
+    code (`coflux worker --accept-code`), not in the kernel; a cell task with `requires` goes there too."""
     decorate = _decorator("task", name, None, False, dict(
         wait=wait, cache=cache, retries=retries, recurrent=recurrent, defer=defer, delay=delay, memo=memo,
-        requires=requires, timeout=timeout))
+        requires=requires, timeout=timeout, remote=remote))
     return decorate(fn) if fn is not None else decorate
 
 

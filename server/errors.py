@@ -19,7 +19,8 @@ class NotFound(BadRequest):
 
 
 class Forbidden(BadRequest):
-    """The caller may not do this (a token used outside its workspaces, a revoked token): 403."""
+    """The caller is known but may not do this (HTTP 403): a token used outside its workspaces, shipping
+    code without the right."""
 
     code = "forbidden"
 

@@ -19,7 +19,7 @@ import tornado.websocket
 
 from coflux.protocol import Op
 
-from .errors import INTERNAL_MESSAGE, BadRequest, DatabaseUnavailable, NotFound
+from .errors import INTERNAL_MESSAGE, BadRequest, DatabaseUnavailable, Forbidden, NotFound
 from .http_base import RUN_ID_PATTERN, ApiHandler, AuthRequired, parse_json
 from .observe_handlers import SOCKET_OPS, socket_op
 from .state import MAX_MESSAGE_BYTES, ServerState, encode_frames
@@ -118,6 +118,13 @@ def _optional(body: dict, name: str, kind: type, what: str) -> Any:
     return value
 
 
+def _check_may_ship_code(principal: Any, options: Any) -> None:
+    """Shipped code (`options.code`: a cell's task sent by value to a worker that runs it) only
+    from principals allowed to ship it (the super token, Jupyter users, tokens given the right)."""
+    if isinstance(options, dict) and options.get("code") is not None and not principal.may_ship_code:
+        raise Forbidden("this token may not ship code")
+
+
 class RunsHandler(ApiHandler):
     async def get(self) -> None:
         limit = int(self.query_number("limit", 50, 1, 1000, integer=True))  # type: ignore[arg-type]
@@ -138,6 +145,7 @@ class RunsHandler(ApiHandler):
         self.require_workspace(workspace)
         idempotency_key = _optional(body, "idempotency_key", str, "a string")
         options = _optional(body, "options", dict, "an object")
+        _check_may_ship_code(self.principal, options)
         if not body.get("wire"):  # plain JSON values from curl, Studio, ...
             args = [{"v": a} for a in args]
             kwargs = {k: {"v": v} for k, v in kwargs.items()}
@@ -335,7 +343,8 @@ def _sessions(orchestrator: Any) -> list[dict]:
     return [{"id": s.id, "name": s.name, "kind": s.kind, "connected": s.peer is not None,
              "workspace": names.get(s.workspace_id),
              "concurrency": s.concurrency, "running": sorted(s.running), "provides": s.provides,
-             "accepts": s.accepts, "targets": sorted(f"{m}/{n}" for m, n in s.targets)}
+             "accepts": s.accepts, "accepts_code": s.accepts_code,
+             "targets": sorted(f"{m}/{n}" for m, n in s.targets)}
             for s in orchestrator.ws.sessions.values()]
 
 
@@ -496,6 +505,14 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
 
     def _dispatch(self, op: str, request_id: Any, params: dict) -> None:
         if op in ORCHESTRATOR_OPS:
+            try:
+                if op in ("submit", "call"):
+                    _check_may_ship_code(self._principal, params.get("options"))
+                elif op == "rerun":
+                    _check_may_ship_code(self._principal, {"code": params.get("code")})
+            except Forbidden as exc:
+                self._error(request_id, exc.code, str(exc))
+                return
             if op in RECORDED_OPS:
                 params["by"] = self._acting_for(params.get("by"))
             self.state.orchestrator.post(op, self, request_id, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -47,3 +48,13 @@ def test_pools_benchmark_smoke() -> None:
     for label in ("submit -> first result, the pool launching the worker", "fan-out of 40, cold",
                   "fan-out of 40, warm"):
         assert label in out, out
+
+
+def test_ship_benchmark_smoke() -> None:
+    """bench_ship.py at a tiny size: a shipped cell-style task and an imported one, same worker."""
+    result = subprocess.run([sys.executable, "benchmarks/bench_ship.py", "--calls", "3"],
+                            cwd=REPO_DIR, env=base_env(), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    for name in ("imported", "shipped"):
+        assert report[name]["first_ms"] > 0 and report[name]["later_median_ms"] > 0, report

@@ -7,17 +7,18 @@ execution's `ExecutionContext` and installs it as the current runtime while the 
 from __future__ import annotations
 
 import os
+import socket
 import time
 import traceback
 from typing import Any
 
-from .. import serialization
+from .. import serialization, shipping
 from ..context import ExecutionContext, Transport
 from ..errors import ExecutionError, ExecutionTerminated, Suspending, error_type_name
 from ..models import decode_value
 from ..options import when_predicate
 from ..remote_frames import cell_label
-from ..target import Target, lookup
+from ..target import Target, lookup, set_main_module_alias
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -71,7 +72,17 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
 
     `contexts` (execution id -> context) lets the caller route server pushes to the running context."""
     execution_id = message["execution"]
-    target = resolve(message["module"], message["target"], main_alias)
+    if message.get("code") is not None:  # a cell's task shipped by value (coflux/shipping.py)
+        # Cell targets the shipped code calls are `__main__`'s here, as in the kernel: they are
+        # the kernel's module (one execution at a time runs in a worker's process).
+        set_main_module_alias(message["module"])
+        try:
+            target = shipping.load(message["code"], module=message["module"], name=message["target"],
+                                   worker=_worker_name(message))
+        except Exception as exc:
+            return {"execution": execution_id, "kind": "error", "error": error_payload(exc, None)}
+    else:
+        target = resolve(message["module"], message["target"], main_alias)
     if target is None:
         return {"execution": execution_id, "kind": "error", "error": {
             "type": "builtins.LookupError",
@@ -98,6 +109,11 @@ def run_execution(message: dict, transport: Transport, *, main_alias: str | None
     return result
 
 
+def _worker_name(message: dict) -> str:
+    """The worker running `message` (its `--name`, sent along by the headless worker)."""
+    return str(message.get("worker") or f"{socket.gethostname()}:{os.getppid()}")
+
+
 def _call(target: Target, message: dict, context: ExecutionContext) -> dict:
     """Decode the arguments, call the target, and say how it went (the `result` params)."""
     execution_id = message["execution"]
@@ -106,7 +122,14 @@ def _call(target: Target, message: dict, context: ExecutionContext) -> dict:
         values = [decode_value(arg, context) for arg in message["args"]]
         if target.kind == "workflow":  # runs are started with JSON arguments from outside Python
             values = target.convert_json_arguments(values)
-        result = target.call_with(values)
+        try:
+            result = target.call_with(values)
+        except ModuleNotFoundError as exc:
+            if message.get("code") is None:
+                raise
+            # Shipped code importing a package this worker lacks: say which, and where.
+            raise shipping.missing_package(exc, message["module"], message["target"],
+                                           _worker_name(message)) from exc
         return {"execution": execution_id, "kind": "value", "value": serialization.encode(result),
                 "started_at": started_at}
     except Suspending as suspension:

@@ -120,7 +120,7 @@ class HeadlessWorker(WorkerBase):
                  workspace: str = "default", provides: dict[str, list[str]] | None = None,
                  accepts: dict[str, list[str]] | None = None, name: str | None = None,
                  max_parked: int = DEFAULT_MAX_PARKED, dev: bool = False,
-                 drain_timeout: float = DEFAULT_DRAIN_TIMEOUT) -> None:
+                 drain_timeout: float = DEFAULT_DRAIN_TIMEOUT, accept_code: bool = False) -> None:
         # Coflux's default: the CPU count + 4 running executions (most wait on I/O or on results).
         super().__init__(concurrency=concurrency or (os.cpu_count() or 1) + 4, max_parked=max_parked,
                          workspace=workspace)
@@ -130,6 +130,9 @@ class HeadlessWorker(WorkerBase):
         self.max_processes = self.concurrency + max_parked
         self.provides = provides or {}
         self.accepts = accepts or {}
+        # Opted in to code shipped by value (`--accept-code`); the server gives shipped code to
+        # no other worker (placement rule "accepts shipped code").
+        self.accept_code = accept_code
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.dev = dev
         self.drain_timeout = drain_timeout
@@ -183,7 +186,7 @@ class HeadlessWorker(WorkerBase):
         running = sorted(set(self._messages) | set(self._running) | self._unacked)
         await self._register_session(connection, name=self.name, targets=self.targets, prefetch=self.prefetch,
                                      provides=self.provides, accepts=self.accepts, running=running,
-                                     draining=self._draining)
+                                     draining=self._draining, accepts_code=self.accept_code)
         if self._lease_held:  # confirmed (or aborted by the server, which it did before replying)
             self.connection.call_soon(self._retry_lease_held)
         log.info("registered as session %s with %d module(s)", self.session_id, len(self.targets))
@@ -460,6 +463,8 @@ class HeadlessWorker(WorkerBase):
         if not process.configured:
             message = {**message, "server": self.connection.url, "token": self.connection.token}
             process.configured = True
+        if message.get("code") is not None:  # shipped code: its errors name this worker
+            message = {**message, "worker": self.name}
         # Told before the process gets it (see _flush_children). Should the process have died
         # meanwhile, its exit reports the execution as crashed (retries apply).
         self._started(execution)

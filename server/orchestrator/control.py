@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 
 from coflux.protocol import RUNS_TOPIC, RerunEvent, WorkspaceEvent, run_topic
 
@@ -133,12 +134,15 @@ class Control(Component):
                 raise BadRequest("a resume runs in the step's own workspace (no workspace with from_failure)")
             rerun = self.o.resumption.resume(step_id, code_hash, by=by)
         else:
-            rerun = self.rerun(step_id, params.get("workspace"), code_hash=code_hash, by=by)
+            code = params.get("code")
+            if code is not None:
+                limits.options({"code": code})
+            rerun = self.rerun(step_id, params.get("workspace"), code_hash=code_hash, code=code, by=by)
         self.record_action("rerun", rerun["execution"], by)
         self.o.reply(peer, request_id, rerun)
 
     def rerun(self, step_id: str, workspace: str | None = None, *, cause: str = "rerun",
-              code_hash: str | None = None, by: str | None = None) -> dict:
+              code_hash: str | None = None, code: dict | None = None, by: str | None = None) -> dict:
         """A new attempt of the step that ignores cache and memo; what still runs for the step is
         cancelled and its waiters move to the new attempt; the rest of the run stays as it was.
         `code_hash`: the code the new attempt runs, when the re-runner knows it (a notebook that
@@ -158,6 +162,12 @@ class Control(Component):
         if base_workspace not in self.o.workspace_lineage(workspace_id):
             raise BadRequest(f"workspace {workspace!r} is not the step's workspace or one derived from it")
         latest = self.o.submission.pending_of(rows[-1].id)
+        if code is not None and latest.options.get("code") is not None:
+            # A shipped step re-run with the cell's current code: the step's options carry it
+            # from now on (stored, so an attempt rebuilt after a restart runs it too).
+            options = {**latest.options, "code": code}
+            self.db.execute(update(t.steps).where(t.steps.c.id == step_id).values(options=options))
+            latest = dataclasses.replace(latest, options=options)
         # What is still running for this step: its unfinished attempts, or the unfinished root
         # of a child run it spawned (followed along the chain).
         tails = [self._chain(r.id)[-1] for r in rows]

@@ -8,6 +8,7 @@ never the orchestrator thread or the batch it shares with other clients' command
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from coflux.protocol import MAX_REQUEST_KEY, MAX_SECONDS
@@ -62,6 +63,9 @@ def text(value: Any, what: str, *, maximum: int, allow_none: bool = True) -> str
     return value
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 def options(value: Any) -> dict:
     """The scheduling options of a submit, with every number the orchestrator turns into a timer
     or a count checked (the rest is read by rules that tolerate anything)."""
@@ -86,6 +90,11 @@ def options(value: Any) -> dict:
     cache = value.get("cache")
     if isinstance(cache, dict) and cache.get("max_age") is not None:
         seconds(cache["max_age"], "options.cache.max_age", maximum=MAX_SECONDS * 10)
+    code = value.get("code")
+    if code is not None:  # a cell's task shipped by value: its code hash and the blob holding it
+        if not isinstance(code, dict) or not all(
+                isinstance(code.get(k), str) and _HEX64.fullmatch(code[k]) for k in ("hash", "blob")):
+            raise BadRequest("options.code must be {hash, blob}: the code hash and blob key (sha256 hex)")
     for name in ("wait", "memo"):
         listed = value.get(name)
         if isinstance(listed, list):

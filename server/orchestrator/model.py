@@ -41,6 +41,7 @@ class Session:
     # A worker launched for a pool (its credential says which): it takes only that pool's modules.
     pool: str | None = None
     pool_modules: tuple[str, ...] | None = None
+    accepts_code: bool = False  # opted in (`coflux worker --accept-code`) to code shipped by value
 
     def busy_slots(self) -> int:
         return len(self.running) - self.parked

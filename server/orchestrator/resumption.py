@@ -40,6 +40,9 @@ class Reusable:
     def __init__(self) -> None:
         self.by_key: dict[str, list[tuple[str, str | None]]] = {}  # call key -> [(execution, code hash)]
 
+    def size(self) -> int:
+        return sum(len(entries) for entries in self.by_key.values())
+
     def find(self, call_key: str, code_hash: str | None) -> str | None:
         for execution_id, known in self.by_key.get(call_key, ()):
             if code_hash is None or known is None or known == code_hash:
@@ -76,10 +79,30 @@ class Resumption(Component):
         if table is None:
             if parent.cause != RESUME_CAUSE:
                 return None
-            # The server restarted since the resume: read the earlier attempts again.
+            # The server restarted since the resume (or the table was evicted): read it again.
             earlier = [f"{parent.step_id}:{n}" for n in range(1, parent.attempt)]
-            table = self.ws.resumed[parent.step_id] = self._load(earlier)
-        return table.find(keys.call_key(pending.module, pending.target, pending.arguments), pending.code_hash)
+            table = self._load(earlier)
+            self.ws.resumed[parent.step_id] = table
+        return table.find(self._call_key(pending.module, pending.target, pending.arguments), pending.code_hash)
+
+    def _call_key(self, module: str, target: str, arguments: list) -> str:
+        """The call's key, with each execution passed as an argument named by where its result
+        came from (its successor chain followed): `consume(produce.submit(x))` in a resumed
+        attempt passes the new, reused `produce` step, whose value is the earlier one's."""
+        if any(isinstance(value, dict) and value.get("refs") for value in arguments):
+            arguments = [self._followed(value) for value in arguments]
+        return keys.call_key(module, target, arguments)
+
+    def _followed(self, value: object) -> object:
+        if not isinstance(value, dict) or not value.get("refs"):
+            return value
+        refs = []
+        for ref in value["refs"]:
+            if isinstance(ref, dict) and ref.get("type") == "execution" and ref.get("id"):
+                status, tail, _ = self.o.follow(str(ref["id"]))
+                ref = {"type": "execution", "id": tail if status == "final" else str(ref["id"])}
+            refs.append(ref)
+        return {**value, "refs": refs}
 
     def _load(self, attempts: list[str]) -> Reusable:
         """One query: the child steps of these attempts, each step's attempts with their results."""
@@ -107,7 +130,7 @@ class Resumption(Component):
                 reused = tail
             else:
                 continue
-            key = keys.call_key(row.module, row.target, row.arguments)
+            key = self._call_key(row.module, row.target, row.arguments)
             table.by_key.setdefault(key, []).append((reused, row.code_hash))
         return table
 

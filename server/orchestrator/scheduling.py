@@ -186,20 +186,39 @@ class Queue(Component):
     def schedule(self, now: float) -> None:
         self.o.needs_schedule = False
         by_target: dict[tuple[str, str], list[Session]] = {}
+        # Workers that run code shipped by value take a shipped step of any target.
+        shipping: list[Session] = []
         for session in self.ws.sessions.values():
             if session.has_capacity():
                 for key in session.targets:
                     by_target.setdefault(key, []).append(session)
-        if not by_target:
+                if session.accepts_code:
+                    shipping.append(session)
+        if not by_target and not shipping:
             return
+        lists = [*by_target.values(), shipping]
+
+        def candidates_of(pending: Pending) -> list[Session] | None:
+            hosts = by_target.get((pending.module, pending.target))
+            if pending.options.get("code") is None:
+                return hosts
+            return [*(hosts or ()), *(s for s in shipping if s not in (hosts or ()))] or None
+
         # What running (parked) executions wait for goes first: nested waits go depth first.
-        self.ws.urgent = deque(self._place(self.ws.urgent, lambda p: by_target.get((p.module, p.target)), by_target, now))
+        self.ws.urgent = deque(self._place(self.ws.urgent, candidates_of, lists, now))
         for key, waiting in self.ws.ready.items():
             if waiting and by_target.get(key):
-                skipped = self._place(waiting, lambda _p, key=key: by_target.get(key), by_target, now)
-                waiting.extendleft(reversed(skipped))
+                skipped = self._place(waiting, candidates_of, lists, now)
+            elif waiting and shipping:
+                # Hosted nowhere: only shipped steps can go; the first that cannot ends the pass
+                # (a target's steps are shipped alike), so the queue is not scanned on every wake-up.
+                skipped = self._place(waiting, lambda p: candidates_of(p) or [], lists, now)
+            else:
+                continue
+            waiting.extendleft(reversed(skipped))
 
-    def _place(self, waiting: deque[Pending], candidates_of: Any, by_target: dict, now: float) -> list[Pending]:
+    def _place(self, waiting: deque[Pending], candidates_of: Any, lists: list[list[Session]],
+               now: float) -> list[Pending]:
         """Assign from `waiting` (popped from the left) while workers have room; returns the
         ones no candidate could take, in order."""
         skipped: list[Pending] = []
@@ -220,7 +239,7 @@ class Queue(Component):
                 continue
             self._assign(pending, session, now)
             if not session.has_capacity():
-                for sessions in by_target.values():
+                for sessions in lists:
                     if session in sessions:
                         sessions.remove(session)
         return skipped
@@ -237,7 +256,8 @@ class Queue(Component):
             "target": pending.target, "type": pending.type, "args": pending.arguments,
             "timeout": pending.timeout, "attempt": pending.attempt,
             "retry_when": (pending.options.get("retries") or {}).get("when"),
-            "parent": pending.parent_id, "urgent": pending.urgent, "assignment": pending.assignment})
+            "parent": pending.parent_id, "urgent": pending.urgent, "assignment": pending.assignment,
+            **({"code": pending.options["code"]} if pending.options.get("code") is not None else {})})
 
     def record_assignment(self, pending: Pending, session: Session, now: float, **columns: Any) -> None:
         """`pending` is now held by `session` (handed out, or adopted: see WorkerState): in

@@ -110,6 +110,7 @@ class Workers(Component):
         prefetch = min(limits.integer(params.get("prefetch") or 0, "prefetch", high=100000), 1000)
         provides = _tags(params.get("provides"))
         accepts = _tags(params.get("accepts"))
+        accepts_code = params.get("accepts_code") is True
         running = params.get("running") or []
         if not isinstance(running, list) or not all(isinstance(e, str) for e in running):
             raise BadRequest("running must be a list of execution ids")
@@ -137,7 +138,7 @@ class Workers(Component):
                 self.o.send(session.peer, {"op": "replaced"})
             session.peer, session.expires_at = peer, None
             session.targets, session.concurrency, session.prefetch = declared, concurrency, prefetch
-            session.provides, session.accepts = provides, accepts
+            session.provides, session.accepts, session.accepts_code = provides, accepts, accepts_code
             session.kernel_id = params.get("kernel_id") or session.kernel_id
             self._reconcile(session, set(running))
             self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(
@@ -149,7 +150,7 @@ class Workers(Component):
             session = Session(
                 id=random_id("S", 12), workspace_id=workspace_id, kind=str(params.get("kind", "headless"))[:20],
                 name=str(params.get("name") or "worker")[:200], targets=declared, concurrency=concurrency,
-                provides=provides, accepts=accepts, peer=peer, prefetch=prefetch,
+                provides=provides, accepts=accepts, peer=peer, prefetch=prefetch, accepts_code=accepts_code,
                 kernel_id=str(params["kernel_id"])[:200] if params.get("kernel_id") else None)
             self.db.execute(t.sessions.insert().values(
                 id=session.id, workspace_id=workspace_id, kind=session.kind, name=session.name,

@@ -21,6 +21,7 @@ RESULT_MAX_BYTES = 1024 * 1024  # a bigger value is read from the database when 
 RUNS_MAX_ITEMS = 20_000
 CACHE_KEYS_MAX_ITEMS = 20_000
 RESUMED_MAX_ITEMS = 200
+RESUMED_MAX_BYTES = 64 * 1024 * 1024  # an evicted table is read again on its attempt's next call
 CACHE_KEYS_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -67,7 +68,8 @@ class WorkingSet:
     cache_inflight: dict[str, set[str]] = field(default_factory=dict)
     cache_values: BoundedCache = field(default_factory=_cache_values)  # key -> [(execution, step, workspace, at)]
     # Resumed steps: what their earlier attempts' children computed (resumption.py; reloadable).
-    resumed: BoundedCache = field(default_factory=lambda: BoundedCache(RESUMED_MAX_ITEMS))
+    resumed: BoundedCache = field(default_factory=lambda: BoundedCache(
+        RESUMED_MAX_ITEMS, RESUMED_MAX_BYTES, sizeof=lambda table: 200 * table.size()))
 
     # Runs and workspaces (read from the database on first use).
     runs: BoundedCache = field(default_factory=lambda: BoundedCache(RUNS_MAX_ITEMS))  # run id -> RunInfo

@@ -104,13 +104,13 @@ def env_for_subprocess(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_worker(url: str, token: str, *modules: str) -> subprocess.Popen:
+def start_worker(url: str, token: str, *modules: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """A headless `coflux worker` subprocess for modules in this directory (output to a temp file,
-    so a chatty worker never blocks on a full pipe)."""
+    so a chatty worker never blocks on a full pipe); `extra`: more command-line flags."""
     log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "coflux", "worker", "--server", url, "--token", token, "--concurrency", "2",
-         *modules], cwd=HERE, env=env_for_subprocess(), stdout=log, stderr=subprocess.STDOUT, text=True)
+         *extra, *modules], cwd=HERE, env=env_for_subprocess(), stdout=log, stderr=subprocess.STDOUT, text=True)
     proc.log = log  # type: ignore[attr-defined]
     return proc
 

@@ -251,3 +251,16 @@ def test_only_values_enter_the_cache_index() -> None:
     assert not outcome.conclude(ending("error", error={"type": "E", "message": ""}, cache_key="c")).index_cache
     recurring = ending("value", options={"recurrent": True}, value={"v": None}, cache_key="c")
     assert not outcome.conclude(recurring).index_cache  # recorded as `recurred`
+
+
+def test_shipped_code_goes_only_to_a_worker_that_accepts_code() -> None:
+    shipped = pending(options={"code": {"hash": "h"}})
+    plain, accepting = session("P"), session("A", accepts_code=True)
+    assert placement.candidates(shipped, [plain, accepting]) == [accepting]
+    assert placement.why_unplaced(shipped, [plain]) == \
+        "no worker accepts shipped code (start one with --accept-code)"
+    assert placement.candidates(pending(), [plain, accepting]) == [plain, accepting]  # module code: anyone
+    # Shipped code needs no module on the worker: one hosting other targets takes it.
+    elsewhere = session("E", accepts_code=True, targets={("other", "x"): "task"})
+    assert placement.candidates(shipped, [plain, elsewhere]) == [elsewhere]
+    assert placement.candidates(pending(), [elsewhere]) == []

@@ -148,3 +148,74 @@ def test_only_a_failed_step_can_be_resumed(orchestrator: Orchestrator) -> None:
     inside(orchestrator, lambda o: o.outcomes.conclude(o.submission.pending_of(root), "value", value={"v": 1}))
     with pytest.raises(BadRequest, match="did not fail"):
         inside(orchestrator, lambda o: o.resumption.resume(step))
+
+
+def test_a_resumed_call_given_a_reused_execution_matches_the_call_given_the_original(
+        orchestrator: Orchestrator) -> None:
+    """`consume(produce.submit(x))`: in the resumed attempt `consume` is passed the new (reused)
+    `produce` step, which resolves to the value the first attempt's `consume` was passed."""
+    error = {"type": "builtins.ValueError", "message": "no", "frames": [], "retryable": None}
+    root = new_run(orchestrator, target="w")
+    inside(orchestrator, lambda o: _hand_out(o, root))
+
+    def ref(execution: str) -> dict:
+        return {"v": {"$": "ref", "i": 0}, "refs": [{"type": "execution", "id": execution, "module": "m",
+                                                     "target": "t"}]}
+
+    def first_attempt(o: Orchestrator) -> tuple[str, str, str]:
+        run = o.run_info(root.split(":")[0])
+        produce = o.submission._create_step(run, root, "m", "produce", "task", [{"v": 1}], {})
+        o.outcomes.conclude(o.submission.pending_of(produce), "value", value={"v": 10})
+        consume = o.submission._create_step(run, root, "m", "consume", "task", [ref(produce)], {})
+        o.outcomes.conclude(o.submission.pending_of(consume), "value", value={"v": 11})
+        fails = o.submission._create_step(run, root, "m", "fails", "task", [], {})
+        o.outcomes.conclude(o.submission.pending_of(fails), "error", error=error)
+        o.ws.assigned.pop(root)
+        o.outcomes.conclude(o.submission.pending_of(root), "error", error=error)
+        return produce, consume, fails
+    produce, consume, _ = inside(orchestrator, first_attempt)
+
+    resumed = inside(orchestrator, lambda o: o.resumption.resume(root.rpartition(":")[0]))["execution"]
+    inside(orchestrator, lambda o: _hand_out(o, resumed))
+
+    def second_attempt(o: Orchestrator) -> tuple[str, str]:
+        run = o.run_info(root.split(":")[0])
+        again = o.submission._create_step(run, resumed, "m", "produce", "task", [{"v": 1}], {})
+        return again, o.submission._create_step(run, resumed, "m", "consume", "task", [ref(again)], {})
+    produce_again, consume_again = inside(orchestrator, second_attempt)
+    assert result(orchestrator, produce_again) == ("cached", None, None, produce)
+    assert result(orchestrator, consume_again) == ("cached", None, None, consume)
+
+
+def test_a_resume_survives_a_server_restart(tmp_path: Path) -> None:
+    """The table of reusable values lives in memory; an orchestrator started again on the same
+    database reads it again on the resumed attempt's first call."""
+    error = {"type": "builtins.ValueError", "message": "no", "frames": [], "retryable": None}
+    url = f"sqlite:///{tmp_path / 'coflux.db'}"
+    first = Orchestrator(create_store_engine(url), lambda out, events: None)
+    first.start()
+    try:
+        root = new_run(first, target="w")
+        inside(first, lambda o: _hand_out(o, root))
+        done = inside(first, lambda o: _children(o, root, [(1, "h"), (2, "h")]))
+
+        def end(o: Orchestrator) -> None:
+            o.outcomes.conclude(o.submission.pending_of(done[0]), "value", value={"v": 10})
+            o.outcomes.conclude(o.submission.pending_of(done[1]), "error", error=error)
+            o.ws.assigned.pop(root)
+            o.outcomes.conclude(o.submission.pending_of(root), "error", error=error)
+        inside(first, end)
+        resumed = inside(first, lambda o: o.resumption.resume(root.rpartition(":")[0]))["execution"]
+    finally:
+        first.stop()
+
+    second = Orchestrator(create_store_engine(url), lambda out, events: None)
+    second.start()
+    try:
+        assert inside(second, lambda o: resumed in o.ws.pending_by_id and not len(o.ws.resumed))
+        inside(second, lambda o: _hand_out(o, resumed))
+        again = inside(second, lambda o: _children(o, resumed, [(1, "h"), (2, "h")]))
+        assert result(second, again[0]) == ("cached", None, None, done[0])
+        assert result(second, again[1]) is None  # the failed call runs again
+    finally:
+        second.stop()

@@ -78,6 +78,8 @@ def test_coflux_runs_rerun_from_failure_resumes_on_the_command_line(sched, resum
     assert result.stdout.strip() == str(sum(2 * i for i in range(20)))
     assert f"resuming {run_id}:1 as {run_id}:1:2" in result.stderr
     assert len(_items(log)) == 21 and _items(log)[-1] == "item 3"
+    inspected = sched.cli("runs", "inspect", "--no-wait", run_id).stdout
+    assert inspected.count("(reused from attempt 1)") == 19
 
     # Resuming what did not fail is refused in one line, and nothing is recorded.
     refused = sched.cli("runs", "rerun", "--from-failure", f"{run_id}:1")

@@ -23,6 +23,13 @@ def parking_bound(session: Session) -> str:
             "start more workers or raise --max-parked")
 
 
+SHIPPED_CODE_WAITS = "no worker accepts shipped code (start one with --accept-code)"
+
+
+def _shipped(pending: Pending) -> bool:
+    return pending.options.get("code") is not None
+
+
 def _requires_text(pending: Pending) -> str:
     wanted = ", ".join(f"{k}:{'|'.join(v)}" for k, v in pending.requires.items()) or "nothing"
     return f"no worker matches requires {wanted}"
@@ -51,7 +58,13 @@ PLACEMENT_RULES: tuple[PlacementRule, ...] = (
     PlacementRule("workspace not paused", lambda p, s: s.workspace_paused is None,
                   lambda p, sessions: f"workspace {sessions[0].workspace_paused} is paused "
                                       "(`coflux workspaces resume` lets it go on)"),
-    PlacementRule("hosts the target", lambda p, s: s.targets.get((p.module, p.target)) == p.type,
+    # Code shipped by value (a step whose options carry `code`) runs only where the worker opted
+    # in (`coflux worker --accept-code`), never on one that did not (the kernel that defined it
+    # included); such a worker needs no module of its own for it.
+    PlacementRule("accepts shipped code", lambda p, s: s.accepts_code or not _shipped(p),
+                  lambda p, _: SHIPPED_CODE_WAITS),
+    PlacementRule("hosts the target",
+                  lambda p, s: _shipped(p) or s.targets.get((p.module, p.target)) == p.type,
                   lambda p, _: f"no connected worker hosts {p.module}/{p.target}"),
     # A worker launched for a pool authenticates with that launch's credential: only its pool's work.
     PlacementRule("in its pool, if launched for one", lambda p, s: s.pool_modules is None or any(

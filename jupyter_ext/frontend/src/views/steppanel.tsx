@@ -91,7 +91,9 @@ function CodeText({ step, execution }: { step: StepModel; execution: ExecutionIn
     api.get<CodeHistory>(`api/steps/${step.id}/code`).then((h) => { if (live) setHistory(h); }, () => undefined);
     return () => { live = false; };
   }, [api, step.id, byCode, ran]);
-  const hash = execution.code_hash ?? history?.code_hash ?? null;
+  // A cell's task shipped by value to a worker that accepts code (coflux/shipping.py).
+  const shipped = step.options?.code as { hash?: string } | null | undefined;
+  const hash = execution.code_hash ?? history?.code_hash ?? shipped?.hash ?? null;
   const short = hash ? <code title={hash}>{hash.slice(0, 12)}</code> : null;
   if (byCode && execution.result?.kind === "cached" && execution.result.successor) {
     return <span class="cf-code-note">cache hit (same code as <ExecutionLink id={execution.result.successor}
@@ -100,6 +102,9 @@ function CodeText({ step, execution }: { step: StepModel; execution: ExecutionIn
   if (history?.changed_since) {
     return <span class="cf-code-note">{short} code changed since <ExecutionLink id={history.changed_since.execution}
       label={history.changed_since.step} /></span>;
+  }
+  if (shipped) {
+    return <span class="cf-code-shipped">{short} shipped by value (a notebook cell's code)</span>;
   }
   return short;
 }
@@ -299,7 +304,7 @@ export function StepPanel({ stepId, onClose }: { stepId: string; onClose: () => 
       <h4>Details</h4>
       <dl class="cf-fields">
         <Field label="parent">{step.parent ? <ExecutionLink id={step.parent} /> : "none (the run's workflow)"}</Field>
-        <Field label="code">{execution && (execution.code_hash || step.options?.cache) ? <CodeText step={step} execution={execution} /> : null}</Field>
+        <Field label="code">{execution && (execution.code_hash || step.options?.cache || step.options?.code) ? <CodeText step={step} execution={execution} /> : null}</Field>
         <Field label="reused">{execution && reusedAttempt(model, step, execution) ? <span>reused from attempt {reusedAttempt(model, step, execution)} (<ExecutionLink id={execution.result!.successor!} />)</span> : null}</Field>
         <Field label="cache key">{step.cache_key ? <code>{step.cache_key}</code> : null}</Field>
         <Field label="cache hit">{step.executions.filter((e) => e.result?.kind === "cached" && e.result.successor && !reusedAttempt(model, step, e)).map((e) =>

@@ -1,0 +1,116 @@
+"""Code shipped by value: a task defined in a notebook cell, run by a worker that accepts it.
+
+A cell-defined task runs in the kernel that defined it, unless it must run elsewhere: it has
+`requires` (a kernel provides no tags) or is marked `@cf.task(remote=True)`. Then the kernel
+pickles the function by value (cloudpickle: its code with the globals and cell-defined helpers it
+uses; installed packages by reference), stores the bytes once in the blob store (content
+addressed: the same code is uploaded once) and puts `{"hash": code hash, "blob": key}` in the
+step's options. The server gives such a step only to a worker started with `--accept-code`,
+which loads the function by its blob key and keeps it (in memory, and in a file cache its
+processes share), so later calls load nothing.
+
+Layer: beside target and blobs (the kernel's context ships, a worker's process loads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import blobs
+from .target import Target
+
+_lock = threading.Lock()
+_uploaded: set[tuple[str, str]] = set()  # (server, blob key) this process has stored (the kernel's side)
+_loaded: dict[str, Callable[..., Any]] = {}  # blob key -> function (a worker process's side)
+
+
+class ShippedCodeError(RuntimeError):
+    """Shipped code cannot run here (a package it needs is missing on this worker, or its
+    blob is gone): the step fails with this message, not a bare unpickling error."""
+
+
+def should_ship(target: Target) -> bool:
+    """Whether a call of `target` is sent by value: a task defined in `__main__` (a notebook
+    cell) that requires tags (the kernel provides none) or is marked `remote=True`."""
+    if target.kind != "task" or target.stub or getattr(target.fn, "__module__", None) != "__main__":
+        return False
+    return bool(getattr(target, "remote", False) or target.options.get("requires"))
+
+
+def ship(target: Target) -> dict[str, str]:
+    """Pickle `target`'s function by value, store it (once per content) and return the step
+    option `{"hash": code hash, "blob": blob key}`."""
+    import cloudpickle
+
+    data = cloudpickle.dumps(target.fn)
+    key = hashlib.sha256(data).hexdigest()
+    store = blobs.require()
+    with _lock:
+        known = (store.url, key) in _uploaded
+    if not known:
+        store.put_bytes(data, key)
+        with _lock:
+            _uploaded.add((store.url, key))
+    # The code hash (coflux/codehash.py) says which code ran; without readable source (rare in a
+    # cell) the content key stands in.
+    return {"hash": target.code_hash() or key, "blob": key}
+
+
+def _cache_dir() -> str:
+    path = os.environ.get("COFLUX_CODE_CACHE") or os.path.join(
+        tempfile.gettempdir(), f"coflux-code-{os.getuid() if hasattr(os, 'getuid') else 'user'}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _read_blob(key: str) -> bytes:
+    """The pickled code: from the file cache, else the blob store (then cached)."""
+    path = os.path.join(_cache_dir(), key)
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+        if hashlib.sha256(data).hexdigest() == key:
+            return data
+    except FileNotFoundError:
+        pass
+    store = blobs.current()
+    if store is None:
+        raise ShippedCodeError("this worker has no coflux server to read shipped code from")
+    try:
+        data = bytes(store.get(key))
+    except blobs.BlobError as exc:
+        raise ShippedCodeError(f"the shipped code (blob {key}) could not be read from the server: {exc}") from None
+    partial = f"{path}.{os.getpid()}.part"
+    with open(partial, "wb") as file:
+        file.write(data)
+    os.replace(partial, path)  # whole or absent: processes of this worker share the cache
+    return data
+
+
+def load(code: dict, *, module: str, name: str, worker: str) -> Target:
+    """The shipped function `code` names, as a target to call (unregistered: it is nobody's
+    module's). ShippedCodeError names the missing package and this worker."""
+    key = str(code.get("blob", ""))
+    fn = _loaded.get(key)
+    if fn is None:
+        import cloudpickle
+
+        data = _read_blob(key)
+        try:
+            fn = cloudpickle.loads(data)
+        except ModuleNotFoundError as exc:
+            raise missing_package(exc, module, name, worker) from None
+        _loaded[key] = fn
+    return Target(fn, "task", name=name, module=module, stub=True)
+
+
+def missing_package(exc: ModuleNotFoundError, module: str, name: str, worker: str) -> ShippedCodeError:
+    package = (exc.name or str(exc)).split(".")[0]
+    return ShippedCodeError(
+        f"{module}/{name} (shipped code) needs package {package!r}, which is not installed on worker "
+        f"{worker}: install it there, or run the task on a worker that has it")

@@ -1,0 +1,59 @@
+"""The step panel of a step shipped by value (a notebook cell's task run by a worker started with
+`--accept-code`) shows its code hash and that it was shipped. Headless Chromium against a real
+`coflux server` and `coflux worker --accept-code`; screenshots at 1500x950 go to `artifacts`."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+TESTS = pathlib.Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+from harness import Server, Worker, wait_until  # noqa: E402
+from test_accept_code import ship  # noqa: E402
+from test_studio_browser import api, log_in, no_page_errors, studio_built  # noqa: E402
+
+pytestmark = pytest.mark.ui
+
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def stack(ui_requirements, tmp_path_factory) -> Iterator[Server]:
+    missing = studio_built()
+    if missing:
+        pytest.fail(missing)
+    base = tmp_path_factory.mktemp("shipping")
+    server = Server(base / "data").start()
+    worker = Worker(server, ["resumeui"], log=base / "worker.log", extra=["--accept-code"]).start()
+    try:
+        worker.wait_registered()
+        yield server
+    finally:
+        worker.stop()
+        server.stop()
+
+
+def test_the_step_panel_says_a_step_was_shipped(stack, page, artifacts):
+    server = stack
+    code = ship(server)
+    run_id = api(server, "api/runs", {"module": "resumeui", "target": "squares", "kwargs": {"x": 2},
+                                      "options": {"code": code}})["run"]
+    wait_until(lambda: server.get(f"api/runs/{run_id}")["status"] == "value", timeout=30,
+               message=f"{run_id} to finish")
+    page.set_viewport_size({"width": 1500, "height": 950})
+    log_in(page, server)
+    page.goto(f"{server.url}#/runs/{run_id}/steps/{run_id}:1")
+    panel = page.locator(".cf-step-panel[data-step]")
+    panel.wait_for(timeout=WAIT_MS)
+    note = panel.locator(".cf-code-shipped")
+    note.wait_for(timeout=WAIT_MS)
+    assert note.inner_text() == f"{code['hash'][:12]} shipped by value (a notebook cell's code)"
+    assert note.locator("code").get_attribute("title") == code["hash"]
+    page.screenshot(path=str(artifacts / "shipped-step-panel.png"))
+    no_page_errors(page)
