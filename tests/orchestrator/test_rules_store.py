@@ -49,6 +49,14 @@ def test_with_no_worker_the_placement_rules_say_why(orchestrator: Orchestrator) 
     assert reason(orchestrator, execution) == "no connected worker hosts m/t"
 
 
+def test_with_no_worker_a_paused_workspace_says_it_is_paused(orchestrator: Orchestrator) -> None:
+    execution = new_run(orchestrator)
+    inside(orchestrator, lambda o: o.control.set_workspace_state("default", "pause"))
+    assert reason(orchestrator, execution) == "workspace default is paused (`coflux workspaces resume` lets it go on)"
+    inside(orchestrator, lambda o: o.control.set_workspace_state("default", "resume"))
+    assert reason(orchestrator, execution) == "no connected worker hosts m/t"
+
+
 def test_a_delay_holds_it_back_until_its_time(orchestrator: Orchestrator) -> None:
     execution = new_run(orchestrator, delay=60)
     assert reason(orchestrator, execution).startswith("delayed until ")
