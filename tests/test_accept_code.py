@@ -113,8 +113,8 @@ def test_shipped_code_whose_blob_is_gone_fails_saying_so(tmp_path: Path) -> None
         server.stop()
 
 
-async def _ws_submit(server: Server, token: str, params: dict) -> dict:
-    """One `submit` over the real WebSocket with `token`; the server's reply."""
+async def _ws_op(server: Server, token: str, op: str, params: dict) -> dict:
+    """One request (`submit`, `rerun`, ...) over the real WebSocket with `token`; the server's reply."""
     import asyncio
 
     from tornado.httpclient import HTTPRequest
@@ -123,7 +123,7 @@ async def _ws_submit(server: Server, token: str, params: dict) -> dict:
     ws = await websocket_connect(HTTPRequest(server.url.replace("http://", "ws://") + "api/ws",
                                              headers={"Authorization": f"token {token}"}))
     try:
-        await ws.write_message(json.dumps({"op": "submit", "id": 1, "params": params}))
+        await ws.write_message(json.dumps({"op": op, "id": 1, "params": params}))
         while True:
             message = await asyncio.wait_for(ws.read_message(), 10)
             assert message is not None, "the server closed the connection"
@@ -167,7 +167,7 @@ def test_a_service_token_ships_code_only_when_created_with_allow_code(tmp_path: 
         # Without the right: refused over HTTP and over the WebSocket, nothing recorded.
         status, body = post_as(plain, shipped)
         assert status == 403 and body["error"]["message"] == "this token may not ship code", body
-        reply = asyncio.run(_ws_submit(server, plain, {"module": "resumeui", "target": "squares", "args": [],
+        reply = asyncio.run(_ws_op(server, plain, "submit", {"module": "resumeui", "target": "squares", "args": [],
                                                       "kwargs": {"x": {"v": 3}}, "options": {"code": code}}))
         assert reply["err"] == {"code": "forbidden", "message": "this token may not ship code"}, reply
         assert server.get("api/runs")["runs"] == []
@@ -178,7 +178,7 @@ def test_a_service_token_ships_code_only_when_created_with_allow_code(tmp_path: 
         # With --allow-code: both ways accepted, recorded as that token's doing.
         status, body = post_as(allowed, shipped)
         assert status == 201, body
-        reply = asyncio.run(_ws_submit(server, allowed, {"module": "resumeui", "target": "squares", "args": [],
+        reply = asyncio.run(_ws_op(server, allowed, "submit", {"module": "resumeui", "target": "squares", "args": [],
                                                         "kwargs": {"x": {"v": 5}}, "options": {"code": code}}))
         assert "ok" in reply, reply
         runs = {run["id"]: run for run in server.get("api/runs")["runs"]}
@@ -186,6 +186,11 @@ def test_a_service_token_ships_code_only_when_created_with_allow_code(tmp_path: 
         assert server.get(f"api/runs/{body['run']}")["by"] == "ci-shipper"
         wait_until(lambda: server.get(f"api/runs/{reply['ok']['run']}")["status"] == "value", timeout=30)
         assert server.get(f"api/runs/{reply['ok']['run']}/result")["value"] == {"v": ["shipped", 5]}
+        # Nor may the token without the right re-run a step with other shipped code.
+        step = f"{reply['ok']['run']}:1"
+        refused = asyncio.run(_ws_op(server, plain, "rerun", {"step": step, "code": code}))
+        assert refused["err"] == {"code": "forbidden", "message": "this token may not ship code"}, refused
+        assert len(server.get(f"api/runs/{reply['ok']['run']}")["steps"][0]["executions"]) == 1
     finally:
         worker.stop()
         server.stop()
