@@ -72,8 +72,8 @@ def test_shipped_code_waits_for_a_worker_that_accepts_code(tmp_path: Path) -> No
 
 
 def test_shipped_code_is_refused_from_a_principal_without_the_right(tmp_path: Path) -> None:
-    # No route issues service tokens yet (server/principal.py): the check every submit passes
-    # through (HTTP api/runs and the WebSocket's submit/call), with such a principal.
+    # The check every submit passes through (HTTP api/runs, the WebSocket's submit/call/rerun);
+    # real tokens through real routes: test_a_service_token_ships_code_only_when_created_with_allow_code.
     from coflux_server.errors import Forbidden
     from coflux_server.handlers import _check_may_ship_code
     from coflux_server.principal import SUPER, Principal
@@ -108,6 +108,89 @@ def test_shipped_code_whose_blob_is_gone_fails_saying_so(tmp_path: Path) -> None
         wait_until(lambda: server.get(f"api/runs/{run}")["status"] == "error", timeout=30)
         error = server.get(f"api/runs/{run}")["steps"][0]["executions"][0]["result"]["error"]
         assert f"the shipped code (blob {'3' * 64}) could not be read from the server" in error["message"]
+    finally:
+        worker.stop()
+        server.stop()
+
+
+async def _ws_op(server: Server, token: str, op: str, params: dict) -> dict:
+    """One request (`submit`, `rerun`, ...) over the real WebSocket with `token`; the server's reply."""
+    import asyncio
+
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    ws = await websocket_connect(HTTPRequest(server.url.replace("http://", "ws://") + "api/ws",
+                                             headers={"Authorization": f"token {token}"}))
+    try:
+        await ws.write_message(json.dumps({"op": op, "id": 1, "params": params}))
+        while True:
+            message = await asyncio.wait_for(ws.read_message(), 10)
+            assert message is not None, "the server closed the connection"
+            frame = json.loads(message)
+            for item in frame if isinstance(frame, list) else [frame]:
+                if item.get("re") == 1:
+                    return item
+    finally:
+        ws.close()
+
+
+def test_a_service_token_ships_code_only_when_created_with_allow_code(tmp_path: Path) -> None:
+    import asyncio
+
+    from harness import run_cli
+
+    def create(*flags: str) -> str:
+        done = run_cli("tokens", "create", *flags, env=server.env(), timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def post_as(token: str, body: dict) -> tuple[int, dict]:
+        request = urllib.request.Request(server.url + "api/runs", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Authorization": f"token {token}",
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    server = Server(tmp_path / "data").start()
+    worker = Worker(server, ["resumeui"], log=tmp_path / "worker.log", extra=["--accept-code"]).start()
+    try:
+        worker.wait_registered()
+        plain = create("--name", "ci-plain")
+        allowed = create("--name", "ci-shipper", "--allow-code")
+        code = ship(server)
+        shipped = {"module": "resumeui", "target": "squares", "kwargs": {"x": 3}, "options": {"code": code}}
+
+        # Without the right: refused over HTTP and over the WebSocket, nothing recorded.
+        status, body = post_as(plain, shipped)
+        assert status == 403 and body["error"]["message"] == "this token may not ship code", body
+        reply = asyncio.run(_ws_op(server, plain, "submit", {"module": "resumeui", "target": "squares", "args": [],
+                                                      "kwargs": {"x": {"v": 3}}, "options": {"code": code}}))
+        assert reply["err"] == {"code": "forbidden", "message": "this token may not ship code"}, reply
+        assert server.get("api/runs")["runs"] == []
+        # The same token runs the module's own code (no `options.code`) as usual.
+        status, body = post_as(plain, {"module": "resumeui", "target": "squares", "kwargs": {"x": 1}})
+        assert status == 201, body
+
+        # With --allow-code: both ways accepted, recorded as that token's doing.
+        status, body = post_as(allowed, shipped)
+        assert status == 201, body
+        reply = asyncio.run(_ws_op(server, allowed, "submit", {"module": "resumeui", "target": "squares", "args": [],
+                                                        "kwargs": {"x": {"v": 5}}, "options": {"code": code}}))
+        assert "ok" in reply, reply
+        runs = {run["id"]: run for run in server.get("api/runs")["runs"]}
+        assert len(runs) == 3 and body["run"] in runs and reply["ok"]["run"] in runs
+        assert server.get(f"api/runs/{body['run']}")["by"] == "ci-shipper"
+        wait_until(lambda: server.get(f"api/runs/{reply['ok']['run']}")["status"] == "value", timeout=30)
+        assert server.get(f"api/runs/{reply['ok']['run']}/result")["value"] == {"v": ["shipped", 5]}
+        # Nor may the token without the right re-run a step with other shipped code.
+        step = f"{reply['ok']['run']}:1"
+        refused = asyncio.run(_ws_op(server, plain, "rerun", {"step": step, "code": code}))
+        assert refused["err"] == {"code": "forbidden", "message": "this token may not ship code"}, refused
+        assert len(server.get(f"api/runs/{reply['ok']['run']}")["steps"][0]["executions"]) == 1
     finally:
         worker.stop()
         server.stop()

@@ -273,3 +273,47 @@ def test_an_input_handle_passed_to_another_step(server: Server, prompt_worker: W
     asked = pending_input(server, run_id)
     assert post(server, f"api/inputs/{asked['id']}/respond", {"value": 41})[0] == 200
     assert value(server, run_id) == 42
+
+
+def test_only_tokens_with_the_required_tags_may_answer(server: Server, prompt_worker: Worker) -> None:
+    def token(*flags: str) -> str:
+        made = cli(server, "tokens", "create", *flags)
+        assert made.returncode == 0, made.stderr
+        return made.stdout.strip()
+
+    def get(path: str, as_token: str) -> dict:
+        return server.get(path, token=as_token)
+
+    manager = token("--name", "release-bot", "--tag", "role:release-manager")
+    developer = token("--name", "dev-bot", "--tag", "role:developer")
+    untagged = token("--name", "plain-bot")
+
+    run_id = start(server, "approve_or_not", "api")
+    asked = pending_input(server, run_id)
+    assert asked["requires"] == {"role": "release-manager"}
+    for other, name in ((developer, "dev-bot"), (untagged, "plain-bot")):
+        assert get(f"api/inputs/{asked['id']}", other)["may_respond"] is False
+        assert [i["may_respond"] for i in get(f"api/inputs?run={run_id}", other)["inputs"]] == [False]
+        status, body = post(server, f"api/inputs/{asked['id']}/respond", {"value": None}, token=other)
+        assert status == 403, body
+        assert body["error"]["message"].startswith(f"{name} may not answer {asked['id']}: it requires "), body
+        status, body = post(server, f"api/inputs/{asked['id']}/dismiss", {}, token=other)
+        assert status == 403, body
+    # Refused answers changed nothing: still pending, the run still waiting.
+    assert get(f"api/inputs/{asked['id']}", server.token)["state"] == "pending"
+    assert server.get(f"api/runs/{run_id}")["status"] == "running"
+
+    assert get(f"api/inputs/{asked['id']}", manager)["may_respond"] is True
+    status, body = post(server, f"api/inputs/{asked['id']}/respond", {"value": None}, token=manager)
+    assert status == 200, body
+    assert value(server, run_id) == "approved"
+    answered = get(f"api/inputs/{asked['id']}", server.token)
+    assert answered["state"] == "responded" and answered["by"] == "release-bot", answered
+
+    # The super token owns the server: it may answer whatever a prompt requires.
+    run_id = start(server, "approve_or_not", "db")
+    asked = pending_input(server, run_id)
+    assert get(f"api/inputs/{asked['id']}", server.token)["may_respond"] is True
+    status, body = post(server, f"api/inputs/{asked['id']}/respond", {"value": None})
+    assert status == 200, body
+    assert value(server, run_id) == "approved"

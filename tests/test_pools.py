@@ -280,3 +280,20 @@ def test_the_same_from_python_and_launches_watched_as_they_change(pool_server: S
         assert [p["name"] for p in client.pools.list()] == ["py"]
         client.pools.delete("py")
         assert client.pools.list() == []
+
+
+def test_a_paused_workspace_launches_nothing_until_resumed(pool_server: Server) -> None:
+    cli = cli_in(pool_server, "pool-paused")
+    create(cli, "local", "--set", f"directory={APPS_DIR}", "--set", "idleTimeout=60", "--modules", "poolapp.flows")
+    assert cli("workspaces", "pause", "pool-paused").returncode == 0
+    run_id = submit(cli, "poolapp.flows/hello", '"night"')
+    reason = "workspace pool-paused is paused (`coflux workspaces resume` lets it go on)"
+    queue = json.loads(cli("queue", "-o", "json").stdout)["queue"]
+    assert [e["waiting"] for e in queue if e["run"] == run_id] == [reason], queue
+    # A pool pass runs at each schedule; give a few a chance to (wrongly) launch.
+    time.sleep(1.5)
+    assert launches(pool_server, "pool-paused", "local") == []
+    assert cli("workspaces", "resume", "pool-paused").returncode == 0
+    value = result_of(cli, run_id)
+    [launch] = launches(pool_server, "pool-paused", "local")
+    assert value == f"hello night from {launch['id']}"

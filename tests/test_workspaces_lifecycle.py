@@ -143,9 +143,22 @@ def test_a_paused_workspace_stays_paused_across_a_restart(tmp_path: Path) -> Non
     try:
         env = server.env()
         assert run_cli("workspaces", "create", "night", env=env).returncode == 0
+        # A worker registers myapp in it and leaves: its workflows stay known, no worker is there.
+        worker = Worker(server, ["myapp.workflows"], log=tmp_path / "worker.log", extra=["--workspace", "night"])
+        worker.start().wait_registered()
+        worker.stop()
         assert run_cli("workspaces", "pause", "night", env=env).returncode == 0
         server.stop()
         server.start()
         assert "night  [paused]" in run_cli("workspaces", "list", env=env).stdout
+        # With no worker connected, being paused is still the reason it waits.
+        submitted = run_cli("submit", "--no-wait", "--workspace", "night", "myapp.workflows/child", "2", env=env)
+        assert submitted.returncode == 0, submitted.stderr
+        waiting_run = submitted.stdout.strip()
+        text = run_cli("runs", "inspect", "--no-wait", waiting_run, env=env).stdout
+        assert f"{waiting_run}:1:1  attempt 1  pending  (workspace night is paused " in text, text
+        queue = json.loads(run_cli("queue", "-o", "json", env=env).stdout)
+        assert [e["waiting"] for e in queue["queue"] if e["run"] == waiting_run] == [
+            "workspace night is paused (`coflux workspaces resume` lets it go on)"], queue
     finally:
         server.stop()

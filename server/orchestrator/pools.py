@@ -14,7 +14,7 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from coflux.protocol import WORKERS_TOPIC, LaunchEvent, PoolEvent
 
@@ -117,13 +117,23 @@ class Pools(Component):
             existing.provides, existing.accepts = provides, accepts
             pool = existing
         else:
-            pool_id = self.db.execute(t.pools.insert().values(workspace_id=ws_id, name=name, enabled=True,
-                                                              created_at=now, **values)).inserted_primary_key[0]
+            pool_id = self._fresh_pool_id()
+            self.db.execute(t.pools.insert().values(id=pool_id, workspace_id=ws_id, name=name, enabled=True,
+                                                    created_at=now, **values))
             pool = self.ws.pools[pool_id] = rules.PoolState(
                 id=pool_id, workspace_id=ws_id, workspace=workspace, name=name, type=kind, config=config,
                 modules=modules, provides=provides, accepts=accepts, enabled=True)
         self._changed(pool)
         return self.describe(pool)
+
+    def _fresh_pool_id(self) -> int:
+        """An id no pool ever had: launches outlive their deleted pool (on record, some still
+        stopping) and are found by pool id, and SQLite hands a deleted row's id out again."""
+        self.w.flush()
+        used = [self.db.execute(select(func.max(t.pools.c.id))).scalar() or 0,
+                self.db.execute(select(func.max(t.launches.c.pool_id))).scalar() or 0,
+                *self.ws.pools, *(launch.pool_id for launch in self.ws.launches.values())]
+        return max(used) + 1
 
     def update_pool(self, workspace: str, name: str, settings: dict, unset: list, modules: Any = None,
                     provides: Any = ..., accepts: Any = ...) -> dict:
@@ -242,8 +252,8 @@ class Pools(Component):
             for index, pending in enumerate(waiting):
                 if index >= SCAN_PER_TARGET:
                     break
-                if pending.id not in self.ws.pending_by_id:
-                    continue
+                if pending.id not in self.ws.pending_by_id or pending.workspace_id in self.ws.paused_workspaces:
+                    continue  # gone, or paused: a worker launched now would get nothing to run
                 hosting = [p for p in pools if rules.hosts(p, pending)]
                 if not hosting or any(p.id in covered for p in hosting):
                     continue

@@ -302,7 +302,10 @@ class Queue(Component):
         held = admission.reason(admission.admit(pending, self)[-1])
         if held is not None:
             return held
-        reason = placement.why_unplaced(pending, self.ws.sessions.values())
+        paused = self.ws.paused_workspaces.get(pending.workspace_id)
+        reason = placement.why_unplaced(pending, self.ws.sessions.values(), paused=paused)
         if reason is None:
             return "waiting for a free worker slot"
+        if paused is not None:
+            return reason  # no pool's note: nothing starts there until it is resumed
         return self.o.pools.waiting_note(pending) or reason

@@ -58,6 +58,15 @@ def test_nothing_new_is_placed_in_a_paused_workspace() -> None:
     assert placement.choose(pending(), [paused, session("A")]).id == "A"  # resumed: a session is active again
 
 
+@pytest.mark.parametrize("workers", [[], [session(workspace_id=2)], [session(peer=None)], [session()]])
+def test_a_paused_workspace_is_the_reason_whatever_the_workers(workers: list[Session]) -> None:
+    # No worker at all, only another workspace's, a disconnected one, even a free one: the
+    # workspace being paused is why it waits (`paused` is the working set's fact, not a session's).
+    assert placement.why_unplaced(pending(), workers, paused="prod") == (
+        "workspace prod is paused (`coflux workspaces resume` lets it go on)")
+    assert placement.why_unplaced(pending(), workers) != placement.paused_text("prod")
+
+
 def test_requires_and_accepts() -> None:
     gpu = session("G", provides={"gpu": ["A100"]})
     plain = session("P")

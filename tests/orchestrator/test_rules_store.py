@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from coflux_server.orchestrator.core import Orchestrator
-from coflux_server.store import create_store_engine
+from coflux_server.store import create_store_engine, schema
 
 
 @pytest.fixture()
@@ -46,6 +46,14 @@ def result(orch: Orchestrator, execution_id: str) -> tuple | None:
 
 def test_with_no_worker_the_placement_rules_say_why(orchestrator: Orchestrator) -> None:
     execution = new_run(orchestrator)
+    assert reason(orchestrator, execution) == "no connected worker hosts m/t"
+
+
+def test_with_no_worker_a_paused_workspace_says_it_is_paused(orchestrator: Orchestrator) -> None:
+    execution = new_run(orchestrator)
+    inside(orchestrator, lambda o: o.control.set_workspace_state("default", "pause"))
+    assert reason(orchestrator, execution) == "workspace default is paused (`coflux workspaces resume` lets it go on)"
+    inside(orchestrator, lambda o: o.control.set_workspace_state("default", "resume"))
     assert reason(orchestrator, execution) == "no connected worker hosts m/t"
 
 
@@ -219,3 +227,24 @@ def test_a_resume_survives_a_server_restart(tmp_path: Path) -> None:
         assert result(second, again[1]) is None  # the failed call runs again
     finally:
         second.stop()
+
+
+def test_a_new_pool_never_takes_a_deleted_pools_id(orchestrator: Orchestrator, tmp_path: Path) -> None:
+    # Launches stay on record (found by pool id) after their pool is deleted: a new pool given
+    # the deleted one's id (SQLite reuses the highest) would list them as its own.
+    def create(o: Orchestrator, name: str) -> int:
+        o.pools.create_pool("default", name, "process", {"directory": str(tmp_path)}, ["m"], None, None)
+        return next(p.id for p in o.ws.pools.values() if p.name == name)
+
+    def launched(o: Orchestrator, pool_id: int) -> None:  # an ended launch's row, as a launch leaves it
+        o.db.execute(schema.launches.insert().values(
+            id="Lgone", pool_id=pool_id, pool_name="a", workspace_id=o.workspace_id("default"), type="process",
+            state="exited", secret_hash="0" * 64, created_at=1.0))
+
+    first = inside(orchestrator, lambda o: create(o, "a"))
+    inside(orchestrator, lambda o: launched(o, first))
+    assert [lc["id"] for lc in inside(orchestrator, lambda o: o.pools.launches("default", "a"))] == ["Lgone"]
+    inside(orchestrator, lambda o: o.pools.delete_pool("default", "a"))
+    second = inside(orchestrator, lambda o: create(o, "b"))
+    assert second > first
+    assert inside(orchestrator, lambda o: o.pools.launches("default", "b")) == []

@@ -30,6 +30,10 @@ def _shipped(pending: Pending) -> bool:
     return pending.options.get("code") is not None
 
 
+def paused_text(workspace: str) -> str:
+    return f"workspace {workspace} is paused (`coflux workspaces resume` lets it go on)"
+
+
 def _requires_text(pending: Pending) -> str:
     wanted = ", ".join(f"{k}:{'|'.join(v)}" for k, v in pending.requires.items()) or "nothing"
     return f"no worker matches requires {wanted}"
@@ -56,8 +60,7 @@ PLACEMENT_RULES: tuple[PlacementRule, ...] = (
     # `coflux workspaces pause`: running work finishes, nothing new starts (the sessions passed
     # the rule before: they are in the execution's workspace).
     PlacementRule("workspace not paused", lambda p, s: s.workspace_paused is None,
-                  lambda p, sessions: f"workspace {sessions[0].workspace_paused} is paused "
-                                      "(`coflux workspaces resume` lets it go on)"),
+                  lambda p, sessions: paused_text(sessions[0].workspace_paused or "")),
     # Code shipped by value (a step whose options carry `code`) runs only where the worker opted
     # in (`coflux worker --accept-code`), never on one that did not (the kernel that defined it
     # included); such a worker needs no module of its own for it.
@@ -102,9 +105,12 @@ def choose(pending: Pending, sessions: Iterable[Session]) -> Session | None:
 
 
 def why_unplaced(pending: Pending, sessions: Iterable[Session],
-                 rules: tuple[PlacementRule, ...] = PLACEMENT_RULES) -> str | None:
+                 rules: tuple[PlacementRule, ...] = PLACEMENT_RULES, paused: str | None = None) -> str | None:
     """Why no session takes `pending`: the refusal of the first rule that leaves none (None when
-    one would take it)."""
+    one would take it). `paused` names the execution's workspace while it is paused: that is
+    why it waits whatever the workers are (none connected included)."""
+    if paused is not None:
+        return paused_text(paused)
     remaining = list(sessions)
     for rule in rules:
         passed = [s for s in remaining if rule.admits(pending, s)]
