@@ -347,3 +347,9 @@ def test_a_pool_without_accept_code_launches_nothing_for_shipped_code(pool_serve
     # Without modules, a pool must accept code (it would host nothing else).
     refused = cli("pools", "create", "empty", "--type", "process", "--set", f"directory={APPS_DIR}")
     assert refused.returncode == 2 and "unless it sets acceptCode=true" in refused.stderr
+    from coflux.client import Client
+
+    with Client(pool_server.url, pool_server.token, workspace="shipping-refused") as client:
+        created = client.pools.create("code-only", "process", set={"directory": str(APPS_DIR), "acceptCode": True})
+        assert created["modules"] == [] and created["config"]["acceptCode"] is True
+        client.pools.delete("code-only")
