@@ -199,8 +199,9 @@ def add_commands(sub: Any) -> None:
         connection_flags, ("name", {}),
         ("--type", {"required": True, "choices": ["process", "docker", "kubernetes"], "help": "launcher type"}),
         ("--set", {"action": "append", "metavar": "KEY=VALUE",
-                   "help": "a launcher field (directory=..., image=..., env.NAME=..., maxWorkers=2, idleTimeout=60)"}),
-        ("--modules", "-m", {"nargs": "+", "action": "extend", "required": True, "help": "modules to host"}),
+                   "help": "a launcher field (directory=..., image=..., env.NAME=..., maxWorkers=2, idleTimeout=60, acceptCode=true)"}),
+        ("--modules", "-m", {"nargs": "+", "action": "extend",
+                             "help": "modules to host (required unless --set acceptCode=true)"}),
         ("--provides", {"action": "append", "metavar": "KEY:VALUE", "help": f"what its workers provide: {tag_help}"}),
         ("--accepts", {"action": "append", "metavar": "KEY:VALUE",
                        "help": f"take only work that requires these: {tag_help}"})))

@@ -54,9 +54,10 @@ class PoolsApi:
     def get(self, name: str) -> dict:
         return self._call("GET", f"pools/{urllib.parse.quote(name)}")
 
-    def create(self, name: str, type: str, *, set: dict | None = None, modules: list[str],
+    def create(self, name: str, type: str, *, set: dict | None = None, modules: list[str] | None = None,
                provides: dict | None = None, accepts: dict | None = None) -> dict:
-        return self._call("POST", "pools", {"name": name, "type": type, "set": set or {}, "modules": modules,
+        """`modules` may be left out only with `set={"acceptCode": True}` (shipped code alone)."""
+        return self._call("POST", "pools", {"name": name, "type": type, "set": set or {}, "modules": modules or [],
                                             "provides": provides or {}, "accepts": accepts or {}})
 
     def update(self, name: str, *, set: dict | None = None, unset: list[str] | None = None,

@@ -297,3 +297,76 @@ def test_a_paused_workspace_launches_nothing_until_resumed(pool_server: Server) 
     value = result_of(cli, run_id)
     [launch] = launches(pool_server, "pool-paused", "local")
     assert value == f"hello night from {launch['id']}"
+
+
+# A task as a kernel ships it (coflux/shipping.py): pickled by value, stored in the blob store,
+# named in the step's `options.code`; it says where it ran.
+SHIPPED_SOURCE = ("def where(x):\n    import os\n"
+                  "    return ['shipped', x, os.environ.get('COFLUX_LAUNCH'), os.getpid()]\n")
+
+
+def ship_where(server: Server) -> dict:
+    import cloudpickle
+
+    from coflux.blobs import BlobClient
+
+    namespace: dict = {"__name__": "__main__"}  # a notebook cell's function: cloudpickle takes it by value
+    exec(SHIPPED_SOURCE, namespace)
+    data = cloudpickle.dumps(namespace["where"])
+    return {"hash": "5" * 64, "blob": BlobClient(server.url, server.token).put_bytes(data)}
+
+
+def submit_shipped(server: Server, workspace: str, module: str, target: str, arg: object) -> str:
+    import urllib.request
+
+    body = {"workspace": workspace, "module": module, "target": target, "args": [arg],
+            "options": {"code": ship_where(server)}}
+    request = urllib.request.Request(server.url + "api/runs", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Authorization": f"token {server.token}",
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["run"]
+
+
+def test_shipped_code_runs_on_a_worker_launched_by_a_pool_that_accepts_code(pool_server: Server) -> None:
+    cli = cli_in(pool_server, "shipping")
+    # No modules: its workers run shipped code alone. The step's module (the kernel's `__main__`)
+    # is hosted by no pool and registered by no worker: its code travels with it.
+    create(cli, "cells", "--set", f"directory={APPS_DIR}", "--set", "acceptCode=true", "--set", "idleTimeout=60")
+    assert "acceptCode = True" in cli("pools", "get", "cells").stdout
+    assert [w for w in pool_server.workers() if w.get("workspace") == "shipping"] == []
+    run_id = submit_shipped(pool_server, "shipping", "__main__", "where", 7)
+    value = result_of(cli, run_id)
+    all_launches = launches(pool_server, "shipping", "cells")
+    assert len(all_launches) == 1, all_launches
+    [launch] = all_launches
+    assert value == ["shipped", 7, launch["id"], value[3]]  # the shipped function ran, in the launched worker
+    assert value[3] != os.getpid()
+    [session] = [w for w in pool_server.workers() if w["id"] == launch["session"]]
+    assert session["accepts_code"] is True  # launched with `coflux worker --accept-code`
+
+
+def test_a_pool_without_accept_code_launches_nothing_for_shipped_code(pool_server: Server) -> None:
+    cli = cli_in(pool_server, "shipping-refused")
+    create(cli, "plain", "--set", f"directory={APPS_DIR}", "--set", "idleTimeout=60", "--modules", "poolapp.flows")
+    # A shipped step of a module the pool hosts: its workers would not run shipped code.
+    run_id = submit_shipped(pool_server, "shipping-refused", "poolapp.flows", "hello", 8)
+    time.sleep(2)
+    assert launches(pool_server, "shipping-refused", "plain") == []
+    shown = cli("runs", "inspect", "--no-wait", run_id)
+    assert ("pool plain does not accept shipped code (`coflux pools update plain --set acceptCode=true` lets it)"
+            in shown.stdout), shown.stdout
+    # Said so, done so: the pool's worker now runs it (the shipped function, not poolapp's `hello`).
+    assert cli("pools", "update", "plain", "--set", "acceptCode=true").returncode == 0
+    value = result_of(cli, run_id)
+    [launch] = launches(pool_server, "shipping-refused", "plain")
+    assert value[:3] == ["shipped", 8, launch["id"]]
+    # Without modules, a pool must accept code (it would host nothing else).
+    refused = cli("pools", "create", "empty", "--type", "process", "--set", f"directory={APPS_DIR}")
+    assert refused.returncode == 2 and "unless it sets acceptCode=true" in refused.stderr
+    from coflux.client import Client
+
+    with Client(pool_server.url, pool_server.token, workspace="shipping-refused") as client:
+        created = client.pools.create("code-only", "process", set={"directory": str(APPS_DIR), "acceptCode": True})
+        assert created["modules"] == [] and created["config"]["acceptCode"] is True
+        client.pools.delete("code-only")

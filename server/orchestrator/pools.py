@@ -102,7 +102,7 @@ class Pools(Component):
         name = pool_config.check_name(name)
         kind = pool_config.check_type(kind)
         config = self.o.pool_runtime.secrets.seal(pool_config.apply_settings(kind, {}, settings, []))
-        modules = pool_config.check_modules(modules)
+        modules = pool_config.check_modules(modules, config)
         provides = pool_config.check_tags(provides, "provides")
         accepts = pool_config.check_tags(accepts, "accepts")
         ws_id = self.o.workspace_id(workspace, create=True)
@@ -140,7 +140,7 @@ class Pools(Component):
         pool = self._pool(workspace, name)
         config = pool_config.apply_settings(pool.type, pool.config, settings, unset)
         config = self.o.pool_runtime.secrets.seal(config)
-        new_modules = pool_config.check_modules(modules) if modules is not None else pool.modules
+        new_modules = pool_config.check_modules(modules if modules is not None else pool.modules, config)
         new_provides = pool_config.check_tags(provides, "provides") if provides is not ... else pool.provides
         new_accepts = pool_config.check_tags(accepts, "accepts") if accepts is not ... else pool.accepts
         pool.config, pool.modules, pool.provides, pool.accepts = config, new_modules, new_provides, new_accepts
@@ -192,11 +192,11 @@ class Pools(Component):
                 raise BadRequest("each pool is an object")
             pool_config.check_name(entry.get("name"))
             kind = pool_config.check_type(entry.get("type"))
-            pool_config.apply_settings(kind, {}, entry.get("config") or {}, [])
-            pool_config.check_modules(entry.get("modules"))
+            config = pool_config.apply_settings(kind, {}, entry.get("config") or {}, [])
+            pool_config.check_modules(entry.get("modules"), config)
         names = []
         for entry in pools:
-            self.create_pool(workspace, entry["name"], entry["type"], entry.get("config") or {}, entry["modules"],
+            self.create_pool(workspace, entry["name"], entry["type"], entry.get("config") or {}, entry.get("modules"),
                              entry.get("provides"), entry.get("accepts"), replace=True)
             if entry.get("enabled") is False:
                 self.set_enabled(workspace, entry["name"], False)
@@ -206,8 +206,10 @@ class Pools(Component):
     def launches(self, workspace: str, name: str, limit: int = 50) -> list[dict]:
         pool = self._pool(workspace, name)
         self.w.flush()
-        rows = self.db.execute(select(t.launches).where(t.launches.c.pool_id == pool.id)
-                               .order_by(t.launches.c.created_at.desc()).limit(limit)).all()
+        # By workspace and name too: a deleted pool's id may be reused (SQLite), its launches kept.
+        rows = self.db.execute(select(t.launches).where(
+            t.launches.c.pool_id == pool.id, t.launches.c.workspace_id == pool.workspace_id,
+            t.launches.c.pool_name == pool.name).order_by(t.launches.c.created_at.desc()).limit(limit)).all()
         return [{"id": r.id, "pool": r.pool_name, "type": r.type, "state": r.state, "session": r.session_id,
                  "worker": _where(r.handle),
                  "error": r.error, "log_tail": r.log_tail, "exit_code": r.exit_code, "created_at": r.created_at,
@@ -268,15 +270,20 @@ class Pools(Component):
     def waiting_note(self, pending: Pending) -> str | None:
         """Why the pools that could host `pending` have not given it a worker (queue reasons)."""
         now = time.time()
+        refused = None  # a pool that would take it, were it to accept shipped code
+        hosted = False
         for pool in self.ws.pools.values():
+            if pool.enabled and refused is None:
+                refused = rules.refuses_shipped_code(pool, pending)
             if pool.workspace_id != pending.workspace_id or not rules.hosts(pool, pending):
                 continue
+            hosted = True
             reason = rules.refusal(pool, self._facts(pool, now))
             if pool.failures and pool.last_error and (reason is None or reason.endswith("launching a worker")):
                 return f"pool {pool.name}: launch failed: {pool.last_error} (retrying)"
             if reason is not None:
                 return reason
-        return None
+        return None if hosted else refused
 
     def _launch(self, pool: rules.PoolState, now: float) -> None:
         runtime = self.o.pool_runtime
@@ -397,6 +404,8 @@ class Pools(Component):
         session.pool = pool.name
         session.pool_modules = tuple(pool.modules)
         session.provides, session.accepts = pool.provides, pool.accepts
+        # Shipped code only if the pool says so (acceptCode) and the worker opted in (--accept-code).
+        session.accepts_code = session.accepts_code and bool(pool.setting("acceptCode"))
         if launch.state in rules.STARTING or launch.session_id != session.id:
             now = time.time()
             if launch.state in rules.STARTING:

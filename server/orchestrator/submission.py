@@ -120,6 +120,12 @@ class Submission(Component):
         workflow = self.db.execute(select(t.workflows).where(and_(
             t.workflows.c.workspace_id.in_(self.o.workspace_lineage(workspace_id)), t.workflows.c.module == module,
             t.workflows.c.name == target))).first()
+        if workflow is None and options.get("code") is not None:
+            # Its code travels with it (shipped by value): no worker need have registered it; a
+            # worker that accepts code runs it (positional arguments only: no parameters known).
+            workflow = _UNREGISTERED
+            if params.get("kwargs"):
+                raise BadRequest(f"{module}/{target} is shipped code no worker registered: pass its arguments by position")
         if workflow is None and self.o.pools.hosts_module(workspace_id, module):
             # Not registered yet, but a pool launches workers for its module: the worker that
             # registers it runs it (positional arguments only: the parameters are not known yet).

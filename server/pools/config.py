@@ -13,7 +13,7 @@ TYPES = ("process", "docker", "kubernetes")
 
 # Fields every launcher type reads (Coflux's "common fields", plus the launch policy).
 COMMON = {"concurrency", "maxWorkers", "idleTimeout", "connectTimeout", "drainTimeout", "serverHost",
-          "serverSecure", "adapter"}
+          "serverSecure", "adapter", "acceptCode"}
 FIELDS = {
     "process": {"directory", "python"},
     "docker": {"image", "dockerHost", "network", "volumes", "resources", "python", "workdir"},
@@ -25,7 +25,7 @@ REQUIRED = {"process": ("directory",), "docker": ("image",), "kubernetes": ("ima
 SECRET = {"token"}  # stored encrypted (secrets.py), never shown back
 INTEGERS = {"concurrency", "maxWorkers", "activeDeadlineSeconds"}
 SECONDS = {"idleTimeout", "connectTimeout", "drainTimeout"}
-BOOLEANS = {"serverSecure", "insecure"}
+BOOLEANS = {"serverSecure", "insecure", "acceptCode"}
 STRUCTURED = {"volumes", "resources", "nodeSelector", "tolerations", "hostAliases", "labels", "annotations",
               "imagePullSecrets", "volumeMounts"}  # JSON text on the command line
 DEFAULTS = {"maxWorkers": 4, "idleTimeout": 300.0, "connectTimeout": 60.0, "drainTimeout": 30.0}
@@ -123,9 +123,12 @@ def apply_settings(kind: str, config: dict, settings: dict, unset: list) -> dict
     return new
 
 
-def check_modules(modules: Any) -> list[str]:
+def check_modules(modules: Any, config: dict | None = None) -> list[str]:
+    """The pool's modules; none only for a pool whose workers run shipped code alone (acceptCode)."""
+    if modules in (None, []) and config and config.get("acceptCode"):
+        return []
     if not isinstance(modules, list) or not modules or not all(isinstance(m, str) and m for m in modules):
-        raise BadRequest("a pool hosts at least one module (--modules M ...)")
+        raise BadRequest("a pool hosts at least one module (--modules M ...), unless it sets acceptCode=true")
     return list(dict.fromkeys(modules))
 
 

@@ -79,3 +79,45 @@ def test_a_launched_worker_takes_only_its_pools_modules() -> None:
     other = pending(module="other.flows")
     assert placement.choose(other, [worker]) is None
     assert placement.why_unplaced(other, [worker]) == "only workers launched for other pools host other.flows/t"
+
+
+def test_shipped_code_is_hosted_only_by_a_pool_that_accepts_code_whatever_its_modules() -> None:
+    shipped = pending(module="__main__", options={"code": {"hash": "1" * 64, "blob": "2" * 64}})
+    assert not launch.hosts(pool(), shipped)  # its workers would not run it
+    assert launch.refuses_shipped_code(pool(), shipped) == (
+        "pool gpu does not accept shipped code (`coflux pools update gpu --set acceptCode=true` lets it)")
+    coding = pool(config={"acceptCode": True}, modules=[])
+    assert launch.hosts(coding, shipped) and launch.refuses_shipped_code(coding, shipped) is None
+    assert not launch.hosts(coding, pending())  # module code: its modules (none) decide
+    # `requires` still has to match, and the workspace.
+    assert not launch.hosts(coding, pending(module="__main__", options=shipped.options, requires={"gpu": ["A100"]}))
+    assert not launch.hosts(pool(config={"acceptCode": True}, workspace_id=2), shipped)
+    gpu = pool(config={"acceptCode": True}, provides={"gpu": ["A100"]})
+    assert launch.hosts(gpu, pending(module="__main__", options=shipped.options, requires={"gpu": ["A100"]}))
+
+
+def test_a_launched_accept_code_worker_takes_its_pools_shipped_steps() -> None:
+    worker = Session(id="S1", workspace_id=1, kind="headless", name="w", concurrency=2, provides={}, accepts={},
+                     targets={})
+    worker.peer = object()
+    worker.pool, worker.pool_modules, worker.accepts_code = "cells", (), True
+    shipped = pending(module="__main__", options={"code": {"hash": "1" * 64, "blob": "2" * 64}})
+    assert placement.choose(shipped, [worker]) is worker
+    assert placement.choose(pending(), [worker]) is None  # module code it does not host
+    worker.accepts_code = False  # a pool without acceptCode (Pools.attach_session)
+    assert placement.choose(shipped, [worker]) is None
+    assert placement.why_unplaced(shipped, [worker]) == placement.SHIPPED_CODE_WAITS
+
+
+def test_a_pool_that_accepts_code_launches_its_workers_with_accept_code() -> None:
+    from coflux_server.pools.config import apply_settings, check_modules
+    from coflux_server.pools.launchers.base import LaunchSpec
+
+    config = apply_settings("process", {}, {"directory": "/srv", "acceptCode": "true"}, [])
+    assert config["acceptCode"] is True and check_modules([], config) == []
+    spec = LaunchSpec(launch_id="L1", pool="cells", workspace="default", config=config, modules=[], provides={},
+                      accepts={}, server_url="http://x/", token="t", log_dir="/tmp")
+    assert "--accept-code" in spec.worker_args()
+    plain = LaunchSpec(launch_id="L1", pool="p", workspace="default", config={"directory": "/srv"},
+                       modules=["m"], provides={}, accepts={}, server_url="http://x/", token="t", log_dir="/tmp")
+    assert "--accept-code" not in plain.worker_args()

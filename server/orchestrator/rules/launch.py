@@ -1,7 +1,10 @@
 """When a pool launches a worker, and when a launched worker stops: ordered rules.
 
 `hosts` says whether a pool could run a waiting execution (its workspace, a module it hosts,
-the execution's `requires` against the pool's `provides`/`accepts`). For a pool that hosts
+the execution's `requires` against the pool's `provides`/`accepts`). A step that carries code
+shipped by value is hosted only by a pool with `acceptCode` (its workers run
+`coflux worker --accept-code`), whatever its modules: the step's module is the defining
+kernel's, and its code travels with it. For a pool that hosts
 work no connected worker takes, `LAUNCH_RULES` are checked in order: the first that refuses
 says why nothing is launched (and the waiting execution's reason shows it); when none does, a
 worker is launched. A launched worker idle for the pool's `idleTimeout` is stopped (`idle`)."""
@@ -16,6 +19,7 @@ from typing import Any
 
 from ..matching import worker_matches
 from ..model import Pending
+from .placement import shipped
 
 ACTIVE = ("launching", "started", "connected", "stopping")
 STARTING = ("launching", "started")
@@ -62,9 +66,26 @@ def hosts_module(pool: PoolState, module: str) -> bool:
     return any(fnmatch.fnmatchcase(module, pattern) for pattern in pool.modules)
 
 
+def accepts_code(pool: PoolState) -> bool:
+    return bool(pool.setting("acceptCode"))
+
+
 def hosts(pool: PoolState, pending: Pending) -> bool:
-    return (pool.workspace_id == pending.workspace_id and hosts_module(pool, pending.module)
-            and worker_matches(pending.requires, pool.provides, pool.accepts))
+    if pool.workspace_id != pending.workspace_id or not worker_matches(pending.requires, pool.provides, pool.accepts):
+        return False
+    if shipped(pending):
+        return accepts_code(pool)
+    return hosts_module(pool, pending.module)
+
+
+def refuses_shipped_code(pool: PoolState, pending: Pending) -> str | None:
+    """Why a pool that would otherwise host a shipped step launches nothing for it (None: it
+    accepts code, or would not host the step anyway)."""
+    if not shipped(pending) or accepts_code(pool) or pool.workspace_id != pending.workspace_id \
+            or not worker_matches(pending.requires, pool.provides, pool.accepts):
+        return None
+    return (f"pool {pool.name} does not accept shipped code "
+            f"(`coflux pools update {pool.name} --set acceptCode=true` lets it)")
 
 
 def backoff(failures: int) -> float:

@@ -26,7 +26,8 @@ def parking_bound(session: Session) -> str:
 SHIPPED_CODE_WAITS = "no worker accepts shipped code (start one with --accept-code)"
 
 
-def _shipped(pending: Pending) -> bool:
+def shipped(pending: Pending) -> bool:
+    """Whether the step carries code shipped by value (its options' `code`)."""
     return pending.options.get("code") is not None
 
 
@@ -64,14 +65,17 @@ PLACEMENT_RULES: tuple[PlacementRule, ...] = (
     # Code shipped by value (a step whose options carry `code`) runs only where the worker opted
     # in (`coflux worker --accept-code`), never on one that did not (the kernel that defined it
     # included); such a worker needs no module of its own for it.
-    PlacementRule("accepts shipped code", lambda p, s: s.accepts_code or not _shipped(p),
+    PlacementRule("accepts shipped code", lambda p, s: s.accepts_code or not shipped(p),
                   lambda p, _: SHIPPED_CODE_WAITS),
     PlacementRule("hosts the target",
-                  lambda p, s: _shipped(p) or s.targets.get((p.module, p.target)) == p.type,
+                  lambda p, s: shipped(p) or s.targets.get((p.module, p.target)) == p.type,
                   lambda p, _: f"no connected worker hosts {p.module}/{p.target}"),
-    # A worker launched for a pool authenticates with that launch's credential: only its pool's work.
-    PlacementRule("in its pool, if launched for one", lambda p, s: s.pool_modules is None or any(
-        fnmatch.fnmatchcase(p.module, pattern) for pattern in s.pool_modules),
+    # A worker launched for a pool authenticates with that launch's credential: only its pool's
+    # work (its modules' steps; shipped steps too when the pool accepts code, which is the only
+    # way such a worker's `accepts_code` is set: Pools.attach_session).
+    PlacementRule("in its pool, if launched for one", lambda p, s: s.pool_modules is None
+                  or (shipped(p) and s.accepts_code)
+                  or any(fnmatch.fnmatchcase(p.module, pattern) for pattern in s.pool_modules),
                   lambda p, _: f"only workers launched for other pools host {p.module}/{p.target}"),
     PlacementRule("provides what it requires", lambda p, s: requires_satisfied(p.requires, s.provides, s.accepts),
                   lambda p, _: _requires_text(p)),

@@ -37,6 +37,8 @@ class LaunchSpec:
         for flag, tags in (("--provides", self.provides), ("--accepts", self.accepts)):
             for key, values in tags.items():
                 args += [a for value in values for a in (flag, key if value == "true" else f"{key}:{value}")]
+        if self.config.get("acceptCode"):  # the pool's acceptCode: its workers run shipped code
+            args.append("--accept-code")
         return args + list(self.modules)
 
     def worker_env(self) -> dict[str, str]:
