@@ -479,6 +479,8 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
 
     def _workspace_refusal(self, op: str, params: dict) -> str | None:
         """Why a scoped token may not do `op` in the workspace(s) it names, if it may not."""
+        if op == "submit" and params.get("parent") is not None:
+            return None  # a child runs in its parent's workspace, where its worker registered (checked then)
         if op in ("submit", "register"):
             named = [params.get("workspace") or "default"]
         elif op in ("rerun", "create_workspace", "update_workspace"):

@@ -118,12 +118,12 @@ def test_server_port_in_use(server, tmp_path):
 # ------------------------------------------------------------------ 2. worker
 
 
-def test_worker_concurrency_defaults_to_cpu_count(server, workers, tmp_path):
+def test_worker_concurrency_defaults_to_cpu_count_plus_four(server, workers, tmp_path):
     worker = Worker(server, ["other.workflows"], concurrency=None, log=tmp_path / "w.log").start()
     try:
         session = worker.wait_registered()
-        assert session["concurrency"] == os.cpu_count()
-        assert f"(concurrency {os.cpu_count()})" in worker.output()
+        assert session["concurrency"] == os.cpu_count() + 4  # Coflux's default: most executions wait on I/O
+        assert f"(concurrency {os.cpu_count() + 4})" in worker.output()
         assert "other.workflows/random_int" in session["targets"]
     finally:
         worker.stop()
