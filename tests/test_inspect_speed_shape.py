@@ -109,6 +109,7 @@ def test_inspect_view_is_the_snapshot_with_fewer_keys(server: Server, runs: dict
         expected["steps"] = [
             {"id": s["id"], "module": s["module"], "target": s["target"], "type": s["type"], "parent": s["parent"],
              "options": s["options"], "stale": s["stale"],
+             **({"parameters": s["parameters"]} if "parameters" in s else {}),
              "executions": [{k: e[k] for k in ("id", "attempt", "created_at", "assigned_at", "started_at", "session",
                                                "worker", "by", "result")} for e in s["executions"]]}
             for s in full["steps"]]
