@@ -164,25 +164,26 @@ async def run_snapshot(state: ServerState, run_id: str, raw_json: bool = False, 
                                 run_id)
     waiting = [e["id"] for step in snapshot["steps"] for e in step["executions"] if e["result"] is None]
     targets = {(step["module"], step["target"]) for step in snapshot["steps"]}
-    known = await asyncio.wrap_future(state.orchestrator.call(
-        lambda o: {key: o.ws.signatures[key] for key in targets if key in o.ws.signatures}))
-    for step in snapshot["steps"]:  # the arguments' names, when a worker has declared the target
-        if (step["module"], step["target"]) in known:
+
+    def in_memory(orchestrator: Any) -> tuple[dict, dict[str, str]]:
+        """What only the orchestrator knows, in one call: the declared parameter names of the
+        run's targets, and why each unfinished execution still waits."""
+        known = {key: orchestrator.ws.signatures[key] for key in targets if key in orchestrator.ws.signatures}
+        found = {}
+        for eid in waiting:
+            if eid in orchestrator.ws.pending_by_id:
+                found[eid] = orchestrator.queue.waiting_reason(orchestrator.ws.pending_by_id[eid])
+            elif (stuck := orchestrator.worker_state.stuck_reason(eid)) is not None:
+                found[eid] = stuck
+        return known, found
+
+    known, found = await asyncio.wrap_future(state.orchestrator.call(in_memory))
+    for step in snapshot["steps"]:
+        if (step["module"], step["target"]) in known:  # the arguments' names, when a worker declared them
             step["parameters"] = known[(step["module"], step["target"])]
-    if waiting:
-        def reasons(orchestrator: Any) -> dict[str, str]:
-            found = {}
-            for eid in waiting:
-                if eid in orchestrator.ws.pending_by_id:
-                    found[eid] = orchestrator.queue.waiting_reason(orchestrator.ws.pending_by_id[eid])
-                elif (stuck := orchestrator.worker_state.stuck_reason(eid)) is not None:
-                    found[eid] = stuck
-            return found
-        found = await asyncio.wrap_future(state.orchestrator.call(reasons))
-        for step in snapshot["steps"]:
-            for execution in step["executions"]:
-                if execution["id"] in found:
-                    execution["waiting"] = found[execution["id"]]
+        for execution in step["executions"]:
+            if execution["id"] in found:
+                execution["waiting"] = found[execution["id"]]
     return snapshot
 
 

@@ -21,9 +21,9 @@ from coflux.protocol import WORKERS_TOPIC, LaunchEvent, PoolEvent
 from ..errors import BadRequest, NotFound
 from ..ids import random_id
 from ..pools import config as pool_config
-from ..pools.credentials import secret_hash
 from ..pools.launchers.base import LaunchSpec
 from ..store import schema as t
+from ..tokens import hash_token
 from .component import Component
 from .model import Pending, Session
 from .rules import launch as rules
@@ -288,7 +288,7 @@ class Pools(Component):
     def _launch(self, pool: rules.PoolState, now: float) -> None:
         runtime = self.o.pool_runtime
         secret = secrets.token_urlsafe(32)
-        hashed = secret_hash(secret)
+        hashed = hash_token(secret)  # as service tokens are kept
         launch = rules.LaunchState(id=random_id("L", 10), pool_id=pool.id, state="launching", secret_hash=hashed,
                                    created_at=now)
         self.db.execute(t.launches.insert().values(

@@ -6,14 +6,10 @@ The orchestrator's thread adds and removes them; the HTTP side looks a presented
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 from ..principal import Principal
-
-
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+from ..tokens import hash_token
 
 
 class LaunchCredentials:
@@ -38,4 +34,4 @@ class LaunchCredentials:
         if not token:
             return None
         with self._lock:
-            return self._by_hash.get(secret_hash(token))
+            return self._by_hash.get(hash_token(token))
