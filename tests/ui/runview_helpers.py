@@ -1,4 +1,4 @@
-"""Helpers for the run view's browser tests: a headless server with a `viewapp` worker, runs
+"""Helpers for the browser tests: a headless server with a worker (`serving`), runs
 submitted over HTTP, and a bare page that mounts the built notebook view module
 (coflux/static/runview.js) against that server, outside Jupyter.
 
@@ -13,6 +13,8 @@ import json
 import pathlib
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -37,11 +39,18 @@ def view_built() -> str | None:
     return None
 
 
-def start_stack(base: pathlib.Path, concurrency: int = 4) -> tuple[Server, Worker]:
+@contextmanager
+def serving(base: pathlib.Path, modules: list[str], **worker_options: Any) -> Iterator[Server]:
+    """A headless server with one worker hosting `modules` (registered before it is yielded),
+    both stopped afterwards, the worker first."""
     server = Server(base / "data").start()
-    worker = Worker(server, ["viewapp"], concurrency=concurrency, log=base / "worker.log").start()
-    worker.wait_registered()
-    return server, worker
+    worker = Worker(server, modules, log=base / "worker.log", **worker_options).start()
+    try:
+        worker.wait_registered()
+        yield server
+    finally:
+        worker.stop()
+        server.stop()
 
 
 def submit(server: Server, target: str, *args: Any, **kwargs: Any) -> str:

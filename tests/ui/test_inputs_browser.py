@@ -17,6 +17,7 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from harness import Server, Worker, wait_until  # noqa: E402
+from runview_helpers import serving  # noqa: E402
 
 pytestmark = pytest.mark.ui
 
@@ -28,15 +29,8 @@ WAIT_MS = 30_000
 def stack(ui_requirements, tmp_path_factory) -> Iterator[Server]:
     if not (REPO / "server" / "static" / "studio.js").is_file():
         pytest.fail("server/static/studio.js is not built (npm --prefix jupyter_ext/frontend run build)")
-    base = tmp_path_factory.mktemp("inputs-studio")
-    server = Server(base / "data").start()
-    worker = Worker(server, ["promptapp"], concurrency=2, log=base / "worker.log").start()
-    try:
-        worker.wait_registered()
+    with serving(tmp_path_factory.mktemp("inputs-studio"), ["promptapp"], concurrency=2) as server:
         yield server
-    finally:
-        worker.stop()
-        server.stop()
 
 
 def api(server: Server, path: str, body: dict | None = None) -> Any:

@@ -16,7 +16,8 @@ TESTS = pathlib.Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from harness import Server, Worker, wait_until  # noqa: E402
+from harness import Server, wait_until  # noqa: E402
+from runview_helpers import serving  # noqa: E402
 from test_studio_browser import api, log_in, no_page_errors, studio_built  # noqa: E402
 
 pytestmark = pytest.mark.ui
@@ -29,15 +30,8 @@ def stack(ui_requirements, tmp_path_factory) -> Iterator[Server]:
     missing = studio_built()
     if missing:
         pytest.fail(missing)
-    base = tmp_path_factory.mktemp("resume")
-    server = Server(base / "data").start()
-    worker = Worker(server, ["resumeui"], concurrency=4, log=base / "worker.log").start()
-    try:
-        worker.wait_registered()
+    with serving(tmp_path_factory.mktemp("resume"), ["resumeui"], concurrency=4) as server:
         yield server
-    finally:
-        worker.stop()
-        server.stop()
 
 
 def _status(server: Server, run_id: str) -> str:

@@ -16,7 +16,7 @@ import re
 import textwrap
 
 import pytest
-from runview_helpers import REPO, view_built
+from runview_helpers import REPO, serving, view_built
 from ui_helpers import Gates, write_notebook
 
 pytestmark = pytest.mark.ui
@@ -205,14 +205,9 @@ def test_run_view_goes_live_in_jupyterlab(built, lab, page, artifacts):
 
 @pytest.fixture(scope="module")
 def stack(built, ui_requirements, tmp_path_factory):
-    from runview_helpers import start_stack
 
-    server, worker = start_stack(tmp_path_factory.mktemp("runview-actions"))
-    try:
+    with serving(tmp_path_factory.mktemp("runview-actions"), ["viewapp"], concurrency=4) as server:
         yield server
-    finally:
-        worker.stop()
-        server.stop()
 
 
 def test_step_panel_reruns_a_failed_step_and_cancels(stack, page, artifacts, tmp_path):

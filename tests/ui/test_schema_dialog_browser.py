@@ -20,7 +20,8 @@ TESTS = pathlib.Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from harness import Server, Worker  # noqa: E402
+from harness import Server  # noqa: E402
+from runview_helpers import serving  # noqa: E402
 
 pytestmark = pytest.mark.ui
 REPO = TESTS.parent
@@ -30,15 +31,8 @@ REPO = TESTS.parent
 def stack(ui_requirements, tmp_path_factory) -> Iterator[Server]:
     if not (REPO / "server" / "static" / "studio.js").is_file():
         pytest.fail("server/static/studio.js is not built (npm --prefix jupyter_ext/frontend run build)")
-    base = tmp_path_factory.mktemp("schema-dialog")
-    server = Server(base / "data").start()
-    worker = Worker(server, ["typedapp"], concurrency=2, log=base / "worker.log").start()
-    try:
-        worker.wait_registered()
+    with serving(tmp_path_factory.mktemp("schema-dialog"), ["typedapp"], concurrency=2) as server:
         yield server
-    finally:
-        worker.stop()
-        server.stop()
 
 
 @pytest.fixture

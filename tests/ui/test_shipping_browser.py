@@ -14,7 +14,8 @@ TESTS = pathlib.Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from harness import Server, Worker, wait_until  # noqa: E402
+from harness import Server, wait_until  # noqa: E402
+from runview_helpers import serving  # noqa: E402
 from test_accept_code import ship  # noqa: E402
 from test_studio_browser import api, log_in, no_page_errors, studio_built  # noqa: E402
 
@@ -28,15 +29,8 @@ def stack(ui_requirements, tmp_path_factory) -> Iterator[Server]:
     missing = studio_built()
     if missing:
         pytest.fail(missing)
-    base = tmp_path_factory.mktemp("shipping")
-    server = Server(base / "data").start()
-    worker = Worker(server, ["resumeui"], log=base / "worker.log", extra=["--accept-code"]).start()
-    try:
-        worker.wait_registered()
+    with serving(tmp_path_factory.mktemp("shipping"), ["resumeui"], extra=["--accept-code"]) as server:
         yield server
-    finally:
-        worker.stop()
-        server.stop()
 
 
 def test_the_step_panel_says_a_step_was_shipped(stack, page, artifacts):

@@ -17,7 +17,7 @@ import statistics
 from collections.abc import Iterator
 
 import pytest
-from runview_helpers import open_view, start_stack, submit, view_built, wait_run
+from runview_helpers import open_view, serving, submit, view_built, wait_run
 
 pytestmark = pytest.mark.ui
 
@@ -30,12 +30,8 @@ def stack(ui_requirements, tmp_path_factory) -> Iterator:
     missing = view_built()
     if missing:
         pytest.skip(missing)
-    server, worker = start_stack(tmp_path_factory.mktemp("views-scale"))
-    try:
+    with serving(tmp_path_factory.mktemp("views-scale"), ["viewapp"], concurrency=4) as server:
         yield server
-    finally:
-        worker.stop()
-        server.stop()
 
 
 def since_mount(page) -> float:
