@@ -60,6 +60,8 @@ class _Refusing(BaseHTTPRequestHandler):
     """An API server that refuses to create Jobs, as Kubernetes answers (a Status object)."""
 
     def do_POST(self) -> None:
+        # Recorded before answering: the client may check `seen` as soon as it has the answer.
+        self.server.seen.append(self.headers.get("Authorization"))  # type: ignore[attr-defined]
         body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
                            "message": 'jobs.batch is forbidden: User "coflux" cannot create resource "jobs"',
                            "code": 403}).encode()
@@ -68,7 +70,6 @@ class _Refusing(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.server.seen.append(self.headers.get("Authorization"))  # type: ignore[attr-defined]
 
     def log_message(self, *args: object) -> None:
         pass
