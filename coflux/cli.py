@@ -137,14 +137,10 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def _launcher_types(flags: list[str] | None) -> tuple[str, ...] | str:
-    """The launcher types this server runs for pools: --launcher (repeatable), else
-    COFLUX_LAUNCHER_TYPES (comma-separated); none by default. A str: what is wrong."""
-    given = flags or [t for t in os.environ.get("COFLUX_LAUNCHER_TYPES", "").split(",") if t.strip()]
-    types = tuple(dict.fromkeys(t.strip() for t in given))
-    unknown = [t for t in types if t not in ("process", "docker", "kubernetes")]
-    if unknown:
-        return f"--launcher must be process, docker or kubernetes, not {unknown[0]!r}"
-    return types
+    from coflux_server.pools.runtime import launcher_types
+
+    found = launcher_types(flags)
+    return f"--launcher {found}" if isinstance(found, str) else found
 
 
 # ------------------------------------------------------------------ worker

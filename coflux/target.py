@@ -219,8 +219,12 @@ class Target(Generic[P, T]):
                 except (TypeError, ValueError):
                     pass
             parameters.append(entry)
-        return {"type": self.kind, "parameters": parameters, "options": self.options,
-                "instruction": inspect.getdoc(self.fn)}
+        definition = {"type": self.kind, "parameters": parameters, "options": self.options,
+                      "instruction": inspect.getdoc(self.fn)}
+        code = self.code_hash()
+        if code is not None:  # the code as it is now: a step panel compares what a step ran with it
+            definition["code_hash"] = code
+        return definition
 
     def __repr__(self) -> str:
         return f"<{'stub ' if self.stub else ''}{self.kind} {self.module}/{self.name}>"

@@ -30,8 +30,11 @@ from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler, J
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Unicode
+from traitlets import Float, List, TraitError, Unicode, validate
 
+from coflux_server.pools.auth import authenticate_launch
+from coflux_server.pools.runtime import launcher_types
+from coflux_server.principal import attach
 from coflux_server.routes import route_table
 from coflux_server.state import ServerState
 from coflux_server.studio_handlers import STATIC_DIR, studio_page
@@ -44,17 +47,28 @@ AUTH_RESOURCE = "coflux"
 
 
 class _CofluxAuthMixin:
-    """Accepts the extension's internal token before Jupyter's own authentication."""
+    """Accepts coflux's own tokens before Jupyter's authentication: the extension's internal
+    token, a service token (`coflux tokens create`, with its scope and rights) and a launched
+    worker's credential (pools); any other token goes on to Jupyter's."""
 
     state: ServerState
+    token_id: str | None = None  # the service token this request authenticated with
 
     def _internal_token_user(self) -> User | None:
         header = self.request.headers.get("Authorization", "")  # type: ignore[attr-defined]
         scheme, _, given = header.partition(" ")
+        given = given.strip()
         if scheme.lower() not in ("token", "bearer") or not given:
             return None
-        if hmac.compare_digest(given.strip().encode(), self.state.token.encode()):
+        if hmac.compare_digest(given.encode(), self.state.token.encode()):
             return User(username="coflux-token", name="coflux-token")
+        holder = self.state.tokens.lookup(given)
+        if holder is not None:
+            attach(self, holder.principal)
+            self.token_id = holder.id
+            return User(username=holder.principal.name, name=holder.principal.name)
+        if authenticate_launch(self, self.state, given):  # a worker a pool launched
+            return User(username="coflux-launch", name="coflux-launch")
         return None
 
     def _accept_internal_token(self) -> bool:
@@ -189,8 +203,22 @@ class CofluxExtension(ExtensionApp):
         help="Seconds a disconnected worker or kernel may take to reconnect before its executions "
              "are abandoned.")
 
+    launchers = List(
+        Unicode(), config=True,
+        help="Launcher types this server runs for pools (process, docker, kubernetes), as "
+             "`coflux server --launcher`; default: COFLUX_LAUNCHER_TYPES, else none.")
+
     state: ServerState | None = None
     _saved_env: dict[str, str | None]
+
+    @validate("launchers")
+    def _valid_launchers(self, proposal: Any) -> list[str]:
+        if not proposal["value"]:
+            return []
+        found = launcher_types(proposal["value"])
+        if isinstance(found, str):
+            raise TraitError(f"c.CofluxExtension.launchers {found}")
+        return list(found)
 
     def initialize_settings(self) -> None:
         root = self.serverapp.root_dir
@@ -199,8 +227,11 @@ class CofluxExtension(ExtensionApp):
         if not db_url:
             os.makedirs(data_dir, exist_ok=True)
             db_url = "sqlite:///" + os.path.abspath(os.path.join(data_dir, "coflux.db"))
+        launchers = launcher_types(self.launchers)  # else COFLUX_LAUNCHER_TYPES
+        if isinstance(launchers, str):
+            raise TraitError(f"COFLUX_LAUNCHER_TYPES {launchers}")
         self.state = ServerState(db_url, token=self.token or secrets.token_urlsafe(32), auth=True,
-                                 reconnect_grace=self.reconnect_grace)
+                                 reconnect_grace=self.reconnect_grace, launchers=launchers, data_dir=data_dir)
         from coflux_server.blobs import LocalBlobStore
 
         self.state.blobs = LocalBlobStore(os.path.join(data_dir, "blobs"))
@@ -223,6 +254,8 @@ class CofluxExtension(ExtensionApp):
         # A kernel whose client uses this URL shows runs through the mount's path: the browser's
         # own origin and Jupyter's login (coflux.widgets.endpoints), no token in the page.
         os.environ[JUPYTER_MOUNT_ENV] = os.environ["COFLUX_SERVER"]
+        # Where workers that pools launch connect (with their launch credential, not Jupyter's login).
+        self.state.orchestrator.pool_runtime.server_url = os.environ["COFLUX_SERVER"]
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         assert self.state is not None

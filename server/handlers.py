@@ -221,11 +221,21 @@ class RerunHandler(ApiHandler):
 
 
 class StepCodeHandler(ApiHandler):
-    """GET api/steps/<id>/code: the code hash the step ran and, cached by code, the earlier
-    call whose code differed (what the step panel shows as "code changed since R:n")."""
+    """GET api/steps/<id>/code: the code hash the step ran; `current`, the code a connected
+    worker has for its target now (for a cell's task: the cell as it is now, from the kernel
+    that submitted the run) and `matches`, whether the step ran that code; and, cached by code,
+    the earlier call whose code differed (the step panel's "code changed since R:n")."""
 
     async def get(self, step_id: str) -> None:
-        self.write_json(await self.state.read(queries.code_history, step_id))
+        await self.require_run(step_id)
+        history = await self.state.read(queries.code_history, step_id)
+        workspace_id, origin = history.pop("_workspace_id"), history.pop("_origin_session")
+        current = await asyncio.wrap_future(self.state.orchestrator.call(
+            lambda o: o.workers.current_code(workspace_id, history["module"], history["target"], origin)))
+        history["current"] = current
+        history["matches"] = None if current is None or history["code_hash"] is None else \
+            current["code_hash"] == history["code_hash"]
+        self.write_json(history)
 
 
 class RunResultHandler(ApiHandler):

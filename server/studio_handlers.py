@@ -216,8 +216,8 @@ def _created_at(engine: Engine, ids: list[str]) -> dict[str, float]:
     with engine.connect() as db:
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = ids[start:start + _IN_CHUNK]
-            found.update(db.execute(select(t.executions.c.id, t.executions.c.created_at)
-                                    .where(t.executions.c.id.in_(chunk))).tuples().all())
+            found.update((row.id, row.created_at) for row in db.execute(
+                select(t.executions.c.id, t.executions.c.created_at).where(t.executions.c.id.in_(chunk))))
     return found
 
 

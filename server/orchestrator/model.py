@@ -42,6 +42,10 @@ class Session:
     pool: str | None = None
     pool_modules: tuple[str, ...] | None = None
     accepts_code: bool = False  # opted in (`coflux worker --accept-code`) to code shipped by value
+    # (module, target) -> the hash of its code as the worker has it now (a kernel: the cell as it
+    # is now); what a step panel compares the code a step ran with.
+    code_hashes: dict[tuple[str, str], str] = field(default_factory=dict)
+    declared_at: float = 0.0  # when it last declared its targets (the newest declaration wins)
 
     def busy_slots(self) -> int:
         return len(self.running) - self.parked

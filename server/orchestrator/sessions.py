@@ -66,6 +66,17 @@ def signatures_of(targets: Any) -> dict[tuple[str, str], list[str]]:
     return found
 
 
+def code_hashes_of(targets: Any) -> dict[tuple[str, str], str]:
+    """(module, name) -> the code hash a worker declared (coflux/codehash.py: sha256 hex)."""
+    found: dict[tuple[str, str], str] = {}
+    for module, defs in (targets or {}).items():
+        for name, definition in defs.items():
+            code = definition.get("code_hash") if isinstance(definition, dict) else None
+            if isinstance(code, str) and 0 < len(code) <= 64:
+                found[(module, name)] = code
+    return found
+
+
 def assignments_of(params: dict) -> dict[str, Any]:
     """The hand-out numbers a worker sends with the executions it hands back (id -> number)."""
     assignments = params.get("assignments") or {}
@@ -169,6 +180,7 @@ class Workers(Component):
         self.ws.peer_sessions[peer] = session.id
         if launched is not None:
             self.o.pools.attach_session(session, launched)
+        session.code_hashes, session.declared_at = code_hashes_of(params.get("targets")), time.time()
         session.draining = bool(params.get("draining"))
         session.workspace_paused = self.ws.paused_workspaces.get(workspace_id)
         try:
@@ -255,11 +267,26 @@ class Workers(Component):
         declared, manifest = _parse_targets(params.get("targets", {}))
         self.ws.signatures.update(signatures_of(params.get("targets")))
         session.targets = declared
+        session.code_hashes, session.declared_at = code_hashes_of(params.get("targets")), time.time()
         self.db.execute(update(t.sessions).where(t.sessions.c.id == session.id).values(
             targets=[[m, n, ty] for (m, n), ty in declared.items()]))
         self._register_workflows(session.workspace_id, manifest)
         self.o.needs_schedule = True
         self.o.reply(peer, request_id, {"ok": True})
+
+    def current_code(self, workspace_id: int, module: str, target: str,
+                     origin_session_id: str | None = None) -> dict | None:
+        """The code a connected worker has now for a target, as it last declared it: the run's
+        own session first (the kernel whose cell it came from), else the newest declaration;
+        None when no connected worker declares a hash for it."""
+        key = (module, target)
+        candidates = [s for s in self.ws.sessions.values()
+                      if s.peer is not None and s.workspace_id == workspace_id and key in s.code_hashes]
+        if not candidates:
+            return None
+        origin = next((s for s in candidates if s.id == origin_session_id), None)
+        chosen = origin or max(candidates, key=lambda s: s.declared_at)
+        return {"code_hash": chosen.code_hashes[key], "worker": chosen.name, "kind": chosen.kind}
 
     def peer_session(self, peer: Peer | None) -> Session:
         session_id = self.ws.peer_sessions.get(peer)

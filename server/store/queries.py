@@ -385,21 +385,28 @@ CODE_HISTORY_SCAN = 200  # earlier cached steps of the target looked at (newest 
 
 
 def code_history(engine: Engine, step_id: str) -> dict:
-    """What a step panel says of a step's code: the hash its latest attempt ran with and, for a
+    """What a step panel says of a step's code: the hash its latest attempt ran with, its module
+    and target (the handler adds the code a connected worker has for them now) and, for a
     step cached by code (`cf.Cache(version=cf.CODE)`) that ran, the newest earlier call of the
     same target with the same cached arguments that ran other code ("code changed since R:n").
     Only cached steps are scanned (the partial cache-key index), newest first, a bounded few."""
     s, e = t.steps.c, t.executions.c
     with engine.connect() as db:
-        step = db.execute(select(s.id, s.module, s.target, s.arguments, s.options, s.created_at)
-                          .where(s.id == step_id)).first()
+        step = db.execute(select(s.id, s.module, s.target, s.arguments, s.options, s.created_at,
+                                 t.runs.c.workspace_id, t.runs.c.origin_session_id)
+                          .join(t.runs, t.runs.c.id == s.run_id).where(s.id == step_id)).first()
         if step is None:
             raise NotFound(f"no step {step_id!r}")
         code_hash = db.execute(select(e.code_hash).where(e.step_id == step_id)
                                .order_by(e.attempt.desc()).limit(1)).scalar()
+        shipped = (step.options or {}).get("code")
+        if code_hash is None and isinstance(shipped, dict) and isinstance(shipped.get("hash"), str):
+            code_hash = shipped["hash"]  # shipped by value: the code it carried (coflux/shipping.py)
         cache = (step.options or {}).get("cache") or {}
-        out: dict = {"step": step_id, "code_hash": code_hash, "by_code": cache.get("version") == CODE_VERSION,
-                     "changed_since": None}
+        out: dict = {"step": step_id, "module": step.module, "target": step.target, "code_hash": code_hash,
+                     "by_code": cache.get("version") == CODE_VERSION, "changed_since": None,
+                     # where to look for the code as it is now (the handler asks the orchestrator)
+                     "_workspace_id": step.workspace_id, "_origin_session": step.origin_session_id}
         if not out["by_code"] or not code_hash:
             return out
         rows = db.execute(

@@ -104,13 +104,28 @@ def env_for_subprocess(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_worker(url: str, token: str, *modules: str, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+def own_host_name_possible() -> bool:
+    """Whether a process can be given a host name of its own here (a UTS namespace: root, or a
+    container that allows it), as a worker on another machine would have."""
+    try:
+        return subprocess.run(["unshare", "--uts", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def start_worker(url: str, token: str, *modules: str, extra: tuple[str, ...] = (),
+                 host_name: str | None = None) -> subprocess.Popen:
     """A headless `coflux worker` subprocess for modules in this directory (output to a temp file,
-    so a chatty worker never blocks on a full pipe); `extra`: more command-line flags."""
+    so a chatty worker never blocks on a full pipe); `extra`: more command-line flags. `host_name`:
+    it runs under that host name, in a UTS namespace of its own (`unshare` execs, so the pid is
+    the worker's)."""
     log = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "coflux", "worker", "--server", url, "--token", token, "--concurrency", "2",
-         *extra, *modules], cwd=HERE, env=env_for_subprocess(), stdout=log, stderr=subprocess.STDOUT, text=True)
+    command = [sys.executable, "-m", "coflux", "worker", "--server", url, "--token", token, "--concurrency", "2",
+               *extra, *modules]
+    if host_name is not None:
+        command = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host_name, *command]
+    proc = subprocess.Popen(command, cwd=HERE, env=env_for_subprocess(), stdout=log, stderr=subprocess.STDOUT,
+                            text=True)
     proc.log = log  # type: ignore[attr-defined]
     return proc
 

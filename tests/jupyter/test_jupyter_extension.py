@@ -72,6 +72,28 @@ async def test_internal_token_accepted(coflux_ext, jp_fetch):
     assert e.value.code == 403
 
 
+async def test_a_service_token_works_inside_jupyter_with_its_scope(coflux_ext, jp_fetch):
+    """A Jupyter user makes a service token (as with `coflux tokens create`); a worker or CI job
+    then uses it against the Jupyter-mounted routes, limited to its workspaces, until revoked."""
+    made = json.loads((await jp_fetch("coflux", "api", "tokens", method="POST", body=json.dumps(
+        {"name": "team-ci", "workspaces": ["team/*"]}))).body)
+    scoped = {"Authorization": f"token {made['token']}"}
+    me = json.loads((await jp_fetch("coflux", "api", "whoami", headers=scoped)).body)
+    assert me["kind"] == "service" and me["name"] == "team-ci" and me["workspaces"] == ["team/*"]
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("coflux", "api", "runs", method="POST", headers=scoped,
+                       body=json.dumps({"module": "m", "target": "w", "workspace": "default"}))
+    assert e.value.code == 403 and "may not use workspace 'default'" in e.value.response.body.decode()
+    # It manages no tokens, and once revoked it is refused.
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("coflux", "api", "tokens", headers=scoped)
+    assert e.value.code == 403
+    await jp_fetch("coflux", "api", "tokens", made["id"], "revoke", method="POST", body="{}")
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("coflux", "api", "whoami", headers=scoped)
+    assert e.value.code == 403
+
+
 async def test_websocket_requires_auth(coflux_ext, jp_ws_fetch):
     with pytest.raises(HTTPClientError) as e:
         await jp_ws_fetch("coflux", "api", "ws", headers={"Authorization": ""})

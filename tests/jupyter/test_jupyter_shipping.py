@@ -1,6 +1,7 @@
 """A task defined in a cell runs where it needs to (issue 21, item 1): a cell task with
 `requires={"gpu": True}` (the kernel provides no tags) or `remote=True` is shipped by value to a
-headless `coflux worker --accept-code`; a worker without `--accept-code` never gets it, even one
+headless `coflux worker --accept-code` (under a host name of its own where the system allows);
+a step's code is compared with the cell as it is now; a worker without `--accept-code` never gets it, even one
 that provides the tag; editing the cell ships the new code under a new hash; a package missing on
 the worker fails the step naming the package and the worker. Real Jupyter server (with the coflux
 extension), real kernel, real worker processes."""
@@ -13,17 +14,17 @@ import os
 import time
 import urllib.request
 
-from jx_helpers import start_kernel, start_worker, stop_process
+from jx_helpers import own_host_name_possible, start_kernel, start_worker, stop_process
 
 SETUP = """
 %load_ext coflux
-import json, os
+import json, os, socket
 import coflux as cf
 
 @cf.task(requires={"gpu": True})
 def where(x):
     # os.getppid(): the worker whose process ran this (its processes are its children)
-    return {"value": x * 2, "worker": os.getppid(), "pid": os.getpid()}
+    return {"value": x * 2, "worker": os.getppid(), "pid": os.getpid(), "host": socket.gethostname()}
 
 @cf.workflow()
 def flow(n):
@@ -36,7 +37,7 @@ def report(run, **extra):
 EDITED = """
 @cf.task(requires={"gpu": True})
 def where(x):
-    return {"value": x * 3, "worker": os.getppid(), "pid": os.getpid()}
+    return {"value": x * 3, "worker": os.getppid(), "pid": os.getpid(), "host": socket.gethostname()}
 """
 
 
@@ -79,7 +80,9 @@ async def test_a_cell_task_requiring_a_gpu_runs_on_a_worker_that_accepts_code(co
         plain_session = await _registered(jp_fetch, plain)
         assert plain_session["accepts_code"] is False
         _, k = await start_kernel(jp_serverapp)
-        kernel_pid = int((await k.ok("import os; print(os.getpid())"))["stdout"])
+        kernel_pid, kernel_host = (await k.ok("import os, socket; print(os.getpid(), socket.gethostname())")
+                                   )["stdout"].split()
+        kernel_pid = int(kernel_pid)
         await k.ok(SETUP)
         await k.ok("r = flow.run(3)")
 
@@ -89,12 +92,17 @@ async def test_a_cell_task_requiring_a_gpu_runs_on_a_worker_that_accepts_code(co
         reasons = await _wait_for(waiting_reason, what="the shipped step to queue")
         assert reasons == ["no worker accepts shipped code (start one with --accept-code)"]
 
-        accepting = start_worker(url, token, "cfjx_remote", extra=("--provides", "gpu:x", "--accept-code"))
+        # As on another machine: a host name of its own, where the system allows one (CI runs as root).
+        other_host = "gpu-box-7" if own_host_name_possible() else None
+        accepting = start_worker(url, token, "cfjx_remote", extra=("--provides", "gpu:x", "--accept-code"),
+                                 host_name=other_host)
         await _registered(jp_fetch, accepting)
         first = await _report(k, "v = r.result(timeout=60); report(r, value=v)")
         assert [c["value"] for c in first["value"]] == [0, 2, 4]
         assert {c["worker"] for c in first["value"]} == {accepting.pid}  # not the plain worker
         assert all(c["pid"] != kernel_pid for c in first["value"])
+        if other_host is not None:
+            assert kernel_host != other_host and {c["host"] for c in first["value"]} == {other_host}
         steps = [s for s in first["run"]["steps"] if s["target"] == "where"]
         hashes = {s["executions"][0]["code_hash"] for s in steps}
         assert len(hashes) == 1 and len(next(iter(hashes))) == 64
@@ -112,12 +120,22 @@ async def test_a_cell_task_requiring_a_gpu_runs_on_a_worker_that_accepts_code(co
         assert again["value"]["value"] == 6 and again["value"]["worker"] == accepting.pid
         rerun_step = next(s for s in again["run"]["steps"] if s["id"] == old_step)
         assert [e["code_hash"] in new_hashes for e in rerun_step["executions"]] == [False, True]
-        # The step's code as the step panel reads it.
+        # The step's code as the step panel reads it, against the cell as it is now (the kernel
+        # declares its targets' code each time a cell defines one).
+        async def step_code(step_id: str) -> dict:
+            request = urllib.request.Request(f"{url.rstrip('/')}/api/steps/{step_id}/code",
+                                             headers={"Authorization": f"token {token}"})
+            return json.loads(await loop.run_in_executor(
+                None, lambda: urllib.request.urlopen(request, timeout=10).read()))
         step_id = next(s["id"] for s in second["run"]["steps"] if s["target"] == "where")
-        request = urllib.request.Request(f"{url.rstrip('/')}/api/steps/{step_id}/code",
-                                         headers={"Authorization": f"token {token}"})
-        code = json.loads(await loop.run_in_executor(None, lambda: urllib.request.urlopen(request, timeout=10).read()))
+        code = await step_code(step_id)
         assert code["code_hash"] in new_hashes
+        assert code["current"]["kind"] == "kernel" and code["current"]["code_hash"] in new_hashes
+        assert code["matches"] is True
+        stale_step = next(s["id"] for s in first["run"]["steps"] if s["target"] == "where" and s["id"] != old_step)
+        stale = await step_code(stale_step)
+        assert stale["code_hash"] in hashes and stale["current"]["code_hash"] in new_hashes
+        assert stale["matches"] is False
     finally:
         await loop.run_in_executor(None, stop_process, plain)
         if accepting is not None:

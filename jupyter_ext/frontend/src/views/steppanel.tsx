@@ -74,39 +74,58 @@ function finalResult(find: (id: string) => ExecutionInfo | undefined, start: Exe
 /** Statuses a resume can follow: the step's latest attempt ended without a value. */
 export const RESUMABLE = new Set(["error", "abandoned", "crashed", "timeout", "cancelled"]);
 
-interface CodeHistory { code_hash: string | null; changed_since: { step: string; execution: string } | null }
+interface CurrentCode { code_hash: string; worker: string; kind: string }
+interface CodeHistory {
+  code_hash: string | null;
+  changed_since: { step: string; execution: string } | null;
+  current: CurrentCode | null; // the code a connected worker (for a cell's task, its kernel) has now
+  matches: boolean | null;
+}
 
-/** What the step panel says of the code an attempt ran: its hash; for a cache versioned by code,
- * a hit's "same code as R:n", or for one that ran, the earlier call whose code differed. */
+/** Whether the code a step ran is the code its target has now: for a kernel, the cell as it is
+ * now; for a headless worker, its module. Nothing when no connected worker says. */
+function CurrentCodeText({ history }: { history: CodeHistory | null }): JSX.Element | null {
+  const current = history?.current;
+  if (!current || history?.matches == null) return null;
+  const cell = current.kind === "kernel";
+  const now = <code title={current.code_hash}>{current.code_hash.slice(0, 12)}</code>;
+  const text = history.matches ? <> · same code as {cell ? "the cell" : `worker ${current.worker}`} now</>
+    : cell ? <> · the cell has changed since (now {now})</> : <> · worker {current.worker} now has other code ({now})</>;
+  return <span class="cf-code-current" data-matches={String(history.matches)}>{text}</span>;
+}
+
+/** What the step panel says of the code an attempt ran: its hash; whether that is the code as it
+ * is now; for a cache versioned by code, a hit's "same code as R:n", or for one that ran, the
+ * earlier call whose code differed. */
 function CodeText({ step, execution }: { step: StepModel; execution: ExecutionInfo }): JSX.Element | null {
   const { api } = useView();
   const cache = step.options?.cache as { version?: string } | null | undefined;
   const byCode = cache?.version === "@code";
   const ran = execution.result != null && execution.result.kind !== "cached";
+  // A cell's task shipped by value to a worker that accepts code (coflux/shipping.py).
+  const shipped = step.options?.code as { hash?: string } | null | undefined;
   const [history, setHistory] = useState<CodeHistory | null>(null);
   useEffect(() => {
     setHistory(null);
-    if (!byCode || !ran) return undefined;
     let live = true;
     api.get<CodeHistory>(`api/steps/${step.id}/code`).then((h) => { if (live) setHistory(h); }, () => undefined);
     return () => { live = false; };
-  }, [api, step.id, byCode, ran]);
-  // A cell's task shipped by value to a worker that accepts code (coflux/shipping.py).
-  const shipped = step.options?.code as { hash?: string } | null | undefined;
+  }, [api, step.id, execution.id]);
   const hash = execution.code_hash ?? history?.code_hash ?? shipped?.hash ?? null;
   const short = hash ? <code title={hash}>{hash.slice(0, 12)}</code> : null;
+  const current = <CurrentCodeText history={history} />;
   if (byCode && execution.result?.kind === "cached" && execution.result.successor) {
     return <span class="cf-code-note">cache hit (same code as <ExecutionLink id={execution.result.successor}
-      label={stepOfExecution(execution.result.successor)} />) {short}</span>;
+      label={stepOfExecution(execution.result.successor)} />) {short}{current}</span>;
   }
-  if (history?.changed_since) {
+  if (ran && history?.changed_since) {
     return <span class="cf-code-note">{short} code changed since <ExecutionLink id={history.changed_since.execution}
-      label={history.changed_since.step} /></span>;
+      label={history.changed_since.step} />{current}</span>;
   }
   if (shipped) {
-    return <span class="cf-code-shipped">{short} shipped by value (a notebook cell's code)</span>;
+    return <span class="cf-code-shipped">{short} shipped by value (a notebook cell's code){current}</span>;
   }
-  return short;
+  return short ? <span>{short}{current}</span> : null;
 }
 
 function Field({ label, children }: { label: string; children: JSX.Element | JSX.Element[] | string | null }): JSX.Element | null {
