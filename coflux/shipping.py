@@ -7,7 +7,9 @@ uses; installed packages by reference), stores the bytes once in the blob store 
 addressed: the same code is uploaded once) and puts `{"hash": code hash, "blob": key}` in the
 step's options. The server gives such a step only to a worker started with `--accept-code`,
 which loads the function by its blob key and keeps it (in memory, and in a file cache its
-processes share), so later calls load nothing.
+processes share), so later calls load nothing. Both are bounded: the newest functions in memory
+(`LOADED_LIMIT`), and the most recently used files up to COFLUX_CODE_CACHE_BYTES (default
+256 MiB), the least recently used removed first.
 
 Layer: beside target and blobs (the kernel's context ships, a worker's process loads).
 """
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +30,10 @@ from .target import Target
 
 _lock = threading.Lock()
 _uploaded: set[tuple[str, str]] = set()  # (server, blob key) this process has stored (the kernel's side)
-_loaded: dict[str, Callable[..., Any]] = {}  # blob key -> function (a worker process's side)
+_loaded: OrderedDict[str, Callable[..., Any]] = OrderedDict()  # blob key -> function, newest last (a worker's)
+LOADED_LIMIT = 256
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+_BLOB_KEY = re.compile(r"[0-9a-f]{64}")  # a sha256: the only names the file cache holds
 
 
 class ShippedCodeError(RuntimeError):
@@ -68,13 +75,47 @@ def _cache_dir() -> str:
     return path
 
 
+def _cache_limit() -> int:
+    try:
+        return max(0, int(os.environ.get("COFLUX_CODE_CACHE_BYTES", DEFAULT_CACHE_BYTES)))
+    except ValueError:
+        return DEFAULT_CACHE_BYTES
+
+
+def _prune(directory: str, keep: str) -> None:
+    """Remove the least recently used cached code until the cache fits its limit (`keep`, just
+    written, stays). A file another process removes meanwhile is simply gone."""
+    entries = []
+    for entry in os.scandir(directory):
+        if _BLOB_KEY.fullmatch(entry.name):
+            try:
+                info = entry.stat()
+            except FileNotFoundError:
+                continue
+            entries.append((info.st_mtime, info.st_size, entry.path))
+    total, limit = sum(size for _, size, _ in entries), _cache_limit()
+    for _, size, path in sorted(entries):
+        if total <= limit:
+            break
+        if os.path.basename(path) != keep:
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+            total -= size
+
+
 def _read_blob(key: str) -> bytes:
     """The pickled code: from the file cache, else the blob store (then cached)."""
-    path = os.path.join(_cache_dir(), key)
+    if not _BLOB_KEY.fullmatch(key):
+        raise ShippedCodeError(f"the shipped code names no valid blob (got {key[:80]!r})")
+    directory = _cache_dir()
+    path = os.path.join(directory, key)
     try:
         with open(path, "rb") as file:
             data = file.read()
         if hashlib.sha256(data).hexdigest() == key:
+            os.utime(path)  # recently used: the last to be pruned
             return data
     except FileNotFoundError:
         pass
@@ -89,6 +130,7 @@ def _read_blob(key: str) -> bytes:
     with open(partial, "wb") as file:
         file.write(data)
     os.replace(partial, path)  # whole or absent: processes of this worker share the cache
+    _prune(directory, key)
     return data
 
 
@@ -96,7 +138,10 @@ def load(code: dict, *, module: str, name: str, worker: str) -> Target:
     """The shipped function `code` names, as a target to call (unregistered: it is nobody's
     module's). ShippedCodeError names the missing package and this worker."""
     key = str(code.get("blob", ""))
-    fn = _loaded.get(key)
+    with _lock:
+        fn = _loaded.get(key)
+        if fn is not None:
+            _loaded.move_to_end(key)
     if fn is None:
         import cloudpickle
 
@@ -105,7 +150,10 @@ def load(code: dict, *, module: str, name: str, worker: str) -> Target:
             fn = cloudpickle.loads(data)
         except ModuleNotFoundError as exc:
             raise missing_package(exc, module, name, worker) from None
-        _loaded[key] = fn
+        with _lock:
+            _loaded[key] = fn
+            while len(_loaded) > LOADED_LIMIT:
+                _loaded.popitem(last=False)
     return Target(fn, "task", name=name, module=module, stub=True)
 
 

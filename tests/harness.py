@@ -181,8 +181,10 @@ class Worker:
     """A `coflux worker` subprocess for some of the test modules."""
 
     def __init__(self, server: Server, modules: list[str], *, concurrency: int | None = 2,
-                 log: Path, extra: list[str] | None = None, cwd: Path = APPS_DIR) -> None:
+                 log: Path, extra: list[str] | None = None, cwd: Path = APPS_DIR,
+                 env: dict[str, str] | None = None) -> None:
         self.server = server
+        self.env = env or {}
         self.modules = modules
         self.concurrency = concurrency
         self.log = log
@@ -196,7 +198,7 @@ class Worker:
             args += ["--token", self.server.token]
         if self.concurrency is not None:
             args += ["--concurrency", str(self.concurrency)]
-        self.proc = _spawn(args + self.extra + self.modules, cwd=self.cwd, env=base_env(), log=self.log)
+        self.proc = _spawn(args + self.extra + self.modules, cwd=self.cwd, env=base_env(**self.env), log=self.log)
         return self
 
     def session(self) -> dict | None:

@@ -6,6 +6,7 @@ shipping a cell's task would (tests/jupyter/test_jupyter_shipping.py ships from 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -113,6 +114,57 @@ def test_shipped_code_whose_blob_is_gone_fails_saying_so(tmp_path: Path) -> None
         server.stop()
 
 
+def _ship_source(server: Server, source: str, name: str) -> dict:
+    namespace: dict = {"__name__": "not_importable_anywhere"}
+    exec(source, namespace)
+    data = cloudpickle.dumps(namespace[name])
+    return {"hash": hashlib.sha256(source.encode()).hexdigest(), "blob": BlobClient(server.url, server.token).put_bytes(data),
+            "size": len(data)}
+
+
+def test_the_workers_code_cache_keeps_the_recently_used_within_its_limit(tmp_path: Path) -> None:
+    """Each shipped function is cached as a file named by its sha256; past COFLUX_CODE_CACHE_BYTES
+    the least recently used go. A function whose file went is fetched again when it is next
+    called; a blob name that is no sha256 is refused."""
+    server = Server(tmp_path / "data").start()
+    cache = tmp_path / "code-cache"
+    shipped = [_ship_source(server, f"def squares(x):\n    return ['shipped', x, {i}, {'pad' * (40 * i)!r}]\n",
+                            "squares") for i in range(4)]
+    limit = sum(c["size"] for c in shipped[2:]) + 1  # room for the two newest only
+    # One process, so each call loads from the file cache (the memory cache is per process).
+    worker = Worker(server, ["resumeui"], log=tmp_path / "worker.log", extra=["--accept-code"], concurrency=1,
+                    env={"COFLUX_CODE_CACHE": str(cache), "COFLUX_CODE_CACHE_BYTES": str(limit)}).start()
+
+    def run(code: dict, x: int) -> dict:
+        run_id = post(server, "api/runs", {"module": "resumeui", "target": "squares", "kwargs": {"x": x},
+                                           "options": {"code": {"hash": code["hash"], "blob": code["blob"]}}})["run"]
+        wait_until(lambda: server.get(f"api/runs/{run_id}")["status"] in ("value", "error"), timeout=30)
+        return server.get(f"api/runs/{run_id}")
+
+    try:
+        worker.wait_registered()
+        for i, code in enumerate(shipped):
+            assert run(code, i)["status"] == "value"
+        files = {p.name: p.stat().st_size for p in cache.iterdir()}
+        assert set(files) == {shipped[2]["blob"], shipped[3]["blob"]}, files
+        assert sum(files.values()) <= limit
+        # The first, evicted from the files, still runs in a new worker (nothing in memory):
+        # fetched from the server again, and now the least recently used file goes.
+        worker.stop()
+        worker = Worker(server, ["resumeui"], log=tmp_path / "worker2.log", extra=["--accept-code"], concurrency=1,
+                        env={"COFLUX_CODE_CACHE": str(cache), "COFLUX_CODE_CACHE_BYTES": str(limit)}).start()
+        worker.wait_registered()
+        assert run(shipped[0], 5)["status"] == "value"
+        assert {p.name for p in cache.iterdir()} == {shipped[0]["blob"], shipped[3]["blob"]}
+        # A blob name that is no sha256 never reaches a worker (which would refuse it too).
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            run({"hash": "2" * 64, "blob": "../" + "4" * 61}, 1)
+        assert refused.value.code == 400
+    finally:
+        worker.stop()
+        server.stop()
+
+
 async def _ws_op(server: Server, token: str, op: str, params: dict) -> dict:
     """One request (`submit`, `rerun`, ...) over the real WebSocket with `token`; the server's reply."""
     import asyncio
@@ -194,3 +246,12 @@ def test_a_service_token_ships_code_only_when_created_with_allow_code(tmp_path: 
     finally:
         worker.stop()
         server.stop()
+
+
+def test_a_worker_refuses_a_blob_name_that_is_no_sha256(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coflux import shipping
+
+    monkeypatch.setenv("COFLUX_CODE_CACHE", str(tmp_path / "cache"))
+    for key in ("../../etc/passwd", "/etc/passwd", "A" * 64, "a" * 63):
+        with pytest.raises(shipping.ShippedCodeError, match="names no valid blob"):
+            shipping.load({"hash": "1" * 64, "blob": key}, module="m", name="t", worker="w")

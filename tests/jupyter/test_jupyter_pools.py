@@ -12,7 +12,7 @@ import signal
 
 import pytest
 from jx_helpers import HERE, start_kernel
-from test_jupyter_shipping import SETUP, _fetch_json, _report, _wait_for
+from test_jupyter_shipping import SETUP, _fetch_json, _report
 
 from coflux.client import Client
 
