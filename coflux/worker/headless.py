@@ -279,8 +279,35 @@ class HeadlessWorker(WorkerBase):
             return
         self.connection.flush_now()
         processes, self._to_flush = self._to_flush, []
+        # Checked after the `started` went: a worker frozen since its work was admitted (the
+        # check in _run_on) wrote that `started` to a connection the server may have given up
+        # on, and the work to someone else. It holds the work until the server confirms it.
+        lease_valid = self._lease_valid()
         for process in processes:
+            if not lease_valid:
+                self._hold_unsent_executions(process)
             process.flush()
+
+    def _hold_unsent_executions(self, process: WorkerProcess) -> None:
+        """Take back the executions queued for `process` but not yet sent to it: they wait for
+        the lease like work admitted while it was invalid (_retry_lease_held starts them)."""
+        kept = []
+        for message in process.outbox:
+            if message[0] != "execute":
+                kept.append(message)
+                continue
+            execution = message[1]["execution"]
+            self._running.pop(execution, None)
+            self._clear_deadline(execution)
+            process.execution, process.configured = None, False  # it never got them
+            self._lease_held.append(message[1])
+        if len(kept) != len(process.outbox):
+            process.outbox = kept
+            process.idle_since = time.monotonic()
+            self._idle.append(process)
+            self._renew_lease()
+            if self._lease_timer is None:
+                self._lease_timer = self.connection.call_later(0.2, self._retry_lease_held)
 
     def _finished(self, process: WorkerProcess, execution: str) -> None:
         self._clear_deadline(execution)
