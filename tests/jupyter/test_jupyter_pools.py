@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 
 import pytest
 from jx_helpers import HERE, start_kernel
-from test_jupyter_shipping import SETUP, _fetch_json, _report
+from test_jupyter_shipping import SETUP, _fetch_json, _report, _wait_for
 
 from coflux.client import Client
 
@@ -21,16 +20,6 @@ from coflux.client import Client
 def jp_server_config():
     return {"ServerApp": {"jpserver_extensions": {"coflux_jupyter": True}},
             "CofluxExtension": {"reconnect_grace": 2.0, "launchers": ["process"]}}
-
-
-def _stop_launched(launches: list[dict]) -> None:
-    for launch in launches:
-        pid = (launch.get("worker") or {}).get("pid")
-        if pid and launch["state"] not in ("exited", "failed", "lost"):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 async def test_a_cell_task_requiring_a_gpu_runs_on_a_worker_a_pool_launched(coflux_ext, jp_serverapp, jp_fetch):
@@ -43,7 +32,6 @@ async def test_a_cell_task_requiring_a_gpu_runs_on_a_worker_a_pool_launched(cofl
                                        set={"directory": str(HERE), "acceptCode": True, "idleTimeout": 60})
     created = await loop.run_in_executor(None, create_pool)
     assert created["modules"] == [] and created["config"]["acceptCode"] is True
-    launches: list[dict] = []
     try:
         _, k = await start_kernel(jp_serverapp)
         kernel_pid = int((await k.ok("import os; print(os.getpid())"))["stdout"])
@@ -62,9 +50,16 @@ async def test_a_cell_task_requiring_a_gpu_runs_on_a_worker_a_pool_launched(cofl
         steps = [s for s in out["run"]["steps"] if s["target"] == "where"]
         assert len({s["executions"][0]["code_hash"] for s in steps}) == 1
     finally:
-        async def launched() -> list[dict]:
-            return (await _fetch_json(jp_fetch, "pools", "gpu", "launches"))["launches"]
-        _stop_launched(launches or await launched())
+        # As a user stops a pool: disabling it drains and stops its launched workers.
+        def disable() -> None:
+            with Client(url, token, workspace="default") as client:
+                client.pools.disable("gpu")
+        await loop.run_in_executor(None, disable)
+
+        async def all_exited() -> bool:
+            launched = (await _fetch_json(jp_fetch, "pools", "gpu", "launches"))["launches"]
+            return all(launch["state"] in ("exited", "failed", "lost") for launch in launched)
+        await _wait_for(all_exited, timeout=30, what="the pool's workers to stop")
 
 
 async def test_an_unknown_launcher_type_is_refused_in_one_line(jp_serverapp):
