@@ -48,16 +48,17 @@ def _input_id(text: str) -> str:
 @plain_http
 def cmd_inputs_list(args: argparse.Namespace) -> int:
     with make_api(args) as api:
-        inputs = api.get("inputs", run=args.run)["inputs"]
+        # Every workspace the caller may see, unless --workspace names one.
+        inputs = api.get("inputs", run=args.run, workspace=args.workspace)["inputs"]
     if args.output == "json":
         print(json.dumps({entry["id"]: entry for entry in inputs}, indent=2))
         return 0
     if not inputs:
         print("No pending inputs.")
         return 0
-    _table(["ID", "Run", "Execution", "Key", "Requires", "Created"],
-           [[e["id"], e["run"], e["execution"], e.get("key") or "-", _tags(e.get("requires")), _when(e["created_at"])]
-            for e in inputs])
+    _table(["ID", "Run", "Workspace", "Execution", "Key", "Requires", "Created"],
+           [[e["id"], e["run"], e.get("workspace") or "-", e["execution"], e.get("key") or "-",
+             _tags(e.get("requires")), _when(e["created_at"])] for e in inputs])
     return 0
 
 

@@ -74,8 +74,11 @@ def test_coflux_deploy_example_approved_by_the_cli(server: Server, prompt_worker
     assert asked["title"] == "Deployment" and asked["schema"] is None and asked["state"] == "pending"
     listing = cli(server, "inputs", "list")
     assert listing.returncode == 0, listing.stderr
-    assert listing.stdout.splitlines()[0].split() == ["ID", "Run", "Execution", "Key", "Requires", "Created"]
+    assert listing.stdout.splitlines()[0].split() == ["ID", "Run", "Workspace", "Execution", "Key", "Requires",
+                                                       "Created"]
     assert asked["id"] in listing.stdout
+    assert asked["id"] in cli(server, "inputs", "list", "--workspace", WORKSPACE).stdout
+    assert asked["id"] not in cli(server, "inputs", "list", "--workspace", "default").stdout
     shown = cli(server, "inputs", "inspect", asked["id"])
     assert "Prompt: Approve deployment of api?" in shown.stdout and "Status: pending" in shown.stdout, shown.stdout
     answered = cli(server, "inputs", "respond", asked["id"], "null")
@@ -316,4 +319,33 @@ def test_only_tokens_with_the_required_tags_may_answer(server: Server, prompt_wo
     assert get(f"api/inputs/{asked['id']}", server.token)["may_respond"] is True
     status, body = post(server, f"api/inputs/{asked['id']}/respond", {"value": None})
     assert status == 200, body
+    assert value(server, run_id) == "approved"
+
+
+def test_a_token_scoped_to_other_workspaces_neither_sees_nor_answers_a_prompt(server: Server,
+                                                                             prompt_worker: Worker) -> None:
+    made = cli(server, "tokens", "create", "--name", "team-bot", "--workspaces", "team/*",
+               "--tag", "role:release-manager")
+    assert made.returncode == 0, made.stderr
+    scoped = made.stdout.strip()
+    run_id = start(server, "approve_or_not", "scoped")
+    asked = pending_input(server, run_id)
+    assert asked["workspace"] == WORKSPACE
+    # The list leaves it out; reading, answering or dismissing it is refused, naming the scope.
+    assert [i["id"] for i in server.get("api/inputs?state=all", token=scoped)["inputs"]] == []
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.get(f"api/inputs/{asked['id']}", token=scoped)
+    assert refused.value.code == 403
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.get(f"api/inputs?workspace={WORKSPACE}", token=scoped)
+    assert refused.value.code == 403
+    for action, body in (("respond", {"value": None}), ("dismiss", {})):
+        status, reply = post(server, f"api/inputs/{asked['id']}/{action}", body, token=scoped)
+        assert status == 403 and "may not use workspace 'inputs'" in reply["error"]["message"], reply
+    assert server.get(f"api/inputs/{asked['id']}")["state"] == "pending"
+    # Listing by workspace: this one is in its workspace's list and in no other's.
+    assert asked["id"] in [i["id"] for i in server.get(f"api/inputs?workspace={WORKSPACE}")["inputs"]]
+    assert server.get("api/inputs?workspace=default")["inputs"] == []
+    status, reply = post(server, f"api/inputs/{asked['id']}/respond", {"value": None})
+    assert status == 200, reply
     assert value(server, run_id) == "approved"
