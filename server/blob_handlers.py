@@ -151,7 +151,9 @@ class AssetHandler(ApiHandler):
     """`GET api/assets/<id>`: the asset with its entries."""
 
     async def get(self, asset_id: str) -> None:
-        self.write_json(await self.state.read(queries.get_asset, asset_id))
+        asset = await self.state.read(queries.get_asset, asset_id)
+        await self.require_run(asset["run"])  # a token limited to other workspaces: 403
+        self.write_json(asset)
 
 
 class RunAssetsHandler(ApiHandler):

@@ -242,3 +242,15 @@ def test_corrupted_blob_is_refused_on_the_way_out(aclient, server: Server, tmp_p
     finally:
         stored.write_bytes(original)
     assert asset["sub/deeper/c.md"].restore(at=tmp_path).read_text() == "# title\n"
+
+
+def test_a_token_limited_to_other_workspaces_cannot_read_an_asset(aclient, server: Server) -> None:
+    run = aclient.submit("assetsapp", "asset_roundtrip", "scoped")
+    run.result(timeout=60)
+    (asset,) = aclient.assets(run)
+    made = run_cli("tokens", "create", "--name", "elsewhere", "--workspaces", "team/*", env=server.env())
+    assert made.returncode == 0, made.stderr
+    scoped = made.stdout.strip()
+    refused = run_cli("assets", "inspect", asset.id, "--token", scoped, env=server.env())
+    assert refused.returncode != 0 and "may not use workspace 'default'" in refused.stderr, refused.stderr
+    assert run_cli("assets", "inspect", asset.id, env=server.env()).returncode == 0

@@ -127,7 +127,8 @@ def test_a_scoped_token_is_refused_outside_its_workspaces(server: Server, tmp_pa
                          ("POST", f"api/steps/{run_id}:1/rerun"), ("POST", f"api/executions/{run_id}:1:1/cancel")]:
         status, body = http(server, method, path, token, {} if method == "POST" else None)
         assert status == 403 and "may not use workspace 'default'" in body["error"]["message"], (path, body)
-    for path in (f"api/runs/{run_id}/logs", f"api/runs/{run_id}/metrics", f"api/runs/{run_id}/assets"):
+    for path in (f"api/runs/{run_id}/logs", f"api/runs/{run_id}/metrics", f"api/runs/{run_id}/assets",
+                 f"api/steps/{run_id}:1/code"):
         status, body = http(server, "GET", path, token)
         assert status == 403 and "may not use workspace 'default'" in body["error"]["message"], (path, body)
     listed = cli(server, "runs", "list", "-o", "json", token=token)  # other workspaces' runs are not listed
