@@ -573,6 +573,11 @@ class SocketHandler(AuthRequired, tornado.websocket.WebSocketHandler):
         topic = params.get("topic")
         if not isinstance(topic, str) or not TOPIC_PATTERN.fullmatch(topic):
             raise BadRequest("'topic' must be 'runs', 'workers' or 'run:<run id>'")
+        if self._principal.workspaces is not None and not topic.startswith("run:"):
+            # These carry every workspace's runs, prompts and workers; a run's own topic is
+            # checked against the token's workspaces before it gets here.
+            raise Forbidden(f"{self._principal.name!r} is limited to {', '.join(self._principal.workspaces)}: "
+                            f"it may follow single runs ('run:<id>'), not the '{topic}' topic")
         after = params.get("after")
         if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
             raise BadRequest("'after' must be an event sequence number")

@@ -256,3 +256,29 @@ def test_runs_record_who_submitted_reran_and_cancelled(server: Server) -> None:
         client.acting_for = "ann (jupyter)"
         run = client.submit_json("myapp.workflows", "child", [1])
     assert json.loads(cli(server, "runs", "inspect", run.id, "-o", "json").stdout)["by"] == "ann (jupyter)"
+
+
+def test_a_scoped_token_follows_single_runs_but_not_every_workspaces_feed(server: Server) -> None:
+    """The `runs` and `workers` topics carry every workspace's runs, prompts and workers: a token
+    limited to some workspaces is refused them over the real WebSocket, and may still follow a
+    run of its own workspace (checked against its scope like any run read)."""
+    import asyncio
+
+    from test_accept_code import _ws_op
+
+    assert cli(server, "workspaces", "create", "team/a", "--base", "default").returncode in (0, 2)
+    _, token = create_token(server, "--name", "team feed", "--workspaces", "team/*")
+    for topic in ("runs", "workers"):
+        reply = asyncio.run(_ws_op(server, token, "subscribe", {"topic": topic}))
+        assert reply["err"]["code"] == "forbidden", reply
+        assert f"it may follow single runs ('run:<id>'), not the '{topic}' topic" in reply["err"]["message"]
+        assert "ok" in asyncio.run(_ws_op(server, TOKEN, "subscribe", {"topic": topic}))  # the super token may
+    status, made = http(server, "POST", "api/runs", token, {"module": "myapp.workflows", "target": "child",
+                                                            "args": [5], "workspace": "team/a"})
+    assert status == 201, made
+    own = asyncio.run(_ws_op(server, token, "subscribe", {"topic": f"run:{made['run']}"}))
+    assert "ok" in own and made["run"] in json.dumps(own["ok"]), own
+    status, other = http(server, "POST", "api/runs", TOKEN, {"module": "myapp.workflows", "target": "child",
+                                                             "args": [6]})
+    refused = asyncio.run(_ws_op(server, token, "subscribe", {"topic": f"run:{other['run']}"}))
+    assert refused["err"]["code"] == "forbidden", refused
