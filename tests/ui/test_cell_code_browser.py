@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from ui_helpers import Gates, write_notebook
+from ui_helpers import CELL_PROMPTS_JS, Gates, wait_for_idle_kernel, write_notebook
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from harness import base_env, stop_process, wait_until  # noqa: E402
@@ -53,8 +53,6 @@ def notebook_cells(gates: pathlib.Path) -> list[str]:
     ]
 
 
-PROMPTS_JS = """() => Array.from(document.querySelectorAll(".jp-Notebook .jp-Cell .jp-InputPrompt"))
-  .map((p) => p.textContent.trim())"""
 
 
 def test_the_step_panel_says_whether_the_cell_still_has_the_code_a_step_ran(lab, page, artifacts):
@@ -76,10 +74,7 @@ def test_the_step_panel_says_whether_the_cell_still_has_the_code_a_step_ran(lab,
                    message="the --accept-code worker to register")
         page.set_viewport_size({"width": 1500, "height": 950})
         page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?token={lab.token}")
-        page.wait_for_function("() => window.jupyterapp && Array.from(window.jupyterapp.shell.widgets('main'))"
-                               ".some((w) => w.sessionContext && w.sessionContext.session"
-                               " && w.sessionContext.session.kernel"
-                               " && w.sessionContext.session.kernel.status === 'idle')", timeout=WAIT_MS)
+        wait_for_idle_kernel(page, NOTEBOOK, WAIT_MS)
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
         view = page.locator(".jp-OutputArea-output .cf-runview").first
@@ -97,7 +92,7 @@ def test_the_step_panel_says_whether_the_cell_still_has_the_code_a_step_ran(lab,
 
         # Edit the cell (the notebook's next cell redefines the task) and look again.
         gates.open("edit")
-        page.wait_for_function(f"() => /\\[\\d+\\]/.test(({PROMPTS_JS})()[{EDIT_CELL}] || '')", timeout=WAIT_MS)
+        page.wait_for_function(f"() => /\\[\\d+\\]/.test(({CELL_PROMPTS_JS})()[{EDIT_CELL}] || '')", timeout=WAIT_MS)
         panel.press("Escape")
         expect(panel).to_have_count(0)
         view.locator('.cf-node[aria-label^="enrich"]').click()

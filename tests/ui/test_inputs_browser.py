@@ -109,21 +109,11 @@ def test_an_approval_answered_in_the_run_view(stack: Server, page, artifacts: pa
 # ---------------------------------------------------------------------- the notebook
 
 NOTEBOOK = "prompt_demo.ipynb"
-PANEL_JS = f"""() => {{
-  const app = window.jupyterapp;
-  if (!app || !app.shell) return null;
-  return Array.from(app.shell.widgets("main")).find((w) => w.context && w.context.path === "{NOTEBOOK}") || null;
-}}"""
-KERNEL_STATUS_JS = f"""() => {{
-  const panel = ({PANEL_JS})();
-  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return kernel ? kernel.status : null;
-}}"""
 
 
 def test_a_pydantic_prompt_answered_in_the_notebook_cell(lab, page, artifacts: pathlib.Path) -> None:
     from playwright.sync_api import expect
-    from ui_helpers import write_notebook
+    from ui_helpers import wait_for_idle_kernel, write_notebook
 
     if not (REPO / "coflux" / "static" / "runview.js").is_file():
         pytest.fail("coflux/static/runview.js is not built (npm --prefix jupyter_ext/frontend run build)")
@@ -144,7 +134,7 @@ def test_a_pydantic_prompt_answered_in_the_notebook_cell(lab, page, artifacts: p
         "print('answered:', run.result())",
     ])
     page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?token={lab.token}")
-    page.wait_for_function(f"() => ({KERNEL_STATUS_JS})() === 'idle'", timeout=90_000)
+    wait_for_idle_kernel(page, NOTEBOOK, 90_000)
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     # The prompt is a form right in the output of the cell that started the run.
     card = page.locator(".jp-OutputArea-output .cf-runview .cf-prompts .cf-prompt").first

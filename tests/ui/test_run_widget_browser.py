@@ -14,7 +14,7 @@ import pathlib
 import textwrap
 
 import pytest
-from ui_helpers import Gates, write_notebook
+from ui_helpers import Gates, wait_for_idle_kernel, write_notebook
 
 pytestmark = pytest.mark.ui
 
@@ -72,16 +72,6 @@ def notebook_cells(gates: pathlib.Path) -> list[str]:
 
 
 # JavaScript run in the page (JupyterLab is exposed as window.jupyterapp).
-PANEL_JS = f"""() => {{
-  const app = window.jupyterapp;
-  if (!app || !app.shell) return null;
-  return Array.from(app.shell.widgets("main")).find((w) => w.context && w.context.path === "{NOTEBOOK}") || null;
-}}"""
-KERNEL_STATUS_JS = f"""() => {{
-  const panel = ({PANEL_JS})();
-  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return kernel ? kernel.status : null;
-}}"""
 # The busy cell's prompt: "[*]:" while it executes, "[4]:" once done. (The kernel status is no
 # help here: Lab takes it from any status message, and the debugger's control-channel requests
 # report "idle" while a cell is still running.)
@@ -108,7 +98,7 @@ def test_run_widget_updates_live_in_jupyterlab(lab, page, artifacts):
     write_notebook(lab.root / NOTEBOOK, notebook_cells(gates.directory))
 
     page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?token={lab.token}")
-    page.wait_for_function(f"() => ({KERNEL_STATUS_JS})() === 'idle'", timeout=WAIT_MS)
+    wait_for_idle_kernel(page, NOTEBOOK, WAIT_MS)
     # Not awaited: the command's promise settles only once every cell has run (the busy cell
     # waits for the test).
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")

@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 from runview_helpers import REPO, serving, view_built
-from ui_helpers import Gates, write_notebook
+from ui_helpers import CELL_PROMPTS_JS, Gates, wait_for_idle_kernel, write_notebook
 
 pytestmark = pytest.mark.ui
 
@@ -43,23 +43,11 @@ def notebook_cells(gates: pathlib.Path) -> list[str]:
     ]
 
 
-PANEL_JS = f"""() => {{
-  const app = window.jupyterapp;
-  if (!app || !app.shell) return null;
-  return Array.from(app.shell.widgets("main")).find((w) => w.context && w.context.path === "{NOTEBOOK}") || null;
-}}"""
-KERNEL_STATUS_JS = f"""() => {{
-  const panel = ({PANEL_JS})();
-  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return kernel ? kernel.status : null;
-}}"""
-PROMPTS_JS = """() => Array.from(document.querySelectorAll(".jp-Notebook .jp-Cell .jp-InputPrompt"))
-  .map((p) => p.textContent.trim())"""
 BUSY_CELL = 3  # index of the busy cell
 
 
 def busy_cell_running(page) -> bool:
-    prompts = page.evaluate(PROMPTS_JS)
+    prompts = page.evaluate(CELL_PROMPTS_JS)
     return len(prompts) > BUSY_CELL and prompts[BUSY_CELL] == "[*]:"
 
 
@@ -76,7 +64,7 @@ def test_run_view_goes_live_in_jupyterlab(built, lab, page, artifacts):
     gates = Gates(lab.root / "gates")
     write_notebook(lab.root / NOTEBOOK, notebook_cells(gates.directory))
     page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?token={lab.token}")
-    page.wait_for_function(f"() => ({KERNEL_STATUS_JS})() === 'idle'", timeout=WAIT_MS)
+    wait_for_idle_kernel(page, NOTEBOOK, WAIT_MS)
     # Not awaited: the command settles only once every cell has run (the busy cell waits for us).
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
@@ -90,7 +78,7 @@ def test_run_view_goes_live_in_jupyterlab(built, lab, page, artifacts):
     expect(train).to_have_attribute("data-status", "running", timeout=WAIT_MS)
     expect(train).to_have_class(re.compile(r"\bcf-node-running\b"))
     expect(view.locator(".cf-run-status")).to_contain_text("running")
-    page.wait_for_function(f"() => ({PROMPTS_JS})()[{BUSY_CELL}] === '[*]:'", timeout=WAIT_MS)
+    page.wait_for_function(f"() => ({CELL_PROMPTS_JS})()[{BUSY_CELL}] === '[*]:'", timeout=WAIT_MS)
     expect(view.locator(".cf-node-group")).to_have_count(1)  # the squares, collapsed
     expect(view.locator(".cf-node-group")).to_have_attribute("aria-label", "▣ squares (3): value")
     expect(view.locator('.cf-node[aria-label^="broken"]')).to_have_attribute("data-status", "error")

@@ -19,7 +19,15 @@ import textwrap
 import time
 
 import pytest
-from ui_helpers import CHROMIUM, CHROMIUM_FLAGS, Gates, JupyterLab, write_notebook
+from ui_helpers import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    Gates,
+    JupyterLab,
+    notebook_panel_js,
+    wait_for_idle_kernel,
+    write_notebook,
+)
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from harness import base_env, stop_process, wait_until  # noqa: E402
@@ -125,13 +133,7 @@ def notebook_cells(gate: pathlib.Path) -> list[str]:
 
 
 # JavaScript run in the page (JupyterLab is exposed as window.jupyterapp).
-PANEL_JS = f"""() => (window.jupyterapp && window.jupyterapp.shell && Array.from(window.jupyterapp.shell.widgets("main"))
-  .find((w) => w.context && w.context.path === "{NOTEBOOK}")) || null"""
-KERNEL_STATUS_JS = f"""() => {{
-  const panel = ({PANEL_JS})();
-  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return kernel ? kernel.status : null;
-}}"""
+PANEL_JS = notebook_panel_js(NOTEBOOK)
 # Open the notebook as a user who picks "No Kernel": the notebook factory is told not to start one.
 OPEN_WITHOUT_KERNEL_JS = """async (path) => {
   const app = window.jupyterapp;
@@ -195,7 +197,7 @@ def run_and_save(page, lab: JupyterLab, artifacts: pathlib.Path) -> None:
 
     page.set_default_timeout(30_000)
     page.goto(f"{lab.url}lab/tree/{NOTEBOOK}?token={lab.token}")
-    page.wait_for_function(f"() => ({KERNEL_STATUS_JS})() === 'idle'", timeout=WAIT_MS)
+    wait_for_idle_kernel(page, NOTEBOOK, WAIT_MS)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     views = page.locator(".coflux-run-output .cf-runview")
     expect(views).to_have_count(3, timeout=WAIT_MS)
@@ -317,9 +319,8 @@ def test_demo_notebook_is_not_modified_by_opening_it(stack, saved, page):
     (lab.root / "demo.ipynb").write_text((REPO / "notebooks" / "demo.ipynb").read_text())
     page.set_viewport_size(SHOT)
     page.goto(f"{lab.url}lab/tree/demo.ipynb?reset&token={lab.token}")
-    panel = PANEL_JS.replace(NOTEBOOK, "demo.ipynb")
-    page.wait_for_function(f"() => {{ const p = ({panel})(); const k = p && p.sessionContext.session "
-                           "&& p.sessionContext.session.kernel; return k && k.status === 'idle'; }", timeout=WAIT_MS)
+    panel = notebook_panel_js("demo.ipynb")
+    wait_for_idle_kernel(page, "demo.ipynb", WAIT_MS)
     time.sleep(2)  # kernel info, language_info, trust: whatever Lab does after the kernel is up
     assert page.evaluate(f"() => ({panel})().model.dirty") is False
 
@@ -370,9 +371,7 @@ def test_step_panel_names_cells_and_arguments_as_the_notebook_does(stack, saved,
     write_notebook(lab.root / "failing.ipynb", FAILING_CELLS)
     page.set_viewport_size(SHOT)
     page.goto(f"{lab.url}lab/tree/failing.ipynb?reset&token={lab.token}")
-    panel = PANEL_JS.replace(NOTEBOOK, "failing.ipynb")
-    page.wait_for_function(f"() => {{ const p = ({panel})(); const k = p && p.sessionContext.session "
-                           "&& p.sessionContext.session.kernel; return k && k.status === 'idle'; }", timeout=WAIT_MS)
+    wait_for_idle_kernel(page, "failing.ipynb", WAIT_MS)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     view = page.locator(".coflux-run-output .cf-runview")
     expect(view).to_have_attribute("data-status", "error", timeout=WAIT_MS)
@@ -388,7 +387,7 @@ def test_step_panel_names_cells_and_arguments_as_the_notebook_does(stack, saved,
     expect(frame).to_have_text("Cell In[2], line 5")
     assert "ipykernel_" not in view.locator(".cf-traceback").inner_text()
     page.screenshot(path=str(artifacts / "step-panel-error.png"))
-    page.evaluate(f"() => ({panel})().sessionContext.shutdown()")
+    page.evaluate(f"() => ({notebook_panel_js('failing.ipynb')})().sessionContext.shutdown()")
 
 
 def test_unhosted_workflow_is_shown_as_such_and_a_run_of_it_says_why_it_waits(stack, saved, page, artifacts):

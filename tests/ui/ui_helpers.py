@@ -45,6 +45,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# ---------------------------------------------------------------------- JupyterLab in the page
+# JavaScript run in the page (JupyterLab exposes itself as window.jupyterapp).
+
+def notebook_panel_js(path: str) -> str:
+    """A page function returning the open notebook panel of `path`, or null."""
+    return f"""() => (window.jupyterapp && window.jupyterapp.shell && Array.from(window.jupyterapp.shell.widgets("main"))
+  .find((w) => w.context && w.context.path === "{path}")) || null"""
+
+
+def kernel_status_js(path: str) -> str:
+    """A page function returning the status of `path`'s kernel ("idle", "busy", ...), or null."""
+    return f"""() => {{
+  const panel = ({notebook_panel_js(path)})();
+  const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return kernel ? kernel.status : null;
+}}"""
+
+
+# The cells' input prompts as shown: "[*]:" while a cell runs, "[4]:" once it ran.
+CELL_PROMPTS_JS = """() => Array.from(document.querySelectorAll(".jp-Notebook .jp-Cell .jp-InputPrompt"))
+  .map((p) => p.textContent.trim())"""
+
+
+def wait_for_idle_kernel(page: Any, path: str, timeout_ms: float) -> None:
+    """Wait until the notebook `path` is open in the page with its kernel started and idle."""
+    page.wait_for_function(f"() => ({kernel_status_js(path)})() === 'idle'", timeout=timeout_ms)
+
+
 # ---------------------------------------------------------------------- notebooks
 
 def write_notebook(path: pathlib.Path, cells: list[str]) -> None:
