@@ -137,6 +137,7 @@ class Control(Component):
             code = params.get("code")
             if code is not None:
                 limits.options({"code": code})
+                code_hash = code_hash or limits.shipped_code_hash({"code": code})
             rerun = self.rerun(step_id, params.get("workspace"), code_hash=code_hash, code=code, by=by)
         self.record_action("rerun", rerun["execution"], by)
         self.o.reply(peer, request_id, rerun)

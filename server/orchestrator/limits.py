@@ -103,6 +103,14 @@ def options(value: Any) -> dict:
     return value
 
 
+def shipped_code_hash(options: Any) -> str | None:
+    """`options.code.hash` of a step shipped by value (its form checked by `options`), else None:
+    the code such a step runs when its submitter sent no code hash of its own."""
+    code = options.get("code") if isinstance(options, dict) else None
+    shipped = code.get("hash") if isinstance(code, dict) else None
+    return shipped if isinstance(shipped, str) and _HEX64.fullmatch(shipped) else None
+
+
 MAX_TAG = 200  # a requires key or value
 
 

@@ -51,8 +51,10 @@ def _wire_values(values: Any, what: str) -> list:
 
 
 def _code_hash(params: dict) -> str | None:
-    """The code hash a submitter sent (coflux/codehash.py: sha256 hex), if any."""
-    return limits.text(params.get("code_hash"), "code_hash", maximum=64)
+    """The code hash a submitter sent (coflux/codehash.py: sha256 hex), if any; for code shipped
+    by value without one, the hash the shipped code carries (the code the step runs)."""
+    given = limits.text(params.get("code_hash"), "code_hash", maximum=64)
+    return given if given is not None else limits.shipped_code_hash(params.get("options"))
 
 
 def _effective_memo(options: dict, run: RunInfo, kind: str) -> Any:

@@ -399,9 +399,6 @@ def code_history(engine: Engine, step_id: str) -> dict:
             raise NotFound(f"no step {step_id!r}")
         code_hash = db.execute(select(e.code_hash).where(e.step_id == step_id)
                                .order_by(e.attempt.desc()).limit(1)).scalar()
-        shipped = (step.options or {}).get("code")
-        if code_hash is None and isinstance(shipped, dict) and isinstance(shipped.get("hash"), str):
-            code_hash = shipped["hash"]  # shipped by value: the code it carried (coflux/shipping.py)
         cache = (step.options or {}).get("cache") or {}
         out: dict = {"step": step_id, "module": step.module, "target": step.target, "code_hash": code_hash,
                      "by_code": cache.get("version") == CODE_VERSION, "changed_since": None,
